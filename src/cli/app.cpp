@@ -1,0 +1,55 @@
+#include "cli/app.hpp"
+
+#include <iostream>
+
+#include "cli/command.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "drshym/version.hpp"
+
+namespace drshym::cli {
+
+// Factories of each subcommand (each defined in its own <name>_cmd.cpp).
+std::unique_ptr<Command> make_tile_command();
+std::unique_ptr<Command> make_demo_scene_command();
+
+std::vector<std::unique_ptr<Command>> all_commands() {
+  std::vector<std::unique_ptr<Command>> cmds;
+  cmds.push_back(make_tile_command());
+  cmds.push_back(make_demo_scene_command());
+  return cmds;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"DrShym Climate: flood mapping from Sentinel-1 SAR.\n"
+               "Segments flooded vs dry land with a U-Net, calibrates its confidence and writes\n"
+               "georeferenced masks, probabilities, polygons and overlays."};
+  app.set_version_flag("--version", std::string("drshym ") + kVersion);
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+
+  auto cmds = all_commands();
+  std::vector<std::pair<CLI::App*, Command*>> subs;
+  for (auto& c : cmds) subs.emplace_back(c->declare(app), c.get());
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    core::set_log_level(log_level);
+    for (auto& [sub, cmd] : subs)
+      if (sub->parsed()) return cmd->run();
+  } catch (const Error& e) {
+    std::cerr << "drshym: error: " << e.what() << "\n";
+    return e.kind() == ErrorKind::Usage ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "drshym: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 2;
+}
+
+}  // namespace drshym::cli

@@ -1,0 +1,216 @@
+#include "ingest/preprocess.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace drshym::ingest {
+namespace {
+
+inline float db_to_lin(float db) { return std::pow(10.0f, db / 10.0f); }
+inline float lin_to_db(float lin) { return 10.0f * std::log10(lin); }
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+void check_band(const std::string& b) {
+  const auto& k = known_bands();
+  if (std::find(k.begin(), k.end(), b) == k.end())
+    throw Error(ErrorKind::InvalidInput, "ingest",
+                "unknown band " + quoted(b) + " (known: VV, VH, VH-VV, NDPI, MAG)");
+}
+
+}  // namespace
+
+const std::vector<std::string>& known_bands() {
+  static const std::vector<std::string> k{"VV", "VH", "VH-VV", "NDPI", "MAG"};
+  return k;
+}
+
+bool band_needs_vh(const std::string& b) { return b != "VV"; }
+bool band_is_db(const std::string& b) { return b != "NDPI"; }
+
+void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
+                    float* out) {
+  for (size_t bi = 0; bi < bands.size(); ++bi) {
+    const std::string& b = bands[bi];
+    check_band(b);
+    if (band_needs_vh(b) && !vh)
+      throw Error(ErrorKind::InvalidInput, "ingest", "band " + quoted(b) + " needs VH but the scene has none");
+    float* o = out + bi * n;
+    if (b == "VV") {
+      std::copy(vv, vv + n, o);
+    } else if (b == "VH") {
+      std::copy(vh, vh + n, o);
+    } else if (b == "VH-VV") {
+      for (size_t i = 0; i < n; ++i) o[i] = vh[i] - vv[i];
+    } else if (b == "NDPI") {
+      for (size_t i = 0; i < n; ++i) {
+        float a = db_to_lin(vv[i]), c = db_to_lin(vh[i]);
+        o[i] = (c - a) / (c + a);
+      }
+    } else {  // MAG
+      for (size_t i = 0; i < n; ++i) {
+        float a = db_to_lin(vv[i]), c = db_to_lin(vh[i]);
+        o[i] = lin_to_db(std::sqrt((a * a + c * c) / 2.0f));
+      }
+    }
+  }
+}
+
+nlohmann::json Normalization::to_json() const {
+  nlohmann::json j{{"method", method}};
+  if (method != "reference") {
+    j["lo"] = lo;
+    j["hi"] = hi;
+  }
+  if (method == "percentile") {
+    j["p_lo"] = p_lo;
+    j["p_hi"] = p_hi;
+  }
+  return j;
+}
+
+Normalization Normalization::from_json(const nlohmann::json& j) {
+  Normalization n;
+  if (!j.is_object() || !j.contains("method") || !j["method"].is_string())
+    throw Error(ErrorKind::InvalidInput, "ingest", "normalization: missing string field 'method'");
+  n.method = j["method"];
+  if (n.method != "reference" && n.method != "minmax" && n.method != "percentile")
+    throw Error(ErrorKind::InvalidInput, "ingest",
+                "normalization: unknown method " + quoted(n.method) + " (reference, minmax, percentile)");
+  try {
+    if (j.contains("lo")) n.lo = j["lo"].get<std::vector<float>>();
+    if (j.contains("hi")) n.hi = j["hi"].get<std::vector<float>>();
+    if (j.contains("p_lo")) n.p_lo = j["p_lo"].get<float>();
+    if (j.contains("p_hi")) n.p_hi = j["p_hi"].get<float>();
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::InvalidInput, "ingest", std::string("normalization: bad parameter: ") + e.what());
+  }
+  if (n.method == "minmax" && (n.lo.empty() || n.lo.size() != n.hi.size()))
+    throw Error(ErrorKind::InvalidInput, "ingest", "normalization: minmax needs 'lo' and 'hi' of equal length");
+  for (size_t i = 0; i < n.lo.size() && i < n.hi.size(); ++i)
+    if (!(n.hi[i] > n.lo[i]))
+      throw Error(ErrorKind::InvalidInput, "ingest", "normalization: hi must exceed lo for band " + std::to_string(i));
+  return n;
+}
+
+void Normalization::apply(float* data, const std::vector<std::string>& bands, size_t n) const {
+  for (size_t b = 0; b < bands.size(); ++b) {
+    float l, h;
+    if (method == "reference") {
+      l = band_is_db(bands[b]) ? -30.0f : -1.0f;
+      h = band_is_db(bands[b]) ? 0.0f : 1.0f;
+    } else {
+      if (b >= lo.size() || b >= hi.size())
+        throw Error(ErrorKind::InvalidInput, "ingest",
+                    "normalization " + quoted(method) + " has bounds for " + std::to_string(lo.size()) +
+                        " bands but the input has " + std::to_string(bands.size()) +
+                        (method == "percentile" ? " (was it fitted?)" : ""));
+      l = lo[b];
+      h = hi[b];
+    }
+    const float scale = 1.0f / (h - l);
+    float* d = data + b * n;
+    for (size_t i = 0; i < n; ++i) {
+      float v = d[i];
+      if (std::isnan(v)) continue;
+      d[i] = std::clamp((v - l) * scale, 0.0f, 1.0f);
+    }
+  }
+}
+
+void Normalization::fit(const float* data, size_t bands, size_t n) {
+  if (method != "percentile") return;
+  lo.assign(bands, 0.0f);
+  hi.assign(bands, 1.0f);
+  for (size_t b = 0; b < bands; ++b) {
+    std::vector<float> v;
+    v.reserve(n);
+    for (size_t i = 0; i < n; ++i)
+      if (std::isfinite(data[b * n + i])) v.push_back(data[b * n + i]);
+    if (v.empty())
+      throw Error(ErrorKind::InvalidInput, "ingest", "percentile normalization: band " + std::to_string(b) + " has no valid pixels");
+    auto q = [&](float p) {
+      size_t k = size_t(std::clamp(p / 100.0f, 0.0f, 1.0f) * float(v.size() - 1));
+      std::nth_element(v.begin(), v.begin() + k, v.end());
+      return v[k];
+    };
+    lo[b] = q(p_lo);
+    hi[b] = q(p_hi);
+    if (!(hi[b] > lo[b])) hi[b] = lo[b] + 1e-3f;
+  }
+}
+
+std::string Normalization::tag() const {
+  std::ostringstream s;
+  s << "normalize:" << method;
+  if (method == "reference") s << "(dB+30)/30";
+  if (method == "percentile") s << "(p" << p_lo << "-p" << p_hi << ")";
+  return s.str();
+}
+
+nlohmann::json Preprocess::to_json() const { return {{"bands", bands}, {"normalization", normalization.to_json()}}; }
+
+Preprocess Preprocess::from_json(const nlohmann::json& j) {
+  Preprocess p;
+  if (!j.is_object() || !j.contains("bands") || !j["bands"].is_array() || j["bands"].empty())
+    throw Error(ErrorKind::InvalidInput, "ingest", "preprocess: missing non-empty array field 'bands'");
+  p.bands.clear();
+  for (const auto& b : j["bands"]) {
+    if (!b.is_string()) throw Error(ErrorKind::InvalidInput, "ingest", "preprocess: 'bands' must hold strings");
+    std::string name = upper(b.get<std::string>());
+    check_band(name);
+    p.bands.push_back(name);
+  }
+  if (j.contains("normalization")) p.normalization = Normalization::from_json(j["normalization"]);
+  return p;
+}
+
+bool Preprocess::needs_vh() const {
+  return std::any_of(bands.begin(), bands.end(), band_needs_vh);
+}
+
+void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
+                       std::vector<uint8_t>& valid, const uint8_t* src_valid) const {
+  out.resize(bands.size() * n);
+  valid.resize(n);
+  engineer_bands(bands, vv, vh, n, out.data());
+  normalization.apply(out.data(), bands, n);
+  for (size_t i = 0; i < n; ++i) {
+    bool ok = (!src_valid || src_valid[i]) && std::isfinite(vv[i]) && (!vh || !needs_vh() || std::isfinite(vh[i]));
+    for (size_t b = 0; ok && b < bands.size(); ++b) ok = std::isfinite(out[b * n + i]);
+    valid[i] = ok ? 1 : 0;
+    if (!ok)
+      for (size_t b = 0; b < bands.size(); ++b) out[b * n + i] = 0.0f;
+  }
+}
+
+SourceBands detect_source_bands(const io::RasterInfo& info, bool need_vh) {
+  SourceBands s{0, 0};
+  for (int b = 0; b < info.bands; ++b) {
+    std::string d = upper(info.descriptions[b]);
+    if (d.find("VV") != std::string::npos && !s.vv) s.vv = b + 1;
+    else if (d.find("VH") != std::string::npos && !s.vh) s.vh = b + 1;
+  }
+  if (!s.vv) {
+    if (info.bands > 2)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  quoted(info.uri) + " has " + std::to_string(info.bands) +
+                      " bands and none is described as VV; expected 1 band (VV) or 2 bands (VV, VH)");
+    s.vv = 1;
+    s.vh = info.bands >= 2 ? 2 : 0;
+  }
+  if (need_vh && !s.vh)
+    throw Error(ErrorKind::InvalidInput, "ingest",
+                quoted(info.uri) + " has no VH band (it has " + std::to_string(info.bands) +
+                    " band(s)); the model needs VV and VH");
+  return s;
+}
+
+}  // namespace drshym::ingest

@@ -1,0 +1,74 @@
+#pragma once
+// Ingest: turns Sentinel-1 backscatter (VV, VH in dB) into model input. Band engineering
+// (VV, VH, VH-VV, NDPI, magnitude) then normalization, both recorded by name + parameters
+// (to_json) so that training and inference apply exactly the same recipe.
+//
+//   ingest::Preprocess pp = ingest::Preprocess::from_json({{"bands", {"VV", "VH"}},
+//                                                         {"normalization", {{"method", "reference"}}}});
+//   std::vector<float> x; std::vector<uint8_t> valid;
+//   pp.apply(vv, vh, n, x, valid);     // x: bands x n, 0 where invalid
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "io/raster.hpp"
+
+namespace drshym::ingest {
+
+// Engineered band names:
+//   "VV", "VH"   backscatter in dB
+//   "VH-VV"      cross-pol ratio in dB (VH dB minus VV dB)
+//   "NDPI"       (VH - VV) / (VH + VV) computed in linear power, in [-1, 1]
+//   "MAG"        sqrt((VV^2 + VH^2) / 2) of linear power, expressed in dB
+const std::vector<std::string>& known_bands();
+bool band_needs_vh(const std::string& band);
+// True for bands in dB (all but NDPI).
+bool band_is_db(const std::string& band);
+
+// Compute `bands` from VV/VH dB planes of n pixels into out (bands.size() x n).
+// vh may be null when no band needs it. NaN in, NaN out.
+void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
+                    float* out);
+
+struct Normalization {
+  // "reference": (dB + 30) / 30 clipped to [0, 1] (NDPI: (r + 1) / 2)
+  // "minmax":    (x - lo[b]) / (hi[b] - lo[b]) clipped to [0, 1], fixed bounds per band
+  // "percentile": minmax with lo/hi = per-band percentiles p_lo/p_hi fitted on training data
+  std::string method = "reference";
+  std::vector<float> lo, hi;
+  float p_lo = 2.0f, p_hi = 98.0f;
+
+  nlohmann::json to_json() const;
+  static Normalization from_json(const nlohmann::json& j);
+  // Normalize bands x n values in place; NaN stays NaN.
+  void apply(float* data, const std::vector<std::string>& bands, size_t n) const;
+  // Fit lo/hi from sample values (bands x n, NaN ignored) for "percentile".
+  void fit(const float* data, size_t bands, size_t n);
+  // Tag for DrShymRecord provenance, e.g. "normalize:reference(dB+30)/30".
+  std::string tag() const;
+};
+
+struct Preprocess {
+  std::vector<std::string> bands{"VV", "VH"};
+  Normalization normalization;
+
+  nlohmann::json to_json() const;
+  static Preprocess from_json(const nlohmann::json& j);  // throws InvalidInput naming the key
+  bool needs_vh() const;
+  // vv/vh: n dB values (vh may be null if !needs_vh()). out: bands x n model input, with 0 where
+  // invalid; valid: 1 where all inputs are finite (and src_valid[i] if given).
+  void apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
+             std::vector<uint8_t>& valid, const uint8_t* src_valid = nullptr) const;
+};
+
+// Which bands of a scene hold VV and VH (1-based; vh = 0 when the scene has none).
+// Uses band descriptions when they name VV/VH, else band 1 = VV, band 2 = VH.
+struct SourceBands {
+  int vv = 1;
+  int vh = 0;
+};
+// Throws InvalidInput naming the scene when it lacks a band the recipe needs, or has more
+// than 2 bands without VV/VH descriptions (ambiguous).
+SourceBands detect_source_bands(const io::RasterInfo& info, bool need_vh);
+
+}  // namespace drshym::ingest

@@ -1,0 +1,43 @@
+#include "io/gdal_env.hpp"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <gdal.h>
+
+#include <mutex>
+
+#include "core/log.hpp"
+
+namespace drshym::io {
+namespace {
+
+thread_local std::string t_last_error;
+thread_local int t_quiet = 0;
+
+void CPL_STDCALL route_error(CPLErr cls, CPLErrorNum num, const char* msg) {
+  if (cls == CE_Failure || cls == CE_Fatal) t_last_error = msg ? msg : "";
+  if (t_quiet > 0) return;
+  switch (cls) {
+    case CE_Debug: core::log().debug("gdal: {}", msg); break;
+    case CE_Warning: core::log().debug("gdal warning: {}", msg); break;
+    default: core::log().debug("gdal error {}: {}", int(num), msg); break;
+  }
+}
+
+}  // namespace
+
+void gdal_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GDALAllRegister();
+    CPLSetErrorHandler(route_error);
+  });
+}
+
+std::string last_gdal_error() { return t_last_error; }
+void reset_gdal_error() { t_last_error.clear(); }
+
+QuietGdal::QuietGdal() { ++t_quiet; }
+QuietGdal::~QuietGdal() { --t_quiet; }
+
+}  // namespace drshym::io

@@ -1,0 +1,155 @@
+#include "tiling/window_grid.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace drshym::tiling {
+
+std::vector<int> axis_positions(int length, int tile, int overlap) {
+  std::vector<int> pos;
+  if (length <= tile) return {0};
+  const int stride = tile - overlap;
+  for (int p = 0;; p += stride) {
+    if (p + tile >= length) {
+      pos.push_back(length - tile);
+      break;
+    }
+    pos.push_back(p);
+  }
+  return pos;
+}
+
+std::vector<float> ramp_1d(int n, int ramp_lo, int ramp_hi) {
+  std::vector<float> w(size_t(n), 1.0f);
+  const double pi = 3.14159265358979323846;
+  for (int i = 0; i < ramp_lo && i < n; ++i)
+    w[i] = float(0.5 - 0.5 * std::cos(pi * (i + 0.5) / ramp_lo));
+  for (int i = 0; i < ramp_hi && i < n; ++i)
+    w[n - 1 - i] = std::min(w[n - 1 - i], float(0.5 - 0.5 * std::cos(pi * (i + 0.5) / ramp_hi)));
+  return w;
+}
+
+WindowGrid::WindowGrid(int width, int height, GridParams params)
+    : width_(width), height_(height), params_(params) {
+  if (width <= 0 || height <= 0)
+    throw Error(ErrorKind::InvalidInput, "tiling", "empty scene (" + std::to_string(width) + "x" +
+                                                       std::to_string(height) + ")");
+  if (params.overlap < 0)
+    throw Error(ErrorKind::Usage, "tiling", "overlap must be >= 0 (got " + std::to_string(params.overlap) + ")");
+  if (params.tile <= 2 * params.overlap)
+    throw Error(ErrorKind::Usage, "tiling",
+                "tile size " + std::to_string(params.tile) + " must be greater than 2 x overlap (" +
+                    std::to_string(2 * params.overlap) + ")");
+  xs_ = axis_positions(width, params.tile, params.overlap);
+  ys_ = axis_positions(height, params.tile, params.overlap);
+  int idx = 0;
+  for (int r = 0; r < rows(); ++r)
+    for (int c = 0; c < cols(); ++c)
+      tiles_.push_back(Tile{idx++, c, r, Window{xs_[c], ys_[r], params.tile, params.tile}});
+}
+
+std::vector<float> WindowGrid::weights(const Tile& t) const {
+  const int n = params_.tile, ov = params_.overlap;
+  auto wx = ramp_1d(n, t.col > 0 ? ov : 0, t.col + 1 < cols() ? ov : 0);
+  auto wy = ramp_1d(n, t.row > 0 ? ov : 0, t.row + 1 < rows() ? ov : 0);
+  std::vector<float> w(size_t(n) * n);
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x) w[size_t(y) * n + x] = wy[y] * wx[x];
+  return w;
+}
+
+// ---- Accumulator ----
+
+Accumulator::Accumulator(int width, int height, int channels)
+    : width_(width), height_(height), channels_(channels),
+      sum_(size_t(width) * height * channels, 0.0f), wsum_(size_t(width) * height, 0.0f) {}
+
+void Accumulator::add(const Window& win, const float* values, const float* weights, const uint8_t* valid) {
+  Window in = win.intersect(Window{0, 0, width_, height_});
+  const size_t plane = size_t(win.w) * win.h, scene = size_t(width_) * height_;
+  for (int y = in.y; y < in.y + in.h; ++y) {
+    for (int x = in.x; x < in.x + in.w; ++x) {
+      size_t t = size_t(y - win.y) * win.w + (x - win.x);
+      if (valid && !valid[t]) continue;
+      size_t s = size_t(y) * width_ + x;
+      float w = weights[t];
+      wsum_[s] += w;
+      for (int c = 0; c < channels_; ++c) sum_[c * scene + s] += w * values[c * plane + t];
+    }
+  }
+}
+
+std::vector<float> Accumulator::result(const Window& win, float empty_value) const {
+  std::vector<float> out(size_t(win.w) * win.h * channels_, empty_value);
+  const size_t plane = size_t(win.w) * win.h, scene = size_t(width_) * height_;
+  Window in = win.intersect(Window{0, 0, width_, height_});
+  for (int y = in.y; y < in.y + in.h; ++y)
+    for (int x = in.x; x < in.x + in.w; ++x) {
+      size_t s = size_t(y) * width_ + x, t = size_t(y - win.y) * win.w + (x - win.x);
+      if (wsum_[s] <= 0) continue;
+      for (int c = 0; c < channels_; ++c) out[c * plane + t] = sum_[c * scene + s] / wsum_[s];
+    }
+  return out;
+}
+
+// ---- StripAccumulator ----
+
+StripAccumulator::StripAccumulator(int width, int height, int channels)
+    : width_(width), height_(height), channels_(channels) {}
+
+void StripAccumulator::grow_to(int y_end) {
+  y_end = std::min(y_end, height_);
+  if (y_end <= y1_) return;
+  const size_t rows_old = size_t(y1_ - y0_), rows_new = size_t(y_end - y0_), w = size_t(width_);
+  std::vector<float> sum(rows_new * w * channels_, 0.0f);
+  for (int c = 0; c < channels_; ++c)
+    std::copy_n(sum_.begin() + c * rows_old * w, rows_old * w, sum.begin() + c * rows_new * w);
+  sum_.swap(sum);
+  wsum_.resize(rows_new * w, 0.0f);
+  y1_ = y_end;
+}
+
+void StripAccumulator::add(const Window& win, const float* values, const float* weights, const uint8_t* valid) {
+  if (win.y < y0_)
+    throw Error(ErrorKind::Internal, "tiling", "tile " + win.str() + " touches rows already taken");
+  Window in = win.intersect(Window{0, 0, width_, height_});
+  if (in.empty()) return;
+  grow_to(in.y + in.h);
+  const size_t plane = size_t(win.w) * win.h, strip = size_t(y1_ - y0_) * width_;
+  for (int y = in.y; y < in.y + in.h; ++y)
+    for (int x = in.x; x < in.x + in.w; ++x) {
+      size_t t = size_t(y - win.y) * win.w + (x - win.x);
+      if (valid && !valid[t]) continue;
+      size_t s = size_t(y - y0_) * width_ + x;
+      float w = weights[t];
+      wsum_[s] += w;
+      for (int c = 0; c < channels_; ++c) sum_[c * strip + s] += w * values[c * plane + t];
+    }
+}
+
+std::vector<float> StripAccumulator::take_ready(int up_to, float empty_value, Window* taken) {
+  up_to = std::min(up_to, height_);
+  grow_to(up_to);
+  const int n = std::max(0, up_to - y0_);
+  const size_t w = size_t(width_), strip = size_t(y1_ - y0_) * w, plane = size_t(n) * w;
+  std::vector<float> out(plane * channels_, empty_value);
+  for (size_t i = 0; i < plane; ++i) {
+    if (wsum_[i] <= 0) continue;
+    for (int c = 0; c < channels_; ++c) out[c * plane + i] = sum_[c * strip + i] / wsum_[i];
+  }
+  if (taken) *taken = Window{0, y0_, width_, n};
+  // Drop the taken rows.
+  const size_t rest = size_t(y1_ - up_to) * w;
+  std::vector<float> sum(rest * channels_);
+  for (int c = 0; c < channels_; ++c)
+    std::copy_n(sum_.begin() + c * strip + plane, rest, sum.begin() + c * rest);
+  sum_.swap(sum);
+  wsum_.erase(wsum_.begin(), wsum_.begin() + plane);
+  y0_ = up_to;
+  if (y1_ < y0_) y1_ = y0_;
+  return out;
+}
+
+}  // namespace drshym::tiling

@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/geo.hpp"
+#include "support/test_support.hpp"
+
+using namespace drshym;
+
+TEST(Geo, BoundsAndSpacingNorthUp) {
+  GeoTransform g{{500000, 10, 0, 4000000, 0, -10}};
+  auto b = g.bounds(Window{0, 0, 100, 50});
+  EXPECT_DOUBLE_EQ(b[0], 500000);
+  EXPECT_DOUBLE_EQ(b[1], 4000000 - 500);
+  EXPECT_DOUBLE_EQ(b[2], 501000);
+  EXPECT_DOUBLE_EQ(b[3], 4000000);
+  auto s = g.pixel_spacing();
+  EXPECT_DOUBLE_EQ(s[0], 10);
+  EXPECT_DOUBLE_EQ(s[1], 10);
+  double c, r;
+  g.geo_to_pixel(500105, 3999895, c, r);
+  EXPECT_NEAR(c, 10.5, 1e-9);
+  EXPECT_NEAR(r, 10.5, 1e-9);
+  auto sh = g.shifted(10, 20);
+  EXPECT_DOUBLE_EQ(sh.t[0], 500100);
+  EXPECT_DOUBLE_EQ(sh.t[3], 4000000 - 200);
+}
+
+TEST(Geo, WindowIntersect) {
+  Window a{0, 0, 10, 10}, b{5, 5, 10, 10};
+  EXPECT_EQ(a.intersect(b), (Window{5, 5, 5, 5}));
+  EXPECT_TRUE(a.intersect(Window{20, 20, 1, 1}).empty());
+}
+
+TEST(Config, YamlTypedGetters) {
+  auto j = core::parse_yaml("train:\n  epochs: 3\n  lr: 0.001\n  name: x\n  flag: true\n");
+  EXPECT_EQ(core::get_or<int>(j, "train.epochs", 0), 3);
+  EXPECT_DOUBLE_EQ(core::get_or<double>(j, "train.lr", 0.0), 0.001);
+  EXPECT_EQ(core::get_or<std::string>(j, "train.name", ""), "x");
+  EXPECT_TRUE(core::get_or<bool>(j, "train.flag", false));
+  EXPECT_EQ(core::get_or<int>(j, "train.missing", 7), 7);
+  try {
+    core::get_or<int>(j, "train.name", 0, "cfg.yaml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.name"), std::string::npos);
+  }
+  EXPECT_THROW(core::get_required<int>(j, "train.batch", "cfg.yaml"), Error);
+  EXPECT_THROW(core::parse_yaml("a: [1, 2"), Error);
+  EXPECT_THROW(core::load_yaml("/nonexistent/x.yaml"), Error);
+}
+
+TEST(Fs, OutputSetRemovesOnFailure) {
+  drshym::testing::TempDir tmp;
+  std::string a = tmp.file("a.txt");
+  {
+    core::OutputSet outs;
+    std::ofstream(outs.temp(a)) << "x";
+    outs.commit(a);
+    EXPECT_TRUE(std::filesystem::exists(a));
+  }  // not finished: removed
+  EXPECT_FALSE(std::filesystem::exists(a));
+  {
+    core::OutputSet outs;
+    std::ofstream(outs.temp(a)) << "x";
+    outs.commit(a);
+    outs.finish();
+  }
+  EXPECT_TRUE(std::filesystem::exists(a));
+  EXPECT_THROW(core::ensure_writable_dir("/proc/drshym_nope"), Error);
+}

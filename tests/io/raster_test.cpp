@@ -1,0 +1,166 @@
+#include "io/raster.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "core/error.hpp"
+#include "io/uri.hpp"
+#include "support/test_support.hpp"
+
+using namespace drshym;
+
+namespace {
+io::CreateOptions utm_options(int w, int h, int bands, io::DataType t, std::optional<double> nodata) {
+  io::CreateOptions o;
+  o.width = w;
+  o.height = h;
+  o.bands = bands;
+  o.type = t;
+  o.geotransform = GeoTransform{{600000, 20, 0, 5000000, 0, -20}};
+  o.crs_wkt = io::crs_wkt_of("EPSG:32631");
+  o.nodata = nodata;
+  return o;
+}
+}  // namespace
+
+TEST(Uri, MapsSchemesToGdalPaths) {
+  EXPECT_EQ(io::to_gdal_path("file:///a/b.tif"), "/a/b.tif");
+  EXPECT_EQ(io::to_gdal_path("a/b.tif"), "a/b.tif");
+  EXPECT_EQ(io::to_gdal_path("https://h/x.tif"), "/vsicurl/https://h/x.tif");
+  EXPECT_EQ(io::to_gdal_path("s3://bucket/k.tif"), "/vsis3/bucket/k.tif");
+  EXPECT_EQ(io::to_gdal_path("gs://bucket/k.tif"), "/vsigs/bucket/k.tif");
+  EXPECT_EQ(io::to_gdal_path("/vsimem/x.tif"), "/vsimem/x.tif");
+  EXPECT_THROW(io::to_gdal_path("ftp://h/x.tif"), Error);
+  EXPECT_THROW(io::to_gdal_path(""), Error);
+  EXPECT_EQ(io::stem_of("s3://b/dir/S1_scene_001.tif"), "S1_scene_001");
+  EXPECT_TRUE(io::is_local("file:///x.tif"));
+  EXPECT_FALSE(io::is_local("https://h/x.tif"));
+}
+
+TEST(Raster, OpenErrorsNameTheFile) {
+  drshym::testing::TempDir tmp;
+  try {
+    io::Raster::open(tmp.file("missing.tif"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::NotFound);
+    EXPECT_NE(std::string(e.what()).find("missing.tif"), std::string::npos);
+  }
+  std::ofstream(tmp.file("junk.tif")) << "definitely not a tiff";
+  try {
+    io::Raster::open(tmp.file("junk.tif"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_NE(std::string(e.what()).find("junk.tif"), std::string::npos);
+  }
+  EXPECT_THROW(io::Raster::open(tmp.path()), Error);  // a folder
+}
+
+TEST(Raster, WindowedReadMarksNodataNanAndOutOfScene) {
+  auto r = io::Raster::create_mem(utm_options(4, 3, 2, io::DataType::Float32, -99.0));
+  std::vector<float> b1{1, 2, 3, 4, 5, -99, 7, 8, 9, 10, 11, 12};
+  std::vector<float> b2{1, 1, NAN, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  r.write_band(1, Window{0, 0, 4, 3}, b1.data());
+  r.write_band(2, Window{0, 0, 4, 3}, b2.data());
+  io::Block blk = r.read(Window{-1, 0, 3, 2}, {1, 2});  // column -1 is outside the scene
+  ASSERT_EQ(blk.data.size(), 12u);
+  // row 0: (-1,0) outside, (0,0)=1, (1,0)=2
+  EXPECT_EQ(blk.valid[0], 0);
+  EXPECT_EQ(blk.valid[1], 1);
+  EXPECT_FLOAT_EQ(blk.band(0)[1], 1.0f);
+  EXPECT_FLOAT_EQ(blk.band(0)[2], 2.0f);
+  // row 1: (0,1)=5, (1,1)=-99 nodata
+  EXPECT_EQ(blk.valid[4], 1);
+  EXPECT_EQ(blk.valid[5], 0);
+  EXPECT_TRUE(std::isnan(blk.band(0)[5]));
+  // NaN in band 2 at (2,0) is outside this window; read it directly
+  io::Block b = r.read(Window{2, 0, 1, 1}, {1, 2});
+  EXPECT_EQ(b.valid[0], 0);
+  io::Block only1 = r.read(Window{2, 0, 1, 1}, {1});
+  EXPECT_EQ(only1.valid[0], 1);
+  EXPECT_THROW(r.read(Window{0, 0, 1, 1}, {3}), Error);
+}
+
+TEST(Raster, GeoTiffAndCogKeepGeoreferencingExactly) {
+  drshym::testing::TempDir tmp;
+  auto o = utm_options(300, 200, 2, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN());
+  o.descriptions = {"VV", "VH"};
+  std::string gt_path = tmp.file("a.tif"), cog_path = tmp.file("a_cog.tif");
+  {
+    auto r = io::Raster::create_geotiff(gt_path, o);
+    std::vector<float> v(300 * 200);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(i % 97) - 30.0f;
+    v[5] = NAN;
+    r.write_band(1, Window{0, 0, 300, 200}, v.data());
+    r.write_band(2, Window{0, 0, 300, 200}, v.data());
+    r.close();
+  }
+  auto src = io::Raster::open(gt_path);
+  src.write_cog(cog_path);
+  auto cog = io::Raster::open("file://" + cog_path);
+  for (const auto* r : {&src, &cog}) {
+    const auto& i = r->info();
+    EXPECT_EQ(i.width, 300);
+    EXPECT_EQ(i.height, 200);
+    EXPECT_EQ(i.bands, 2);
+    EXPECT_EQ(i.geotransform, o.geotransform);
+    EXPECT_EQ(i.crs_code, "EPSG:32631");
+    ASSERT_TRUE(i.nodata[0].has_value());
+    EXPECT_TRUE(std::isnan(*i.nodata[0]));
+    EXPECT_EQ(i.descriptions[0], "VV");
+  }
+  auto a = src.read(Window{0, 0, 300, 200}, {1});
+  auto b = cog.read(Window{0, 0, 300, 200}, {1});
+  EXPECT_EQ(a.valid, b.valid);
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    if (a.valid[i]) {
+      ASSERT_EQ(a.data[i], b.data[i]);
+    }
+  }
+  EXPECT_EQ(a.valid[5], 0);
+}
+
+TEST(Raster, VsimemRoundTripInt16Label) {
+  auto o = utm_options(8, 8, 1, io::DataType::Int16, std::nullopt);
+  {
+    auto r = io::Raster::create_geotiff("/vsimem/label.tif", o);
+    std::vector<float> v(64, 1.0f);
+    v[0] = -1;
+    r.write_band(1, Window{0, 0, 8, 8}, v.data());
+    r.close();
+  }
+  auto r = io::Raster::open("/vsimem/label.tif");
+  EXPECT_EQ(r.info().types[0], io::DataType::Int16);
+  auto blk = r.read(Window{0, 0, 8, 8}, {1});
+  EXPECT_FLOAT_EQ(blk.data[0], -1.0f);  // no nodata tag: -1 is a value here; ingest decides
+  EXPECT_EQ(blk.valid[0], 1);
+}
+
+TEST(Crs, CodesAndComparison) {
+  std::string a = io::crs_wkt_of("EPSG:4326"), b = io::crs_wkt_of("EPSG:32644");
+  EXPECT_EQ(io::crs_code_of(a), "EPSG:4326");
+  EXPECT_TRUE(io::same_crs(a, io::crs_wkt_of("EPSG:4326")));
+  EXPECT_FALSE(io::same_crs(a, b));
+  EXPECT_THROW(io::crs_wkt_of("not a crs"), Error);
+}
+
+TEST(RealData, PyrosarUtmScene) {
+  DRSHYM_REQUIRE_SHARED(path, "pyrosar/S1A__IW___A_20150309T173017_VV_grd_mli_geo_norm_db.tif");
+  auto r = io::Raster::open(path);
+  EXPECT_EQ(r.width(), 268);
+  EXPECT_EQ(r.height(), 217);
+  EXPECT_EQ(r.info().crs_code, "EPSG:32631");
+  ASSERT_TRUE(r.info().nodata[0].has_value());
+  EXPECT_DOUBLE_EQ(*r.info().nodata[0], -99.0);
+  auto blk = r.read(Window{0, 0, 268, 217}, {1});
+  EXPECT_GT(blk.valid_count(), 0);
+  for (size_t i = 0; i < blk.valid.size(); ++i) {
+    if (blk.valid[i]) {
+      ASSERT_GT(blk.data[i], -99.0f);
+    }
+  }
+}

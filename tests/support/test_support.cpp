@@ -1,0 +1,34 @@
+#include "support/test_support.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace fs = std::filesystem;
+
+namespace drshym::testing {
+
+std::string shared_data_dir() {
+  const char* env = std::getenv("DRSHYM_SHARED_DATA");
+  std::string dir = env && *env ? env : std::string(DRSHYM_SOURCE_DIR) + "/../shared/data";
+  std::error_code ec;
+  return fs::is_directory(dir, ec) ? fs::canonical(dir).string() : "";
+}
+
+bool exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = (fs::temp_directory_path() / ("drshym_test_" + std::to_string(rd()))).string();
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+}  // namespace drshym::testing

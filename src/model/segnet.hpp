@@ -1,0 +1,64 @@
+#pragma once
+// Segmentation networks: every architecture is a SegNetImpl that maps an input batch
+// [N, C, H, W] (H, W multiples of 16; 32 for the ResNet encoders) to one logit channel
+// [N, 1, H, W]. make_model() is the only way the rest of the system builds one.
+//
+//   model::ModelConfig cfg; cfg.arch = "unet_compact"; cfg.in_channels = 2;
+//   model::SegNet net = model::make_model(cfg);
+//   auto logits = net->forward(torch::randn({1, 2, 256, 256}));
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace drshym::model {
+
+struct ModelConfig {
+  std::string arch = "unet_compact";  // unet_compact | unet_resnet18 | unet_resnet34 | unet_resnet50 | attention_resunet
+  int in_channels = 2;
+  // Channels of the first level for the compact / attention nets. The ResNet encoders use
+  // 4 * base_width (16 gives the standard 64-wide ResNet) and a decoder of base_width * {16..1}.
+  int base_width = 16;
+  std::string norm = "batch";         // batch | group
+  std::string upsample = "transpose"; // transpose (2x2 transposed conv) | bilinear (+ 1x1 conv)
+
+  // Side length the input's H and W must be a multiple of (16, or 32 for ResNet encoders).
+  int input_multiple() const;
+
+  nlohmann::json to_json() const;
+  // Missing keys keep their defaults; unknown keys and bad values throw InvalidInput naming
+  // the key, so a typo in a config never silently builds a different network.
+  static ModelConfig from_json(const nlohmann::json& j);
+  bool operator==(const ModelConfig& o) const;
+  bool operator!=(const ModelConfig& o) const { return !(*this == o); }
+};
+
+class SegNetImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // Fold BatchNorm into the preceding convolutions for inference (no-op for GroupNorm).
+  // Switches to eval(); after this the net is inference-only and cannot be checkpointed.
+  virtual void fuse_for_inference();
+  bool fused() const { return fused_; }
+  const ModelConfig& config() const { return config_; }
+
+ protected:
+  explicit SegNetImpl(ModelConfig c) : config_(std::move(c)) {}
+  // Throws InvalidInput when x is not [N, in_channels, H, W] with H, W multiples of
+  // config().input_multiple(); a clear message beats a shape error deep inside torch::cat.
+  void check_input(const torch::Tensor& x) const;
+
+  ModelConfig config_;
+  bool fused_ = false;
+};
+using SegNet = std::shared_ptr<SegNetImpl>;
+
+// The architectures make_model() knows, in a stable order (for messages and /v1/models).
+const std::vector<std::string>& known_archs();
+
+// Build a freshly initialized network (weights from the current torch seed).
+// Unknown arch or invalid config → InvalidInput naming it.
+SegNet make_model(const ModelConfig& cfg);
+
+}  // namespace drshym::model

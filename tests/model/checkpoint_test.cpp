@@ -1,0 +1,196 @@
+// Checkpoints: exact round trips, and clear errors (naming the file) for every way a
+// checkpoint on disk can be wrong.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "model/checkpoint.hpp"
+#include "model/runtime.hpp"
+#include "model/segnet.hpp"
+#include "support/test_support.hpp"
+
+using namespace drshym;
+using namespace drshym::model;
+using drshym::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+ModelConfig small_config(const std::string& arch = "unet_compact", int base_width = 8) {
+  ModelConfig c;
+  c.arch = arch;
+  c.base_width = base_width;
+  return c;
+}
+
+// Runs f, expects a drshym::Error of `kind` whose message contains every needle.
+template <typename F>
+void expect_error(F&& f, ErrorKind kind, std::initializer_list<std::string> needles) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
+}
+
+nlohmann::json read_json(const std::string& p) { return nlohmann::json::parse(std::ifstream(p)); }
+void write_text(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+
+}  // namespace
+
+TEST(Checkpoint, RoundTripIsBitIdentical) {
+  for (const std::string arch : {"unet_compact", "unet_resnet18", "attention_resunet"}) {
+    TempDir tmp;
+    seed_everything(42);
+    SegNet net = make_model(small_config(arch));
+    {  // Train-mode passes so BatchNorm buffers differ from their initial values.
+      torch::NoGradGuard no_grad;
+      net->train();
+      for (int i = 0; i < 3; ++i) net->forward(torch::rand({2, 2, 64, 64}));
+    }
+    net->eval();
+    nlohmann::json meta = {{"threshold", 0.45}, {"temperature", 1.2}, {"tile_size", 512}, {"seed", 42}};
+    const std::string pt = tmp.file("model.pt");
+    save_checkpoint(pt, net, meta);
+    EXPECT_TRUE(fs::exists(tmp.file("model.json")));
+    for (const auto& entry : fs::directory_iterator(tmp.path()))  // no temporaries left behind
+      EXPECT_NE(entry.path().filename().string()[0], '.') << entry.path();
+
+    Checkpoint ck = load_checkpoint(tmp.path());  // folder form
+    EXPECT_FALSE(ck.net->is_training());
+    EXPECT_EQ(ck.net->config(), net->config());
+    EXPECT_EQ(ck.meta["threshold"], 0.45);
+    EXPECT_EQ(ck.meta["model"], net->config().to_json());
+    EXPECT_EQ(ck.meta["weights_sha256"], file_sha256(pt));
+
+    torch::NoGradGuard no_grad;
+    auto x = torch::rand({2, 2, 64, 64});
+    EXPECT_TRUE(torch::equal(net->forward(x), ck.net->forward(x))) << arch;
+    EXPECT_TRUE(torch::equal(net->forward(x), load_checkpoint(pt).net->forward(x))) << arch;
+  }
+}
+
+TEST(Checkpoint, MissingFilesAreNotFound) {
+  TempDir tmp;
+  expect_error([&] { load_checkpoint(tmp.file("nope.pt")); }, ErrorKind::NotFound, {"nope.pt"});
+  expect_error([&] { load_checkpoint(tmp.path()); }, ErrorKind::NotFound, {tmp.path(), "model.pt"});
+  save_checkpoint(tmp.file("model.pt"), make_model(small_config()), nullptr);
+  fs::remove(tmp.file("model.json"));
+  expect_error([&] { load_checkpoint(tmp.file("model.pt")); }, ErrorKind::NotFound, {"model.json"});
+}
+
+TEST(Checkpoint, BadMetadataIsInvalidInput) {
+  TempDir tmp;
+  const std::string pt = tmp.file("m.pt"), js = tmp.file("m.json");
+  save_checkpoint(pt, make_model(small_config()), nullptr);
+  write_text(js, "{ not json");
+  expect_error([&] { load_checkpoint(pt); }, ErrorKind::InvalidInput, {"m.json", "JSON"});
+  write_text(js, R"({"threshold": 0.5})");
+  expect_error([&] { load_checkpoint(pt); }, ErrorKind::InvalidInput, {"m.json", "model"});
+  write_text(js, R"({"model": {"arch": "unet_vit"}})");
+  expect_error([&] { load_checkpoint(pt); }, ErrorKind::InvalidInput, {"m.json", "unet_vit"});
+}
+
+TEST(Checkpoint, CorruptedWeightsAreDetected) {
+  TempDir tmp;
+  const std::string pt = tmp.file("m.pt"), js = tmp.file("m.json");
+  save_checkpoint(pt, make_model(small_config()), nullptr);
+  {  // flip bytes in the middle of the archive
+    std::fstream f(pt, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(fs::file_size(pt) / 2));
+    f.write("garbage!", 8);
+  }
+  expect_error([&] { load_checkpoint(pt); }, ErrorKind::InvalidInput, {"m.pt", "sha256"});
+
+  // Without a recorded hash the archive reader itself must fail cleanly.
+  auto meta = read_json(js);
+  meta.erase("weights_sha256");
+  write_text(js, meta.dump());
+  write_text(pt, "this is not a torch archive");
+  expect_error([&] { load_checkpoint(pt); }, ErrorKind::InvalidInput, {"m.pt", "weights archive"});
+}
+
+TEST(Checkpoint, WeightsOfAnotherArchitectureNameTheFirstMismatch) {
+  TempDir tmp;
+  const std::string a = tmp.file("a.pt"), b = tmp.file("b.pt");
+  save_checkpoint(a, make_model(small_config("unet_compact", 8)), nullptr);
+  save_checkpoint(b, make_model(small_config("unet_compact", 16)), nullptr);
+  fs::copy_file(b, a, fs::copy_options::overwrite_existing);
+  auto meta = read_json(tmp.file("a.json"));
+  expect_error([&] { load_checkpoint(a); }, ErrorKind::InvalidInput, {"a.pt", "sha256"});
+  meta.erase("weights_sha256");
+  write_text(tmp.file("a.json"), meta.dump());
+  expect_error([&] { load_checkpoint(a); }, ErrorKind::InvalidInput,
+               {"a.pt", "'enc0.c1.conv.weight'", "[8, 2, 3, 3]", "[16, 2, 3, 3]"});
+
+  // Same shapes at the start but a different architecture: a missing tensor is named.
+  save_checkpoint(b, make_model(small_config("attention_resunet", 8)), nullptr);
+  fs::copy_file(b, a, fs::copy_options::overwrite_existing);
+  expect_error([&] { load_checkpoint(a); }, ErrorKind::InvalidInput, {"a.pt", "tensor '"});
+}
+
+TEST(Checkpoint, FusedNetworksAreNotSaved) {
+  TempDir tmp;
+  SegNet net = make_model(small_config());
+  net->fuse_for_inference();
+  expect_error([&] { save_checkpoint(tmp.file("m.pt"), net, nullptr); }, ErrorKind::Usage, {"m.pt", "fused"});
+  EXPECT_FALSE(fs::exists(tmp.file("m.pt")));
+}
+
+TEST(Checkpoint, SavesIntoNewFolders) {
+  TempDir tmp;
+  save_checkpoint(tmp.file("runs/exp1/best.pt"), make_model(small_config()), {{"version", "0.1.0"}});
+  EXPECT_TRUE(fs::exists(tmp.file("runs/exp1/best.json")));
+  EXPECT_EQ(load_checkpoint(tmp.file("runs/exp1/best.pt")).meta["version"], "0.1.0");
+}
+
+TEST(Optimizer, StateRoundTripsAndMismatchIsAnError) {
+  TempDir tmp;
+  seed_everything(42);
+  SegNet net = make_model(small_config());
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-3));
+  auto loss = net->forward(torch::rand({1, 2, 32, 32})).mean();
+  loss.backward();
+  opt.step();
+  save_optimizer(tmp.file("opt.pt"), opt);
+
+  torch::optim::AdamW restored(net->parameters(), torch::optim::AdamWOptions(1e-3));
+  load_optimizer(tmp.file("opt.pt"), restored);
+  ASSERT_EQ(restored.state().size(), opt.state().size());
+  for (const auto& [key, state] : opt.state()) {
+    auto& a = static_cast<torch::optim::AdamWParamState&>(*state);
+    auto& b = static_cast<torch::optim::AdamWParamState&>(*restored.state().at(key));
+    EXPECT_EQ(a.step(), b.step());
+    EXPECT_TRUE(torch::equal(a.exp_avg(), b.exp_avg()));
+  }
+
+  // State saved for a different network does not fit these parameters.
+  SegNet other = make_model(small_config("unet_compact", 16));
+  torch::optim::AdamW wrong(other->parameters(), torch::optim::AdamWOptions(1e-3));
+  expect_error([&] { load_optimizer(tmp.file("opt.pt"), wrong); }, ErrorKind::InvalidInput,
+               {"opt.pt", "[8, 2, 3, 3]"});
+  EXPECT_TRUE(wrong.state().empty());  // left as it was
+
+  expect_error([&] { load_optimizer(tmp.file("missing.pt"), restored); }, ErrorKind::NotFound, {"missing.pt"});
+  write_text(tmp.file("bad.pt"), "nope");
+  expect_error([&] { load_optimizer(tmp.file("bad.pt"), restored); }, ErrorKind::InvalidInput, {"bad.pt"});
+}
+
+TEST(Sha256, KnownVectors) {
+  TempDir tmp;
+  auto hash_of = [&](const std::string& s) {
+    write_text(tmp.file("f"), s);
+    return file_sha256(tmp.file("f"));
+  };
+  EXPECT_EQ(hash_of(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hash_of("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hash_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(hash_of(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  expect_error([&] { file_sha256(tmp.file("absent")); }, ErrorKind::NotFound, {"absent"});
+}

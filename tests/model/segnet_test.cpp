@@ -1,0 +1,227 @@
+// Networks: shapes for every architecture, config JSON, BatchNorm folding, and that eval mode
+// after a short training run behaves like train mode (BatchNorm statistics really learned).
+#include <gtest/gtest.h>
+
+#include <utility>
+#include <vector>
+
+#include "core/error.hpp"
+#include "model/layers.hpp"
+#include "model/runtime.hpp"
+#include "model/segnet.hpp"
+
+using namespace drshym;
+using namespace drshym::model;
+
+namespace {
+
+constexpr double kFuseTol = 1e-4;  // fused vs unfused eval output, relative to max(1, max|out|)
+// Eval vs train IoU after the short run below. Stale running statistics (never updated or
+// never used) give ~0.4 here; fully converged ones give the same IoU as train mode.
+constexpr double kEvalIouTol = 0.05;
+
+ModelConfig small_config(const std::string& arch, const std::string& norm = "batch",
+                         const std::string& upsample = "transpose") {
+  ModelConfig c;
+  c.arch = arch;
+  c.in_channels = 2;
+  c.base_width = 8;
+  c.norm = norm;
+  c.upsample = upsample;
+  return c;
+}
+
+// Water-class IoU of logits > 0 against a 0/1 label.
+double iou(const torch::Tensor& logits, const torch::Tensor& label) {
+  auto pred = logits > 0;
+  auto truth = label > 0.5;
+  double inter = (pred & truth).sum().item<double>();
+  double uni = (pred | truth).sum().item<double>();
+  return uni > 0 ? inter / uni : 1.0;
+}
+
+// Gives every BatchNorm non-trivial statistics and affine parameters, so folding is tested on
+// something other than the identity it starts as.
+void randomize_batchnorm(torch::nn::Module& net) {
+  torch::NoGradGuard no_grad;
+  for (const auto& m : net.modules(false))
+    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+      bn->running_mean.uniform_(-0.5, 0.5);
+      bn->running_var.uniform_(0.5, 2.0);
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.2, 0.2);
+    }
+}
+
+// The nets here are tiny: one intra-op thread is as fast, and avoids OpenMP threads spinning
+// against each other when ctest -j or other builds share the cores (seen: 30x slowdowns).
+class SingleThreadEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { torch::set_num_threads(1); }
+};
+const auto* const kSingleThread = ::testing::AddGlobalTestEnvironment(new SingleThreadEnvironment);
+
+// Parameterized by arch only (each ctest process pays ~1 s of LibTorch start-up); norms and
+// upsampling modes are looped inside.
+class EveryArch : public ::testing::TestWithParam<std::string> {};
+
+const std::vector<std::pair<std::string, std::string>> kVariants = {
+    {"batch", "transpose"}, {"batch", "bilinear"}, {"group", "transpose"}, {"group", "bilinear"}};
+
+}  // namespace
+
+TEST_P(EveryArch, OutputIsOneLogitChannelAtFullResolution) {
+  const std::string& arch = GetParam();
+  for (const auto& [norm, upsample] : kVariants) {
+    SCOPED_TRACE(arch + " " + norm + " " + upsample);
+    seed_everything(42);
+    SegNet net = make_model(small_config(arch, norm, upsample));
+    auto x = torch::rand({2, 2, 64, 64});
+    for (bool training : {true, false}) {
+      net->train(training);
+      torch::NoGradGuard no_grad;
+      auto y = net->forward(x);
+      EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 1, 64, 64})) << "training=" << training;
+      EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+    }
+  }
+}
+
+TEST_P(EveryArch, FusedBatchNormMatchesEvalOutput) {
+  const std::string& arch = GetParam();
+  for (const auto& [norm, upsample] : kVariants) {
+    SCOPED_TRACE(arch + " " + norm + " " + upsample);
+    seed_everything(7);
+    SegNet net = make_model(small_config(arch, norm, upsample));
+    randomize_batchnorm(*net);
+    net->eval();
+    torch::NoGradGuard no_grad;
+    auto x = torch::rand({2, 2, 64, 64});
+    auto ref = net->forward(x);
+    const auto n_params = net->parameters().size();
+    net->fuse_for_inference();
+    EXPECT_TRUE(net->fused());
+    auto fused = net->forward(x);
+    // Relative for large outputs: randomized statistics push untrained ResNet-50 logits to ~1e3.
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LE((fused - ref).abs().max().item<double>(), kFuseTol * scale);
+    if (norm == "group") {
+      EXPECT_TRUE(torch::equal(fused, ref));  // nothing to fold
+    } else {
+      EXPECT_LT(net->parameters().size(), n_params);  // BatchNorm modules are gone
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Model, EveryArch,
+                         ::testing::Values("unet_compact", "unet_resnet18", "unet_resnet34",
+                                           "unet_resnet50", "attention_resunet"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST(MakeModel, UnknownArchThrowsNamingItAndTheKnownOnes) {
+  ModelConfig c = small_config("unet_resnet101");
+  try {
+    make_model(c);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_EQ(e.stage(), "model");
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("unet_resnet101"), std::string::npos) << msg;
+    for (const auto& a : known_archs()) EXPECT_NE(msg.find(a), std::string::npos) << msg;
+  }
+}
+
+TEST(MakeModel, BadInputShapeIsAClearError) {
+  SegNet net = make_model(small_config("unet_compact"));
+  EXPECT_THROW(net->forward(torch::rand({1, 2, 60, 64})), Error);
+  EXPECT_THROW(net->forward(torch::rand({1, 3, 64, 64})), Error);
+  EXPECT_THROW(net->forward(torch::rand({2, 64, 64})), Error);
+  SegNet res = make_model(small_config("unet_resnet18"));
+  EXPECT_THROW(res->forward(torch::rand({1, 2, 48, 64})), Error);  // 48 is not a multiple of 32
+}
+
+TEST(ModelConfig, JsonRoundTripAndStrictKeys) {
+  ModelConfig c = small_config("attention_resunet", "group", "bilinear");
+  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
+  // Missing keys keep defaults (metadata written before a key existed still loads).
+  EXPECT_EQ(ModelConfig::from_json({{"arch", "unet_compact"}}), ModelConfig{});
+  auto expect_bad = [](const nlohmann::json& j, const std::string& needle) {
+    try {
+      ModelConfig::from_json(j);
+      ADD_FAILURE() << "accepted " << j.dump();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_bad({{"arch", "unet_compact"}, {"base_widht", 8}}, "base_widht");
+  expect_bad({{"in_channels", "two"}}, "in_channels");
+  expect_bad({{"norm", "layer"}}, "norm");
+  expect_bad({{"upsample", "nearest"}}, "upsample");
+  expect_bad({{"base_width", 0}}, "base_width");
+  expect_bad(nlohmann::json::array(), "object");
+}
+
+TEST(Layers, GroupCountDividesChannels) {
+  for (int c : {1, 2, 3, 8, 12, 16, 24, 64, 96, 256, 2048}) {
+    int g = group_count(c);
+    EXPECT_GE(g, 1);
+    EXPECT_EQ(c % g, 0) << c;
+    EXPECT_LE(g, 32);
+  }
+  EXPECT_EQ(group_count(256), 32);
+}
+
+namespace {
+
+// Trains unet_compact for 40 steps on "water where channel 0 > 0.5" and returns
+// {train-mode IoU, eval-mode IoU} on the training batch.
+std::pair<double, double> train_tiny(const std::string& norm) {
+  seed_everything(42);
+  SegNet net = make_model(small_config("unet_compact", norm));
+  auto clean = torch::rand({4, 2, 64, 64});
+  auto label = (clean.slice(1, 0, 1) > 0.5).to(torch::kFloat);
+  auto x = clean + 0.05 * torch::randn_like(clean);
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(1e-4));
+  net->train();
+  for (int step = 0; step < 40; ++step) {
+    // Decay the rate for the last steps, as any real schedule does: BatchNorm's running
+    // averages (momentum 0.1) can only track weights that have stopped moving fast.
+    if (step == 25)
+      for (auto& group : opt.param_groups())
+        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(1e-3);
+    opt.zero_grad();
+    auto loss = torch::binary_cross_entropy_with_logits(net->forward(x), label);
+    loss.backward();
+    opt.step();
+  }
+  torch::NoGradGuard no_grad;
+  const double train_iou = iou(net->forward(x), label);
+  net->eval();
+  auto eval_logits = net->forward(x);
+  EXPECT_TRUE(torch::isfinite(eval_logits).all().item<bool>());
+  if (norm == "batch") {
+    // Running statistics moved away from their (0, 1) initial values.
+    for (const auto& m : net->modules(false))
+      if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+        EXPECT_GT(bn->running_mean.abs().max().item<double>(), 1e-3);
+        EXPECT_GE(bn->num_batches_tracked.item<int64_t>(), 40);
+      }
+  }
+  return {train_iou, iou(eval_logits, label)};
+}
+
+}  // namespace
+
+TEST(Training, EvalModeMatchesTrainModeWithBatchNorm) {
+  auto [train_iou, eval_iou] = train_tiny("batch");
+  EXPECT_GT(train_iou, 0.7);
+  EXPECT_NEAR(eval_iou, train_iou, kEvalIouTol);
+}
+
+TEST(Training, EvalModeMatchesTrainModeWithGroupNorm) {
+  auto [train_iou, eval_iou] = train_tiny("group");
+  EXPECT_GT(train_iou, 0.7);
+  EXPECT_DOUBLE_EQ(eval_iou, train_iou);  // GroupNorm has no train/eval difference
+}

@@ -1,0 +1,197 @@
+#include "data/augment.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.hpp"
+#include "data/rng.hpp"
+
+namespace drshym::data {
+namespace {
+
+template <typename T>
+T get_field(const nlohmann::json& j, const char* key, T fallback, const std::string& origin) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  bool ok;
+  if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean();
+  else if constexpr (std::is_integral_v<T>) ok = it->is_number_integer();
+  else ok = it->is_number();
+  if (!ok)
+    throw Error(ErrorKind::InvalidInput, "data", origin + "." + key + " has the wrong type: " + it->dump());
+  return it->get<T>();
+}
+
+// Valid-pixel counts over windows via a summed-area table.
+class ValidCounter {
+ public:
+  explicit ValidCounter(const RawSample& s) : w_(s.width), h_(s.height), sat_(size_t(w_ + 1) * (h_ + 1), 0) {
+    for (int y = 0; y < h_; ++y) {
+      int64_t row = 0;
+      for (int x = 0; x < w_; ++x) {
+        row += s.valid[size_t(y) * w_ + x] ? 1 : 0;
+        at(x + 1, y + 1) = at(x + 1, y) + row;
+      }
+    }
+  }
+  int64_t count(const Window& win) const {
+    Window in = win.intersect(Window{0, 0, w_, h_});
+    if (in.empty()) return 0;
+    return at(in.x + in.w, in.y + in.h) - at(in.x, in.y + in.h) - at(in.x + in.w, in.y) + at(in.x, in.y);
+  }
+  int64_t total() const { return at(w_, h_); }
+
+ private:
+  int64_t& at(int x, int y) { return sat_[size_t(y) * (w_ + 1) + x]; }
+  int64_t at(int x, int y) const { return sat_[size_t(y) * (w_ + 1) + x]; }
+  int w_, h_;
+  std::vector<int64_t> sat_;
+};
+
+// Range of crop origins along one axis: [lo, hi]. A crop larger than the sample is padded,
+// with the sample placed anywhere inside it.
+void origin_range(int size, int crop, int& lo, int& hi) {
+  if (size >= crop) {
+    lo = 0;
+    hi = size - crop;
+  } else {
+    lo = size - crop;
+    hi = 0;
+  }
+}
+
+Window choose_crop(const AugmentOptions& opt, const RawSample& s, SplitMix64& rng) {
+  const int c = opt.crop;
+  int xlo, xhi, ylo, yhi;
+  origin_range(s.width, c, xlo, xhi);
+  origin_range(s.height, c, ylo, yhi);
+  auto random_window = [&] {
+    int x = xlo + int(rng.below(uint64_t(xhi - xlo + 1)));
+    int y = ylo + int(rng.below(uint64_t(yhi - ylo + 1)));
+    return Window{x, y, c, c};
+  };
+  ValidCounter counter(s);
+  const int64_t need = std::max<int64_t>(1, int64_t(std::ceil(opt.min_valid_fraction * double(c) * c)));
+  Window best = random_window();
+  int64_t best_count = counter.count(best);
+  for (int t = 1; t < std::max(1, opt.crop_tries) && best_count < need; ++t) {
+    Window w = random_window();
+    int64_t n = counter.count(w);
+    if (n > best_count) {
+      best = w;
+      best_count = n;
+    }
+  }
+  if (best_count > 0 || counter.total() == 0) return best;
+  // Every try missed the valid pixels: centre the crop on a random valid one.
+  int64_t k = int64_t(rng.below(uint64_t(counter.total())));
+  for (size_t i = 0; i < s.valid.size(); ++i) {
+    if (!s.valid[i] || k-- > 0) continue;
+    int px = int(i % size_t(s.width)), py = int(i / size_t(s.width));
+    return Window{std::clamp(px - c / 2, xlo, xhi), std::clamp(py - c / 2, ylo, yhi), c, c};
+  }
+  return best;
+}
+
+template <typename T>
+std::vector<T> remap(const std::vector<T>& src, const std::vector<int64_t>& map, T pad) {
+  std::vector<T> out(map.size());
+  for (size_t i = 0; i < map.size(); ++i) out[i] = map[i] >= 0 ? src[size_t(map[i])] : pad;
+  return out;
+}
+
+}  // namespace
+
+AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::string& origin) {
+  AugmentOptions o;
+  if (j.is_null()) return o;
+  if (!j.is_object()) throw Error(ErrorKind::InvalidInput, "data", origin + " must be a mapping");
+  o.flip_h = get_field(j, "flip_h", o.flip_h, origin);
+  o.flip_v = get_field(j, "flip_v", o.flip_v, origin);
+  o.rotate90 = get_field(j, "rotate90", o.rotate90, origin);
+  o.jitter_db = get_field(j, "jitter_db", o.jitter_db, origin);
+  o.crop = get_field(j, "crop", o.crop, origin);
+  o.min_valid_fraction = get_field(j, "min_valid_fraction", o.min_valid_fraction, origin);
+  o.crop_tries = get_field(j, "crop_tries", o.crop_tries, origin);
+  if (o.crop < 0) throw Error(ErrorKind::InvalidInput, "data", origin + ".crop must be >= 0");
+  if (o.jitter_db < 0) throw Error(ErrorKind::InvalidInput, "data", origin + ".jitter_db must be >= 0");
+  if (o.min_valid_fraction < 0 || o.min_valid_fraction > 1)
+    throw Error(ErrorKind::InvalidInput, "data", origin + ".min_valid_fraction must lie in [0, 1]");
+  return o;
+}
+
+nlohmann::json AugmentOptions::to_json() const {
+  return {{"flip_h", flip_h},       {"flip_v", flip_v}, {"rotate90", rotate90},
+          {"jitter_db", jitter_db}, {"crop", crop},     {"min_valid_fraction", min_valid_fraction},
+          {"crop_tries", crop_tries}};
+}
+
+AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t seed, uint64_t epoch,
+                         uint64_t index) {
+  SplitMix64 rng{seed, epoch, index};
+  // Always consume the same draws, so switching one option off leaves the others unchanged.
+  const bool fh = rng.uniform() < 0.5;
+  const bool fv = rng.uniform() < 0.5;
+  const int rot = int(rng.below(4));
+  const double ovv = rng.uniform(-1.0, 1.0);
+  const double ovh = rng.uniform(-1.0, 1.0);
+
+  AugmentDraw d;
+  d.flip_h = opt.flip_h && fh;
+  d.flip_v = opt.flip_v && fv;
+  d.offset_vv = float(ovv * opt.jitter_db);
+  d.offset_vh = float(ovh * opt.jitter_db);
+  d.crop = opt.crop > 0 ? choose_crop(opt, s, rng) : Window{0, 0, s.width, s.height};
+  if (opt.rotate90) d.rot90 = d.crop.w == d.crop.h ? rot : (rot & 2);  // keep the shape of non-square crops
+  return d;
+}
+
+RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
+  if (d.crop.empty()) throw Error(ErrorKind::Internal, "data", "augment: empty crop window " + d.crop.str());
+  const int rot = ((d.rot90 % 4) + 4) % 4;
+  const int ow = (rot % 2) ? d.crop.h : d.crop.w;
+  const int oh = (rot % 2) ? d.crop.w : d.crop.h;
+  std::vector<int64_t> map(size_t(ow) * oh);
+  for (int r = 0; r < oh; ++r) {
+    for (int c = 0; c < ow; ++c) {
+      int rr = r, cc = c, h = oh, w = ow;
+      for (int k = 0; k < rot; ++k) {  // undo one clockwise turn: out(r, c) = in(h_in - 1 - c, r)
+        int nr = w - 1 - cc, nc = rr;
+        rr = nr;
+        cc = nc;
+        std::swap(h, w);
+      }
+      if (d.flip_v) rr = h - 1 - rr;
+      if (d.flip_h) cc = w - 1 - cc;
+      int sx = d.crop.x + cc, sy = d.crop.y + rr;
+      bool inside = sx >= 0 && sy >= 0 && sx < s.width && sy < s.height;
+      map[size_t(r) * ow + c] = inside ? int64_t(sy) * s.width + sx : -1;
+    }
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  RawSample out;
+  out.width = ow;
+  out.height = oh;
+  out.id = s.id;
+  out.group = s.group;
+  out.vv = remap(s.vv, map, nan);
+  if (s.has_vh()) out.vh = remap(s.vh, map, nan);
+  out.label = remap(s.label, map, uint8_t(0));
+  out.valid = remap(s.valid, map, uint8_t(0));
+  auto shift = [](std::vector<float>& v, float off) {
+    if (off == 0.0f) return;
+    for (float& x : v)
+      if (std::isfinite(x)) x += off;
+  };
+  shift(out.vv, d.offset_vv);
+  shift(out.vh, d.offset_vh);
+  out.normalize_validity();
+  return out;
+}
+
+RawSample augment(const RawSample& s, const AugmentOptions& opt, uint64_t seed, uint64_t epoch, uint64_t index) {
+  return apply_augment(s, draw_augment(opt, s, seed, epoch, index));
+}
+
+}  // namespace drshym::data

@@ -1,0 +1,56 @@
+#pragma once
+// Training augmentation on raw samples (dB, before normalization): flips, quarter turns, an
+// additive dB offset per band and random crops. Image planes, label and validity always move
+// together, and the transform is a pure function of (seed, epoch, index).
+//
+//   AugmentOptions opt = AugmentOptions::default_params();  opt.crop = 256;
+//   RawSample out = augment(raw, opt, /*seed*/ 7, /*epoch*/ 3, /*index*/ 42);
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+
+#include "core/geo.hpp"
+#include "data/raw_sample.hpp"
+
+namespace drshym::data {
+
+struct AugmentOptions {
+  bool flip_h = true;                // mirror left-right with probability 1/2
+  bool flip_v = true;                // mirror top-bottom with probability 1/2
+  bool rotate90 = true;              // 0-3 clockwise quarter turns (0 or 2 for non-square output)
+  float jitter_db = 1.5f;            // per-band additive offset, uniform in [-jitter_db, +jitter_db]
+  int crop = 0;                      // square crop side in pixels; 0 keeps the full sample
+  double min_valid_fraction = 0.05;  // a crop position is accepted with at least this valid share
+  int crop_tries = 8;                // random positions tried before falling back
+
+  static AugmentOptions default_params() { return {}; }
+  // Keys as the fields above; absent keys keep their defaults. Throws InvalidInput naming the key.
+  static AugmentOptions from_json(const nlohmann::json& j, const std::string& origin = "augment");
+  nlohmann::json to_json() const;
+};
+
+// The transform drawn for one (seed, epoch, index). Applied in this order: crop (window in
+// source pixels; parts outside the source become invalid padding), flips, quarter turns.
+struct AugmentDraw {
+  Window crop;
+  bool flip_h = false;
+  bool flip_v = false;
+  int rot90 = 0;  // clockwise quarter turns, 0-3
+  float offset_vv = 0.0f;
+  float offset_vh = 0.0f;
+};
+
+// Draw the transform. The crop favours positions with valid pixels: the first of crop_tries
+// random positions holding min_valid_fraction valid pixels, else the best one seen, else a
+// crop centred on a random valid pixel (so a sample with any valid pixel never yields an
+// all-invalid crop).
+AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t seed, uint64_t epoch,
+                         uint64_t index);
+
+// Apply a drawn transform (dB offsets touch finite values only).
+RawSample apply_augment(const RawSample& s, const AugmentDraw& d);
+
+// draw_augment + apply_augment.
+RawSample augment(const RawSample& s, const AugmentOptions& opt, uint64_t seed, uint64_t epoch, uint64_t index);
+
+}  // namespace drshym::data

@@ -1,0 +1,161 @@
+#include "data/make_dataset.hpp"
+
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "data/concat_dataset.hpp"
+#include "data/etci_dataset.hpp"
+#include "data/folder_dataset.hpp"
+#include "data/sen1floods11_dataset.hpp"
+
+namespace fs = std::filesystem;
+
+namespace drshym::data {
+namespace {
+
+using Json = nlohmann::json;
+
+Error bad(const std::string& key, const std::string& what) {
+  return Error(ErrorKind::InvalidInput, "data", "config key " + quoted(key) + ": " + what);
+}
+
+std::string string_at(const Json& cfg, const std::string& field, const std::string& prefix) {
+  const Json& v = cfg.at(field);
+  if (!v.is_string()) throw bad(prefix + "." + field, "expected a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
+std::string required_root(const Json& cfg, const std::string& prefix) {
+  if (!cfg.contains("root") || cfg["root"].is_null()) throw bad(prefix + ".root", "missing (the dataset folder)");
+  std::string root = string_at(cfg, "root", prefix);
+  std::error_code ec;
+  if (root.empty() || !fs::is_directory(root, ec))
+    throw Error(ErrorKind::NotFound, "data",
+                "config key " + quoted(prefix + ".root") + ": folder " + quoted(root) + " does not exist");
+  return root;
+}
+
+// `split` of a sen1floods11 / folder entry for a role: absent → role, string → it, mapping → [role].
+std::string resolve_split(const Json& cfg, const std::string& role, const std::string& prefix) {
+  const std::string key = prefix + ".split";
+  if (!cfg.contains("split") || cfg["split"].is_null()) return role;
+  const Json& v = cfg["split"];
+  std::string s;
+  if (v.is_string()) {
+    s = v.get<std::string>();
+  } else if (v.is_object()) {
+    if (!v.contains(role)) throw bad(key, "no entry for split " + quoted(role));
+    if (!v[role].is_string()) throw bad(key + "." + role, "expected a string, got " + v[role].dump());
+    s = v[role].get<std::string>();
+  } else {
+    throw bad(key, "expected a string or a mapping {split: name}, got " + v.dump());
+  }
+  if (s.empty()) throw bad(key, "empty split name");
+  return s;
+}
+
+std::vector<std::string> string_list(const Json& v, const std::string& key) {
+  if (!v.is_array()) throw bad(key, "expected a list of names, got " + v.dump());
+  std::vector<std::string> out;
+  for (const auto& e : v) {
+    if (!e.is_string()) throw bad(key, "expected names (strings), got " + e.dump());
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+size_t cache_mb(const Json& cfg, size_t fallback, const std::string& prefix) {
+  if (!cfg.contains("cache_mb") || cfg["cache_mb"].is_null()) return fallback;
+  const Json& v = cfg["cache_mb"];
+  if (!v.is_number_integer() || v.get<int64_t>() < 0) throw bad(prefix + ".cache_mb", "expected a size in MB >= 0");
+  return v.get<size_t>();
+}
+
+bool progress(const Json& cfg, const std::string& prefix) {
+  if (!cfg.contains("progress")) return true;
+  if (!cfg["progress"].is_boolean()) throw bad(prefix + ".progress", "expected true or false");
+  return cfg["progress"].get<bool>();
+}
+
+void enable_augment_from(RawDataset& ds, const Json& cfg, const Json* inherited, bool augment, uint64_t seed,
+                   const std::string& prefix) {
+  if (!augment) return;
+  const Json* a = cfg.contains("augment") ? &cfg["augment"] : inherited;
+  if (a && a->is_boolean()) {
+    if (!a->get<bool>()) return;
+    a = nullptr;
+  }
+  ds.enable_augmentation(a ? AugmentOptions::from_json(*a, prefix + ".augment") : AugmentOptions::default_params(),
+                         seed);
+}
+
+DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Preprocess& pp, bool augment,
+                 uint64_t seed, const std::string& prefix, const Json* inherited_augment) {
+  if (!cfg.is_object()) throw bad(prefix, "expected a mapping with at least 'type' and 'root'");
+  if (!cfg.contains("type")) throw bad(prefix + ".type", "missing (sen1floods11, etci, folder or concat)");
+  const std::string type = string_at(cfg, "type", prefix);
+
+  if (type == "concat") {
+    if (!cfg.contains("sources") || !cfg["sources"].is_array() || cfg["sources"].empty())
+      throw bad(prefix + ".sources", "expected a non-empty list of dataset entries");
+    const Json* aug = cfg.contains("augment") ? &cfg["augment"] : inherited_augment;
+    std::vector<DatasetPtr> parts;
+    for (size_t k = 0; k < cfg["sources"].size(); ++k)
+      parts.push_back(build(cfg["sources"][k], split, pp, augment, seed + 0x9E3779B9ull * (k + 1),
+                            prefix + ".sources[" + std::to_string(k) + "]", aug));
+    return std::make_shared<ConcatDataset>(std::move(parts));
+  }
+
+  const std::string root = required_root(cfg, prefix);
+  std::shared_ptr<RawDataset> ds;
+  if (type == "sen1floods11") {
+    Sen1Floods11Options o;
+    o.root = root;
+    o.split = resolve_split(cfg, split, prefix);
+    o.cache_mb = cache_mb(cfg, o.cache_mb, prefix);
+    o.progress = progress(cfg, prefix);
+    ds = std::make_shared<Sen1Floods11Dataset>(o, pp);
+  } else if (type == "etci") {
+    EtciOptions o;
+    o.root = root;
+    if (cfg.contains("scenes") && !cfg["scenes"].is_null()) {
+      const Json& v = cfg["scenes"];
+      const std::string key = prefix + ".scenes";
+      if (v.is_object()) {
+        if (!v.contains(split)) throw bad(key, "no scene list for split " + quoted(split));
+        o.scenes = string_list(v[split], key + "." + split);
+      } else {
+        o.scenes = string_list(v, key);
+      }
+      if (o.scenes.empty()) throw bad(key, "empty scene list for split " + quoted(split));
+    }
+    if (cfg.contains("mapping")) o.mapping = EtciMapping::from_json(cfg["mapping"], prefix + ".mapping");
+    o.cache_mb = cache_mb(cfg, o.cache_mb, prefix);
+    o.progress = progress(cfg, prefix);
+    ds = std::make_shared<EtciDataset>(o, pp);
+  } else if (type == "folder") {
+    FolderOptions o;
+    o.root = root;
+    o.split = resolve_split(cfg, split, prefix);
+    o.cache_mb = cache_mb(cfg, o.cache_mb, prefix);
+    o.progress = progress(cfg, prefix);
+    ds = std::make_shared<FolderDataset>(o, pp);
+  } else {
+    throw bad(prefix + ".type", "unknown dataset type " + quoted(type) + " (sen1floods11, etci, folder, concat)");
+  }
+  enable_augment_from(*ds, cfg, inherited_augment, augment, seed, prefix);
+  return ds;
+}
+
+}  // namespace
+
+DatasetPtr make_dataset(const nlohmann::json& cfg, const std::string& split, const ingest::Preprocess& pp,
+                        bool augment, uint64_t seed) {
+  if (split.empty()) throw Error(ErrorKind::InvalidInput, "data", "make_dataset: empty split name");
+  DatasetPtr ds = build(cfg, split, pp, augment, seed, "data", nullptr);
+  if (ds->size() == 0)
+    throw Error(ErrorKind::InvalidInput, "data", ds->name() + ": split " + quoted(split) + " has no sample");
+  return ds;
+}
+
+}  // namespace drshym::data

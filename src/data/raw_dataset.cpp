@@ -1,0 +1,49 @@
+#include "data/raw_dataset.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace drshym::data {
+
+Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp) {
+  const size_t n = raw.pixels();
+  if (pp.needs_vh() && !raw.has_vh())
+    throw Error(ErrorKind::InvalidInput, "data",
+                "sample " + quoted(raw.id) + " has no VH band but the preprocessing recipe needs it");
+  std::vector<float> x;
+  std::vector<uint8_t> valid;
+  pp.apply(raw.vv.data(), raw.has_vh() ? raw.vh.data() : nullptr, n, x, valid, raw.valid.data());
+
+  const int64_t h = raw.height, w = raw.width, c = int64_t(pp.bands.size());
+  Sample s;
+  s.id = raw.id;
+  s.group = raw.group;
+  s.image = torch::empty({c, h, w}, torch::kFloat32);
+  std::memcpy(s.image.data_ptr<float>(), x.data(), x.size() * sizeof(float));
+  s.label = torch::empty({1, h, w}, torch::kFloat32);
+  s.valid = torch::empty({1, h, w}, torch::kFloat32);
+  float* lab = s.label.data_ptr<float>();
+  float* val = s.valid.data_ptr<float>();
+  for (size_t i = 0; i < n; ++i) {
+    val[i] = valid[i] ? 1.0f : 0.0f;
+    lab[i] = (valid[i] && raw.label[i]) ? 1.0f : 0.0f;
+  }
+  return s;
+}
+
+Sample RawDataset::get(size_t index, uint64_t epoch) const {
+  if (index >= size())
+    throw Error(ErrorKind::Internal, "data",
+                name() + ": index " + std::to_string(index) + " out of range (size " + std::to_string(size()) + ")");
+  RawSample r = raw(index);
+  if (augment_) r = augment(r, *augment_, seed_, epoch, index);
+  return to_sample(r, pp_);
+}
+
+void RawDataset::enable_augmentation(const AugmentOptions& opt, uint64_t seed) {
+  augment_ = opt;
+  seed_ = seed;
+}
+
+}  // namespace drshym::data

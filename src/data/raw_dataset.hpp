@@ -1,0 +1,45 @@
+#pragma once
+// The common path of every file-backed dataset: raw(index) → optional augmentation (seeded by
+// seed, epoch, index) → ingest::Preprocess → Sample tensors. Concrete datasets only say how
+// to list and read their items.
+//
+//   Sample s = dataset.get(i, epoch);   // [C,H,W] image, [1,H,W] label and valid
+#include <optional>
+
+#include "data/augment.hpp"
+#include "data/dataset.hpp"
+#include "data/raw_sample.hpp"
+#include "ingest/preprocess.hpp"
+
+namespace drshym::data {
+
+// RawSample → Sample. Pixels invalid in the raw sample or made invalid by the recipe (NaN in a
+// needed band) get image 0, label 0, valid 0. Throws InvalidInput when the recipe needs VH and
+// the sample has none.
+Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp);
+
+class RawDataset : public Dataset {
+ public:
+  using Dataset::get;
+  Sample get(size_t index) const override { return get(index, 0); }
+  Sample get(size_t index, uint64_t epoch) const override;
+
+  // Pixels of one item before augmentation and preprocessing (dB, label, validity).
+  virtual RawSample raw(size_t index) const = 0;
+
+  // Augment every get() from now on (off by default). seed fixes the draws with epoch and index.
+  void enable_augmentation(const AugmentOptions& opt, uint64_t seed);
+  void disable_augmentation() { augment_.reset(); }
+  const std::optional<AugmentOptions>& augmentation() const { return augment_; }
+  const ingest::Preprocess& preprocess() const { return pp_; }
+
+ protected:
+  explicit RawDataset(ingest::Preprocess pp) : pp_(std::move(pp)) {}
+
+ private:
+  ingest::Preprocess pp_;
+  std::optional<AugmentOptions> augment_;
+  uint64_t seed_ = 0;
+};
+
+}  // namespace drshym::data

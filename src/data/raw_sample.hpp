@@ -1,0 +1,47 @@
+#pragma once
+// The raw-sample layer: one dataset item as backscatter in dB (VV, VH planes), a 0/1 label
+// and a validity mask, before augmentation and before the preprocessing recipe. Every dataset
+// reader produces RawSamples; torch only enters afterwards (raw_dataset.hpp).
+//
+//   RawSample s = RawSample::blank(512, 512, true);   // NaN dB, label 0, nothing valid
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace drshym::data {
+
+// An item a dataset found on disk (or in its split list) but does not serve, and why.
+struct SkippedItem {
+  std::string id;
+  std::string reason;
+};
+
+struct RawSample {
+  int width = 0;
+  int height = 0;
+  std::vector<float> vv;       // width*height dB, row-major; NaN where unknown
+  std::vector<float> vh;       // same, or empty when the source has no VH band
+  std::vector<uint8_t> label;  // 1 water, 0 dry (0 where invalid)
+  std::vector<uint8_t> valid;  // 1 where the pixel counts (label known and input finite)
+  std::string id;
+  std::string group;
+
+  size_t pixels() const { return size_t(width) * size_t(height); }
+  bool has_vh() const { return !vh.empty(); }
+  int64_t valid_count() const;
+  int64_t water_count() const;  // valid water pixels
+  // Bytes held (for cache budgets).
+  size_t bytes() const;
+  // A sample of the given size with NaN dB, label 0 and no valid pixel.
+  static RawSample blank(int width, int height, bool with_vh);
+  // Enforce the invariants: valid only where the label is known and every dB plane is finite;
+  // label 0 wherever invalid. Throws Internal when plane sizes disagree.
+  void normalize_validity();
+};
+
+// "a, b, c, d, e and 12 more": the first names of a list, for log lines and error messages.
+std::string first_names(const std::vector<std::string>& names, size_t max_names = 5);
+// The same for skipped items: "a (reason), b (reason) and 3 more".
+std::string first_names(const std::vector<SkippedItem>& items, size_t max_names = 5);
+
+}  // namespace drshym::data

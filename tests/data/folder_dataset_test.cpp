@@ -1,0 +1,105 @@
+#include "data/folder_dataset.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "data/data_fixtures.hpp"
+#include "support/test_support.hpp"
+
+using namespace drshym;
+using namespace drshym::data;
+using drshym::testing::write_tif;
+
+namespace {
+
+// 4x4 pair: VV -18 / VH -26 where the label says water (top row), -7 / -15 elsewhere.
+void write_pair(const std::string& root, const std::string& split, const std::string& name, int bands,
+                std::vector<float> label) {
+  std::vector<float> img(size_t(16) * bands);
+  for (int i = 0; i < 16; ++i) {
+    const bool water = label[size_t(i)] == 1.0f;
+    img[size_t(i)] = water ? -18.0f : -7.0f;
+    if (bands > 1) img[size_t(16 + i)] = water ? -26.0f : -15.0f;
+  }
+  write_tif(root + "/" + split + "/images/" + name + ".tif", 4, 4, bands, img);
+  write_tif(root + "/" + split + "/labels/" + name + ".tif", 4, 4, 1, label, io::DataType::Int16, 255.0);
+}
+
+std::vector<float> label_rows(float a, float b, float c, float d) {
+  std::vector<float> l;
+  for (float v : {a, b, c, d})
+    for (int k = 0; k < 4; ++k) l.push_back(v);
+  return l;
+}
+
+FolderOptions opts(const std::string& root, const std::string& split) {
+  FolderOptions o;
+  o.root = root;
+  o.split = split;
+  o.progress = false;
+  return o;
+}
+
+}  // namespace
+
+TEST(FolderDataset, PairsLabelsAndInvalidPixels) {
+  drshym::testing::TempDir tmp;
+  write_pair(tmp.path(), "train", "sceneA_tile_00001", 2, label_rows(1, 0, -1, 255));  // -1 and nodata rows invalid
+  write_pair(tmp.path(), "train", "sceneA_tile_00002", 2, label_rows(0, 0, 0, 1));
+  write_pair(tmp.path(), "train", "sceneB_tile_00001", 2, label_rows(-1, -1, -1, -1));  // nothing valid
+  write_tif(tmp.path() + "/train/images/orphan.tif", 4, 4, 1, std::vector<float>(16, -10.0f));
+
+  FolderDataset ds(opts(tmp.path(), "train"), ingest::Preprocess{});
+  ASSERT_EQ(ds.size(), 2u);
+  EXPECT_EQ(ds.id_of(0), "sceneA_tile_00001");
+  EXPECT_EQ(ds.group_of(0), "sceneA");
+  EXPECT_EQ(ds.skipped().size(), 2u);
+
+  Sample s = ds.get(0);
+  ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{2, 4, 4}));
+  EXPECT_EQ(s.valid.sum().item<float>(), 8.0f);
+  EXPECT_EQ(s.label.sum().item<float>(), 4.0f);
+  EXPECT_EQ(s.valid[0][2][0].item<float>(), 0.0f);
+  EXPECT_EQ(s.valid[0][3][0].item<float>(), 0.0f);
+  EXPECT_NEAR(s.image[0][0][0].item<float>(), 12.0f / 30.0f, 1e-6);
+  EXPECT_NEAR(s.image[1][1][0].item<float>(), 15.0f / 30.0f, 1e-6);
+  EXPECT_EQ(s.image[0][3][3].item<float>(), 0.0f);
+}
+
+TEST(FolderDataset, SingleBandImagesWithVvRecipe) {
+  drshym::testing::TempDir tmp;
+  write_pair(tmp.path(), "valid", "x_1", 1, label_rows(1, 1, 0, 0));
+  ingest::Preprocess vv_only;
+  vv_only.bands = {"VV"};
+  FolderDataset ds(opts(tmp.path(), "valid"), vv_only);
+  Sample s = ds.get(0);
+  EXPECT_EQ(s.image.size(0), 1);
+  EXPECT_EQ(s.valid.sum().item<float>(), 16.0f);
+  // The default recipe needs VH: every pair is unusable, and the error says why.
+  try {
+    FolderDataset bad(opts(tmp.path(), "valid"), ingest::Preprocess{});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_NE(std::string(e.what()).find("VH"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FolderDataset, MissingFoldersAreNotFound) {
+  drshym::testing::TempDir tmp;
+  EXPECT_THROW(FolderDataset(opts(tmp.file("none"), "train"), ingest::Preprocess{}), Error);
+  try {
+    FolderDataset ds(opts(tmp.path(), "test"), ingest::Preprocess{});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::NotFound);
+    EXPECT_NE(std::string(e.what()).find("'test'"), std::string::npos);
+  }
+  std::filesystem::create_directories(tmp.path() + "/train/images");
+  try {
+    FolderDataset ds(opts(tmp.path(), "train"), ingest::Preprocess{});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+  }
+}

@@ -10,13 +10,25 @@
 namespace drshym::cli {
 
 // Factories of each subcommand (each defined in its own <name>_cmd.cpp).
+std::unique_ptr<Command> make_segment_command();
 std::unique_ptr<Command> make_tile_command();
+std::unique_ptr<Command> make_predict_command();
+std::unique_ptr<Command> make_stitch_command();
+std::unique_ptr<Command> make_eval_command();
 std::unique_ptr<Command> make_demo_scene_command();
+std::unique_ptr<Command> make_train_command();
+std::unique_ptr<Command> make_cv_command();
 
 std::vector<std::unique_ptr<Command>> all_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
+  cmds.push_back(make_segment_command());
   cmds.push_back(make_tile_command());
+  cmds.push_back(make_predict_command());
+  cmds.push_back(make_stitch_command());
+  cmds.push_back(make_eval_command());
   cmds.push_back(make_demo_scene_command());
+  cmds.push_back(make_train_command());
+  cmds.push_back(make_cv_command());
   return cmds;
 }
 

@@ -194,6 +194,16 @@ void Raster::read_band(int band, const Window& w, float* dst) const {
                                          gdal_reason("corrupt data"));
 }
 
+void Raster::read_band_resampled(int band, const Window& w, int out_w, int out_h, float* dst) const {
+  GDALRasterIOExtraArg extra;
+  INIT_RASTERIO_EXTRA_ARG(extra);
+  extra.eResampleAlg = GRIORA_NearestNeighbour;
+  reset_gdal_error();
+  if (ds_->GetRasterBand(band)->RasterIO(GF_Read, w.x, w.y, w.w, w.h, dst, out_w, out_h, GDT_Float32, 0, 0,
+                                         &extra) != CE_None)
+    throw Error(ErrorKind::Io, "io", "read failed in " + quoted(info_.uri) + ": " + gdal_reason("corrupt data"));
+}
+
 Block Raster::read(const Window& w, const std::vector<int>& bands) const {
   Block blk;
   blk.window = w;

@@ -81,6 +81,8 @@ class Raster {
   Block read(const Window& w, const std::vector<int>& bands) const;
   // Read one band of a window (must lie inside the scene) into dst (w*h floats).
   void read_band(int band, const Window& w, float* dst) const;
+  // Read one band of a window resampled (nearest) into an out_w x out_h buffer.
+  void read_band_resampled(int band, const Window& w, int out_w, int out_h, float* dst) const;
   // Write one band of a window from floats (converted to the band's type by GDAL).
   void write_band(int band, const Window& w, const float* src);
   void write_band(int band, const Window& w, const uint8_t* src);

@@ -1,0 +1,60 @@
+// drshym segment SCENE --out DIR [--ckpt CKPT] [--aoi AOI.geojson] [--tile 512 --overlap 64] [--threshold T]
+#include "cli/command.hpp"
+#include "core/log.hpp"
+#include "infer/segment.hpp"
+
+namespace drshym::cli {
+namespace {
+
+class SegmentCommand : public Command {
+ public:
+  CLI::App* declare(CLI::App& app) override {
+    auto* sub = app.add_subcommand(
+        "segment",
+        "The main job: map flooded land in a whole Sentinel-1 scene. Writes, in the scene's CRS and grid,\n"
+        "<scene>_proba.tif (calibrated flood probability, COG), <scene>_mask.tif (1 flood, 0 dry, 255 nodata,\n"
+        "COG), <scene>_flood.geojson (polygons with area and mean probability), <scene>_overlay.png and\n"
+        "<scene>_record.json (DrShymRecord + provenance). Uses the embedded default model unless --ckpt.");
+    sub->add_option("scene", p_.scene_uri, "Scene GeoTIFF (VV or VV+VH in dB): path or URI (file://, https://, s3://)")
+        ->required();
+    sub->add_option("--out", p_.out_dir, "Output folder")->required();
+    sub->add_option("--ckpt", pred_.checkpoint, "Checkpoint (.pt or folder); default: the embedded model");
+    sub->add_option("--aoi", p_.aoi_path, "Area of interest: polygon GeoJSON (any CRS); work and outputs are cropped to it");
+    sub->add_option("--tile", p_.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
+    sub->add_option("--overlap", p_.grid.overlap, "Overlap between tiles in pixels")->capture_default_str()->check(CLI::NonNegativeNumber);
+    sub->add_option("--threshold", threshold_, "Decision threshold on calibrated probability (default: the checkpoint's)")
+        ->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--batch", p_.batch_size, "Tiles per model batch")->capture_default_str()->check(CLI::Range(1, 256));
+    sub->add_option("--min-area", p_.min_area_m2, "Drop flood polygons smaller than this many m²")->capture_default_str();
+    sub->add_option("--geojson-crs", p_.geojson_crs, "CRS of the GeoJSON: 'source' or e.g. EPSG:4326")->capture_default_str();
+    sub->add_option("--threads", pred_.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    sub->add_option("--device", pred_.device, "cpu or cuda[:N] (needs a CUDA build of LibTorch)")->capture_default_str();
+    sub->add_flag("--no-overlay", no_overlay_, "Skip the overlay PNG");
+    sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");
+    return sub;
+  }
+
+  int run() override {
+    if (threshold_ > 0) pred_.threshold = threshold_;
+    p_.write_overlay = !no_overlay_;
+    p_.write_polygons = !no_polygons_;
+    infer::Predictor predictor(pred_);
+    core::log().info("segment: model {}", predictor.describe());
+    auto r = infer::segment_scene(p_, predictor);
+    for (auto it = r.outputs.begin(); it != r.outputs.end(); ++it)
+      core::log().info("  {:<12} {}", it.key(), it.value().get<std::string>());
+    return 0;
+  }
+
+ private:
+  infer::SegmentParams p_;
+  infer::PredictorParams pred_;
+  double threshold_ = -1;
+  bool no_overlay_ = false, no_polygons_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_segment_command() { return std::make_unique<SegmentCommand>(); }
+
+}  // namespace drshym::cli

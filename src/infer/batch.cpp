@@ -1,0 +1,130 @@
+#include "infer/batch.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "infer/proba_writer.hpp"
+#include "infer/segment.hpp"
+#include "io/raster.hpp"
+
+namespace fs = std::filesystem;
+
+namespace drshym::infer {
+
+PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor& predictor) {
+  if (!fs::is_directory(p.in_dir))
+    throw Error(ErrorKind::NotFound, "predict", "input folder " + quoted(p.in_dir) + " does not exist");
+  core::ensure_writable_dir(p.out_dir);
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(p.in_dir)) {
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (e.is_regular_file() && (ext == ".tif" || ext == ".tiff")) files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw Error(ErrorKind::InvalidInput, "predict", "no GeoTIFF (*.tif) in " + quoted(p.in_dir));
+  PredictFolderResult res;
+  for (const auto& f : files) {
+    try {
+      int w, h;
+      {
+        auto r = io::Raster::open(f);
+        w = r.width();
+        h = r.height();
+      }
+      SegmentParams sp;
+      sp.scene_uri = f;
+      sp.out_dir = p.out_dir;
+      sp.batch_size = p.batch_size;
+      sp.write_polygons = false;
+      sp.write_overlay = false;
+      sp.cog = false;
+      sp.progress = false;
+      // A tile-sized file is one window (so `stitch` reproduces `segment`); larger files are tiled.
+      const int side = std::max(w, h);
+      if (side <= 1024) sp.grid = {((side + 31) / 32) * 32, 0};
+      segment_scene(sp, predictor);
+      res.predicted.push_back(f);
+    } catch (const Error& e) {
+      res.failed.emplace_back(f, e.what());
+    }
+  }
+  core::log().info("predict: {} of {} files predicted into {}", res.predicted.size(), files.size(), p.out_dir);
+  if (!res.failed.empty()) {
+    core::log().warn("predict: {} file(s) skipped:", res.failed.size());
+    for (const auto& [f, why] : res.failed) core::log().warn("  {}: {}", f, why);
+  }
+  return res;
+}
+
+StitchResult stitch_tiles(const StitchParams& p) {
+  auto meta = core::read_json_file(p.scene_meta);
+  for (const char* k : {"scene_id", "width", "height", "geotransform", "crs_wkt", "tile", "overlap", "tiles"})
+    if (!meta.contains(k))
+      throw Error(ErrorKind::InvalidInput, "stitch", quoted(p.scene_meta) + " lacks field '" + std::string(k) + "'");
+  if (!fs::is_directory(p.proba_dir))
+    throw Error(ErrorKind::NotFound, "stitch", "proba folder " + quoted(p.proba_dir) + " does not exist");
+  core::ensure_writable_dir(p.out_dir);
+  const int W = meta["width"], H = meta["height"];
+  tiling::WindowGrid grid(W, H, {meta["tile"].get<int>(), meta["overlap"].get<int>()});
+  io::CreateOptions geo;
+  geo.width = W;
+  geo.height = H;
+  for (int i = 0; i < 6; ++i) geo.geotransform.t[i] = meta["geotransform"][i];
+  geo.crs_wkt = meta["crs_wkt"];
+
+  // Tile index → predicted probability file.
+  std::map<int, std::string> files;
+  for (const auto& t : meta["tiles"]) {
+    std::string stem = fs::path(t["image"].get<std::string>()).stem().string();
+    files[t["index"].get<int>()] = p.proba_dir + "/" + stem + "_proba.tif";
+  }
+  StitchResult res;
+  res.threshold = p.threshold;
+  if (res.threshold < 0) {
+    res.threshold = 0.5;
+    for (const auto& [idx, f] : files) {
+      std::string rec = f.substr(0, f.size() - std::string("_proba.tif").size()) + "_record.json";
+      if (fs::exists(rec)) {
+        res.threshold = core::read_json_file(rec)["provenance"].value("threshold", 0.5);
+        break;
+      }
+    }
+  }
+  const std::string id = meta["scene_id"];
+  res.proba_path = p.out_dir + "/" + id + "_proba.tif";
+  res.mask_path = p.out_dir + "/" + id + "_mask.tif";
+  core::OutputSet outs;
+  ProbaWriter writer(geo, grid, float(res.threshold), res.proba_path, res.mask_path);
+  const int T = grid.params().tile;
+  std::vector<float> prob(size_t(T) * T);
+  std::vector<uint8_t> valid(prob.size());
+  for (const auto& t : grid.tiles()) {
+    auto it = files.find(t.index);
+    if (it == files.end() || !fs::exists(it->second)) {
+      ++res.tiles_missing;  // empty tiles are not predicted: their pixels stay nodata
+      std::fill(valid.begin(), valid.end(), 0);
+      writer.add(t, prob.data(), valid.data());
+      continue;
+    }
+    auto r = io::Raster::open(it->second);
+    if (r.width() != T || r.height() != T)
+      throw Error(ErrorKind::InvalidInput, "stitch", quoted(it->second) + " is " + std::to_string(r.width()) + "x" +
+                                                         std::to_string(r.height()) + ", expected the grid's " +
+                                                         std::to_string(T) + "x" + std::to_string(T));
+    io::Block b = r.read(Window{0, 0, T, T}, {1});
+    writer.add(t, b.data.data(), b.valid.data());
+    ++res.tiles_used;
+  }
+  writer.finish(outs, p.cog);
+  outs.finish();
+  core::log().info("stitch: {} tiles blended ({} missing) into {}", res.tiles_used, res.tiles_missing, res.proba_path);
+  return res;
+}
+
+}  // namespace drshym::infer

@@ -1,0 +1,44 @@
+#pragma once
+// Batch work over tiles: `predict` runs the model over every GeoTIFF in a folder (proba + mask
+// per tile, same grid), `stitch` blends such tile predictions back into scene-level COGs using
+// the scene_meta.json written by `drshym tile` and the same weights as `segment`.
+#include <string>
+#include <vector>
+
+#include "infer/predictor.hpp"
+
+namespace drshym::infer {
+
+struct PredictFolderParams {
+  std::string in_dir;
+  std::string out_dir;
+  int batch_size = 4;
+  bool progress = true;
+};
+
+struct PredictFolderResult {
+  std::vector<std::string> predicted;                       // input files done
+  std::vector<std::pair<std::string, std::string>> failed;  // file, reason
+};
+
+// Every *.tif / *.tiff in in_dir (sorted) → out_dir/<stem>_proba.tif, <stem>_mask.tif,
+// <stem>_record.json. Unreadable or unusable files are skipped and listed in the result.
+PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor& predictor);
+
+struct StitchParams {
+  std::string proba_dir;   // holds <tile>_proba.tif files (from `predict`)
+  std::string scene_meta;  // scene_meta.json from `drshym tile`
+  std::string out_dir;
+  double threshold = -1;   // < 0: from the tiles' records (provenance.threshold), else 0.5
+  bool cog = true;
+};
+
+struct StitchResult {
+  std::string proba_path, mask_path;
+  int tiles_used = 0, tiles_missing = 0;
+  double threshold = 0.5;
+};
+
+StitchResult stitch_tiles(const StitchParams& p);
+
+}  // namespace drshym::infer

@@ -1,0 +1,79 @@
+#include "infer/predictor.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "model/checkpoint.hpp"
+#include "model/runtime.hpp"
+
+namespace fs = std::filesystem;
+
+#ifndef DRSHYM_SOURCE_MODEL_DIR
+#define DRSHYM_SOURCE_MODEL_DIR ""
+#endif
+
+namespace drshym::infer {
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("DRSHYM_MODEL_DIR"); env && *env) return env;
+  // Next to the binary (installed layouts), then the source tree this binary was built from.
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (auto p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      if (fs::exists(p / "models/default/model.pt")) return (p / "models/default").string();
+    }
+  }
+  return std::string(DRSHYM_SOURCE_MODEL_DIR);
+}
+
+Predictor::Predictor(const PredictorParams& p) {
+  model::set_threads(p.threads);
+  device_ = model::parse_device(p.device);
+  std::string ck = p.checkpoint.empty() ? default_model_path() : p.checkpoint;
+  if (ck.empty())
+    throw Error(ErrorKind::NotFound, "infer", "no checkpoint given and no embedded default model found");
+  path_ = model::resolve_checkpoint_path(ck);
+  auto loaded = model::load_checkpoint(path_);
+  net_ = loaded.net;
+  meta_ = loaded.meta;
+  sha256_ = model::file_sha256(path_);
+  if (!meta_.contains("preprocess"))
+    throw Error(ErrorKind::InvalidInput, "infer", quoted(path_) + ": metadata has no 'preprocess' recipe");
+  preprocess_ = ingest::Preprocess::from_json(meta_["preprocess"]);
+  temperature_ = meta_.value("temperature", 1.0);
+  threshold_ = p.threshold ? *p.threshold : meta_.value("threshold", 0.5);
+  tile_size_ = meta_.value("tile_size", 512);
+  if (!(temperature_ > 0)) throw Error(ErrorKind::InvalidInput, "infer", quoted(path_) + ": temperature must be > 0");
+  if (!(threshold_ > 0 && threshold_ < 1))
+    throw Error(ErrorKind::Usage, "infer", "threshold must be in (0, 1), got " + std::to_string(threshold_));
+  net_->eval();
+  if (p.fuse) net_->fuse_for_inference();
+  net_->to(device_);
+  channels_last_ = p.channels_last && device_.is_cpu();
+  if (channels_last_) {
+    torch::NoGradGuard ng;
+    for (auto& param : net_->parameters())
+      if (param.dim() == 4) param.set_data(param.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
+torch::Tensor Predictor::logits(const torch::Tensor& x) const {
+  torch::NoGradGuard ng;
+  auto in = x.to(device_);
+  if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
+  return net_->forward(in).to(torch::kCPU).contiguous();
+}
+
+torch::Tensor Predictor::predict(const torch::Tensor& x) const {
+  return torch::sigmoid(logits(x) / temperature_).contiguous();
+}
+
+std::string Predictor::describe() const {
+  const auto& m = meta_.value("model", nlohmann::json::object());
+  return m.value("arch", std::string("?")) + "(base " + std::to_string(m.value("base_width", 0)) + ") from " + path_;
+}
+
+}  // namespace drshym::infer

@@ -1,0 +1,58 @@
+#pragma once
+// A loaded model ready for inference: the network (BatchNorm folded, channels-last), its
+// preprocessing recipe, calibration (temperature) and decision threshold, all from the
+// checkpoint metadata. predict() maps a batch of model inputs to calibrated probabilities.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ingest/preprocess.hpp"
+#include "model/segnet.hpp"
+
+namespace drshym::infer {
+
+struct PredictorParams {
+  std::string checkpoint;        // .pt file or folder with model.pt; "" = embedded default model
+  std::string device = "cpu";
+  int threads = 0;               // 0 = all cores
+  bool fuse = true;              // fold BatchNorm into convolutions
+  bool channels_last = true;
+  std::optional<double> threshold;  // overrides the checkpoint's threshold
+  static PredictorParams default_params() { return {}; }
+};
+
+class Predictor {
+ public:
+  explicit Predictor(const PredictorParams& p);
+
+  // x: [N, C, H, W] normalized inputs → [N, 1, H, W] calibrated probabilities (CPU, float).
+  torch::Tensor predict(const torch::Tensor& x) const;
+  // Raw logits (for Grad-CAM, calibration).
+  torch::Tensor logits(const torch::Tensor& x) const;
+
+  const ingest::Preprocess& preprocess() const { return preprocess_; }
+  double temperature() const { return temperature_; }
+  double threshold() const { return threshold_; }
+  int tile_size() const { return tile_size_; }
+  const nlohmann::json& meta() const { return meta_; }
+  const std::string& checkpoint_path() const { return path_; }
+  const std::string& checkpoint_sha256() const { return sha256_; }
+  std::string describe() const;  // "unet_compact(base 16) from models/default/model.pt"
+  const model::SegNet& net() const { return net_; }
+
+ private:
+  model::SegNet net_;
+  ingest::Preprocess preprocess_;
+  nlohmann::json meta_;
+  std::string path_, sha256_;
+  double temperature_ = 1.0, threshold_ = 0.5;
+  int tile_size_ = 512;
+  torch::Device device_{torch::kCPU};
+  bool channels_last_ = true;
+};
+
+// Where the embedded default model lives: $DRSHYM_MODEL_DIR, else <install/source>/models/default.
+std::string default_model_path();
+
+}  // namespace drshym::infer

@@ -1,0 +1,42 @@
+#pragma once
+// Blends tile probabilities into scene-level probability and mask rasters with bounded memory:
+// tiles arrive in row-major grid order, finished rows stream to staged GeoTIFFs, and finish()
+// turns them into the final COGs. Shared by `segment` and `stitch`, so both blend identically.
+#include <string>
+#include <vector>
+
+#include "core/fs.hpp"
+#include "io/raster.hpp"
+#include "tiling/window_grid.hpp"
+
+namespace drshym::infer {
+
+class ProbaWriter {
+ public:
+  // geo: georeferencing of the output grid (size, transform, CRS). Staged files live beside
+  // the final ones under temporary names and are removed whatever happens.
+  ProbaWriter(const io::CreateOptions& geo, const tiling::WindowGrid& grid, float threshold,
+              const std::string& proba_path, const std::string& mask_path);
+  ~ProbaWriter();
+
+  // Add one tile's probabilities (tile x tile) where valid != 0.
+  void add(const tiling::Tile& t, const float* proba, const uint8_t* valid);
+  // Flush remaining rows and write the final rasters (COG or tiled GeoTIFF) through outs.
+  void finish(core::OutputSet& outs, bool cog);
+
+  int64_t valid_pixels() const { return valid_pixels_; }
+  int64_t flood_pixels() const { return flood_pixels_; }
+
+ private:
+  void flush(int up_to);
+  const tiling::WindowGrid& grid_;
+  float threshold_;
+  std::string proba_path_, mask_path_, proba_stage_, mask_stage_;
+  io::Raster proba_, mask_;
+  tiling::StripAccumulator acc_;
+  std::vector<uint8_t> mask_rows_;
+  int64_t valid_pixels_ = 0, flood_pixels_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace drshym::infer

@@ -1,0 +1,308 @@
+#include "infer/segment.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/progress.hpp"
+#include "ingest/record.hpp"
+#include "ingest/scene.hpp"
+#include "io/raster.hpp"
+#include "io/uri.hpp"
+#include "io/vector.hpp"
+#include "infer/proba_writer.hpp"
+
+namespace drshym::infer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// One prepared tile: model input (C x T x T) and validity (T x T), region coordinates.
+struct TileInput {
+  tiling::Tile tile;
+  std::vector<float> input;
+  std::vector<uint8_t> valid;
+};
+
+// A bounded single-producer single-consumer queue; close() ends the stream, fail() carries
+// the producer's exception to the consumer.
+class TileQueue {
+ public:
+  explicit TileQueue(size_t cap) : cap_(cap) {}
+  void push(TileInput t) {
+    std::unique_lock<std::mutex> lk(m_);
+    cv_.wait(lk, [&] { return q_.size() < cap_ || cancelled_; });
+    if (cancelled_) return;
+    q_.push_back(std::move(t));
+    cv_.notify_all();
+  }
+  bool pop(TileInput& t) {
+    std::unique_lock<std::mutex> lk(m_);
+    cv_.wait(lk, [&] { return !q_.empty() || closed_; });
+    if (error_) std::rethrow_exception(error_);
+    if (q_.empty()) return false;
+    t = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  void close(std::exception_ptr e = nullptr) {
+    std::lock_guard<std::mutex> lk(m_);
+    closed_ = true;
+    error_ = e;
+    cv_.notify_all();
+  }
+  void cancel() {
+    std::lock_guard<std::mutex> lk(m_);
+    cancelled_ = true;
+    cv_.notify_all();
+  }
+  bool cancelled() {
+    std::lock_guard<std::mutex> lk(m_);
+    return cancelled_;
+  }
+
+ private:
+  size_t cap_;
+  std::deque<TileInput> q_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool closed_ = false, cancelled_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
+SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) {
+  const auto t_start = Clock::now();
+  const auto& pp = predictor.preprocess();
+  // ---- checks before any compute or output ----
+  ingest::Scene scene = ingest::open_scene(p.scene_uri, pp.needs_vh());
+  const io::RasterInfo info = scene.raster.info();
+  core::ensure_writable_dir(p.out_dir);
+  if (p.batch_size < 1) throw Error(ErrorKind::Usage, "segment", "batch size must be >= 1");
+  Window region{0, 0, info.width, info.height};
+  std::optional<io::Aoi> aoi;
+  if (!p.aoi_path.empty()) {
+    aoi = io::Aoi::read(p.aoi_path, info.crs_wkt);
+    region = aoi->window_on(info.geotransform, info.width, info.height);
+    if (region.empty())
+      throw Error(ErrorKind::InvalidInput, "segment",
+                  "AOI " + quoted(p.aoi_path) + " does not overlap scene " + quoted(p.scene_uri));
+  }
+  ingest::require_some_valid(scene);
+  tiling::WindowGrid grid(region.w, region.h, p.grid);
+  const int T = p.grid.tile;
+  const size_t C = pp.bands.size();
+  const std::string id = scene.id;
+  const std::string base = p.out_dir + "/" + id;
+  SegmentResult res;
+  res.scene_id = id;
+  res.tiles = int(grid.tiles().size());
+
+  core::OutputSet outs;
+  io::CreateOptions geo = io::like(info, 1, io::DataType::Float32, std::nullopt);
+  geo.width = region.w;
+  geo.height = region.h;
+  geo.geotransform = info.geotransform.shifted(region.x, region.y);
+  const std::string proba_final = base + "_proba.tif", mask_final = base + "_mask.tif";
+  ProbaWriter writer(geo, grid, float(predictor.threshold()), proba_final, mask_final);
+
+  // ---- reader thread: read + preprocess tiles ahead of the model ----
+  TileQueue queue(size_t(2 * p.batch_size));
+  double read_seconds = 0;
+  std::thread reader([&] {
+    try {
+      auto src = io::Raster::open(p.scene_uri);  // GDAL handles are per thread
+      std::vector<int> bands{scene.bands.vv};
+      if (scene.bands.vh) bands.push_back(scene.bands.vh);
+      for (const auto& t : grid.tiles()) {
+        if (queue.cancelled()) break;
+        auto t0 = Clock::now();
+        Window w{region.x + t.window.x, region.y + t.window.y, t.window.w, t.window.h};
+        io::Block blk = src.read(w, bands);
+        // Pixels outside the region (AOI bounding box) count as no data.
+        for (int r = 0; r < w.h; ++r)
+          for (int c = 0; c < w.w; ++c)
+            if (t.window.x + c >= region.w || t.window.y + r >= region.h) blk.valid[size_t(r) * w.w + c] = 0;
+        if (aoi) {
+          auto inside = aoi->rasterize(info.geotransform, w);
+          for (size_t i = 0; i < inside.size(); ++i) blk.valid[i] &= inside[i];
+        }
+        TileInput ti;
+        ti.tile = t;
+        pp.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
+                 blk.valid.data());
+        read_seconds += seconds_since(t0);
+        queue.push(std::move(ti));
+      }
+      queue.close();
+    } catch (...) {
+      queue.close(std::current_exception());
+    }
+  });
+  struct Joiner {
+    std::thread& t;
+    TileQueue& q;
+    ~Joiner() {
+      q.cancel();
+      if (t.joinable()) t.join();
+    }
+  } joiner{reader, queue};
+
+  // ---- model + blending + strip writing ----
+  core::Progress bar("segment " + id, int64_t(grid.tiles().size()), p.progress ? -1 : 0);
+  std::vector<TileInput> batch;
+  auto run_batch = [&] {
+    if (batch.empty()) return;
+    auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
+    for (size_t k = 0; k < batch.size(); ++k)
+      std::memcpy(x[int64_t(k)].data_ptr<float>(), batch[k].input.data(), batch[k].input.size() * sizeof(float));
+    auto t0 = Clock::now();
+    auto prob = predictor.predict(x);
+    res.seconds_model += seconds_since(t0);
+    for (size_t k = 0; k < batch.size(); ++k)
+      writer.add(batch[k].tile, prob[int64_t(k)].data_ptr<float>(), batch[k].valid.data());
+    bar.advance(int64_t(batch.size()));
+    batch.clear();
+  };
+  TileInput ti;
+  while (queue.pop(ti)) {
+    batch.push_back(std::move(ti));
+    if (int(batch.size()) == p.batch_size) run_batch();
+  }
+  run_batch();
+  bar.finish();
+  reader.join();
+  writer.finish(outs, p.cog);
+  res.valid_pixels = writer.valid_pixels();
+  res.flood_pixels = writer.flood_pixels();
+  res.outputs["proba"] = proba_final;
+  res.outputs["mask"] = mask_final;
+
+  io::PolygonizeResult poly;
+  if (p.write_polygons) {
+    const std::string gj = base + "_flood.geojson";
+    io::PolygonizeParams pg{mask_final, proba_final, outs.temp(gj), p.min_area_m2, p.geojson_crs};
+    poly = io::polygonize_flood(pg);
+    outs.commit(gj);
+    res.outputs["geojson"] = gj;
+  }
+  if (p.write_overlay) {
+    const std::string png = base + "_overlay.png";
+    write_overlay_png(p.scene_uri, scene.bands.vv, region, proba_final, mask_final, outs.temp(png));
+    outs.commit(png);
+    res.outputs["overlay_png"] = png;
+  }
+
+  res.seconds_total = seconds_since(t_start);
+  const auto spacing = info.geotransform.pixel_spacing();
+  auto rec = ingest::make_record(id, info.crs_code, info.crs_wkt, info.geotransform, region);
+  rec.modality = scene.bands.vh ? "sentinel1_sar_vv_vh" : "sentinel1_sar_vv";
+  rec.source_uri = io::is_local(p.scene_uri) ? io::to_file_uri(io::to_gdal_path(p.scene_uri)) : p.scene_uri;
+  rec.processing = {"bands:" + nlohmann::json(pp.bands).dump(), pp.normalization.tag(),
+                    "tile:" + std::to_string(T) + "x" + std::to_string(T), "overlap:" + std::to_string(p.grid.overlap),
+                    "blend:cosine", "calibrate:temperature=" + std::to_string(predictor.temperature()),
+                    "threshold:" + std::to_string(predictor.threshold())};
+  if (aoi) rec.processing.push_back("aoi:" + p.aoi_path);
+  rec.extra_provenance = {
+      {"model", predictor.meta().value("model", nlohmann::json::object())},
+      {"checkpoint", predictor.checkpoint_path()},
+      {"checkpoint_sha256", predictor.checkpoint_sha256()},
+      {"threshold", predictor.threshold()},
+      {"temperature", predictor.temperature()},
+      {"calibration", "temperature=" + std::to_string(predictor.temperature())},
+      {"tile", T},
+      {"overlap", p.grid.overlap},
+      {"batch_size", p.batch_size},
+      {"window", {region.x, region.y, region.w, region.h}},
+      {"timings_s", {{"total", res.seconds_total}, {"model", res.seconds_model}, {"read_preprocess", read_seconds}}},
+      {"drshym_version", predictor.meta().value("version", std::string())}};
+  nlohmann::json stats = {{"tiles", res.tiles},
+                          {"valid_pixels", res.valid_pixels},
+                          {"flood_pixels", res.flood_pixels},
+                          {"flood_fraction", res.valid_pixels ? double(res.flood_pixels) / double(res.valid_pixels) : 0.0},
+                          {"flood_polygons", poly.polygons},
+                          {"polygons_dropped_below_min_area", poly.dropped_small},
+                          {"min_area_m2", p.min_area_m2}};
+  if (!info.crs_wkt.empty() && spacing[0] > 0 && info.crs_code != "EPSG:4326")
+    stats["flood_area_km2"] = double(res.flood_pixels) * spacing[0] * spacing[1] / 1e6;
+  if (p.write_polygons) stats["flood_polygon_area_km2"] = poly.flood_area_m2 / 1e6;
+  nlohmann::json rj = rec.to_json();
+  rj["stats"] = stats;
+  rj["outputs"] = res.outputs;
+  rj["policy"] = {{"crs_kept", true}, {"geojson_exported", p.write_polygons}, {"nodata_preserved", true}};
+  ingest::validate_record(rj);
+  const std::string rec_path = base + "_record.json";
+  core::write_text_file_atomic(outs.temp(rec_path), rj.dump(2) + "\n");
+  outs.commit(rec_path);
+  res.outputs["record"] = rec_path;
+  res.record = rj;
+  outs.finish();
+  core::log().info("segment: {} — {} tiles, {:.1f}% of valid pixels flooded, {:.1f}s ({:.1f}s in the model)", id,
+                   res.tiles, 100.0 * stats["flood_fraction"].get<double>(), res.seconds_total, res.seconds_model);
+  return res;
+}
+
+void write_overlay_png(const std::string& scene_uri, int vv_band, const Window& region, const std::string& proba_path,
+                       const std::string& mask_path, const std::string& out_png, int max_side) {
+  const double scale = std::min(1.0, double(max_side) / double(std::max(region.w, region.h)));
+  const int W = std::max(1, int(std::lround(region.w * scale))), H = std::max(1, int(std::lround(region.h * scale)));
+  // GDAL resamples (nearest; overviews when the file has them) straight into the small buffer.
+  auto read_small = [&](const std::string& uri, int band, const Window& win) {
+    std::vector<float> out(size_t(W) * H);
+    io::Raster::open(uri).read_band_resampled(band, win, W, H, out.data());
+    return out;
+  };
+  const Window out_grid{0, 0, region.w, region.h};
+  std::vector<float> vv = read_small(scene_uri, vv_band, region);
+  std::vector<float> prob = read_small(proba_path, 1, out_grid);
+  std::vector<float> mask = read_small(mask_path, 1, out_grid);
+  std::vector<uint8_t> rgb(size_t(W) * H * 3);
+  const size_t plane = size_t(W) * H;
+  for (size_t i = 0; i < plane; ++i) {
+    float v = vv[i];
+    float g = std::isfinite(v) ? std::clamp((v + 25.0f) / 25.0f, 0.0f, 1.0f) * 255.0f : 0.0f;
+    float r = g, gr = g, b = g;
+    if (mask[i] == 1.0f) {
+      // Flood: blue, more opaque where the model is more confident.
+      float a = 0.35f + 0.6f * std::clamp(std::isfinite(prob[i]) ? prob[i] : 0.0f, 0.0f, 1.0f);
+      r = (1 - a) * g + a * 20;
+      gr = (1 - a) * g + a * 110;
+      b = (1 - a) * g + a * 255;
+    } else if (mask[i] == 0.0f && std::isfinite(prob[i]) && prob[i] > 0.25f) {
+      // Dry but uncertain: a faint amber tint so analysts see where to double-check.
+      float a = 0.5f * (prob[i] - 0.25f) / 0.25f;
+      a = std::clamp(a, 0.0f, 0.5f);
+      r = (1 - a) * g + a * 255;
+      gr = (1 - a) * g + a * 190;
+      b = (1 - a) * g + a * 0;
+    } else if (mask[i] == 255.0f) {
+      r = gr = b = 0.5f * g;  // no data: darkened
+    }
+    rgb[i] = uint8_t(r);
+    rgb[plane + i] = uint8_t(gr);
+    rgb[2 * plane + i] = uint8_t(b);
+  }
+  io::CreateOptions o;
+  o.width = W;
+  o.height = H;
+  o.bands = 3;
+  o.type = io::DataType::Byte;
+  o.has_geotransform = false;
+  auto mem = io::Raster::create_mem(o);
+  for (int b = 0; b < 3; ++b) mem.write_band(b + 1, Window{0, 0, W, H}, rgb.data() + size_t(b) * plane);
+  mem.write_copy(out_png, "PNG");
+}
+
+}  // namespace drshym::infer

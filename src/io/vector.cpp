@@ -1,0 +1,255 @@
+#include "io/vector.hpp"
+
+#include <gdal_alg.h>
+#include <gdal_priv.h>
+#include <ogr_geometry.h>
+#include <ogrsf_frmts.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "io/gdal_env.hpp"
+#include "io/raster.hpp"
+
+namespace drshym::io {
+
+struct Aoi::Impl {
+  std::unique_ptr<OGRGeometry> geom;
+};
+
+Aoi::Aoi() : impl_(std::make_unique<Impl>()) {}
+Aoi::Aoi(Aoi&&) noexcept = default;
+Aoi& Aoi::operator=(Aoi&&) noexcept = default;
+Aoi::~Aoi() = default;
+
+Aoi Aoi::read(const std::string& path, const std::string& target_crs_wkt) {
+  gdal_init();
+  if (!std::filesystem::exists(path))
+    throw Error(ErrorKind::NotFound, "io", "cannot open AOI " + quoted(path) + ": no such file");
+  reset_gdal_error();
+  GDALDatasetUniquePtr ds;
+  {
+    QuietGdal quiet;
+    ds.reset(GDALDataset::Open(path.c_str(), GDAL_OF_VECTOR | GDAL_OF_READONLY));
+  }
+  if (!ds) throw Error(ErrorKind::InvalidInput, "io", "cannot open AOI " + quoted(path) + ": not a vector file GDAL can read");
+  Aoi aoi;
+  aoi.path_ = path;
+  auto united = std::make_unique<OGRMultiPolygon>();
+  OGRSpatialReference target;
+  target.importFromWkt(target_crs_wkt.c_str());
+  target.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  std::string other_types;
+  for (auto* layer : ds->GetLayers()) {
+    OGRSpatialReference src;
+    if (layer->GetSpatialRef()) src = *layer->GetSpatialRef();
+    else src.importFromEPSG(4326);
+    src.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&src, &target));
+    if (!ct) throw Error(ErrorKind::InvalidInput, "io", "AOI " + quoted(path) + ": cannot transform its CRS to the scene's");
+    for (auto& f : *layer) {
+      OGRGeometry* g = f->GetGeometryRef();
+      if (!g) continue;
+      auto t = wkbFlatten(g->getGeometryType());
+      if (t != wkbPolygon && t != wkbMultiPolygon) {
+        other_types = OGRGeometryTypeToName(g->getGeometryType());
+        continue;
+      }
+      std::unique_ptr<OGRGeometry> c(g->clone());
+      if (c->transform(ct.get()) != OGRERR_NONE)
+        throw Error(ErrorKind::InvalidInput, "io", "AOI " + quoted(path) + ": reprojection failed");
+      if (t == wkbPolygon) united->addGeometry(c.get());
+      else for (auto* part : *c->toMultiPolygon()) united->addGeometry(part);
+    }
+  }
+  if (united->IsEmpty())
+    throw Error(ErrorKind::InvalidInput, "io",
+                "AOI " + quoted(path) + " is not a polygon" +
+                    (other_types.empty() ? std::string(" (it holds no geometry)") : " (it holds " + other_types + ")"));
+  aoi.impl_->geom.reset(united->UnionCascaded());
+  if (!aoi.impl_->geom) aoi.impl_->geom = std::move(united);
+  return aoi;
+}
+
+std::array<double, 4> Aoi::bounds() const {
+  OGREnvelope e;
+  impl_->geom->getEnvelope(&e);
+  return {e.MinX, e.MinY, e.MaxX, e.MaxY};
+}
+
+Window Aoi::window_on(const GeoTransform& gt, int width, int height) const {
+  auto b = bounds();
+  double cs[4], rs[4];
+  gt.geo_to_pixel(b[0], b[1], cs[0], rs[0]);
+  gt.geo_to_pixel(b[2], b[1], cs[1], rs[1]);
+  gt.geo_to_pixel(b[0], b[3], cs[2], rs[2]);
+  gt.geo_to_pixel(b[2], b[3], cs[3], rs[3]);
+  double c0 = std::min({cs[0], cs[1], cs[2], cs[3]}), c1 = std::max({cs[0], cs[1], cs[2], cs[3]});
+  double r0 = std::min({rs[0], rs[1], rs[2], rs[3]}), r1 = std::max({rs[0], rs[1], rs[2], rs[3]});
+  int x0 = int(std::floor(c0)), y0 = int(std::floor(r0)), x1 = int(std::ceil(c1)), y1 = int(std::ceil(r1));
+  return Window{x0, y0, x1 - x0, y1 - y0}.intersect(Window{0, 0, width, height});
+}
+
+std::vector<uint8_t> Aoi::rasterize(const GeoTransform& gt, const Window& win) const {
+  CreateOptions o;
+  o.width = win.w;
+  o.height = win.h;
+  o.type = DataType::Byte;
+  o.geotransform = gt.shifted(win.x, win.y);
+  auto mem = Raster::create_mem(o);
+  int band = 1;
+  double burn = 1.0;
+  OGRGeometryH g = OGRGeometry::ToHandle(impl_->geom.get());
+  if (GDALRasterizeGeometries(GDALDataset::ToHandle(mem.handle()), 1, &band, 1, &g, nullptr, nullptr, &burn,
+                              nullptr, nullptr, nullptr) != CE_None)
+    throw Error(ErrorKind::Internal, "io", "rasterizing AOI " + quoted(path_) + " failed: " + last_gdal_error());
+  std::vector<float> v(size_t(win.w) * win.h);
+  mem.read_band(1, Window{0, 0, win.w, win.h}, v.data());
+  std::vector<uint8_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = v[i] > 0.5f ? 1 : 0;
+  return out;
+}
+
+PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
+  gdal_init();
+  auto mask = Raster::open(p.mask_path);
+  auto proba = Raster::open(p.proba_path);
+  const auto& info = mask.info();
+  // Polygonize into an in-memory layer (8-connected), using the mask itself as the mask band
+  // so only non-zero (flood or nodata) pixels become polygons; nodata polygons are dropped.
+  GDALDriver* mem_drv = GetGDALDriverManager()->GetDriverByName("Memory");
+  GDALDatasetUniquePtr vds(mem_drv->Create("", 0, 0, 0, GDT_Unknown, nullptr));
+  OGRSpatialReference srs;
+  srs.importFromWkt(info.crs_wkt.c_str());
+  srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  OGRLayer* layer = vds->CreateLayer("flood", &srs, wkbPolygon, nullptr);
+  OGRFieldDefn dn("DN", OFTInteger);
+  layer->CreateField(&dn);
+  // A mask band holding 1 only where value == 1.
+  CreateOptions mo = like(info, 1, DataType::Byte, std::nullopt);
+  auto flood_only = Raster::create_mem(mo);
+  {
+    const int strip = 512;
+    std::vector<float> buf;
+    std::vector<uint8_t> out;
+    for (int y = 0; y < info.height; y += strip) {
+      Window w{0, y, info.width, std::min(strip, info.height - y)};
+      buf.resize(size_t(w.w) * w.h);
+      out.resize(buf.size());
+      mask.read_band(1, w, buf.data());
+      for (size_t i = 0; i < buf.size(); ++i) out[i] = buf[i] == 1.0f ? 1 : 0;
+      flood_only.write_band(1, w, out.data());
+    }
+  }
+  GDALRasterBand* band = flood_only.handle()->GetRasterBand(1);
+  char** opts = CSLSetNameValue(nullptr, "8CONNECTED", "8");
+  reset_gdal_error();
+  CPLErr err = GDALPolygonize(band, band, layer, 0, opts, nullptr, nullptr);
+  CSLDestroy(opts);
+  if (err != CE_None) throw Error(ErrorKind::Io, "io", "polygonize of " + quoted(p.mask_path) + " failed: " + last_gdal_error());
+
+  // Areas: in metres. Geographic sources are measured in a local UTM zone.
+  std::unique_ptr<OGRCoordinateTransformation> to_metric;
+  if (srs.IsGeographic()) {
+    OGREnvelope env;
+    if (layer->GetExtent(&env) != OGRERR_NONE) env = OGREnvelope();
+    double lon = 0.5 * (env.MinX + env.MaxX), lat = 0.5 * (env.MinY + env.MaxY);
+    OGRSpatialReference utm;
+    utm.SetWellKnownGeogCS("WGS84");
+    utm.SetUTM(int(std::floor((lon + 180) / 6)) + 1, lat >= 0);
+    utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    to_metric.reset(OGRCreateCoordinateTransformation(&srs, &utm));
+  }
+  std::unique_ptr<OGRCoordinateTransformation> to_out;
+  OGRSpatialReference out_srs = srs;
+  if (p.out_crs != "source") {
+    out_srs.SetFromUserInput(p.out_crs.c_str());
+    out_srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    to_out.reset(OGRCreateCoordinateTransformation(&srs, &out_srs));
+  }
+
+  GDALDriver* gj = GetGDALDriverManager()->GetDriverByName("GeoJSON");
+  std::error_code ec;
+  std::filesystem::remove(p.out_path, ec);
+  char** lco = CSLSetNameValue(nullptr, "COORDINATE_PRECISION", "7");
+  if (p.out_crs != "source") lco = CSLSetNameValue(lco, "RFC7946", "NO");
+  GDALDatasetUniquePtr out(gj->Create(p.out_path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+  if (!out) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(p.out_path) + ": " + last_gdal_error());
+  OGRLayer* ol = out->CreateLayer("flood", &out_srs, wkbPolygon, lco);
+  CSLDestroy(lco);
+  OGRFieldDefn f_id("id", OFTInteger), f_area("area_m2", OFTReal), f_mp("mean_proba", OFTReal);
+  ol->CreateField(&f_id);
+  ol->CreateField(&f_area);
+  ol->CreateField(&f_mp);
+
+  PolygonizeResult res;
+  const GeoTransform& gt = info.geotransform;
+  for (auto& feat : *layer) {
+    OGRGeometry* g = feat->GetGeometryRef();
+    if (!g || feat->GetFieldAsInteger("DN") != 1) continue;
+    double area;
+    if (to_metric) {
+      std::unique_ptr<OGRGeometry> m(g->clone());
+      m->transform(to_metric.get());
+      area = m->toPolygon()->get_Area();
+    } else {
+      area = g->toPolygon()->get_Area();
+    }
+    if (area < p.min_area_m2) {
+      ++res.dropped_small;
+      continue;
+    }
+    // Mean probability over the polygon's pixels.
+    OGREnvelope env;
+    g->getEnvelope(&env);
+    double c0, r0, c1, r1;
+    gt.geo_to_pixel(env.MinX, env.MaxY, c0, r0);
+    gt.geo_to_pixel(env.MaxX, env.MinY, c1, r1);
+    Window w{int(std::floor(std::min(c0, c1))), int(std::floor(std::min(r0, r1))), 0, 0};
+    w.w = int(std::ceil(std::max(c0, c1))) - w.x;
+    w.h = int(std::ceil(std::max(r0, r1))) - w.y;
+    w = w.intersect(Window{0, 0, info.width, info.height});
+    double mean_p = 0;
+    if (!w.empty()) {
+      CreateOptions o;
+      o.width = w.w;
+      o.height = w.h;
+      o.type = DataType::Byte;
+      o.geotransform = gt.shifted(w.x, w.y);
+      auto rm = Raster::create_mem(o);
+      int bnd = 1;
+      double burn = 1;
+      OGRGeometryH gh = OGRGeometry::ToHandle(g);
+      GDALRasterizeGeometries(GDALDataset::ToHandle(rm.handle()), 1, &bnd, 1, &gh, nullptr, nullptr, &burn, nullptr,
+                              nullptr, nullptr);
+      std::vector<float> in(size_t(w.w) * w.h), pv(in.size());
+      rm.read_band(1, Window{0, 0, w.w, w.h}, in.data());
+      proba.read_band(1, w, pv.data());
+      double s = 0;
+      int64_t n = 0;
+      for (size_t i = 0; i < in.size(); ++i)
+        if (in[i] > 0.5f && std::isfinite(pv[i])) {
+          s += pv[i];
+          ++n;
+        }
+      mean_p = n ? s / double(n) : 0.0;
+    }
+    OGRFeature of(ol->GetLayerDefn());
+    std::unique_ptr<OGRGeometry> og(g->clone());
+    if (to_out) og->transform(to_out.get());
+    of.SetGeometryDirectly(og.release());
+    of.SetField("id", res.polygons + 1);
+    of.SetField("area_m2", area);
+    of.SetField("mean_proba", mean_p);
+    if (ol->CreateFeature(&of) != OGRERR_NONE)
+      throw Error(ErrorKind::Io, "io", "cannot write a polygon to " + quoted(p.out_path));
+    ++res.polygons;
+    res.flood_area_m2 += area;
+  }
+  out.reset();  // flush
+  return res;
+}
+
+}  // namespace drshym::io

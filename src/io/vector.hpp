@@ -1,0 +1,58 @@
+#pragma once
+// Vector side of GDAL/OGR: areas of interest (GeoJSON polygons in any CRS), rasterizing them
+// onto a pixel grid, and polygonizing flood masks into GeoJSON with per-polygon attributes.
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/geo.hpp"
+
+namespace drshym::io {
+
+// An area of interest reprojected into a raster's CRS.
+class Aoi {
+ public:
+  // Reads every Polygon/MultiPolygon feature of a vector file (GeoJSON, GPKG, ...) and unites
+  // them. Throws NotFound, or InvalidInput when it holds no polygon ("AOI is not a polygon").
+  // Files without a CRS are taken as EPSG:4326 (GeoJSON's default).
+  static Aoi read(const std::string& path, const std::string& target_crs_wkt);
+  Aoi(Aoi&&) noexcept;
+  Aoi& operator=(Aoi&&) noexcept;
+  ~Aoi();
+
+  // [minx, miny, maxx, maxy] in the target CRS.
+  std::array<double, 4> bounds() const;
+  // Pixel window of a raster grid covering the AOI, clipped to [0,width)x[0,height);
+  // empty when they do not overlap.
+  Window window_on(const GeoTransform& gt, int width, int height) const;
+  // 1 where a pixel centre of the window lies inside the AOI.
+  std::vector<uint8_t> rasterize(const GeoTransform& gt, const Window& win) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  Aoi();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+};
+
+struct PolygonizeParams {
+  std::string mask_path;       // uint8 raster: 1 flood, 0 dry, 255 nodata
+  std::string proba_path;      // float raster on the same grid (mean probability per polygon)
+  std::string out_path;        // GeoJSON to write
+  double min_area_m2 = 0;      // drop polygons smaller than this (speckle)
+  std::string out_crs = "source";  // "source" or any CRS string, e.g. "EPSG:4326"
+};
+
+struct PolygonizeResult {
+  int polygons = 0;            // written
+  int dropped_small = 0;
+  double flood_area_m2 = 0;    // of written polygons
+};
+
+// Flood polygons (value 1) of a mask, with area_m2 (geodesic-free: in the source CRS units
+// squared, or via a local UTM transform when the source CRS is geographic) and mean_proba.
+PolygonizeResult polygonize_flood(const PolygonizeParams& p);
+
+}  // namespace drshym::io

@@ -8,5 +8,5 @@ bash scripts/build.sh --target drshym
 BIN=build/bin/drshym
 mkdir -p out/demo
 $BIN demo-scene --out out/demo/demo_scene.tif --label out/demo/demo_truth.tif
-$BIN tile out/demo/demo_scene.tif --label out/demo/demo_truth.tif --out out/demo/tiles
+$BIN segment out/demo/demo_scene.tif --out out/demo
 echo "demo: outputs in out/demo"

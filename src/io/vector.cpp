@@ -15,6 +15,45 @@
 
 namespace drshym::io {
 
+namespace {
+
+// Pixel window of a grid covering a geographic envelope, clipped to [0,width)x[0,height).
+Window envelope_window(const GeoTransform& gt, const OGREnvelope& e, int width, int height) {
+  double cs[4], rs[4];
+  gt.geo_to_pixel(e.MinX, e.MinY, cs[0], rs[0]);
+  gt.geo_to_pixel(e.MaxX, e.MinY, cs[1], rs[1]);
+  gt.geo_to_pixel(e.MinX, e.MaxY, cs[2], rs[2]);
+  gt.geo_to_pixel(e.MaxX, e.MaxY, cs[3], rs[3]);
+  double c0 = std::min({cs[0], cs[1], cs[2], cs[3]}), c1 = std::max({cs[0], cs[1], cs[2], cs[3]});
+  double r0 = std::min({rs[0], rs[1], rs[2], rs[3]}), r1 = std::max({rs[0], rs[1], rs[2], rs[3]});
+  int x0 = int(std::floor(c0)), y0 = int(std::floor(r0)), x1 = int(std::ceil(c1)), y1 = int(std::ceil(r1));
+  return Window{x0, y0, x1 - x0, y1 - y0}.intersect(Window{0, 0, width, height});
+}
+
+// 1 where a pixel centre of the window lies inside the geometry.
+std::vector<uint8_t> burn_mask(const OGRGeometry* geom, const GeoTransform& gt, const Window& win,
+                               const std::string& what) {
+  CreateOptions o;
+  o.width = win.w;
+  o.height = win.h;
+  o.type = DataType::Byte;
+  o.geotransform = gt.shifted(win.x, win.y);
+  auto mem = Raster::create_mem(o);
+  int band = 1;
+  double burn = 1.0;
+  OGRGeometryH g = OGRGeometry::ToHandle(const_cast<OGRGeometry*>(geom));
+  if (GDALRasterizeGeometries(GDALDataset::ToHandle(mem.handle()), 1, &band, 1, &g, nullptr, nullptr, &burn,
+                              nullptr, nullptr, nullptr) != CE_None)
+    throw Error(ErrorKind::Internal, "io", "rasterizing " + what + " failed: " + last_gdal_error());
+  std::vector<float> v(size_t(win.w) * win.h);
+  mem.read_band(1, Window{0, 0, win.w, win.h}, v.data());
+  std::vector<uint8_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = v[i] > 0.5f ? 1 : 0;
+  return out;
+}
+
+}  // namespace
+
 struct Aoi::Impl {
   std::unique_ptr<OGRGeometry> geom;
 };
@@ -80,36 +119,13 @@ std::array<double, 4> Aoi::bounds() const {
 }
 
 Window Aoi::window_on(const GeoTransform& gt, int width, int height) const {
-  auto b = bounds();
-  double cs[4], rs[4];
-  gt.geo_to_pixel(b[0], b[1], cs[0], rs[0]);
-  gt.geo_to_pixel(b[2], b[1], cs[1], rs[1]);
-  gt.geo_to_pixel(b[0], b[3], cs[2], rs[2]);
-  gt.geo_to_pixel(b[2], b[3], cs[3], rs[3]);
-  double c0 = std::min({cs[0], cs[1], cs[2], cs[3]}), c1 = std::max({cs[0], cs[1], cs[2], cs[3]});
-  double r0 = std::min({rs[0], rs[1], rs[2], rs[3]}), r1 = std::max({rs[0], rs[1], rs[2], rs[3]});
-  int x0 = int(std::floor(c0)), y0 = int(std::floor(r0)), x1 = int(std::ceil(c1)), y1 = int(std::ceil(r1));
-  return Window{x0, y0, x1 - x0, y1 - y0}.intersect(Window{0, 0, width, height});
+  OGREnvelope e;
+  impl_->geom->getEnvelope(&e);
+  return envelope_window(gt, e, width, height);
 }
 
 std::vector<uint8_t> Aoi::rasterize(const GeoTransform& gt, const Window& win) const {
-  CreateOptions o;
-  o.width = win.w;
-  o.height = win.h;
-  o.type = DataType::Byte;
-  o.geotransform = gt.shifted(win.x, win.y);
-  auto mem = Raster::create_mem(o);
-  int band = 1;
-  double burn = 1.0;
-  OGRGeometryH g = OGRGeometry::ToHandle(impl_->geom.get());
-  if (GDALRasterizeGeometries(GDALDataset::ToHandle(mem.handle()), 1, &band, 1, &g, nullptr, nullptr, &burn,
-                              nullptr, nullptr, nullptr) != CE_None)
-    throw Error(ErrorKind::Internal, "io", "rasterizing AOI " + quoted(path_) + " failed: " + last_gdal_error());
-  std::vector<float> v(size_t(win.w) * win.h);
-  mem.read_band(1, Window{0, 0, win.w, win.h}, v.data());
-  std::vector<uint8_t> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = v[i] > 0.5f ? 1 : 0;
-  return out;
+  return burn_mask(impl_->geom.get(), gt, win, "AOI " + quoted(path_));
 }
 
 PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
@@ -204,33 +220,16 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
     // Mean probability over the polygon's pixels.
     OGREnvelope env;
     g->getEnvelope(&env);
-    double c0, r0, c1, r1;
-    gt.geo_to_pixel(env.MinX, env.MaxY, c0, r0);
-    gt.geo_to_pixel(env.MaxX, env.MinY, c1, r1);
-    Window w{int(std::floor(std::min(c0, c1))), int(std::floor(std::min(r0, r1))), 0, 0};
-    w.w = int(std::ceil(std::max(c0, c1))) - w.x;
-    w.h = int(std::ceil(std::max(r0, r1))) - w.y;
-    w = w.intersect(Window{0, 0, info.width, info.height});
+    const Window w = envelope_window(gt, env, info.width, info.height);
     double mean_p = 0;
     if (!w.empty()) {
-      CreateOptions o;
-      o.width = w.w;
-      o.height = w.h;
-      o.type = DataType::Byte;
-      o.geotransform = gt.shifted(w.x, w.y);
-      auto rm = Raster::create_mem(o);
-      int bnd = 1;
-      double burn = 1;
-      OGRGeometryH gh = OGRGeometry::ToHandle(g);
-      GDALRasterizeGeometries(GDALDataset::ToHandle(rm.handle()), 1, &bnd, 1, &gh, nullptr, nullptr, &burn, nullptr,
-                              nullptr, nullptr);
-      std::vector<float> in(size_t(w.w) * w.h), pv(in.size());
-      rm.read_band(1, Window{0, 0, w.w, w.h}, in.data());
+      auto inside = burn_mask(g, gt, w, "a flood polygon of " + quoted(p.mask_path));
+      std::vector<float> pv(inside.size());
       proba.read_band(1, w, pv.data());
       double s = 0;
       int64_t n = 0;
-      for (size_t i = 0; i < in.size(); ++i)
-        if (in[i] > 0.5f && std::isfinite(pv[i])) {
+      for (size_t i = 0; i < inside.size(); ++i)
+        if (inside[i] && std::isfinite(pv[i])) {
           s += pv[i];
           ++n;
         }

@@ -4,6 +4,7 @@
 
 #include "cli/command.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/log.hpp"
 #include "drshym/version.hpp"
 
@@ -52,10 +53,12 @@ int run(int argc, char** argv) {
   }
   try {
     core::set_log_level(log_level);
+    core::install_interrupt_handler();
     for (auto& [sub, cmd] : subs)
       if (sub->parsed()) return cmd->run();
   } catch (const Error& e) {
     std::cerr << "drshym: error: " << e.what() << "\n";
+    if (e.kind() == ErrorKind::Interrupted) return 130;
     return e.kind() == ErrorKind::Usage ? 2 : 1;
   } catch (const std::exception& e) {
     std::cerr << "drshym: error: " << e.what() << "\n";

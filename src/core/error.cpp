@@ -9,6 +9,7 @@ const char* to_string(ErrorKind kind) {
     case ErrorKind::InvalidInput: return "invalid_input";
     case ErrorKind::Io: return "io_error";
     case ErrorKind::Internal: return "internal";
+    case ErrorKind::Interrupted: return "interrupted";
   }
   return "internal";
 }

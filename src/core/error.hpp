@@ -13,6 +13,7 @@ enum class ErrorKind {
   InvalidInput,  // the input exists but is unusable: wrong bands, no CRS, all nodata (HTTP 422)
   Io,            // reading or writing failed (HTTP 500)
   Internal,      // a bug or an unexpected state (HTTP 500)
+  Interrupted,   // stopped by SIGINT/SIGTERM; outputs were rolled back (CLI exit 130, HTTP 503)
 };
 
 class Error : public std::runtime_error {

@@ -57,6 +57,8 @@ OutputSet::~OutputSet() {
 }
 
 std::string OutputSet::temp(const std::string& final_path) {
+  for (const auto& [f, t] : pending_)
+    if (f == final_path) return t;  // already staged: the same temporary
   std::string t = temp_path_for(final_path);
   pending_.emplace_back(final_path, t);
   return t;

@@ -26,7 +26,7 @@ class OutputSet {
   OutputSet& operator=(const OutputSet&) = delete;
   ~OutputSet();
 
-  // Returns the temporary path to write final_path's content to.
+  // Returns the temporary path to write final_path's content to (the same one if asked again).
   std::string temp(const std::string& final_path);
   // Rename the temporary for final_path into place.
   void commit(const std::string& final_path);

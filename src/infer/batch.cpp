@@ -122,6 +122,8 @@ StitchResult stitch_tiles(const StitchParams& p) {
     ++res.tiles_used;
   }
   writer.finish(outs, p.cog);
+  outs.commit(res.proba_path);
+  outs.commit(res.mask_path);
   outs.finish();
   core::log().info("stitch: {} tiles blended ({} missing) into {}", res.tiles_used, res.tiles_missing, res.proba_path);
   return res;

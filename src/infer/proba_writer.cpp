@@ -73,7 +73,6 @@ void ProbaWriter::finish(core::OutputSet& outs, bool cog) {
     std::string tmp = outs.temp(final_path);
     if (cog) r.write_cog(tmp);
     else r.write_copy(tmp, "GTiff");
-    outs.commit(final_path);
   }
 }
 

@@ -21,7 +21,8 @@ class ProbaWriter {
 
   // Add one tile's probabilities (tile x tile) where valid != 0.
   void add(const tiling::Tile& t, const float* proba, const uint8_t* valid);
-  // Flush remaining rows and write the final rasters (COG or tiled GeoTIFF) through outs.
+  // Flush remaining rows and write the final rasters (COG or tiled GeoTIFF) to outs' temporary
+  // paths for them (outs.temp(proba_path), outs.temp(mask_path)); the caller commits them.
   void finish(core::OutputSet& outs, bool cog);
 
   int64_t valid_pixels() const { return valid_pixels_; }

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/interrupt.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
 #include "ingest/record.hpp"
@@ -164,6 +165,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   core::Progress bar("segment " + id, int64_t(grid.tiles().size()), p.progress ? -1 : 0);
   std::vector<TileInput> batch;
   auto run_batch = [&] {
+    core::check_interrupted("segment");
     if (batch.empty()) return;
     auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
     for (size_t k = 0; k < batch.size(); ++k)
@@ -182,9 +184,13 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
     if (int(batch.size()) == p.batch_size) run_batch();
   }
   run_batch();
+  core::check_interrupted("segment");
   bar.finish();
   reader.join();
   writer.finish(outs, p.cog);
+  // Every output is staged under a temporary name and renamed only once all of them exist, so
+  // an interrupted or failed run never leaves a file (or a partial set) under the final names.
+  const std::string proba_tmp = outs.temp(proba_final), mask_tmp = outs.temp(mask_final);
   res.valid_pixels = writer.valid_pixels();
   res.flood_pixels = writer.flood_pixels();
   res.outputs["proba"] = proba_final;
@@ -193,15 +199,14 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   io::PolygonizeResult poly;
   if (p.write_polygons) {
     const std::string gj = base + "_flood.geojson";
-    io::PolygonizeParams pg{mask_final, proba_final, outs.temp(gj), p.min_area_m2, p.geojson_crs};
+    io::PolygonizeParams pg{mask_tmp, proba_tmp, outs.temp(gj), p.min_area_m2, p.geojson_crs};
     poly = io::polygonize_flood(pg);
-    outs.commit(gj);
     res.outputs["geojson"] = gj;
   }
   if (p.write_overlay) {
     const std::string png = base + "_overlay.png";
-    write_overlay_png(p.scene_uri, scene.bands.vv, region, proba_final, mask_final, outs.temp(png));
-    outs.commit(png);
+    core::check_interrupted("segment");
+    write_overlay_png(p.scene_uri, scene.bands.vv, region, proba_tmp, mask_tmp, outs.temp(png));
     res.outputs["overlay_png"] = png;
   }
 
@@ -245,9 +250,10 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   ingest::validate_record(rj);
   const std::string rec_path = base + "_record.json";
   core::write_text_file_atomic(outs.temp(rec_path), rj.dump(2) + "\n");
-  outs.commit(rec_path);
   res.outputs["record"] = rec_path;
   res.record = rj;
+  core::check_interrupted("segment");
+  for (auto it = res.outputs.begin(); it != res.outputs.end(); ++it) outs.commit(it.value().get<std::string>());
   outs.finish();
   core::log().info("segment: {} — {} tiles, {:.1f}% of valid pixels flooded, {:.1f}s ({:.1f}s in the model)", id,
                    res.tiles, 100.0 * stats["flood_fraction"].get<double>(), res.seconds_total, res.seconds_model);

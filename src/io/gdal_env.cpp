@@ -31,6 +31,11 @@ void gdal_init() {
   std::call_once(once, [] {
     GDALAllRegister();
     CPLSetErrorHandler(route_error);
+    // GDAL's block cache defaults to 5% of RAM (over 1 GB on a 24 GB machine) and fills with
+    // dirty blocks while a large scene is written, which would make memory grow with scene
+    // size. Streaming never revisits old blocks, so a small cache costs nothing; an explicit
+    // GDAL_CACHEMAX (environment or config option) still wins.
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", nullptr)) GDALSetCacheMax64(kDefaultCacheBytes);
   });
 }
 

@@ -20,7 +20,9 @@ class PredictCommand : public Command {
                                    "Batch prediction over a folder of GeoTIFF tiles: <tile>_proba.tif and\n"
                                    "<tile>_mask.tif per tile on the same grid; unreadable files are skipped and\n"
                                    "listed at the end (exit code 1 if any was skipped).");
-    sub->add_option("--ckpt", pred_.checkpoint, "Checkpoint (.pt or folder); default: the embedded model");
+    sub->add_option("--ckpt", pred_.checkpoint,
+                    "Checkpoint (.pt or folder); default: the embedded model for the tiles' bands\n"
+                    "(models/default for VV+VH, models/default_vv for VV only; chosen by the first tile)");
     sub->add_option("--in", p_.in_dir, "Folder of tiles (e.g. DIR/images from `drshym tile`)")->required();
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
     sub->add_option("--batch", p_.batch_size, "Tiles per model batch")->capture_default_str()->check(CLI::Range(1, 256));
@@ -28,6 +30,7 @@ class PredictCommand : public Command {
     return sub;
   }
   int run() override {
+    if (pred_.checkpoint.empty()) pred_.checkpoint = infer::default_model_for_folder(p_.in_dir);
     infer::Predictor predictor(pred_);
     auto r = infer::predict_folder(p_, predictor);
     return r.failed.empty() ? 0 : 1;

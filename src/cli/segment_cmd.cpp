@@ -18,7 +18,9 @@ class SegmentCommand : public Command {
     sub->add_option("scene", p_.scene_uri, "Scene GeoTIFF (VV or VV+VH in dB): path or URI (file://, https://, s3://)")
         ->required();
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
-    sub->add_option("--ckpt", pred_.checkpoint, "Checkpoint (.pt or folder); default: the embedded model");
+    sub->add_option("--ckpt", pred_.checkpoint,
+                    "Checkpoint (.pt or folder); default: the embedded model for the scene's bands\n"
+                    "(models/default for VV+VH scenes, models/default_vv for VV-only scenes)");
     sub->add_option("--aoi", p_.aoi_path, "Area of interest: polygon GeoJSON (any CRS); work and outputs are cropped to it");
     sub->add_option("--tile", p_.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
     sub->add_option("--overlap", p_.grid.overlap, "Overlap between tiles in pixels")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -38,6 +40,10 @@ class SegmentCommand : public Command {
     if (threshold_ > 0) pred_.threshold = threshold_;
     p_.write_overlay = !no_overlay_;
     p_.write_polygons = !no_polygons_;
+    if (pred_.checkpoint.empty()) {
+      // The embedded model that matches the scene's polarisations (VV+VH, or VV only).
+      pred_.checkpoint = infer::default_model_for_scene(p_.scene_uri);
+    }
     infer::Predictor predictor(pred_);
     core::log().info("segment: model {}", predictor.describe());
     auto r = infer::segment_scene(p_, predictor);

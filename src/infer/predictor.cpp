@@ -1,32 +1,59 @@
 #include "infer/predictor.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "ingest/scene.hpp"
 #include "model/checkpoint.hpp"
 #include "model/runtime.hpp"
 
 namespace fs = std::filesystem;
 
-#ifndef DRSHYM_SOURCE_MODEL_DIR
-#define DRSHYM_SOURCE_MODEL_DIR ""
+#ifndef DRSHYM_SOURCE_MODELS_DIR
+#define DRSHYM_SOURCE_MODELS_DIR ""
 #endif
 
 namespace drshym::infer {
 
-std::string default_model_path() {
+std::string default_model_path(const std::string& name) {
   if (const char* env = std::getenv("DRSHYM_MODEL_DIR"); env && *env) return env;
   // Next to the binary (installed layouts), then the source tree this binary was built from.
+  const fs::path rel = fs::path("models") / name;
   std::error_code ec;
   auto exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     for (auto p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
-      if (fs::exists(p / "models/default/model.pt")) return (p / "models/default").string();
+      if (fs::exists(p / rel / "model.pt")) return (p / rel).string();
     }
   }
-  return std::string(DRSHYM_SOURCE_MODEL_DIR);
+  return (fs::path(DRSHYM_SOURCE_MODELS_DIR) / name).string();
+}
+
+std::string default_model_for_scene(const std::string& scene_uri) {
+  auto scene = ingest::open_scene(scene_uri, false);
+  return default_model_path(scene.bands.vh ? "default" : "default_vv");
+}
+
+std::string default_model_for_folder(const std::string& dir) {
+  std::vector<std::string> tifs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const auto ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".tif" || ext == ".tiff" || ext == ".TIF" || ext == ".TIFF"))
+      tifs.push_back(e.path().string());
+  }
+  std::sort(tifs.begin(), tifs.end());
+  for (const auto& f : tifs) {
+    try {
+      return default_model_for_scene(f);
+    } catch (const Error&) {
+      // Unreadable tiles are reported by predict itself; keep looking for one that opens.
+    }
+  }
+  return default_model_path();
 }
 
 Predictor::Predictor(const PredictorParams& p) {

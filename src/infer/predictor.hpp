@@ -52,7 +52,17 @@ class Predictor {
   bool channels_last_ = true;
 };
 
-// Where the embedded default model lives: $DRSHYM_MODEL_DIR, else <install/source>/models/default.
-std::string default_model_path();
+// The embedded default models: "default" (VV+VH input) and "default_vv" (VV only, for
+// single-polarisation scenes). Found next to the binary (installed layouts) or in the source
+// tree the binary was built from; $DRSHYM_MODEL_DIR, when set, replaces both.
+std::string default_model_path(const std::string& name = "default");
+
+// The default model for a scene: "default" when the scene has a VH band, else "default_vv".
+// Reads only the scene's metadata. Throws like ingest::open_scene for unreadable scenes.
+std::string default_model_for_scene(const std::string& scene_uri);
+
+// The default model for a folder of tiles: chosen by the first GeoTIFF in it (sorted by name)
+// that opens as a scene; "default" when none does (predict then reports each file's problem).
+std::string default_model_for_folder(const std::string& dir);
 
 }  // namespace drshym::infer

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "infer/batch.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "ingest/tile_scene.hpp"
@@ -24,6 +26,23 @@ const infer::Predictor& predictor() {
     return pp;
   }());
   return p;
+}
+
+// Files left in a folder (none of ours may remain after a failed or interrupted run).
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  return out;
+}
+
+std::string synthetic_scene(const drshym::testing::TempDir& tmp, int w, int h) {
+  ingest::SyntheticSceneParams sp;
+  sp.width = w;
+  sp.height = h;
+  std::string path = tmp.file("scene.tif");
+  ingest::write_synthetic_scene(sp, path);
+  return path;
 }
 
 void expect_same_grid(const std::string& a, const std::string& b) {
@@ -94,6 +113,124 @@ TEST(Segment, BadInputsFailBeforeWriting) {
   EXPECT_FALSE(fs::exists(tmp.file("out")));
 }
 
+TEST(Segment, AoiCropsOutputsAndMasksOutsideThePolygon) {
+  drshym::testing::TempDir tmp;
+  // Synthetic scene: EPSG:32644, 10 m, upper-left (500000, 2900000). A right triangle AOI
+  // (given in the scene's UTM zone) spanning pixels 64..192 in x and y.
+  std::string scene = synthetic_scene(tmp, 256, 256);
+  const double x0 = 500640, y0 = 2899360;
+  std::ofstream(tmp.file("aoi.geojson"))
+      << R"({"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:32644"}},)"
+      << R"("features":[{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[)" << "["
+      << x0 << "," << y0 << "],[" << x0 + 1280 << "," << y0 << "],[" << x0 << "," << y0 - 1280 << "],[" << x0 << ","
+      << y0 << "]]]}}]}";
+  infer::SegmentParams p;
+  p.scene_uri = scene;
+  p.out_dir = tmp.file("out");
+  p.aoi_path = tmp.file("aoi.geojson");
+  p.grid = {64, 8};
+  p.progress = false;
+  auto r = infer::segment_scene(p, predictor());
+  auto mask = io::Raster::open(r.outputs["mask"].get<std::string>());
+  EXPECT_EQ(mask.width(), 128);
+  EXPECT_EQ(mask.height(), 128);
+  EXPECT_EQ(mask.info().geotransform, (GeoTransform{{x0, 10, 0, y0, 0, -10}}));
+  auto m = mask.read(Window{0, 0, 128, 128}, {1});
+  for (int row = 0; row < 128; ++row)
+    for (int col = 0; col < 128; ++col)
+      if (row + col > 128) {
+        ASSERT_EQ(m.valid[size_t(row) * 128 + col], 0) << "pixel outside the AOI has a value: " << row << "," << col;
+      }
+  EXPECT_GT(m.valid_count(), 7000);
+  EXPECT_EQ(r.record["provenance"]["window"], nlohmann::json({64, 64, 128, 128}));
+
+  // No overlap: a polygon on the other side of the world. Not a polygon: a LineString.
+  std::ofstream(tmp.file("far.geojson"))
+      << R"({"type":"Polygon","coordinates":[[[-100,40],[-99.9,40],[-99.9,40.1],[-100,40]]]})";
+  std::ofstream(tmp.file("line.geojson")) << R"({"type":"LineString","coordinates":[[86,26],[86.1,26.1]]})";
+  for (auto [aoi, needle] : {std::pair{"far.geojson", "does not overlap"}, std::pair{"line.geojson", "polygon"}}) {
+    p.aoi_path = tmp.file(aoi);
+    p.out_dir = tmp.file(std::string("out_") + aoi);
+    try {
+      infer::segment_scene(p, predictor());
+      FAIL() << aoi << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(aoi), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(files_in(p.out_dir).empty());
+  }
+}
+
+TEST(Segment, InterruptedRunLeavesNothingBehind) {
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 200, 200);
+  infer::SegmentParams p;
+  p.scene_uri = scene;
+  p.out_dir = tmp.file("out");
+  p.grid = {64, 8};
+  p.progress = false;
+  core::request_interrupt();  // as if Ctrl-C arrived while the model was running
+  try {
+    infer::segment_scene(p, predictor());
+    core::clear_interrupt();
+    FAIL() << "segment ignored the interrupt";
+  } catch (const Error& e) {
+    core::clear_interrupt();
+    EXPECT_EQ(e.kind(), ErrorKind::Interrupted);
+  }
+  EXPECT_TRUE(files_in(p.out_dir).empty()) << files_in(p.out_dir).front();
+}
+
+TEST(Segment, ReadFailureMidSceneLeavesNothingBehind) {
+  drshym::testing::TempDir tmp;
+  // An uncompressed GeoTIFF cut short: the header and first rows are fine, later tiles fail to
+  // read, well after the run has started writing.
+  std::string scene = synthetic_scene(tmp, 256, 256);
+  {
+    auto src = io::Raster::open(scene);
+    io::CreateOptions o = io::like(src.info(), 2, io::DataType::Float32, std::nullopt);
+    o.compress = "NONE";
+    auto dst = io::Raster::create_geotiff(tmp.file("plain.tif"), o);
+    auto all = src.read(Window{0, 0, 256, 256}, {1, 2});
+    dst.write_band(1, Window{0, 0, 256, 256}, all.band(0));
+    dst.write_band(2, Window{0, 0, 256, 256}, all.band(1));
+  }
+  fs::resize_file(tmp.file("plain.tif"), fs::file_size(tmp.file("plain.tif")) * 6 / 10);
+  infer::SegmentParams p;
+  p.scene_uri = tmp.file("plain.tif");
+  p.out_dir = tmp.file("out");
+  p.grid = {64, 8};
+  p.progress = false;
+  try {
+    infer::segment_scene(p, predictor());
+    FAIL() << "a truncated scene was segmented";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("plain.tif"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(files_in(p.out_dir).empty()) << files_in(p.out_dir).front();
+}
+
+TEST(Segment, DefaultModelFollowsTheScenesPolarisations) {
+  drshym::testing::TempDir tmp;
+  std::string dual = synthetic_scene(tmp, 64, 64);
+  io::CreateOptions o = io::like(io::Raster::open(dual).info(), 1, io::DataType::Float32, std::nullopt);
+  {
+    auto vv = io::Raster::create_geotiff(tmp.file("vv.tif"), o);
+    auto b = io::Raster::open(dual).read(Window{0, 0, 64, 64}, {1});
+    vv.write_band(1, Window{0, 0, 64, 64}, b.band(0));
+  }
+  EXPECT_EQ(fs::path(infer::default_model_for_scene(dual)).filename(), "default");
+  EXPECT_EQ(fs::path(infer::default_model_for_scene(tmp.file("vv.tif"))).filename(), "default_vv");
+  infer::PredictorParams pp;
+  pp.checkpoint = infer::default_model_for_scene(tmp.file("vv.tif"));
+  pp.threads = 1;
+  infer::Predictor vv_model(pp);
+  EXPECT_EQ(vv_model.preprocess().bands, std::vector<std::string>{"VV"});
+  EXPECT_THROW(infer::default_model_for_scene(tmp.file("missing.tif")), Error);
+}
+
 TEST(RealData, Sen1Floods11ChipSegmentKeepsCrsAndBounds) {
   DRSHYM_REQUIRE_SHARED(root, "sen1floods11/v1.1/data/flood_events/HandLabeled/S1Hand/USA_905409_S1Hand.tif");
   drshym::testing::TempDir tmp;
@@ -105,6 +242,49 @@ TEST(RealData, Sen1Floods11ChipSegmentKeepsCrsAndBounds) {
   expect_same_grid(root, r.outputs["proba"]);
   expect_same_grid(root, r.outputs["mask"]);
   EXPECT_EQ(r.record["crs"], "EPSG:4326");
+}
+
+TEST(RealData, PyrosarUtmSceneWithTheVvModelKeepsCrsBoundsAndNodata) {
+  DRSHYM_REQUIRE_SHARED(path, "pyrosar/S1A__IW___A_20150309T173017_VV_grd_mli_geo_norm_db.tif");
+  drshym::testing::TempDir tmp;
+  infer::PredictorParams pp;
+  pp.checkpoint = infer::default_model_for_scene(path);
+  pp.threads = 1;
+  infer::Predictor vv_model(pp);
+  EXPECT_EQ(fs::path(pp.checkpoint).filename(), "default_vv");
+  infer::SegmentParams p;
+  p.scene_uri = path;
+  p.out_dir = tmp.file("full");
+  p.progress = false;
+  auto r = infer::segment_scene(p, vv_model);
+  for (const char* k : {"proba", "mask", "geojson", "overlay_png", "record"})
+    EXPECT_TRUE(fs::exists(r.outputs[k].get<std::string>())) << k;
+  expect_same_grid(path, r.outputs["proba"]);
+  expect_same_grid(path, r.outputs["mask"]);
+  EXPECT_EQ(r.record["crs"], "EPSG:32631");
+  EXPECT_GT(r.flood_pixels, 0);  // the Camargue's flooded fields and marshes
+
+  // The real scene carries NoData -99 but every pixel is valid: blank a block of it with -99
+  // (a copy, same grid and tags) and check that exactly those pixels come out as nodata.
+  const Window all{0, 0, 268, 217};
+  auto src = io::Raster::open(path);
+  auto vv = src.read(all, {1});
+  ASSERT_EQ(vv.valid_count(), int64_t(268) * 217);
+  auto holed_info = src.info();
+  {
+    auto out = io::Raster::create_geotiff(tmp.file("holed.tif"), io::like(holed_info, 1, io::DataType::Float32, -99.0));
+    for (int row = 50; row < 120; ++row)
+      for (int col = 0; col < 90; ++col) vv.data[size_t(row) * 268 + col] = -99.0f;
+    out.write_band(1, all, vv.data.data());
+  }
+  p.scene_uri = tmp.file("holed.tif");
+  p.out_dir = tmp.file("holed");
+  auto rh = infer::segment_scene(p, vv_model);
+  expect_same_grid(path, rh.outputs["mask"]);
+  auto in = io::Raster::open(tmp.file("holed.tif")).read(all, {1});
+  auto mask = io::Raster::open(rh.outputs["mask"].get<std::string>()).read(all, {1});
+  EXPECT_EQ(in.valid_count(), int64_t(268) * 217 - 70 * 90);
+  EXPECT_EQ(in.valid, mask.valid);  // nodata in ⇔ 255 out
 }
 
 TEST(RealData, PyrosarVvOnlySceneNamesMissingVh) {

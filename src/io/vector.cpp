@@ -133,38 +133,39 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   auto mask = Raster::open(p.mask_path);
   auto proba = Raster::open(p.proba_path);
   const auto& info = mask.info();
-  // Polygonize into an in-memory layer (8-connected), using the mask itself as the mask band
-  // so only non-zero (flood or nodata) pixels become polygons; nodata polygons are dropped.
-  GDALDriver* mem_drv = GetGDALDriverManager()->GetDriverByName("Memory");
-  GDALDatasetUniquePtr vds(mem_drv->Create("", 0, 0, 0, GDT_Unknown, nullptr));
   OGRSpatialReference srs;
   srs.importFromWkt(info.crs_wkt.c_str());
   srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  OGRLayer* layer = vds->CreateLayer("flood", &srs, wkbPolygon, nullptr);
+  // Polygons go to a temporary GeoPackage next to the output, not to memory: a large noisy
+  // scene can yield millions of them before the minimum-area filter. One transaction keeps
+  // SQLite from syncing each feature. The file is removed whatever happens.
+  struct TempFile {
+    std::string path;
+    ~TempFile() {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  } scratch{p.out_path + ".polygons.gpkg"};
+  std::filesystem::remove(scratch.path);
+  GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
+  GDALDatasetUniquePtr vds(gpkg->Create(scratch.path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+  if (!vds) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(scratch.path) + ": " + last_gdal_error());
+  char** layer_opts = CSLSetNameValue(nullptr, "SPATIAL_INDEX", "NO");
+  OGRLayer* layer = vds->CreateLayer("flood", &srs, wkbPolygon, layer_opts);
+  CSLDestroy(layer_opts);
   OGRFieldDefn dn("DN", OFTInteger);
   layer->CreateField(&dn);
-  // A mask band holding 1 only where value == 1.
-  CreateOptions mo = like(info, 1, DataType::Byte, std::nullopt);
-  auto flood_only = Raster::create_mem(mo);
-  {
-    const int strip = 512;
-    std::vector<float> buf;
-    std::vector<uint8_t> out;
-    for (int y = 0; y < info.height; y += strip) {
-      Window w{0, y, info.width, std::min(strip, info.height - y)};
-      buf.resize(size_t(w.w) * w.h);
-      out.resize(buf.size());
-      mask.read_band(1, w, buf.data());
-      for (size_t i = 0; i < buf.size(); ++i) out[i] = buf[i] == 1.0f ? 1 : 0;
-      flood_only.write_band(1, w, out.data());
-    }
-  }
-  GDALRasterBand* band = flood_only.handle()->GetRasterBand(1);
+  // The mask band is its own mask: only non-zero pixels (1 flood, 255 nodata) become polygons,
+  // 8-connected; nodata polygons are dropped below. GDAL reads the band line by line, so
+  // nothing scene-sized is held in memory.
+  GDALRasterBand* band = mask.handle()->GetRasterBand(1);
   char** opts = CSLSetNameValue(nullptr, "8CONNECTED", "8");
   reset_gdal_error();
+  vds->StartTransaction();
   CPLErr err = GDALPolygonize(band, band, layer, 0, opts, nullptr, nullptr);
   CSLDestroy(opts);
-  if (err != CE_None) throw Error(ErrorKind::Io, "io", "polygonize of " + quoted(p.mask_path) + " failed: " + last_gdal_error());
+  if (err != CE_None || vds->CommitTransaction() != OGRERR_NONE)
+    throw Error(ErrorKind::Io, "io", "polygonize of " + quoted(p.mask_path) + " failed: " + last_gdal_error());
 
   // Areas: in metres. Geographic sources are measured in a local UTM zone.
   std::unique_ptr<OGRCoordinateTransformation> to_metric;
@@ -217,24 +218,27 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
       ++res.dropped_small;
       continue;
     }
-    // Mean probability over the polygon's pixels.
     OGREnvelope env;
     g->getEnvelope(&env);
     const Window w = envelope_window(gt, env, info.width, info.height);
-    double mean_p = 0;
-    if (!w.empty()) {
-      auto inside = burn_mask(g, gt, w, "a flood polygon of " + quoted(p.mask_path));
-      std::vector<float> pv(inside.size());
-      proba.read_band(1, w, pv.data());
-      double s = 0;
-      int64_t n = 0;
+    // Mean probability over the polygon's pixels, in strips of rows so that a polygon as
+    // large as the scene needs no scene-sized buffer.
+    double sum = 0;
+    int64_t n = 0;
+    constexpr int kStripRows = 512;
+    std::vector<float> pv;
+    for (int y = w.y; y < w.y + w.h; y += kStripRows) {
+      const Window sw{w.x, y, w.w, std::min(kStripRows, w.y + w.h - y)};
+      auto inside = burn_mask(g, gt, sw, "a flood polygon of " + quoted(p.mask_path));
+      pv.resize(inside.size());
+      proba.read_band(1, sw, pv.data());
       for (size_t i = 0; i < inside.size(); ++i)
         if (inside[i] && std::isfinite(pv[i])) {
-          s += pv[i];
+          sum += pv[i];
           ++n;
         }
-      mean_p = n ? s / double(n) : 0.0;
     }
+    const double mean_p = n ? sum / double(n) : 0.0;
     OGRFeature of(ol->GetLayerDefn());
     std::unique_ptr<OGRGeometry> og(g->clone());
     if (to_out) og->transform(to_out.get());

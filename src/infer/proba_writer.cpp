@@ -12,6 +12,11 @@ io::CreateOptions with_type(io::CreateOptions o, io::DataType t, std::optional<d
   o.type = t;
   o.nodata = nodata;
   o.descriptions = {desc};
+  // The staged rasters are read once, by the COG conversion: the fastest codec, and blocks
+  // aligned with the COG's, so nothing is compressed twice with DEFLATE.
+  o.compress = "ZSTD";
+  o.compress_level = 1;
+  o.block_size = 512;
   return o;
 }
 

@@ -143,6 +143,10 @@ Raster Raster::create_geotiff(const std::string& path, const CreateOptions& opt)
   o.SetNameValue("BLOCKXSIZE", std::to_string(opt.block_size).c_str());
   o.SetNameValue("BLOCKYSIZE", std::to_string(opt.block_size).c_str());
   if (!opt.compress.empty() && opt.compress != "NONE") o.SetNameValue("COMPRESS", opt.compress.c_str());
+  if (opt.compress_level > 0) {
+    const char* key = opt.compress == "ZSTD" ? "ZSTD_LEVEL" : "ZLEVEL";
+    o.SetNameValue(key, std::to_string(opt.compress_level).c_str());
+  }
   o.SetNameValue("BIGTIFF", "IF_SAFER");
   if (opt.bands > 1) o.SetNameValue("INTERLEAVE", "BAND");
   return Raster(create_with("GTiff", path, opt, o.List()), path);
@@ -283,6 +287,10 @@ void Raster::write_copy(const std::string& path, const std::string& driver) cons
     o.SetNameValue("BIGTIFF", "IF_SAFER");
     o.SetNameValue("OVERVIEW_RESAMPLING", "NEAREST");
     o.SetNameValue("NUM_THREADS", "ALL_CPUS");
+  } else if (driver == "GTiff") {
+    o.SetNameValue("TILED", "YES");
+    o.SetNameValue("COMPRESS", "DEFLATE");
+    o.SetNameValue("BIGTIFF", "IF_SAFER");
   }
   reset_gdal_error();
   GDALDataset* out = drv->CreateCopy(path.c_str(), ds_.get(), FALSE, o.List(), nullptr, nullptr);

@@ -56,6 +56,7 @@ struct CreateOptions {
   std::vector<std::string> descriptions;
   int block_size = 256;            // GeoTIFF internal tiling
   std::string compress = "DEFLATE";
+  int compress_level = 0;          // 0: the codec's default; DEFLATE 1-9, ZSTD 1-22 (1 = fastest)
 };
 
 class Raster {

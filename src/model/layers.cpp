@@ -57,7 +57,12 @@ torch::Tensor ConvNormActImpl::forward(const torch::Tensor& x) {
   if (t_flop_scope) record_macs(y.numel() * int64_t(in_) * kernel_ * kernel_);
   if (bn) y = bn(y);
   if (gn) y = gn(y);
-  if (act_ == Act::Relu) y = torch::relu(y);
+  if (act_ == Act::Relu) {
+    // In place when nothing will backpropagate through y (inference): one less full-size
+    // tensor allocated and written per layer.
+    if (torch::GradMode::is_enabled()) y = torch::relu(y);
+    else y.relu_();
+  }
   return y;
 }
 

@@ -30,6 +30,10 @@ class SegmentCommand : public Command {
     sub->add_option("--min-area", p_.min_area_m2, "Drop flood polygons smaller than this many m²")->capture_default_str();
     sub->add_option("--geojson-crs", p_.geojson_crs, "CRS of the GeoJSON: 'source' or e.g. EPSG:4326")->capture_default_str();
     sub->add_option("--threads", pred_.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    sub->add_option("--workers", p_.model_workers,
+                    "Model workers (0 = one single-threaded worker per CPU thread; 1 = one multi-threaded network)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 256));
     sub->add_option("--device", pred_.device, "cpu or cuda[:N] (needs a CUDA build of LibTorch)")->capture_default_str();
     sub->add_flag("--no-overlay", no_overlay_, "Skip the overlay PNG");
     sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");

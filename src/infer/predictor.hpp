@@ -40,6 +40,7 @@ class Predictor {
   const std::string& checkpoint_sha256() const { return sha256_; }
   std::string describe() const;  // "unet_compact(base 16) from models/default/model.pt"
   const model::SegNet& net() const { return net_; }
+  bool on_cpu() const { return device_.is_cpu(); }
 
  private:
   model::SegNet net_;

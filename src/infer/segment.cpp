@@ -6,6 +6,8 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <map>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -35,23 +37,35 @@ struct TileInput {
   std::vector<uint8_t> valid;
 };
 
-// A bounded single-producer single-consumer queue; close() ends the stream, fail() carries
-// the producer's exception to the consumer.
-class TileQueue {
+// One predicted tile on its way to the blending writer: probabilities (T x T) and validity.
+struct TileOutput {
+  tiling::Tile tile;
+  torch::Tensor proba;
+  std::vector<uint8_t> valid;
+};
+
+// A bounded queue between pipeline stages (any number of producers and consumers). close()
+// ends the stream (carrying the producer's exception, if any, to the consumers); cancel()
+// stops both sides at once (a stage failed or the run was interrupted).
+template <class T>
+class StageQueue {
  public:
-  explicit TileQueue(size_t cap) : cap_(cap) {}
-  void push(TileInput t) {
+  explicit StageQueue(size_t cap) : cap_(cap) {}
+  // False when the queue was cancelled: the producer should stop.
+  bool push(T t) {
     std::unique_lock<std::mutex> lk(m_);
     cv_.wait(lk, [&] { return q_.size() < cap_ || cancelled_; });
-    if (cancelled_) return;
+    if (cancelled_) return false;
     q_.push_back(std::move(t));
     cv_.notify_all();
+    return true;
   }
-  bool pop(TileInput& t) {
+  // False at the end of the stream or once cancelled; rethrows the producer's exception.
+  bool pop(T& t) {
     std::unique_lock<std::mutex> lk(m_);
-    cv_.wait(lk, [&] { return !q_.empty() || closed_; });
+    cv_.wait(lk, [&] { return !q_.empty() || closed_ || cancelled_; });
     if (error_) std::rethrow_exception(error_);
-    if (q_.empty()) return false;
+    if (cancelled_ || q_.empty()) return false;
     t = std::move(q_.front());
     q_.pop_front();
     cv_.notify_all();
@@ -75,11 +89,34 @@ class TileQueue {
 
  private:
   size_t cap_;
-  std::deque<TileInput> q_;
+  std::deque<T> q_;
   std::mutex m_;
   std::condition_variable cv_;
   bool closed_ = false, cancelled_ = false;
   std::exception_ptr error_;
+};
+
+// Model workers for a run: as asked, else one per intra-op thread the predictor was given
+// (each then single-threaded), or one on a GPU.
+int model_workers(const SegmentParams& p, const Predictor& predictor) {
+  if (p.model_workers < 0) throw Error(ErrorKind::Usage, "segment", "model workers must be >= 0");
+  if (p.model_workers > 0) return p.model_workers;
+  return predictor.on_cpu() ? std::max(1, at::get_num_threads()) : 1;
+}
+
+// Sets LibTorch's intra-op thread count for the lifetime of the guard (0: leave it alone).
+class ModelThreadsGuard {
+ public:
+  explicit ModelThreadsGuard(int n) : previous_(at::get_num_threads()), set_(n > 0) {
+    if (set_) at::set_num_threads(n);
+  }
+  ~ModelThreadsGuard() {
+    if (set_) at::set_num_threads(previous_);
+  }
+
+ private:
+  int previous_;
+  bool set_;
 };
 
 }  // namespace
@@ -119,16 +156,54 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   const std::string proba_final = base + "_proba.tif", mask_final = base + "_mask.tif";
   ProbaWriter writer(geo, grid, float(predictor.threshold()), proba_final, mask_final);
 
-  // ---- reader thread: read + preprocess tiles ahead of the model ----
-  TileQueue queue(size_t(2 * p.batch_size));
-  double read_seconds = 0;
-  std::thread reader([&] {
+  // A pipeline of threads joined by bounded queues, so memory stays a few batches deep:
+  //   reader (read + preprocess) → model workers → writer (blend + write finished rows).
+  // On a CPU each worker runs the network single-threaded on its own batches: workers never
+  // wait for one another inside a convolution, so when the reader or writer takes a core only
+  // one worker pauses (with one multi-threaded network, the whole team would stall at the
+  // next barrier). The writer restores grid order, so results do not depend on scheduling.
+  const int workers = model_workers(p, predictor);
+  ModelThreadsGuard threads_guard(workers > 1 ? 1 : 0);
+  StageQueue<TileInput> inputs(size_t(2 * p.batch_size * workers));
+  StageQueue<TileOutput> outputs(size_t(2 * p.batch_size * workers));
+  double read_seconds = 0, write_seconds = 0;
+  std::vector<double> model_seconds(size_t(workers), 0.0);
+  std::mutex error_mutex;
+  std::exception_ptr first_error;
+  auto fail = [&](std::exception_ptr e) {
+    {
+      std::lock_guard<std::mutex> lk(error_mutex);
+      if (!first_error) first_error = e;
+    }
+    inputs.cancel();
+    outputs.cancel();
+  };
+  std::thread reader, blender;
+  std::vector<std::thread> model_threads;
+  model_threads.reserve(size_t(workers));
+  // Whatever happens, every thread is stopped and joined before this scope ends.
+  struct Joiner {
+    std::thread& reader;
+    std::thread& blender;
+    std::vector<std::thread>& models;
+    std::function<void()> stop;
+    ~Joiner() {
+      stop();
+      for (auto* t : {&reader, &blender})
+        if (t->joinable()) t->join();
+      for (auto& t : models)
+        if (t.joinable()) t.join();
+    }
+  } joiner{reader, blender, model_threads, [&] {
+             inputs.cancel();
+             outputs.cancel();
+           }};
+  reader = std::thread([&] {
     try {
       auto src = io::Raster::open(p.scene_uri);  // GDAL handles are per thread
       std::vector<int> bands{scene.bands.vv};
       if (scene.bands.vh) bands.push_back(scene.bands.vh);
       for (const auto& t : grid.tiles()) {
-        if (queue.cancelled()) break;
         auto t0 = Clock::now();
         Window w{region.x + t.window.x, region.y + t.window.y, t.window.w, t.window.h};
         io::Block blk = src.read(w, bands);
@@ -145,48 +220,70 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
         pp.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
                  blk.valid.data());
         read_seconds += seconds_since(t0);
-        queue.push(std::move(ti));
+        if (!inputs.push(std::move(ti))) break;
       }
-      queue.close();
+      inputs.close();
     } catch (...) {
-      queue.close(std::current_exception());
+      fail(std::current_exception());
     }
   });
-  struct Joiner {
-    std::thread& t;
-    TileQueue& q;
-    ~Joiner() {
-      q.cancel();
-      if (t.joinable()) t.join();
-    }
-  } joiner{reader, queue};
-
-  // ---- model + blending + strip writing ----
   core::Progress bar("segment " + id, int64_t(grid.tiles().size()), p.progress ? -1 : 0);
-  std::vector<TileInput> batch;
-  auto run_batch = [&] {
-    core::check_interrupted("segment");
-    if (batch.empty()) return;
-    auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
-    for (size_t k = 0; k < batch.size(); ++k)
-      std::memcpy(x[int64_t(k)].data_ptr<float>(), batch[k].input.data(), batch[k].input.size() * sizeof(float));
-    auto t0 = Clock::now();
-    auto prob = predictor.predict(x);
-    res.seconds_model += seconds_since(t0);
-    for (size_t k = 0; k < batch.size(); ++k)
-      writer.add(batch[k].tile, prob[int64_t(k)].data_ptr<float>(), batch[k].valid.data());
-    bar.advance(int64_t(batch.size()));
-    batch.clear();
-  };
-  TileInput ti;
-  while (queue.pop(ti)) {
-    batch.push_back(std::move(ti));
-    if (int(batch.size()) == p.batch_size) run_batch();
+  blender = std::thread([&] {
+    try {
+      // Tiles finish out of order across workers; blend them in grid order.
+      std::map<int, TileOutput> pending;
+      int next = 0;
+      TileOutput to;
+      while (outputs.pop(to)) {
+        pending.emplace(to.tile.index, std::move(to));
+        for (auto it = pending.find(next); it != pending.end(); it = pending.find(++next)) {
+          auto t0 = Clock::now();
+          writer.add(it->second.tile, it->second.proba.data_ptr<float>(), it->second.valid.data());
+          write_seconds += seconds_since(t0);
+          pending.erase(it);
+          bar.advance(1);
+        }
+      }
+      if (!pending.empty() && !outputs.cancelled())
+        throw Error(ErrorKind::Internal, "segment", "tile " + std::to_string(next) + " never arrived from the model");
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  });
+  for (int k = 0; k < workers; ++k) {
+    model_threads.emplace_back([&, k] {
+      try {
+        std::vector<TileInput> batch;
+        TileInput ti;
+        bool more = true;
+        while (more) {
+          batch.clear();
+          while (int(batch.size()) < p.batch_size && (more = inputs.pop(ti))) batch.push_back(std::move(ti));
+          if (batch.empty()) break;
+          core::check_interrupted("segment");
+          auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
+          for (size_t b = 0; b < batch.size(); ++b)
+            std::memcpy(x[int64_t(b)].data_ptr<float>(), batch[b].input.data(), batch[b].input.size() * sizeof(float));
+          auto t0 = Clock::now();
+          auto prob = predictor.predict(x);
+          model_seconds[size_t(k)] += seconds_since(t0);
+          for (size_t b = 0; b < batch.size(); ++b)
+            if (!outputs.push({batch[b].tile, prob[int64_t(b)], std::move(batch[b].valid)})) return;
+        }
+      } catch (...) {
+        fail(std::current_exception());
+      }
+    });
   }
-  run_batch();
+  for (auto& t : model_threads) t.join();
+  outputs.close();  // all workers are done: the writer drains what is left
+  blender.join();
+  reader.join();
+  if (first_error) std::rethrow_exception(first_error);
   core::check_interrupted("segment");
   bar.finish();
-  reader.join();
+  for (double s_k : model_seconds) res.seconds_model += s_k / workers;
+  const auto t_finish = Clock::now();
   writer.finish(outs, p.cog);
   // Every output is staged under a temporary name and renamed only once all of them exist, so
   // an interrupted or failed run never leaves a file (or a partial set) under the final names.
@@ -196,13 +293,17 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   res.outputs["proba"] = proba_final;
   res.outputs["mask"] = mask_final;
 
+  const double finish_seconds = seconds_since(t_finish);
   io::PolygonizeResult poly;
+  const auto t_poly = Clock::now();
   if (p.write_polygons) {
     const std::string gj = base + "_flood.geojson";
     io::PolygonizeParams pg{mask_tmp, proba_tmp, outs.temp(gj), p.min_area_m2, p.geojson_crs};
     poly = io::polygonize_flood(pg);
     res.outputs["geojson"] = gj;
   }
+  const double polygonize_seconds = seconds_since(t_poly);
+  const auto t_overlay = Clock::now();
   if (p.write_overlay) {
     const std::string png = base + "_overlay.png";
     core::check_interrupted("segment");
@@ -210,6 +311,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
     res.outputs["overlay_png"] = png;
   }
 
+  const double overlay_seconds = seconds_since(t_overlay);
   res.seconds_total = seconds_since(t_start);
   const auto spacing = info.geotransform.pixel_spacing();
   auto rec = ingest::make_record(id, info.crs_code, info.crs_wkt, info.geotransform, region);
@@ -230,8 +332,16 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
       {"tile", T},
       {"overlap", p.grid.overlap},
       {"batch_size", p.batch_size},
+      {"model_workers", workers},
       {"window", {region.x, region.y, region.w, region.h}},
-      {"timings_s", {{"total", res.seconds_total}, {"model", res.seconds_model}, {"read_preprocess", read_seconds}}},
+      {"timings_s",
+       {{"total", res.seconds_total},
+        {"model", res.seconds_model},
+        {"read_preprocess", read_seconds},   // on the reader thread, overlapping the model
+        {"blend_write", write_seconds},      // on the writer thread, overlapping the model
+        {"finish_rasters", finish_seconds},  // last rows + COG conversion, after the model
+        {"polygonize", polygonize_seconds},
+        {"overlay", overlay_seconds}}},
       {"drshym_version", predictor.meta().value("version", std::string())}};
   nlohmann::json stats = {{"tiles", res.tiles},
                           {"valid_pixels", res.valid_pixels},

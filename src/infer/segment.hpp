@@ -18,7 +18,8 @@ struct SegmentParams {
   std::string out_dir;
   std::string aoi_path;           // optional polygon (any CRS): restricts and crops the work
   tiling::GridParams grid;        // tile 512, overlap 64
-  int batch_size = 4;
+  int batch_size = 1;              // tiles per model call (per worker)
+  int model_workers = 0;           // 0: one single-threaded worker per CPU thread of the predictor
   double min_area_m2 = 1000.0;    // flood polygons smaller than this are dropped (speckle)
   std::string geojson_crs = "source";  // or e.g. "EPSG:4326"
   bool write_polygons = true;

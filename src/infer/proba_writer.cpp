@@ -67,12 +67,16 @@ void ProbaWriter::flush(int up_to) {
   mask_.write_band(1, taken, mask_rows_.data());
 }
 
-void ProbaWriter::finish(core::OutputSet& outs, bool cog) {
-  if (finished_) return;
-  finished_ = true;
+void ProbaWriter::close_staging() {
+  if (staging_closed_) return;
+  staging_closed_ = true;
   flush(grid_.height());
   proba_.close();
   mask_.close();
+}
+
+void ProbaWriter::write_outputs(core::OutputSet& outs, bool cog) {
+  close_staging();
   for (auto [stage, final_path] : {std::pair{proba_stage_, proba_path_}, std::pair{mask_stage_, mask_path_}}) {
     auto r = io::Raster::open(stage);
     std::string tmp = outs.temp(final_path);
@@ -80,5 +84,7 @@ void ProbaWriter::finish(core::OutputSet& outs, bool cog) {
     else r.write_copy(tmp, "GTiff");
   }
 }
+
+void ProbaWriter::finish(core::OutputSet& outs, bool cog) { write_outputs(outs, cog); }
 
 }  // namespace drshym::infer

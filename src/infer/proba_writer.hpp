@@ -21,8 +21,15 @@ class ProbaWriter {
 
   // Add one tile's probabilities (tile x tile) where valid != 0.
   void add(const tiling::Tile& t, const float* proba, const uint8_t* valid);
-  // Flush remaining rows and write the final rasters (COG or tiled GeoTIFF) to outs' temporary
+  // Flush remaining rows and close the staged rasters: from then on proba_stage() and
+  // mask_stage() are complete, readable GeoTIFFs (until this writer is destroyed).
+  void close_staging();
+  const std::string& proba_stage() const { return proba_stage_; }
+  const std::string& mask_stage() const { return mask_stage_; }
+  // Write the final rasters (COG or tiled GeoTIFF) from the staged ones to outs' temporary
   // paths for them (outs.temp(proba_path), outs.temp(mask_path)); the caller commits them.
+  void write_outputs(core::OutputSet& outs, bool cog);
+  // close_staging() then write_outputs().
   void finish(core::OutputSet& outs, bool cog);
 
   int64_t valid_pixels() const { return valid_pixels_; }
@@ -37,7 +44,7 @@ class ProbaWriter {
   tiling::StripAccumulator acc_;
   std::vector<uint8_t> mask_rows_;
   int64_t valid_pixels_ = 0, flood_pixels_ = 0;
-  bool finished_ = false;
+  bool staging_closed_ = false;
 };
 
 }  // namespace drshym::infer

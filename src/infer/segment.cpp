@@ -283,35 +283,50 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   core::check_interrupted("segment");
   bar.finish();
   for (double s_k : model_seconds) res.seconds_model += s_k / workers;
-  const auto t_finish = Clock::now();
-  writer.finish(outs, p.cog);
-  // Every output is staged under a temporary name and renamed only once all of them exist, so
-  // an interrupted or failed run never leaves a file (or a partial set) under the final names.
-  const std::string proba_tmp = outs.temp(proba_final), mask_tmp = outs.temp(mask_final);
+  writer.close_staging();
   res.valid_pixels = writer.valid_pixels();
   res.flood_pixels = writer.flood_pixels();
+  // Every output is staged under a temporary name and renamed only once all of them exist, so
+  // an interrupted or failed run never leaves a file (or a partial set) under the final names.
+  // The names are all reserved here, before the two threads below use them.
+  const std::string gj = base + "_flood.geojson", png = base + "_overlay.png";
+  const std::string proba_tmp = outs.temp(proba_final), mask_tmp = outs.temp(mask_final);
+  const std::string gj_tmp = p.write_polygons ? outs.temp(gj) : "", png_tmp = p.write_overlay ? outs.temp(png) : "";
   res.outputs["proba"] = proba_final;
   res.outputs["mask"] = mask_final;
+  if (p.write_polygons) res.outputs["geojson"] = gj;
+  if (p.write_overlay) res.outputs["overlay_png"] = png;
 
-  const double finish_seconds = seconds_since(t_finish);
+  // The COG conversion (this thread) and polygons + overlay (a second thread) all read the
+  // complete staged rasters, so they run side by side.
   io::PolygonizeResult poly;
-  const auto t_poly = Clock::now();
-  if (p.write_polygons) {
-    const std::string gj = base + "_flood.geojson";
-    io::PolygonizeParams pg{mask_tmp, proba_tmp, outs.temp(gj), p.min_area_m2, p.geojson_crs};
-    poly = io::polygonize_flood(pg);
-    res.outputs["geojson"] = gj;
+  double finish_seconds = 0, polygonize_seconds = 0, overlay_seconds = 0;
+  std::exception_ptr side_error;
+  std::thread side([&] {
+    try {
+      auto t0 = Clock::now();
+      if (p.write_polygons)
+        poly = io::polygonize_flood({writer.mask_stage(), writer.proba_stage(), gj_tmp, p.min_area_m2, p.geojson_crs});
+      polygonize_seconds = seconds_since(t0);
+      core::check_interrupted("segment");
+      t0 = Clock::now();
+      if (p.write_overlay)
+        write_overlay_png(p.scene_uri, scene.bands.vv, region, writer.proba_stage(), writer.mask_stage(), png_tmp);
+      overlay_seconds = seconds_since(t0);
+    } catch (...) {
+      side_error = std::current_exception();
+    }
+  });
+  try {
+    const auto t0 = Clock::now();
+    writer.write_outputs(outs, p.cog);
+    finish_seconds = seconds_since(t0);
+  } catch (...) {
+    side.join();
+    throw;
   }
-  const double polygonize_seconds = seconds_since(t_poly);
-  const auto t_overlay = Clock::now();
-  if (p.write_overlay) {
-    const std::string png = base + "_overlay.png";
-    core::check_interrupted("segment");
-    write_overlay_png(p.scene_uri, scene.bands.vv, region, proba_tmp, mask_tmp, outs.temp(png));
-    res.outputs["overlay_png"] = png;
-  }
-
-  const double overlay_seconds = seconds_since(t_overlay);
+  side.join();
+  if (side_error) std::rethrow_exception(side_error);
   res.seconds_total = seconds_since(t_start);
   const auto spacing = info.geotransform.pixel_spacing();
   auto rec = ingest::make_record(id, info.crs_code, info.crs_wkt, info.geotransform, region);
@@ -339,9 +354,9 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
         {"model", res.seconds_model},
         {"read_preprocess", read_seconds},   // on the reader thread, overlapping the model
         {"blend_write", write_seconds},      // on the writer thread, overlapping the model
-        {"finish_rasters", finish_seconds},  // last rows + COG conversion, after the model
-        {"polygonize", polygonize_seconds},
-        {"overlay", overlay_seconds}}},
+        {"finish_rasters", finish_seconds},  // COG conversion, after the model
+        {"polygonize", polygonize_seconds},  // alongside the COG conversion
+        {"overlay", overlay_seconds}}},      // after polygonize, alongside the COG conversion
       {"drshym_version", predictor.meta().value("version", std::string())}};
   nlohmann::json stats = {{"tiles", res.tiles},
                           {"valid_pixels", res.valid_pixels},

@@ -26,7 +26,7 @@ class SegmentCommand : public Command {
     sub->add_option("--overlap", p_.grid.overlap, "Overlap between tiles in pixels")->capture_default_str()->check(CLI::NonNegativeNumber);
     sub->add_option("--threshold", threshold_, "Decision threshold on calibrated probability (default: the checkpoint's)")
         ->check(CLI::Range(0.0, 1.0));
-    sub->add_option("--batch", p_.batch_size, "Tiles per model batch")->capture_default_str()->check(CLI::Range(1, 256));
+    sub->add_option("--batch", p_.batch_size, "Tiles per model call, per worker")->capture_default_str()->check(CLI::Range(1, 256));
     sub->add_option("--min-area", p_.min_area_m2, "Drop flood polygons smaller than this many m²")->capture_default_str();
     sub->add_option("--geojson-crs", p_.geojson_crs, "CRS of the GeoJSON: 'source' or e.g. EPSG:4326")->capture_default_str();
     sub->add_option("--threads", pred_.threads, "CPU threads (0 = all cores)")->capture_default_str();

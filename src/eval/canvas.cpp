@@ -122,29 +122,20 @@ int Canvas::text_height(int scale) { return kGlyphHeight * std::max(1, scale); }
 void write_png(const std::string& path, const Canvas& canvas) {
   namespace fs = std::filesystem;
   const int w = canvas.width(), h = canvas.height();
-  io::CreateOptions opt;
-  opt.width = w;
-  opt.height = h;
-  opt.bands = 3;
-  opt.type = io::DataType::Byte;
-  opt.has_geotransform = false;
-  io::Raster mem = io::Raster::create_mem(opt);
-  std::vector<uint8_t> plane(size_t(w) * h);
+  // The canvas is interleaved RGB; PNG writing takes band-major planes.
+  const size_t n = size_t(w) * h;
+  std::vector<uint8_t> planes(3 * n);
   const auto& rgb = canvas.rgb();
-  for (int b = 0; b < 3; ++b) {
-    for (size_t i = 0; i < plane.size(); ++i) plane[i] = rgb[i * 3 + size_t(b)];
-    mem.write_band(b + 1, Window{0, 0, w, h}, plane.data());
-  }
+  for (int b = 0; b < 3; ++b)
+    for (size_t i = 0; i < n; ++i) planes[size_t(b) * n + i] = rgb[i * 3 + size_t(b)];
   const std::string tmp = core::temp_path_for(path);
   std::error_code ec;
   try {
-    mem.write_copy(tmp, "PNG");
+    io::write_png(tmp, w, h, 3, planes.data());
   } catch (...) {
     fs::remove(tmp, ec);
-    fs::remove(tmp + ".aux.xml", ec);
     throw;
   }
-  fs::remove(tmp + ".aux.xml", ec);  // nothing geographic to keep in a side-car
   fs::rename(tmp, path, ec);
   if (ec) {
     std::error_code ec2;

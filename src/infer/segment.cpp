@@ -425,15 +425,7 @@ void write_overlay_png(const std::string& scene_uri, int vv_band, const Window& 
     rgb[plane + i] = uint8_t(gr);
     rgb[2 * plane + i] = uint8_t(b);
   }
-  io::CreateOptions o;
-  o.width = W;
-  o.height = H;
-  o.bands = 3;
-  o.type = io::DataType::Byte;
-  o.has_geotransform = false;
-  auto mem = io::Raster::create_mem(o);
-  for (int b = 0; b < 3; ++b) mem.write_band(b + 1, Window{0, 0, W, H}, rgb.data() + size_t(b) * plane);
-  mem.write_copy(out_png, "PNG");
+  io::write_png(out_png, W, H, 3, rgb.data());
 }
 
 }  // namespace drshym::infer

@@ -319,6 +319,21 @@ void Raster::write_cog(const std::string& path, bool overviews) const {
   GDALClose(GDALDataset::ToHandle(out));
 }
 
+void write_png(const std::string& path, int width, int height, int bands, const uint8_t* planes) {
+  CreateOptions o;
+  o.width = width;
+  o.height = height;
+  o.bands = bands;
+  o.type = DataType::Byte;
+  o.has_geotransform = false;
+  Raster mem = Raster::create_mem(o);
+  const size_t plane = size_t(width) * height;
+  for (int b = 0; b < bands; ++b) mem.write_band(b + 1, Window{0, 0, width, height}, planes + size_t(b) * plane);
+  mem.write_copy(path, "PNG");
+  std::error_code ec;
+  std::filesystem::remove(path + ".aux.xml", ec);  // nothing geographic to keep in a side-car
+}
+
 CreateOptions like(const RasterInfo& src, int bands, DataType type, std::optional<double> nodata) {
   CreateOptions o;
   o.width = src.width;

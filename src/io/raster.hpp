@@ -112,6 +112,10 @@ class Raster {
 // Creation options taking georeferencing from an existing raster's info.
 CreateOptions like(const RasterInfo& src, int bands, DataType type, std::optional<double> nodata);
 
+// Write an 8-bit PNG (no georeferencing) from `bands` planes of width x height bytes, band-major
+// (1 band: grey, 3: RGB). GDAL's PNG side-car (.aux.xml) is not left behind.
+void write_png(const std::string& path, int width, int height, int bands, const uint8_t* planes);
+
 // EPSG code ("EPSG:4326") for a WKT, or "" if not identifiable.
 std::string crs_code_of(const std::string& wkt);
 // WKT for "EPSG:xxxx" or any user string OGR understands; throws Usage otherwise.

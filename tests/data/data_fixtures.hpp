@@ -36,15 +36,7 @@ inline void write_tif(const std::string& path, int w, int h, int bands, const st
 // Write an 8-bit single-band PNG.
 inline void write_png(const std::string& path, int w, int h, const std::vector<uint8_t>& values) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  io::CreateOptions o;
-  o.width = w;
-  o.height = h;
-  o.bands = 1;
-  o.type = io::DataType::Byte;
-  o.has_geotransform = false;
-  io::Raster mem = io::Raster::create_mem(o);
-  mem.write_band(1, Window{0, 0, w, h}, values.data());
-  mem.write_copy(path, "PNG");
+  io::write_png(path, w, h, 1, values.data());
 }
 
 // A Sen1Floods11-style chip: VV/VH (NaN where vv_nan), label (-1 where label_unknown).

@@ -284,6 +284,8 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   bar.finish();
   for (double s_k : model_seconds) res.seconds_model += s_k / workers;
   writer.close_staging();
+  core::log().info("segment: {} tiles done; writing COGs{}{}", res.tiles, p.write_polygons ? ", polygons" : "",
+                   p.write_overlay ? ", overlay" : "");
   res.valid_pixels = writer.valid_pixels();
   res.flood_pixels = writer.flood_pixels();
   // Every output is staged under a temporary name and renamed only once all of them exist, so

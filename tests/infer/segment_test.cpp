@@ -264,6 +264,14 @@ TEST(Segment, DefaultModelFollowsTheScenesPolarisations) {
   infer::Predictor vv_model(pp);
   EXPECT_EQ(vv_model.preprocess().bands, std::vector<std::string>{"VV"});
   EXPECT_THROW(infer::default_model_for_scene(tmp.file("missing.tif")), Error);
+  // predict: chosen by the first tile in the folder that opens (unreadable ones are passed over).
+  fs::create_directories(tmp.file("tiles"));
+  std::ofstream(tmp.file("tiles/a_corrupt.tif")) << "not a tiff";
+  fs::copy_file(tmp.file("vv.tif"), tmp.file("tiles/b_vv.tif"));
+  EXPECT_EQ(fs::path(infer::default_model_for_folder(tmp.file("tiles"))).filename(), "default_vv");
+  fs::create_directories(tmp.file("dual_tiles"));
+  fs::copy_file(dual, tmp.file("dual_tiles/t.tif"));
+  EXPECT_EQ(fs::path(infer::default_model_for_folder(tmp.file("dual_tiles"))).filename(), "default");
 }
 
 TEST(RealData, Sen1Floods11ChipSegmentKeepsCrsAndBounds) {

@@ -49,6 +49,10 @@ void ProbaWriter::add(const tiling::Tile& t, const float* proba, const uint8_t* 
   acc_.add(t.window, proba, w.data(), valid);
 }
 
+void ProbaWriter::skip(const tiling::Tile& t) {
+  if (t.col == 0 && t.row > 0) flush(t.window.y);
+}
+
 void ProbaWriter::flush(int up_to) {
   Window taken;
   auto rows = acc_.take_ready(up_to, std::numeric_limits<float>::quiet_NaN(), &taken);

@@ -21,6 +21,9 @@ class ProbaWriter {
 
   // Add one tile's probabilities (tile x tile) where valid != 0.
   void add(const tiling::Tile& t, const float* proba, const uint8_t* valid);
+  // A tile with no valid pixel (outside the AOI or all nodata): nothing to blend, but its
+  // place in grid order still lets finished rows above it be written.
+  void skip(const tiling::Tile& t);
   // Flush remaining rows and close the staged rasters: from then on proba_stage() and
   // mask_stage() are complete, readable GeoTIFFs (until this writer is destroyed).
   void close_staging();

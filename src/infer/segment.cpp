@@ -1,5 +1,7 @@
 #include "infer/segment.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -35,9 +37,11 @@ struct TileInput {
   tiling::Tile tile;
   std::vector<float> input;
   std::vector<uint8_t> valid;
+  bool empty = false;  // no valid pixel: not run through the model
 };
 
-// One predicted tile on its way to the blending writer: probabilities (T x T) and validity.
+// One predicted tile on its way to the blending writer: probabilities (T x T) and validity;
+// proba is undefined for an empty tile.
 struct TileOutput {
   tiling::Tile tile;
   torch::Tensor proba;
@@ -168,6 +172,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   StageQueue<TileOutput> outputs(size_t(2 * p.batch_size * workers));
   double read_seconds = 0, write_seconds = 0;
   std::vector<double> model_seconds(size_t(workers), 0.0);
+  std::atomic<int> tiles_skipped{0};
   std::mutex error_mutex;
   std::exception_ptr first_error;
   auto fail = [&](std::exception_ptr e) {
@@ -206,19 +211,33 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
       for (const auto& t : grid.tiles()) {
         auto t0 = Clock::now();
         Window w{region.x + t.window.x, region.y + t.window.y, t.window.w, t.window.h};
+        TileInput ti;
+        ti.tile = t;
+        // A window that misses the AOI polygon is neither read nor run.
+        std::vector<uint8_t> inside;
+        if (aoi) {
+          inside = aoi->rasterize(info.geotransform, w);
+          if (std::none_of(inside.begin(), inside.end(), [](uint8_t v) { return v != 0; })) {
+            ti.empty = true;
+            read_seconds += seconds_since(t0);
+            if (!inputs.push(std::move(ti))) break;
+            continue;
+          }
+        }
         io::Block blk = src.read(w, bands);
         // Pixels outside the region (AOI bounding box) count as no data.
         for (int r = 0; r < w.h; ++r)
           for (int c = 0; c < w.w; ++c)
             if (t.window.x + c >= region.w || t.window.y + r >= region.h) blk.valid[size_t(r) * w.w + c] = 0;
-        if (aoi) {
-          auto inside = aoi->rasterize(info.geotransform, w);
-          for (size_t i = 0; i < inside.size(); ++i) blk.valid[i] &= inside[i];
-        }
-        TileInput ti;
-        ti.tile = t;
+        for (size_t i = 0; i < inside.size(); ++i) blk.valid[i] &= inside[i];
         pp.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
                  blk.valid.data());
+        // All nodata (a swath edge, the scene's empty wedges): nothing for the model to do.
+        if (std::none_of(ti.valid.begin(), ti.valid.end(), [](uint8_t v) { return v != 0; })) {
+          ti.empty = true;
+          ti.input.clear();
+          ti.valid.clear();
+        }
         read_seconds += seconds_since(t0);
         if (!inputs.push(std::move(ti))) break;
       }
@@ -238,7 +257,10 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
         pending.emplace(to.tile.index, std::move(to));
         for (auto it = pending.find(next); it != pending.end(); it = pending.find(++next)) {
           auto t0 = Clock::now();
-          writer.add(it->second.tile, it->second.proba.data_ptr<float>(), it->second.valid.data());
+          if (it->second.proba.defined())
+            writer.add(it->second.tile, it->second.proba.data_ptr<float>(), it->second.valid.data());
+          else
+            writer.skip(it->second.tile);
           write_seconds += seconds_since(t0);
           pending.erase(it);
           bar.advance(1);
@@ -258,8 +280,15 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
         bool more = true;
         while (more) {
           batch.clear();
-          while (int(batch.size()) < p.batch_size && (more = inputs.pop(ti))) batch.push_back(std::move(ti));
-          if (batch.empty()) break;
+          while (int(batch.size()) < p.batch_size && (more = inputs.pop(ti))) {
+            if (!ti.empty) {
+              batch.push_back(std::move(ti));
+            } else {
+              ++tiles_skipped;
+              if (!outputs.push({ti.tile, torch::Tensor(), {}})) return;
+            }
+          }
+          if (batch.empty()) continue;  // only empty tiles this time (or the end: `more` is false)
           core::check_interrupted("segment");
           auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
           for (size_t b = 0; b < batch.size(); ++b)
@@ -361,6 +390,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
         {"overlay", overlay_seconds}}},      // after polygonize, alongside the COG conversion
       {"drshym_version", predictor.meta().value("version", std::string())}};
   nlohmann::json stats = {{"tiles", res.tiles},
+                          {"tiles_skipped_no_valid_pixel", tiles_skipped.load()},
                           {"valid_pixels", res.valid_pixels},
                           {"flood_pixels", res.flood_pixels},
                           {"flood_fraction", res.valid_pixels ? double(res.flood_pixels) / double(res.valid_pixels) : 0.0},

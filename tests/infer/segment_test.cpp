@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -132,6 +133,35 @@ TEST(Segment, ParallelModelWorkersGiveBitIdenticalOutputs) {
   }
 }
 
+TEST(Segment, WindowsWithoutValidPixelsSkipTheModelAndStayNodata) {
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 256, 256);
+  // Blank the top-left 128 x 128 (NaN, the scene's nodata): 4 of the 16 64-px windows.
+  auto src = io::Raster::open(scene);
+  auto all = src.read(Window{0, 0, 256, 256}, {1, 2});
+  for (int b = 0; b < 2; ++b)
+    for (int row = 0; row < 128; ++row)
+      for (int col = 0; col < 128; ++col) all.band(b)[size_t(row) * 256 + col] = std::nanf("");
+  {
+    auto out = io::Raster::create_geotiff(tmp.file("holed.tif"), io::like(src.info(), 2, io::DataType::Float32,
+                                                                          std::numeric_limits<double>::quiet_NaN()));
+    out.write_band(1, Window{0, 0, 256, 256}, all.band(0));
+    out.write_band(2, Window{0, 0, 256, 256}, all.band(1));
+  }
+  infer::SegmentParams p;
+  p.scene_uri = tmp.file("holed.tif");
+  p.out_dir = tmp.file("out");
+  p.grid = {64, 0};
+  p.progress = false;
+  p.model_workers = 2;  // skipped tiles interleave with run ones across workers
+  auto r = infer::segment_scene(p, predictor());
+  EXPECT_EQ(r.record["stats"]["tiles"], 16);
+  EXPECT_EQ(r.record["stats"]["tiles_skipped_no_valid_pixel"], 4);
+  auto in = io::Raster::open(tmp.file("holed.tif")).read(Window{0, 0, 256, 256}, {1, 2});
+  auto mask = io::Raster::open(r.outputs["mask"].get<std::string>()).read(Window{0, 0, 256, 256}, {1});
+  EXPECT_EQ(in.valid, mask.valid);
+}
+
 TEST(Segment, BadInputsFailBeforeWriting) {
   drshym::testing::TempDir tmp;
   infer::SegmentParams p;
@@ -178,6 +208,10 @@ TEST(Segment, AoiCropsOutputsAndMasksOutsideThePolygon) {
       }
   EXPECT_GT(m.valid_count(), 7000);
   EXPECT_EQ(r.record["provenance"]["window"], nlohmann::json({64, 64, 128, 128}));
+  // 3 x 3 windows cover the AOI's bounding box; the bottom-right one misses the triangle and
+  // is neither read nor run.
+  EXPECT_EQ(r.record["stats"]["tiles"], 9);
+  EXPECT_EQ(r.record["stats"]["tiles_skipped_no_valid_pixel"], 1);
 
   // No overlap: a polygon on the other side of the world. Not a polygon: a LineString.
   std::ofstream(tmp.file("far.geojson"))

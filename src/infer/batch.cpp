@@ -16,17 +16,34 @@ namespace fs = std::filesystem;
 
 namespace drshym::infer {
 
-PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor& predictor) {
-  if (!fs::is_directory(p.in_dir))
-    throw Error(ErrorKind::NotFound, "predict", "input folder " + quoted(p.in_dir) + " does not exist");
-  core::ensure_writable_dir(p.out_dir);
+std::vector<std::string> geotiffs_in(const std::string& dir) {
   std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(p.in_dir)) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
     if (e.is_regular_file() && (ext == ".tif" || ext == ".tiff")) files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string default_model_for_folder(const std::string& dir) {
+  for (const auto& f : geotiffs_in(dir)) {
+    try {
+      return default_model_for_scene(f);
+    } catch (const Error&) {
+      // Unreadable tiles are reported by predict itself; keep looking for one that opens.
+    }
+  }
+  return default_model_path();
+}
+
+PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor& predictor) {
+  if (!fs::is_directory(p.in_dir))
+    throw Error(ErrorKind::NotFound, "predict", "input folder " + quoted(p.in_dir) + " does not exist");
+  core::ensure_writable_dir(p.out_dir);
+  const std::vector<std::string> files = geotiffs_in(p.in_dir);
   if (files.empty()) throw Error(ErrorKind::InvalidInput, "predict", "no GeoTIFF (*.tif) in " + quoted(p.in_dir));
   PredictFolderResult res;
   for (const auto& f : files) {
@@ -121,7 +138,7 @@ StitchResult stitch_tiles(const StitchParams& p) {
     writer.add(t, b.data.data(), b.valid.data());
     ++res.tiles_used;
   }
-  writer.finish(outs, p.cog);
+  writer.write_outputs(outs, p.cog);
   outs.commit(res.proba_path);
   outs.commit(res.mask_path);
   outs.finish();

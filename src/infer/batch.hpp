@@ -21,6 +21,13 @@ struct PredictFolderResult {
   std::vector<std::pair<std::string, std::string>> failed;  // file, reason
 };
 
+// The GeoTIFFs (*.tif, *.tiff, any case) directly in dir, sorted by name; [] if dir is unreadable.
+std::vector<std::string> geotiffs_in(const std::string& dir);
+
+// The default model for a folder of tiles: chosen by the first GeoTIFF in it (sorted by name)
+// that opens as a scene; "default" when none does (predict then reports each file's problem).
+std::string default_model_for_folder(const std::string& dir);
+
 // Every *.tif / *.tiff in in_dir (sorted) → out_dir/<stem>_proba.tif, <stem>_mask.tif,
 // <stem>_record.json. Unreadable or unusable files are skipped and listed in the result.
 PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor& predictor);

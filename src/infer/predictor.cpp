@@ -1,6 +1,5 @@
 #include "infer/predictor.hpp"
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -35,25 +34,6 @@ std::string default_model_path(const std::string& name) {
 std::string default_model_for_scene(const std::string& scene_uri) {
   auto scene = ingest::open_scene(scene_uri, false);
   return default_model_path(scene.bands.vh ? "default" : "default_vv");
-}
-
-std::string default_model_for_folder(const std::string& dir) {
-  std::vector<std::string> tifs;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const auto ext = e.path().extension().string();
-    if (e.is_regular_file() && (ext == ".tif" || ext == ".tiff" || ext == ".TIF" || ext == ".TIFF"))
-      tifs.push_back(e.path().string());
-  }
-  std::sort(tifs.begin(), tifs.end());
-  for (const auto& f : tifs) {
-    try {
-      return default_model_for_scene(f);
-    } catch (const Error&) {
-      // Unreadable tiles are reported by predict itself; keep looking for one that opens.
-    }
-  }
-  return default_model_path();
 }
 
 Predictor::Predictor(const PredictorParams& p) {

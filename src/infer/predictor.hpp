@@ -62,8 +62,4 @@ std::string default_model_path(const std::string& name = "default");
 // Reads only the scene's metadata. Throws like ingest::open_scene for unreadable scenes.
 std::string default_model_for_scene(const std::string& scene_uri);
 
-// The default model for a folder of tiles: chosen by the first GeoTIFF in it (sorted by name)
-// that opens as a scene; "default" when none does (predict then reports each file's problem).
-std::string default_model_for_folder(const std::string& dir);
-
 }  // namespace drshym::infer

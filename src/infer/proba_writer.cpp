@@ -43,13 +43,14 @@ ProbaWriter::~ProbaWriter() {
 }
 
 void ProbaWriter::add(const tiling::Tile& t, const float* proba, const uint8_t* valid) {
-  // Rows above a new grid row are final once its first tile arrives.
-  if (t.col == 0 && t.row > 0) flush(t.window.y);
+  start_tile(t);
   auto w = grid_.weights(t);
   acc_.add(t.window, proba, w.data(), valid);
 }
 
-void ProbaWriter::skip(const tiling::Tile& t) {
+void ProbaWriter::skip(const tiling::Tile& t) { start_tile(t); }
+
+void ProbaWriter::start_tile(const tiling::Tile& t) {
   if (t.col == 0 && t.row > 0) flush(t.window.y);
 }
 
@@ -88,7 +89,5 @@ void ProbaWriter::write_outputs(core::OutputSet& outs, bool cog) {
     else r.write_copy(tmp, "GTiff");
   }
 }
-
-void ProbaWriter::finish(core::OutputSet& outs, bool cog) { write_outputs(outs, cog); }
 
 }  // namespace drshym::infer

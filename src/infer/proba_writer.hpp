@@ -29,16 +29,17 @@ class ProbaWriter {
   void close_staging();
   const std::string& proba_stage() const { return proba_stage_; }
   const std::string& mask_stage() const { return mask_stage_; }
-  // Write the final rasters (COG or tiled GeoTIFF) from the staged ones to outs' temporary
-  // paths for them (outs.temp(proba_path), outs.temp(mask_path)); the caller commits them.
+  // Close the staging if still open, then write the final rasters (COG or tiled GeoTIFF) to
+  // outs' temporary paths for them (outs.temp(proba_path), outs.temp(mask_path)); the caller
+  // commits them.
   void write_outputs(core::OutputSet& outs, bool cog);
-  // close_staging() then write_outputs().
-  void finish(core::OutputSet& outs, bool cog);
 
   int64_t valid_pixels() const { return valid_pixels_; }
   int64_t flood_pixels() const { return flood_pixels_; }
 
  private:
+  // Rows above a new grid row are final once its first tile arrives.
+  void start_tile(const tiling::Tile& t);
   void flush(int up_to);
   const tiling::WindowGrid& grid_;
   float threshold_;

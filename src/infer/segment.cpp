@@ -8,7 +8,6 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
-#include <functional>
 #include <map>
 #include <limits>
 #include <mutex>
@@ -99,6 +98,10 @@ class StageQueue {
   bool closed_ = false, cancelled_ = false;
   std::exception_ptr error_;
 };
+
+bool any_set(const std::vector<uint8_t>& flags) {
+  return std::any_of(flags.begin(), flags.end(), [](uint8_t v) { return v != 0; });
+}
 
 // Model workers for a run: as asked, else one per intra-op thread the predictor was given
 // (each then single-threaded), or one on a GPU.
@@ -191,18 +194,17 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
     std::thread& reader;
     std::thread& blender;
     std::vector<std::thread>& models;
-    std::function<void()> stop;
+    StageQueue<TileInput>& in;
+    StageQueue<TileOutput>& out;
     ~Joiner() {
-      stop();
+      in.cancel();
+      out.cancel();
       for (auto* t : {&reader, &blender})
         if (t->joinable()) t->join();
       for (auto& t : models)
         if (t.joinable()) t.join();
     }
-  } joiner{reader, blender, model_threads, [&] {
-             inputs.cancel();
-             outputs.cancel();
-           }};
+  } joiner{reader, blender, model_threads, inputs, outputs};
   reader = std::thread([&] {
     try {
       auto src = io::Raster::open(p.scene_uri);  // GDAL handles are per thread
@@ -217,7 +219,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
         std::vector<uint8_t> inside;
         if (aoi) {
           inside = aoi->rasterize(info.geotransform, w);
-          if (std::none_of(inside.begin(), inside.end(), [](uint8_t v) { return v != 0; })) {
+          if (!any_set(inside)) {
             ti.empty = true;
             read_seconds += seconds_since(t0);
             if (!inputs.push(std::move(ti))) break;
@@ -233,7 +235,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
         pp.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
                  blk.valid.data());
         // All nodata (a swath edge, the scene's empty wedges): nothing for the model to do.
-        if (std::none_of(ti.valid.begin(), ti.valid.end(), [](uint8_t v) { return v != 0; })) {
+        if (!any_set(ti.valid)) {
           ti.empty = true;
           ti.input.clear();
           ti.valid.clear();
@@ -319,9 +321,8 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   res.flood_pixels = writer.flood_pixels();
   // Every output is staged under a temporary name and renamed only once all of them exist, so
   // an interrupted or failed run never leaves a file (or a partial set) under the final names.
-  // The names are all reserved here, before the two threads below use them.
+  // The side thread's names are reserved here, before it starts: only this thread touches outs.
   const std::string gj = base + "_flood.geojson", png = base + "_overlay.png";
-  const std::string proba_tmp = outs.temp(proba_final), mask_tmp = outs.temp(mask_final);
   const std::string gj_tmp = p.write_polygons ? outs.temp(gj) : "", png_tmp = p.write_overlay ? outs.temp(png) : "";
   res.outputs["proba"] = proba_final;
   res.outputs["mask"] = mask_final;

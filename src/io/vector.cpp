@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "io/gdal_env.hpp"
 #include "io/raster.hpp"
 
@@ -138,18 +139,15 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
   // Polygons go to a temporary GeoPackage next to the output, not to memory: a large noisy
   // scene can yield millions of them before the minimum-area filter. One transaction keeps
-  // SQLite from syncing each feature. The file is removed whatever happens.
-  struct TempFile {
-    std::string path;
-    ~TempFile() {
-      std::error_code ec;
-      std::filesystem::remove(path, ec);
-    }
-  } scratch{p.out_path + ".polygons.gpkg"};
-  std::filesystem::remove(scratch.path);
+  // SQLite from syncing each feature. Adopted by a set that is never finished, the file is
+  // removed whatever happens when `scratch` goes out of scope.
+  const std::string gpkg_path = p.out_path + ".polygons.gpkg";
+  core::OutputSet scratch;
+  scratch.adopt(gpkg_path);
+  std::filesystem::remove(gpkg_path);
   GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
-  GDALDatasetUniquePtr vds(gpkg->Create(scratch.path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
-  if (!vds) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(scratch.path) + ": " + last_gdal_error());
+  GDALDatasetUniquePtr vds(gpkg->Create(gpkg_path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+  if (!vds) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(gpkg_path) + ": " + last_gdal_error());
   char** layer_opts = CSLSetNameValue(nullptr, "SPATIAL_INDEX", "NO");
   OGRLayer* layer = vds->CreateLayer("flood", &srs, wkbPolygon, layer_opts);
   CSLDestroy(layer_opts);

@@ -64,12 +64,7 @@ Run run(const drshym::testing::TempDir& tmp, const std::vector<std::string>& arg
   return {code, ss.str()};
 }
 
-std::vector<std::string> files_in(const std::string& dir) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  return out;
-}
+using drshym::testing::files_in;
 
 bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 

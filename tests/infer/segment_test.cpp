@@ -31,12 +31,7 @@ const infer::Predictor& predictor() {
 }
 
 // Files left in a folder (none of ours may remain after a failed or interrupted run).
-std::vector<std::string> files_in(const std::string& dir) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  return out;
-}
+using drshym::testing::files_in;
 
 std::string synthetic_scene(const drshym::testing::TempDir& tmp, int w, int h) {
   ingest::SyntheticSceneParams sp;

@@ -20,6 +20,13 @@ bool exists(const std::string& path) {
   return fs::exists(path, ec);
 }
 
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path().filename().string());
+  return out;
+}
+
 TempDir::TempDir() {
   std::random_device rd;
   path_ = (fs::temp_directory_path() / ("drshym_test_" + std::to_string(rd()))).string();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace drshym::testing {
 
@@ -17,6 +18,9 @@ std::string shared_data_dir();
   var = var + "/" + (rel)
 
 bool exists(const std::string& path);
+
+// Names of the entries directly in dir ([] when dir does not exist): what a run left behind.
+std::vector<std::string> files_in(const std::string& dir);
 
 // A fresh empty temporary folder, removed when the object goes out of scope.
 class TempDir {

@@ -171,6 +171,17 @@ TEST(Segment, BadInputsFailBeforeWriting) {
   p.scene_uri = tmp.file("s.tif");
   EXPECT_THROW(infer::segment_scene(p, predictor()), Error);
   EXPECT_FALSE(fs::exists(tmp.file("out")));
+  // A negative worker count is a usage error, raised before any output exists.
+  p.out_dir = tmp.file("out_workers");
+  p.model_workers = -1;
+  try {
+    infer::segment_scene(p, predictor());
+    FAIL() << "negative model_workers accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+    EXPECT_NE(std::string(e.what()).find("workers"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(files_in(p.out_dir).empty());
 }
 
 TEST(Segment, AoiCropsOutputsAndMasksOutsideThePolygon) {

@@ -101,6 +101,39 @@ std::vector<T> remap(const std::vector<T>& src, const std::vector<int64_t>& map,
   return out;
 }
 
+// Gain around the plane's mean, the ramp and speckle, on finite values (sizes out.width x out.height).
+void radiometry(RawSample& out, const AugmentDraw& d) {
+  const bool ramp = d.ramp_x != 0.0f || d.ramp_y != 0.0f;
+  if (d.gain == 1.0f && !ramp && d.speckle_looks <= 0) return;
+  const int w = out.width, h = out.height;
+  SplitMix64 noise{d.speckle_seed};
+  const double looks = d.speckle_looks;
+  auto plane = [&](std::vector<float>& v) {
+    if (v.empty()) return;
+    double sum = 0;
+    int64_t n = 0;
+    for (float x : v)
+      if (std::isfinite(x)) sum += x, ++n;
+    const float mean = n ? float(sum / double(n)) : 0.0f;
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        float& p = v[size_t(y) * w + x];
+        if (!std::isfinite(p)) continue;
+        float db = mean + d.gain * (p - mean) + d.ramp_x * (x - 0.5f * w) + d.ramp_y * (y - 0.5f * h);
+        if (d.speckle_looks > 0) {
+          // Gamma(L, 1/L) as the mean of L unit exponentials: unit mean, variance 1/L.
+          double g = 0;
+          for (int k = 0; k < d.speckle_looks; ++k) g -= std::log(1.0 - noise.uniform());
+          db += float(10.0 * std::log10(std::max(g / looks, 1e-6)));
+        }
+        p = db;
+      }
+    }
+  };
+  plane(out.vv);
+  plane(out.vh);
+}
+
 }  // namespace
 
 AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::string& origin) {
@@ -114,8 +147,23 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::str
   o.crop = get_field(j, "crop", o.crop, origin);
   o.min_valid_fraction = get_field(j, "min_valid_fraction", o.min_valid_fraction, origin);
   o.crop_tries = get_field(j, "crop_tries", o.crop_tries, origin);
+  o.offset_db = get_field(j, "offset_db", o.offset_db, origin);
+  o.gain = get_field(j, "gain", o.gain, origin);
+  o.speckle_looks = get_field(j, "speckle_looks", o.speckle_looks, origin);
+  o.speckle_prob = get_field(j, "speckle_prob", o.speckle_prob, origin);
+  o.gradient_db = get_field(j, "gradient_db", o.gradient_db, origin);
+  for (const auto& [key, val] : j.items())
+    if (!o.to_json().contains(key))
+      throw Error(ErrorKind::InvalidInput, "data", origin + ": unknown augment option " + quoted(key));
   if (o.crop < 0) throw Error(ErrorKind::InvalidInput, "data", origin + ".crop must be >= 0");
   if (o.jitter_db < 0) throw Error(ErrorKind::InvalidInput, "data", origin + ".jitter_db must be >= 0");
+  if (o.offset_db < 0) throw Error(ErrorKind::InvalidInput, "data", origin + ".offset_db must be >= 0");
+  if (o.gain < 0 || o.gain >= 1) throw Error(ErrorKind::InvalidInput, "data", origin + ".gain must lie in [0, 1)");
+  if (o.speckle_looks < 0 || o.speckle_looks > 64)
+    throw Error(ErrorKind::InvalidInput, "data", origin + ".speckle_looks must lie in [0, 64]");
+  if (o.speckle_prob < 0 || o.speckle_prob > 1)
+    throw Error(ErrorKind::InvalidInput, "data", origin + ".speckle_prob must lie in [0, 1]");
+  if (o.gradient_db < 0) throw Error(ErrorKind::InvalidInput, "data", origin + ".gradient_db must be >= 0");
   if (o.min_valid_fraction < 0 || o.min_valid_fraction > 1)
     throw Error(ErrorKind::InvalidInput, "data", origin + ".min_valid_fraction must lie in [0, 1]");
   return o;
@@ -124,7 +172,8 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::str
 nlohmann::json AugmentOptions::to_json() const {
   return {{"flip_h", flip_h},       {"flip_v", flip_v}, {"rotate90", rotate90},
           {"jitter_db", jitter_db}, {"crop", crop},     {"min_valid_fraction", min_valid_fraction},
-          {"crop_tries", crop_tries}};
+          {"crop_tries", crop_tries}, {"offset_db", offset_db}, {"gain", gain},
+          {"speckle_looks", speckle_looks}, {"speckle_prob", speckle_prob}, {"gradient_db", gradient_db}};
 }
 
 AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t seed, uint64_t epoch,
@@ -144,6 +193,20 @@ AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t
   d.offset_vh = float(ovh * opt.jitter_db);
   d.crop = opt.crop > 0 ? choose_crop(opt, s, rng) : Window{0, 0, s.width, s.height};
   if (opt.rotate90) d.rot90 = d.crop.w == d.crop.h ? rot : (rot & 2);  // keep the shape of non-square crops
+
+  // Radiometric draws from their own stream, so options above keep their draws unchanged.
+  SplitMix64 rad{seed ^ 0x5A5A5A5A5A5A5A5Aull, epoch, index, 0x5A4Dull};
+  const double shared = rad.uniform(-1.0, 1.0) * opt.offset_db;
+  d.offset_vv += float(shared);
+  d.offset_vh += float(shared);
+  d.gain = float(1.0 + rad.uniform(-1.0, 1.0) * opt.gain);
+  const double amp = rad.uniform(0.0, 1.0) * opt.gradient_db, angle = rad.uniform(0.0, 2.0 * 3.14159265358979);
+  const double side = std::max(1, std::max(d.crop.w, d.crop.h));
+  d.ramp_x = float(amp * std::cos(angle) / side);
+  d.ramp_y = float(amp * std::sin(angle) / side);
+  const bool speckle = rad.uniform() < opt.speckle_prob;
+  d.speckle_looks = speckle ? opt.speckle_looks : 0;
+  d.speckle_seed = rad.next();
   return d;
 }
 
@@ -186,6 +249,7 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
   };
   shift(out.vv, d.offset_vv);
   shift(out.vh, d.offset_vh);
+  radiometry(out, d);
   out.normalize_validity();
   return out;
 }

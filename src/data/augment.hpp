@@ -1,6 +1,9 @@
 #pragma once
 // Training augmentation on raw samples (dB, before normalization): flips, quarter turns, an
-// additive dB offset per band and random crops. Image planes, label and validity always move
+// additive dB offset per band and random crops, plus SAR-aware radiometric changes that teach a
+// model to read contrast and context rather than one absolute dB level: a calibration offset
+// shared by both bands, a contrast gain around the sample's mean, multiplicative speckle and a
+// smooth incidence-like ramp. Image planes, label and validity always move
 // together, and the transform is a pure function of (seed, epoch, index).
 //
 //   AugmentOptions opt = AugmentOptions::default_params();  opt.crop = 256;
@@ -22,6 +25,12 @@ struct AugmentOptions {
   int crop = 0;                      // square crop side in pixels; 0 keeps the full sample
   double min_valid_fraction = 0.05;  // a crop position is accepted with at least this valid share
   int crop_tries = 8;                // random positions tried before falling back
+  // SAR radiometry (all off by default; applied to finite dB values, both bands alike).
+  float offset_db = 0.0f;            // shared offset, uniform in [-offset_db, +offset_db]
+  float gain = 0.0f;                 // dB' = m + g (dB - m), g uniform in [1 - gain, 1 + gain], m = sample mean
+  int speckle_looks = 0;             // multiply linear power by Gamma(L, 1/L) noise (0 = off)
+  float speckle_prob = 0.5f;         // share of samples that get speckle
+  float gradient_db = 0.0f;          // linear ramp across the sample, end-to-end amplitude up to this
 
   static AugmentOptions default_params() { return {}; }
   // Keys as the fields above; absent keys keep their defaults. Throws InvalidInput naming the key.
@@ -38,6 +47,11 @@ struct AugmentDraw {
   int rot90 = 0;  // clockwise quarter turns, 0-3
   float offset_vv = 0.0f;
   float offset_vh = 0.0f;
+  float gain = 1.0f;               // contrast gain around the sample mean (per band)
+  float ramp_x = 0.0f;             // dB per output pixel along x and y (centred ramp)
+  float ramp_y = 0.0f;
+  int speckle_looks = 0;           // 0 = no speckle
+  uint64_t speckle_seed = 0;       // seeds the per-pixel speckle draws
 };
 
 // Draw the transform. The crop favours positions with valid pixels: the first of crop_tries

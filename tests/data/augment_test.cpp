@@ -167,3 +167,113 @@ TEST(Augment, OptionsFromJson) {
   }
   EXPECT_THROW(AugmentOptions::from_json({{"crop", -1}}), Error);
 }
+
+namespace {
+AugmentOptions radiometry_only() {
+  AugmentOptions o;
+  o.flip_h = o.flip_v = o.rotate90 = false;
+  o.jitter_db = 0.0f;
+  return o;
+}
+}  // namespace
+
+TEST(Augment, SharedOffsetMovesBothBandsAlike) {
+  RawSample s = tagged_sample(16, 16);
+  AugmentOptions o = radiometry_only();
+  o.offset_db = 3.0f;
+  bool some_nonzero = false;
+  for (uint64_t idx = 0; idx < 8; ++idx) {
+    AugmentDraw d = draw_augment(o, s, 42, 0, idx);
+    EXPECT_FLOAT_EQ(d.offset_vv, d.offset_vh);
+    EXPECT_LE(std::abs(d.offset_vv), 3.0f);
+    some_nonzero |= std::abs(d.offset_vv) > 0.1f;
+    RawSample a = apply_augment(s, d);
+    for (size_t i = 0; i < s.pixels(); ++i) {
+      if (!s.valid[i]) continue;
+      EXPECT_NEAR(a.vv[i] - s.vv[i], d.offset_vv, kEps);
+      EXPECT_NEAR(a.vh[i] - s.vh[i], d.offset_vv, kEps);
+    }
+  }
+  EXPECT_TRUE(some_nonzero);
+}
+
+TEST(Augment, GainKeepsTheMeanAndScalesContrast) {
+  RawSample s = tagged_sample(16, 16);
+  AugmentDraw d;
+  d.crop = Window{0, 0, 16, 16};
+  d.gain = 1.2f;
+  RawSample a = apply_augment(s, d);
+  double ms = 0, ma = 0;
+  int n = 0;
+  for (size_t i = 0; i < s.pixels(); ++i)
+    if (s.valid[i]) ms += s.vv[i], ma += a.vv[i], ++n;
+  EXPECT_NEAR(ms / n, ma / n, 1e-3);
+  // Water (-25) and dry (-5) drift apart by the gain: 20 dB of contrast becomes 24.
+  size_t w = 0, dry = 0;
+  while (!(s.valid[w] && s.label[w])) ++w;
+  while (!(s.valid[dry] && !s.label[dry])) ++dry;
+  EXPECT_NEAR(a.vv[dry] - a.vv[w], 24.0f, 1e-3f);
+}
+
+TEST(Augment, RampIsSmoothAndSpeckleIsSeeded) {
+  RawSample s = RawSample::blank(32, 32, true);
+  for (size_t i = 0; i < s.pixels(); ++i) s.vv[i] = -10.0f, s.vh[i] = -17.0f, s.valid[i] = 1;
+  AugmentDraw d;
+  d.crop = Window{0, 0, 32, 32};
+  d.ramp_x = 0.05f;  // 1.6 dB across the sample
+  RawSample a = apply_augment(s, d);
+  EXPECT_NEAR(a.vv[31] - a.vv[0], 0.05f * 31, 1e-4);
+  EXPECT_NEAR(a.vv[32 * 5 + 7] - a.vv[7], 0.0f, 1e-5);  // no change along y
+  d.ramp_x = 0.0f;
+  d.speckle_looks = 4;
+  d.speckle_seed = 7;
+  RawSample b = apply_augment(s, d), c = apply_augment(s, d);
+  double mean_lin = 0, var_db = 0;
+  for (size_t i = 0; i < b.pixels(); ++i) {
+    EXPECT_EQ(b.vv[i], c.vv[i]);  // same seed, same speckle
+    mean_lin += std::pow(10.0, (b.vv[i] + 10.0) / 10.0);
+    var_db += (b.vv[i] + 10.0) * (b.vv[i] + 10.0);
+  }
+  mean_lin /= double(b.pixels());
+  EXPECT_NEAR(mean_lin, 1.0, 0.1);                               // speckle has unit mean in power
+  EXPECT_GT(std::sqrt(var_db / double(b.pixels())), 1.0);         // and spreads dB by ~2.3 for 4 looks
+  EXPECT_NE(b.vv[0], b.vh[0] + 7.0f);                             // bands get their own draws
+}
+
+TEST(Augment, RadiometryOffKeepsEarlierDraws) {
+  // Turning the SAR options on must not change flips, rotation, crop or per-band jitter.
+  RawSample s = tagged_sample(24, 24);
+  AugmentOptions plain = AugmentOptions::default_params();
+  plain.crop = 16;
+  AugmentOptions sar = plain;
+  sar.offset_db = 3.0f;
+  sar.gain = 0.2f;
+  sar.speckle_looks = 4;
+  sar.gradient_db = 2.0f;
+  for (uint64_t idx = 0; idx < 6; ++idx) {
+    AugmentDraw a = draw_augment(plain, s, 1, 2, idx), b = draw_augment(sar, s, 1, 2, idx);
+    EXPECT_EQ(a.crop.x, b.crop.x);
+    EXPECT_EQ(a.crop.y, b.crop.y);
+    EXPECT_EQ(a.flip_h, b.flip_h);
+    EXPECT_EQ(a.rot90, b.rot90);
+    EXPECT_NEAR(a.offset_vh - a.offset_vv, b.offset_vh - b.offset_vv, 1e-5);
+    EXPECT_EQ(a.gain, 1.0f);
+    EXPECT_EQ(a.speckle_looks, 0);
+  }
+}
+
+TEST(Augment, SarOptionsFromJsonAreChecked) {
+  auto o = AugmentOptions::from_json({{"offset_db", 3.0}, {"gain", 0.2}, {"speckle_looks", 4}, {"gradient_db", 2.0}});
+  EXPECT_FLOAT_EQ(o.offset_db, 3.0f);
+  EXPECT_EQ(o.speckle_looks, 4);
+  EXPECT_EQ(AugmentOptions::from_json(o.to_json()).to_json(), o.to_json());
+  EXPECT_THROW(AugmentOptions::from_json({{"gain", 1.5}}), Error);
+  EXPECT_THROW(AugmentOptions::from_json({{"offset_db", -1}}), Error);
+  EXPECT_THROW(AugmentOptions::from_json({{"speckle_looks", -2}}), Error);
+  try {
+    AugmentOptions::from_json({{"ofset_db", 3.0}}, "data.augment");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ofset_db"), std::string::npos) << e.what();
+  }
+}

@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "data/concat_dataset.hpp"
 #include "data/etci_dataset.hpp"
+#include "data/ombria_dataset.hpp"
 #include "data/folder_dataset.hpp"
 #include "data/sen1floods11_dataset.hpp"
 
@@ -92,7 +93,7 @@ void enable_augment_from(RawDataset& ds, const Json& cfg, const Json* inherited,
 DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Preprocess& pp, bool augment,
                  uint64_t seed, const std::string& prefix, const Json* inherited_augment) {
   if (!cfg.is_object()) throw bad(prefix, "expected a mapping with at least 'type' and 'root'");
-  if (!cfg.contains("type")) throw bad(prefix + ".type", "missing (sen1floods11, etci, folder or concat)");
+  if (!cfg.contains("type")) throw bad(prefix + ".type", "missing (sen1floods11, etci, ombria, folder or concat)");
   const std::string type = string_at(cfg, "type", prefix);
 
   if (type == "concat") {
@@ -133,6 +134,24 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
     o.cache_mb = cache_mb(cfg, o.cache_mb, prefix);
     o.progress = progress(cfg, prefix);
     ds = std::make_shared<EtciDataset>(o, pp);
+  } else if (type == "ombria") {
+    OmbriaOptions o;
+    o.root = root;
+    o.split = resolve_split(cfg, split, prefix);
+    if (cfg.contains("reference_db")) {
+      const Json& m = cfg["reference_db"];
+      if (!m.is_array() || m.size() != 2 || !m[0].is_number() || !m[1].is_number() ||
+          m[0].get<double>() >= m[1].get<double>())
+        throw bad(prefix + ".reference_db", "expected [water dB, dry dB] with water < dry");
+      o.water_db = m[0].get<double>();
+      o.dry_db = m[1].get<double>();
+    }
+    if (cfg.contains("permanent_water_db")) {
+      if (!cfg["permanent_water_db"].is_number()) throw bad(prefix + ".permanent_water_db", "expected a number (dB)");
+      o.permanent_water_db = cfg["permanent_water_db"].get<float>();
+    }
+    o.label_free = !augment;
+    ds = std::make_shared<OmbriaDataset>(o, pp);
   } else if (type == "folder") {
     FolderOptions o;
     o.root = root;
@@ -141,7 +160,7 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
     o.progress = progress(cfg, prefix);
     ds = std::make_shared<FolderDataset>(o, pp);
   } else {
-    throw bad(prefix + ".type", "unknown dataset type " + quoted(type) + " (sen1floods11, etci, folder, concat)");
+    throw bad(prefix + ".type", "unknown dataset type " + quoted(type) + " (sen1floods11, etci, ombria, folder, concat)");
   }
   enable_augment_from(*ds, cfg, inherited_augment, augment, seed, prefix);
   return ds;

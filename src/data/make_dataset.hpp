@@ -27,6 +27,9 @@ namespace drshym::data {
 //   etci          `scenes`: scene folder names; a list for every role or a mapping {role: list};
 //                 absent = every scene under root. `mapping`: {vv: [scale, offset], vh: [...]}
 //                 overrides the fitted 8-bit → dB constants.
+//   ombria        `split`: train | test, same rules as sen1floods11. VV only. `reference_db`:
+//                 [water, dry] class medians each image is mapped onto; `permanent_water_db`
+//                 the unknown rule.
 //   folder        `split`: the sub-folder, same rules as sen1floods11 ("." = root itself).
 //   concat        `sources`: a list of entries as above (an `augment` on the concat entry applies
 //                 to sources without their own).

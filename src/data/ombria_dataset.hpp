@@ -1,0 +1,99 @@
+#pragma once
+// OMBRIA Sentinel-1 flood pairs (Drakonakis et al., IEEE JSTARS 2022) in the published layout
+// `<root>/{train,test}/{BEFORE,AFTER,MASK}/S1_{before,after,mask}_NNNN.png`: 256x256 8-bit VV
+// before and after a flood, and a 0/255 mask of *flood* (new water) from Copernicus EMS.
+//
+// As an all-water dataset (the semantics of Sen1Floods11 and of DrShym's mask) a sample is the
+// AFTER image in dB with label 1 on the EMS flood pixels. Permanent water is 0 in the mask,
+// so a pixel dark in both dates (below permanent_water_db in BEFORE and AFTER) that the mask
+// leaves at 0 is unknown (invalid), not dry.
+//
+// The 8-bit values are no fixed function of dB: every image is stretched on its own (each of
+// the 1,388 images spans 0..255; the same area reads mean 62 before and 138 after). So there is
+// no global line to fit, and each image gets its own: the medians of its flood and non-flood
+// pixels are matched to the class medians of the ETCI training data (water -18.1 dB, dry
+// -10.6 dB VV), so OMBRIA sits on the training data's scale without using any test chip;
+// images with too little flood keep the median slope of the others and match only the dry
+// median. BEFORE is mapped with the AFTER image's slope and aligned to it on the pixels that
+// did not flood. docs/dataset_card.md has the figures (build/src/data/ombria_calibrate).
+//
+//   OmbriaOptions o;  o.root = "../shared/data/ombria/OmbriaS1";  o.split = "train";
+//   auto ds = std::make_shared<OmbriaDataset>(o, pp);   // VV only; group = "ombria_train"
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "data/etci_mapping.hpp"
+#include "data/raw_dataset.hpp"
+
+namespace drshym::data {
+
+struct OmbriaOptions {
+  std::string root;              // the folder holding train/ and test/
+  std::string split = "train";   // train | test
+  double water_db = -18.1;       // reference class medians (VV dB) each image is mapped onto
+  double dry_db = -10.6;
+  int min_flood_pixels = 1000;   // fewer flood pixels: the slope is not fitted on the image
+  float permanent_water_db = -15.0f;  // dark in both dates and not flood → unknown
+  // Evaluation must not let the mask place the image on the dB scale: with label_free, every
+  // image of the split gets one line (the median slope and offset of the train split's
+  // per-image lines, `ombria_calibrate`), so its absolute level is as uncertain as a real
+  // scene's. make_dataset turns it on wherever there is no augmentation (validation, eval, cv
+  // held-out folds); the unknown rule still uses the labelled mapping.
+  bool label_free = false;
+  int threads = 0;
+  static OmbriaOptions default_params() { return {}; }
+};
+
+// One triplet as stored (8-bit planes) and its file names.
+struct OmbriaTriplet {
+  std::string id;  // "ombria_train_0001"
+  std::string before_path, after_path, mask_path;
+  int width = 0, height = 0;
+  std::vector<uint8_t> before, after, mask;
+  LinearDb after_db, before_db;  // this image's 8-bit → dB lines (set by map_ombria_split)
+  LinearDb input_db;             // what the served sample uses: after_db, or the label-free line
+  bool slope_fitted = false;     // false: the split's median slope was used
+};
+
+// The label-free line: median slope and offset of the train split's per-image lines.
+LinearDb ombria_label_free_mapping();
+
+// Per-image mappings as described above, for every triplet of a split. Returns the median
+// slope of the images with enough flood pixels (the fallback slope).
+double map_ombria_split(std::vector<OmbriaTriplet>& items, const OmbriaOptions& opt);
+
+// List the triplets of a split; files present for only part of a triplet, unreadable files and
+// planes of mismatched size go to *skipped with the reason. Throws NotFound when the split's
+// folders are absent.
+std::vector<OmbriaTriplet> read_ombria_split(const std::string& root, const std::string& split,
+                                             std::vector<SkippedItem>* skipped, int threads = 0);
+
+class OmbriaDataset : public RawDataset {
+ public:
+  // Reads every triplet (≈ 200 KB each) at construction. Throws NotFound (root/split absent),
+  // InvalidInput (unknown split, no usable triplet; naming the folder and the reasons).
+  OmbriaDataset(const OmbriaOptions& opt, const ingest::Preprocess& pp);
+
+  size_t size() const override { return items_.size(); }
+  std::string name() const override { return "ombria:" + opt_.split; }
+  std::string group_of(size_t) const override { return "ombria_" + opt_.split; }
+  std::string id_of(size_t index) const override { return items_.at(index).id; }
+  std::vector<SkippedItem> skipped() const override { return skipped_; }
+  RawSample raw(size_t index) const override;
+  // The same sample's BEFORE image in dB (for change baselines and the bi-temporal work).
+  std::vector<float> before_db(size_t index) const;
+  const OmbriaTriplet& triplet(size_t index) const { return items_.at(index); }
+
+ private:
+  OmbriaOptions opt_;
+  std::vector<OmbriaTriplet> items_;
+  std::vector<SkippedItem> skipped_;
+};
+
+// What ombria_calibrate prints: how the images are stretched and the per-image mappings.
+nlohmann::json describe_ombria_mapping(const std::string& ombria_root, const std::string& split,
+                                       const OmbriaOptions& opt = OmbriaOptions::default_params());
+
+}  // namespace drshym::data

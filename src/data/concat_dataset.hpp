@@ -48,6 +48,7 @@ class SubsetDataset : public Dataset {
   std::string id_of(size_t index) const override { return base_->id_of(indices_.at(index)); }
   std::vector<SkippedItem> skipped() const override { return base_->skipped(); }
   const std::vector<size_t>& indices() const { return indices_; }
+  const Dataset& base() const { return *base_; }
 
  private:
   DatasetPtr base_;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "data/concat_dataset.hpp"
 
 namespace drshym::data {
 
@@ -39,6 +40,16 @@ Sample RawDataset::get(size_t index, uint64_t epoch) const {
   RawSample r = raw(index);
   if (augment_) r = augment(r, *augment_, seed_, epoch, index);
   return to_sample(r, pp_);
+}
+
+std::optional<RawSample> raw_sample_of(const Dataset& ds, size_t index) {
+  if (auto* r = dynamic_cast<const RawDataset*>(&ds)) return r->raw(index);
+  if (auto* c = dynamic_cast<const ConcatDataset*>(&ds)) {
+    auto [part, inner] = c->locate(index);
+    return raw_sample_of(*c->parts().at(part), inner);
+  }
+  if (auto* s = dynamic_cast<const SubsetDataset*>(&ds)) return raw_sample_of(s->base(), s->indices().at(index));
+  return std::nullopt;
 }
 
 void RawDataset::enable_augmentation(const AugmentOptions& opt, uint64_t seed) {

@@ -18,6 +18,10 @@ namespace drshym::data {
 // the sample has none.
 Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp);
 
+// The raw pixels behind item `index` of any dataset built from RawDatasets (directly, or through
+// ConcatDataset / SubsetDataset views), without augmentation; nullopt for other datasets.
+std::optional<RawSample> raw_sample_of(const Dataset& ds, size_t index);
+
 class RawDataset : public Dataset {
  public:
   using Dataset::get;

@@ -157,6 +157,22 @@ int64_t SegmentationEvaluator::no_valid_chip_count() const {
   return k;
 }
 
+int64_t SegmentationEvaluator::dry_chip_count() const {
+  int64_t n = 0;
+  for (const auto& ch : chips_) n += (ch.confusion.valid() > 0 && ch.confusion.tp + ch.confusion.fn == 0) ? 1 : 0;
+  return n;
+}
+
+double SegmentationEvaluator::dry_chip_false_alarm() const {
+  int64_t fp = 0, valid = 0;
+  for (const auto& ch : chips_)
+    if (ch.confusion.valid() > 0 && ch.confusion.tp + ch.confusion.fn == 0) {
+      fp += ch.confusion.fp;
+      valid += ch.confusion.valid();
+    }
+  return valid ? double(fp) / double(valid) : std::nan("");
+}
+
 nlohmann::json SegmentationEvaluator::to_json(bool per_chip) const {
   nlohmann::json j;
   j["total"] = {{"confusion", total_.to_json()}, {"metrics", total_metrics().to_json()}};
@@ -164,7 +180,9 @@ nlohmann::json SegmentationEvaluator::to_json(bool per_chip) const {
   j["mean_iou"] = num(mean_iou());
   j["mean_iou_with_empty"] = num(mean_iou_with_empty());
   j["mean_f1"] = num(mean_f1());
+  j["dry_chip_false_alarm"] = num(dry_chip_false_alarm());
   j["chips"] = {{"count", chip_count()},
+                {"dry", dry_chip_count()},
                 {"scored", scored_chip_count()},
                 {"empty_union", empty_union_chip_count()},
                 {"no_valid", no_valid_chip_count()}};

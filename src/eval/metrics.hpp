@@ -96,6 +96,9 @@ class SegmentationEvaluator {
   int64_t scored_chip_count() const;       // valid pixels and non-empty union
   int64_t empty_union_chip_count() const;  // valid pixels but no water anywhere
   int64_t no_valid_chip_count() const;     // nothing valid: ignored by the means
+  int64_t dry_chip_count() const;          // valid pixels, no labelled water
+  // False alarms on dry chips: share of their valid pixels predicted water (NaN without one).
+  double dry_chip_false_alarm() const;
   const std::vector<ChipResult>& chips() const { return chips_; }
 
   // {"total": {confusion, metrics}, "mean_iou", "mean_iou_with_empty", "mean_f1",

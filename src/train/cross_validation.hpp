@@ -1,7 +1,12 @@
 #pragma once
 // Region / scene hold-out cross-validation (`drshym cv`): for each group (Sen1Floods11 region,
-// ETCI scene) train on every other group and evaluate on the held-out one; report each fold
-// and the mean ± std of the held-out metrics.
+// ETCI scene, OMBRIA split) train on every other group and evaluate on the held-out one; report
+// each fold and the mean ± std of the held-out metrics, with per-sample Otsu on VV dB scored
+// on the same pixels beside every figure.
+//
+// Honest by construction: the held-out group chooses nothing. Each fold trains the config's
+// fixed schedule and keeps its final epoch (train.select is forced to "last", early stopping
+// off), and the decision threshold stays at 0.5 (temperature does not move a 0.5 decision).
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -9,23 +14,6 @@
 #include "train/train_config.hpp"
 
 namespace drshym::train {
-
-// A view of some samples of another dataset.
-class SubsetDataset : public data::Dataset {
- public:
-  SubsetDataset(data::DatasetPtr base, std::vector<size_t> indices, std::string name);
-  size_t size() const override { return indices_.size(); }
-  data::Sample get(size_t i) const override { return base_->get(indices_.at(i)); }
-  data::Sample get(size_t i, uint64_t epoch) const override { return base_->get(indices_.at(i), epoch); }
-  std::string name() const override { return name_; }
-  std::string group_of(size_t i) const override { return base_->group_of(indices_.at(i)); }
-  const data::DatasetPtr& base() const { return base_; }
-
- private:
-  data::DatasetPtr base_;
-  std::vector<size_t> indices_;
-  std::string name_;
-};
 
 // Groups of a dataset in first-seen order.
 std::vector<std::string> groups_of(const data::Dataset& ds);

@@ -63,6 +63,12 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& o
   c.restart_epochs = get_or<int>(j, "train.restart_epochs", 0, origin);
   c.restart_mult = get_or<int>(j, "train.restart_mult", 2, origin);
   c.patience = get_or<int>(j, "train.patience", 0, origin);
+  c.select = get_or<std::string>(j, "train.select", "best", origin);
+  if (c.select != "best" && c.select != "last")
+    throw Error(ErrorKind::InvalidInput, "train", origin + ": train.select must be 'best' or 'last', got " + quoted(c.select));
+  if (c.select == "last" && c.patience > 0)
+    throw Error(ErrorKind::InvalidInput, "train",
+                origin + ": train.select 'last' trains a fixed schedule; train.patience (early stopping) must be 0");
   c.threshold_metric = get_or<std::string>(j, "train.threshold_metric", "f1", origin);
   c.fit_threshold = get_or<bool>(j, "train.fit_threshold", true, origin);
   if (j.contains("train") && j["train"].contains("loss")) c.loss = LossConfig::from_json(j["train"]["loss"]);
@@ -90,7 +96,7 @@ nlohmann::json TrainConfig::to_json() const {
            {{"epochs", epochs}, {"batch_size", batch_size}, {"steps_per_epoch", steps_per_epoch},
             {"val_batch_size", val_batch_size}, {"crop", crop}, {"augment", augment}, {"lr", lr},
             {"weight_decay", weight_decay}, {"min_lr", min_lr}, {"restart_epochs", restart_epochs},
-            {"restart_mult", restart_mult}, {"patience", patience}, {"threshold_metric", threshold_metric}, {"fit_threshold", fit_threshold},
+            {"restart_mult", restart_mult}, {"patience", patience}, {"select", select}, {"threshold_metric", threshold_metric}, {"fit_threshold", fit_threshold},
             {"loss", loss.to_json()}}}};
 }
 

@@ -36,6 +36,10 @@ struct TrainConfig {
   int restart_epochs = 0;     // cosine warm restarts: first period in epochs (0 = one cosine over all)
   int restart_mult = 2;
   int patience = 0;           // early stopping on validation IoU (0 = off)
+  // Which epoch becomes best.pt: "best" = highest validation IoU (the validation data then
+  // selected the model and is no test data), "last" = the final epoch of a fixed schedule
+  // (validation is only watched). Cross-validation always uses "last".
+  std::string select = "best";
   std::string threshold_metric = "f1";
   bool fit_threshold = true;  // false: keep 0.5 on calibrated probability (only T is fitted)
   LossConfig loss;

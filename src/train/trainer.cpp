@@ -244,7 +244,7 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
     core::log().info("epoch {}/{}: train loss {:.4f} IoU {:.3f} | val loss {:.4f} IoU {:.3f} (mean {:.3f}) F1 {:.3f} | {:.0f}s",
                      e.epoch, cfg.epochs, e.train_loss, e.train_iou, e.val_loss, e.val_iou, e.val_mean_iou, e.val_f1,
                      e.seconds);
-    const bool improved = result.best_epoch < 0 || vm.iou > result.best_val_iou;
+    const bool improved = cfg.select == "last" || result.best_epoch < 0 || vm.iou > result.best_val_iou;
     if (improved) {
       result.best_epoch = e.epoch;
       result.best_val_iou = vm.iou;

@@ -1,6 +1,8 @@
 // drshym predict --ckpt CKPT --in DIR --out DIR
 // drshym stitch --proba-dir DIR --scene-meta META --out DIR
 // drshym eval [--ckpt CKPT] --dataset sen1floods11 --root DIR [--split all]
+#include <fmt/format.h>
+
 #include <iostream>
 
 #include "cli/command.hpp"
@@ -68,31 +70,38 @@ class EvalCommand : public Command {
     auto* sub = app.add_subcommand("eval",
                                    "Score a checkpoint on a labelled dataset next to the per-chip Otsu baseline on\n"
                                    "VV dB (same valid pixels): total and mean per-chip IoU, F1, precision, recall.");
-    sub->add_option("--ckpt", p_.checkpoint, "Checkpoint (.pt or folder); default: the embedded model");
-    sub->add_option("--dataset", type_, "sen1floods11 | etci | folder")->required();
+    sub->add_option("--ckpt", p_.checkpoint,
+                    "Checkpoint (.pt or folder); default: the embedded model (models/default_vv for ombria)");
+    sub->add_option("--dataset", type_, "sen1floods11 | etci | ombria | folder")->required();
     sub->add_option("--root", root_, "Dataset root folder")->required();
-    sub->add_option("--split", p_.split, "Split / role (sen1floods11: train|valid|test|bolivia|all)")->capture_default_str();
+    sub->add_option("--split", p_.split, "Split / role (sen1floods11: train|valid|test|bolivia|all; ombria: train|test)")->capture_default_str();
     sub->add_option("--scenes", scenes_, "ETCI scenes to use (default: all)");
     sub->add_option("--threshold", p_.threshold, "Override the checkpoint's threshold");
     sub->add_option("--report", report_, "Write the full JSON report (per chip) here");
     sub->add_option("--reliability-png", p_.reliability_png, "Write a reliability diagram here");
     sub->add_option("--threads", p_.threads, "CPU threads (0 = all cores)");
+    sub->add_option("--offset-db", p_.offset_db,
+                    "Stress test: add this many dB to every input band first (e.g. 2 = water reads 2 dB brighter)");
     return sub;
   }
   int run() override {
     p_.data = {{"type", type_}, {"root", root_}};
-    if (type_ == "sen1floods11" || type_ == "folder") p_.data["split"] = p_.split;
+    if (type_ == "sen1floods11" || type_ == "folder" || type_ == "ombria") p_.data["split"] = p_.split;
     if (!scenes_.empty()) p_.data["scenes"] = scenes_;
+    // OMBRIA holds VV only: its default is the VV-only model.
+    if (p_.checkpoint.empty() && type_ == "ombria") p_.checkpoint = infer::default_model_path("default_vv");
     auto r = train::evaluate_checkpoint(p_);
     if (!report_.empty()) core::write_json_file(report_, r);
     auto row = [](const char* name, const nlohmann::json& e) {
       const auto& m = e["total"]["metrics"];
       auto f = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
-      std::printf("%-12s total IoU %.4f  mean IoU %.4f  F1 %.4f  precision %.4f  recall %.4f\n", name, f(m["iou"]),
-                  f(e["mean_iou"]), f(m["f1"]), f(m["precision"]), f(m["recall"]));
+      std::printf("%-12s total IoU %.4f  mean IoU %.4f  F1 %.4f  precision %.4f  recall %.4f  dry false alarm %.4f\n",
+                  name, f(m["iou"]), f(e["mean_iou"]), f(m["f1"]), f(m["precision"]), f(m["recall"]),
+                  f(e["dry_chip_false_alarm"]));
     };
-    std::printf("data: %s (%zu samples), threshold %.3f, temperature %.3f\n", r["data"].get<std::string>().c_str(),
-                r["samples"].get<size_t>(), r["threshold"].get<double>(), r["temperature"].get<double>());
+    std::printf("data: %s (%zu samples), threshold %.3f, temperature %.3f%s\n", r["data"].get<std::string>().c_str(),
+                r["samples"].get<size_t>(), r["threshold"].get<double>(), r["temperature"].get<double>(),
+                p_.offset_db != 0.0 ? fmt::format(", inputs shifted by {:+.1f} dB", p_.offset_db).c_str() : "");
     row("model", r["model"]);
     if (r.contains("otsu_vv_db")) row("otsu_vv_db", r["otsu_vv_db"]);
     return 0;

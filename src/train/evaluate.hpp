@@ -14,6 +14,10 @@ struct EvaluateParams {
   double threshold = -1;       // < 0: the checkpoint's
   int threads = 0;
   std::string reliability_png;  // optional: reliability diagram of the model on this data
+  // Stress test: add this many dB to every input band (VV and VH) before preprocessing, e.g.
+  // +2 to mimic a scene whose water reads 2 dB brighter than the training data. The Otsu
+  // baseline sees the same shifted pixels.
+  double offset_db = 0.0;
 };
 
 // Returns {"model": {...}, "otsu": {...}, "data": ..., "checkpoint": ...}.

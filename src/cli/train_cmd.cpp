@@ -14,9 +14,11 @@ class TrainCommand : public Command {
 
   CLI::App* declare(CLI::App& app) override {
     auto* sub = cv_ ? app.add_subcommand("cv",
-                                         "Hold-out cross-validation: for each region (Sen1Floods11) or scene (ETCI)\n"
-                                         "of the training data, train on the others and evaluate on it; report\n"
-                                         "every fold and the mean ± std (writes OUT/cv_summary.json).")
+                                         "Hold-out cross-validation: for each region (Sen1Floods11), scene (ETCI) or\n"
+                                         "split (OMBRIA) of the training data, train on the others and evaluate on it,\n"
+                                         "per-sample Otsu on VV dB beside on the same pixels; report every fold and the\n"
+                                         "mean ± std (OUT/cv_summary.json). The held-out group chooses nothing: each\n"
+                                         "fold keeps its last epoch and threshold 0.5.")
                     : app.add_subcommand("train",
                                          "Train a segmentation model from a YAML config: best/last checkpoints with\n"
                                          "metadata, metrics.jsonl/csv, curves.png, calibration (temperature +\n"

@@ -7,14 +7,15 @@
 
 namespace drshym::data {
 
-Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp) {
+Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::optional<float> shift_db) {
   const size_t n = raw.pixels();
   if (pp.needs_vh() && !raw.has_vh())
     throw Error(ErrorKind::InvalidInput, "data",
                 "sample " + quoted(raw.id) + " has no VH band but the preprocessing recipe needs it");
   std::vector<float> x;
   std::vector<uint8_t> valid;
-  pp.apply(raw.vv.data(), raw.has_vh() ? raw.vh.data() : nullptr, n, x, valid, raw.valid.data());
+  const float shift = shift_db ? *shift_db : pp.anchor.shift(raw.vv.data(), raw.valid.data(), n);
+  pp.apply(raw.vv.data(), raw.has_vh() ? raw.vh.data() : nullptr, n, x, valid, raw.valid.data(), shift);
 
   const int64_t h = raw.height, w = raw.width, c = int64_t(pp.bands.size());
   Sample s;
@@ -38,8 +39,10 @@ Sample RawDataset::get(size_t index, uint64_t epoch) const {
     throw Error(ErrorKind::Internal, "data",
                 name() + ": index " + std::to_string(index) + " out of range (size " + std::to_string(size()) + ")");
   RawSample r = raw(index);
+  // The anchor is measured on the whole item, before cropping: a crop is not a scene.
+  const float shift = pp_.anchor.shift(r.vv.data(), r.valid.data(), r.pixels());
   if (augment_) r = augment(r, *augment_, seed_, epoch, index);
-  return to_sample(r, pp_);
+  return to_sample(r, pp_, shift);
 }
 
 std::optional<RawSample> raw_sample_of(const Dataset& ds, size_t index) {

@@ -15,8 +15,9 @@ namespace drshym::data {
 
 // RawSample → Sample. Pixels invalid in the raw sample or made invalid by the recipe (NaN in a
 // needed band) get image 0, label 0, valid 0. Throws InvalidInput when the recipe needs VH and
-// the sample has none.
-Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp);
+// the sample has none. With an anchor in the recipe, shift_db is the sample's anchor shift;
+// when not given it is computed from the sample's own valid VV pixels (one chip = one scene).
+Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::optional<float> shift_db = std::nullopt);
 
 // The raw pixels behind item `index` of any dataset built from RawDatasets (directly, or through
 // ConcatDataset / SubsetDataset views), without augmentation; nullopt for other datasets.

@@ -146,6 +146,14 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
                   "AOI " + quoted(p.aoi_path) + " does not overlap scene " + quoted(p.scene_uri));
   }
   ingest::require_some_valid(scene);
+  // Anchor over the whole scene (not the AOI): cropping must never change the model's input.
+  float anchor_vv_db = std::numeric_limits<float>::quiet_NaN();
+  bool anchor_from_tile = false;
+  const float anchor_shift = ingest::scene_anchor_shift(scene, pp.anchor, &anchor_vv_db, &anchor_from_tile);
+  if (pp.anchor.enabled)
+    core::log().debug("segment: anchor: VV p{:g} of the {} is {:.2f} dB, so inputs are shifted by {:+.2f} dB",
+                      pp.anchor.percentile, anchor_from_tile ? "source scene (tile metadata)" : "scene",
+                      anchor_vv_db, anchor_shift);
   tiling::WindowGrid grid(region.w, region.h, p.grid);
   const int T = p.grid.tile;
   const size_t C = pp.bands.size();
@@ -233,7 +241,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
             if (t.window.x + c >= region.w || t.window.y + r >= region.h) blk.valid[size_t(r) * w.w + c] = 0;
         for (size_t i = 0; i < inside.size(); ++i) blk.valid[i] &= inside[i];
         pp.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
-                 blk.valid.data());
+                 blk.valid.data(), anchor_shift);
         // All nodata (a swath edge, the scene's empty wedges): nothing for the model to do.
         if (!any_set(ti.valid)) {
           ti.empty = true;
@@ -368,6 +376,9 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
                     "tile:" + std::to_string(T) + "x" + std::to_string(T), "overlap:" + std::to_string(p.grid.overlap),
                     "blend:cosine", "calibrate:temperature=" + std::to_string(predictor.temperature()),
                     "threshold:" + std::to_string(predictor.threshold())};
+  if (pp.anchor.enabled)
+    rec.processing.push_back(fmt::format("anchor:vv_p{:g}={:.2f}dB,shift={:+.2f}dB", pp.anchor.percentile,
+                                         anchor_vv_db, anchor_shift));
   if (aoi) rec.processing.push_back("aoi:" + p.aoi_path);
   rec.extra_provenance = {
       {"model", predictor.meta().value("model", nlohmann::json::object())},
@@ -375,6 +386,12 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
       {"checkpoint_sha256", predictor.checkpoint_sha256()},
       {"threshold", predictor.threshold()},
       {"temperature", predictor.temperature()},
+      {"anchor", pp.anchor.enabled ? nlohmann::json{{"vv_percentile", pp.anchor.percentile},
+                                                    {"vv_percentile_db", anchor_vv_db},
+                                                    {"reference_db", pp.anchor.reference_db},
+                                                    {"shift_db", anchor_shift},
+                                                    {"measured_on", anchor_from_tile ? "source scene (tile metadata)" : "scene"}}
+                                   : nlohmann::json(nullptr)},
       {"calibration", "temperature=" + std::to_string(predictor.temperature())},
       {"tile", T},
       {"overlap", p.grid.overlap},

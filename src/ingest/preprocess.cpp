@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -34,6 +35,48 @@ const std::vector<std::string>& known_bands() {
 
 bool band_needs_vh(const std::string& b) { return b != "VV"; }
 bool band_is_db(const std::string& b) { return b != "NDPI"; }
+bool band_is_absolute_db(const std::string& b) { return b == "VV" || b == "VH" || b == "MAG"; }
+
+float percentile_of(std::vector<float> v, float p) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); }), v.end());
+  if (v.empty()) return std::numeric_limits<float>::quiet_NaN();
+  const size_t k = std::min(v.size() - 1, size_t(std::llround(double(p) / 100.0 * double(v.size() - 1))));
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(k), v.end());
+  return v[k];
+}
+
+nlohmann::json Anchor::to_json() const {
+  if (!enabled) return nullptr;
+  return {{"percentile", percentile}, {"reference_db", reference_db}};
+}
+
+Anchor Anchor::from_json(const nlohmann::json& j) {
+  Anchor a;
+  if (j.is_null()) return a;
+  if (!j.is_object()) throw Error(ErrorKind::InvalidInput, "ingest", "preprocess.anchor must be an object or null");
+  for (const auto& [k, v] : j.items())
+    if (k != "percentile" && k != "reference_db")
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  "preprocess.anchor: unknown key " + quoted(k) + " (percentile, reference_db)");
+  a.enabled = true;
+  a.percentile = j.value("percentile", a.percentile);
+  a.reference_db = j.value("reference_db", a.reference_db);
+  if (!(a.percentile >= 1.0f && a.percentile <= 99.0f))
+    throw Error(ErrorKind::InvalidInput, "ingest", "preprocess.anchor.percentile must be in [1, 99]");
+  if (!(a.reference_db >= -40.0f && a.reference_db <= 10.0f))
+    throw Error(ErrorKind::InvalidInput, "ingest", "preprocess.anchor.reference_db must be in [-40, 10] dB");
+  return a;
+}
+
+float Anchor::shift(const float* vv, const uint8_t* valid, size_t n) const {
+  if (!enabled) return 0.0f;
+  std::vector<float> v;
+  v.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    if ((!valid || valid[i]) && std::isfinite(vv[i])) v.push_back(vv[i]);
+  const float q = percentile_of(std::move(v), percentile);
+  return std::isfinite(q) ? shift_for(q) : 0.0f;
+}
 
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
                     float* out) {
@@ -155,7 +198,11 @@ std::string Normalization::tag() const {
   return s.str();
 }
 
-nlohmann::json Preprocess::to_json() const { return {{"bands", bands}, {"normalization", normalization.to_json()}}; }
+nlohmann::json Preprocess::to_json() const {
+  nlohmann::json j{{"bands", bands}, {"normalization", normalization.to_json()}};
+  if (anchor.enabled) j["anchor"] = anchor.to_json();
+  return j;
+}
 
 Preprocess Preprocess::from_json(const nlohmann::json& j) {
   Preprocess p;
@@ -169,6 +216,7 @@ Preprocess Preprocess::from_json(const nlohmann::json& j) {
     p.bands.push_back(name);
   }
   if (j.contains("normalization")) p.normalization = Normalization::from_json(j["normalization"]);
+  if (j.contains("anchor")) p.anchor = Anchor::from_json(j["anchor"]);
   return p;
 }
 
@@ -177,10 +225,14 @@ bool Preprocess::needs_vh() const {
 }
 
 void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
-                       std::vector<uint8_t>& valid, const uint8_t* src_valid) const {
+                       std::vector<uint8_t>& valid, const uint8_t* src_valid, float shift_db) const {
   out.resize(bands.size() * n);
   valid.resize(n);
   engineer_bands(bands, vv, vh, n, out.data());
+  if (shift_db != 0.0f)
+    for (size_t b = 0; b < bands.size(); ++b)
+      if (band_is_absolute_db(bands[b]))
+        for (size_t i = 0; i < n; ++i) out[b * n + i] += shift_db;  // NaN stays NaN
   normalization.apply(out.data(), bands, n);
   for (size_t i = 0; i < n; ++i) {
     bool ok = (!src_valid || src_valid[i]) && std::isfinite(vv[i]) && (!vh || !needs_vh() || std::isfinite(vh[i]));

@@ -48,17 +48,46 @@ struct Normalization {
   std::string tag() const;
 };
 
+// Scene-adaptive dB anchor. Calibration, incidence angle and the unknown 8-bit -> dB mappings
+// of some training sources move a whole scene's backscatter by a few dB; a model that reads
+// absolute dB then misses water that is a little brighter than in its training scenes. With an
+// anchor, every absolute dB band (VV, VH, MAG; ratios are unaffected) is shifted by
+//   shift = reference_db - (percentile-th percentile of the scene's valid VV dB)
+// before normalization, so an offset common to the scene cancels exactly. The percentile sits
+// high (default 80) so that it measures land unless water covers most of the scene.
+// "Scene" is whatever the caller passes: a whole scene in segment (ingest::scene_anchor_shift),
+// one chip in predict, eval and training.
+struct Anchor {
+  bool enabled = false;
+  float percentile = 80.0f;
+  float reference_db = -8.0f;
+
+  nlohmann::json to_json() const;  // null when disabled
+  static Anchor from_json(const nlohmann::json& j);
+  // The shift for these VV values (NaN and !valid[i] ignored; valid may be null). 0 when
+  // disabled or when no pixel is valid.
+  float shift(const float* vv, const uint8_t* valid, size_t n) const;
+  // shift() for a value already computed: reference_db - vv_percentile_db.
+  float shift_for(float vv_percentile_db) const { return enabled ? reference_db - vv_percentile_db : 0.0f; }
+};
+
+// The p-th percentile (0-100, nearest rank) of the finite values in v (valid[i] != 0 when
+// given); NaN when there is none. v is taken by value: it is partially sorted.
+float percentile_of(std::vector<float> v, float p);
+
 struct Preprocess {
   std::vector<std::string> bands{"VV", "VH"};
   Normalization normalization;
+  Anchor anchor;
 
   nlohmann::json to_json() const;
   static Preprocess from_json(const nlohmann::json& j);  // throws InvalidInput naming the key
   bool needs_vh() const;
   // vv/vh: n dB values (vh may be null if !needs_vh()). out: bands x n model input, with 0 where
-  // invalid; valid: 1 where all inputs are finite (and src_valid[i] if given).
+  // invalid; valid: 1 where all inputs are finite (and src_valid[i] if given). shift_db: the
+  // anchor shift of the scene these pixels belong to (Anchor::shift), added to absolute dB bands.
   void apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
-             std::vector<uint8_t>& valid, const uint8_t* src_valid = nullptr) const;
+             std::vector<uint8_t>& valid, const uint8_t* src_valid = nullptr, float shift_db = 0.0f) const;
 };
 
 // Which bands of a scene hold VV and VH (1-based; vh = 0 when the scene has none).

@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+#include <gdal_priv.h>
 
 #include "core/error.hpp"
 #include "io/uri.hpp"
@@ -43,6 +48,56 @@ void require_some_valid(const Scene& scene) {
   }
   throw Error(ErrorKind::InvalidInput, "ingest",
               quoted(info.uri) + " holds no valid pixel: every pixel is nodata or NaN");
+}
+
+namespace {
+// Valid VV values of a decimated read of the whole scene.
+std::vector<float> scene_vv_sample(const Scene& scene, int max_side) {
+  const auto& info = scene.raster.info();
+  const double f = std::min(1.0, double(max_side) / double(std::max(info.width, info.height)));
+  const int w = std::max(1, int(std::lround(info.width * f))), h = std::max(1, int(std::lround(info.height * f)));
+  std::vector<float> vv(size_t(w) * size_t(h));
+  scene.raster.read_band_resampled(scene.bands.vv, Window{0, 0, info.width, info.height}, w, h, vv.data());
+  const auto& nodata = info.nodata.at(size_t(scene.bands.vv - 1));
+  if (nodata)
+    for (float& x : vv)
+      if (x == float(*nodata)) x = std::numeric_limits<float>::quiet_NaN();
+  return vv;
+}
+
+std::string percentile_key(float p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s%g", kSceneVvPercentileKey, double(p));
+  return buf;
+}
+}  // namespace
+
+std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int max_side) {
+  const std::vector<float> vv = scene_vv_sample(scene, max_side);
+  std::vector<std::pair<int, float>> out;
+  for (int p = 5; p <= 95; p += 5) out.emplace_back(p, percentile_of(vv, float(p)));
+  return out;
+}
+
+float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_percentile_db, bool* from_metadata,
+                         int max_side) {
+  float q = std::numeric_limits<float>::quiet_NaN();
+  bool meta = false;
+  if (anchor.enabled) {
+    const char* v = scene.raster.handle()->GetMetadataItem(percentile_key(anchor.percentile).c_str());
+    if (v && *v) {
+      char* end = nullptr;
+      const float x = std::strtof(v, &end);
+      if (end && *end == '\0' && std::isfinite(x)) {
+        q = x;
+        meta = true;
+      }
+    }
+    if (!meta) q = percentile_of(scene_vv_sample(scene, max_side), anchor.percentile);
+  }
+  if (vv_percentile_db) *vv_percentile_db = q;
+  if (from_metadata) *from_metadata = meta;
+  return std::isfinite(q) ? anchor.shift_for(q) : 0.0f;
 }
 
 void require_same_grid(const io::Raster& scene, const io::Raster& label) {

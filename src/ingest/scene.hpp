@@ -3,6 +3,8 @@
 // any output is written: readable raster, 1-2 bands (VV[, VH]), a CRS and a geotransform,
 // at least one valid pixel; and a label raster on exactly the same grid.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ingest/preprocess.hpp"
 #include "io/raster.hpp"
@@ -22,6 +24,21 @@ Scene open_scene(const std::string& uri, bool need_vh);
 // Throws InvalidInput when every pixel of the VV band (and VH when present) is nodata or NaN.
 // Reads strip by strip and stops at the first valid pixel.
 void require_some_valid(const Scene& scene);
+
+// VV dB percentiles of a whole scene (every valid pixel of a decimated, nearest-neighbour read
+// of at most max_side pixels on the longer side): p5, p10, ..., p95. Tiles cut from a scene
+// carry them as GeoTIFF metadata (kSceneVvPercentileKey + "80" = "-7.93"), so a tile is
+// anchored like the scene it came from and tile -> predict -> stitch reproduces segment.
+std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int max_side = 2048);
+inline constexpr const char* kSceneVvPercentileKey = "DRSHYM_SCENE_VV_P";
+
+// The anchor shift (Anchor::shift) of a whole scene: from the scene's own metadata when it is
+// a tile that carries its scene's percentile, else measured as in scene_vv_percentiles. The
+// scene, never an AOI or a window, so that cropping cannot change the model's input.
+// *vv_percentile_db receives the percentile (NaN when the anchor is off or nothing is valid);
+// *from_metadata whether it came from tile metadata.
+float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_percentile_db = nullptr,
+                         bool* from_metadata = nullptr, int max_side = 2048);
 
 // Throws InvalidInput naming both files unless the label has the scene's size, geotransform
 // (within 1e-6 of a pixel) and CRS (when the label has one).

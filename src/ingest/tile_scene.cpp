@@ -1,5 +1,6 @@
 #include "ingest/tile_scene.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -74,6 +75,9 @@ TileResult tile_scene(const TileParams& p) {
   const std::string modality = dual ? "sentinel1_sar_vv_vh" : "sentinel1_sar_vv";
   const std::string source_uri = io::is_local(p.scene_uri) ? io::to_file_uri(io::to_gdal_path(p.scene_uri)) : p.scene_uri;
 
+  // Every tile carries its scene's VV percentiles, so a model with a scene anchor reads a tile
+  // as part of its scene (scene_anchor_shift).
+  const auto scene_percentiles = scene_vv_percentiles(scene);
   nlohmann::json tiles = nlohmann::json::array();
   TileResult result;
   core::Progress bar("tile", int64_t(grid.tiles().size()), p.progress ? -1 : 0);
@@ -102,6 +106,8 @@ TileResult tile_scene(const TileParams& p) {
     {
       auto r = io::Raster::create_geotiff(outs.temp(img_path), o);
       for (int b = 0; b < o.bands; ++b) r.write_band(b + 1, Window{0, 0, t.window.w, t.window.h}, blk.band(b));
+      for (const auto& [pct, db] : scene_percentiles)
+        if (std::isfinite(db)) r.set_metadata_item(kSceneVvPercentileKey + std::to_string(pct), fmt::format("{:.4f}", db));
       r.close();
       outs.commit(img_path);
     }

@@ -94,6 +94,80 @@ TEST(Segment, DemoSceneOutputsKeepGridNodataAndMatchStitch) {
   }
 }
 
+TEST(Segment, SceneAnchorCancelsACalibrationOffset) {
+  // A copy of the default model whose recipe anchors each scene's VV p80 at -8 dB: the same
+  // scene calibrated 3 dB brighter must give the same probabilities, tile for tile.
+  drshym::testing::TempDir tmp;
+  auto model_copy = [&](const std::string& name, const nlohmann::json& anchor) {
+    fs::create_directories(tmp.file(name));
+    for (const char* f : {"model.pt", "model.json"})
+      fs::copy_file(std::string(DRSHYM_SOURCE_DIR) + "/models/default/" + f, tmp.file(name + "/") + f);
+    auto meta = core::read_json_file(tmp.file(name + "/model.json"));
+    meta["preprocess"].erase("anchor");
+    if (!anchor.is_null()) meta["preprocess"]["anchor"] = anchor;
+    core::write_json_file(tmp.file(name + "/model.json"), meta);
+    infer::PredictorParams pp;
+    pp.checkpoint = tmp.file(name);
+    pp.threads = 1;
+    return infer::Predictor(pp);
+  };
+  infer::Predictor anchored = model_copy("anchored", {{"percentile", 80}, {"reference_db", -8}});
+  infer::Predictor unanchored = model_copy("unanchored", nullptr);
+  ASSERT_TRUE(anchored.preprocess().anchor.enabled);
+
+  std::string scene = synthetic_scene(tmp, 300, 260);
+  const std::string brighter = tmp.file("brighter.tif");
+  {
+    auto src = io::Raster::open(scene);
+    auto all = src.read(Window{0, 0, 300, 260}, {1, 2});
+    for (float& x : all.data) x += 3.0f;
+    auto o = io::like(src.info(), 2, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN());
+    o.descriptions = {"VV", "VH"};
+    auto dst = io::Raster::create_geotiff(brighter, o);
+    for (int b = 0; b < 2; ++b) dst.write_band(b + 1, Window{0, 0, 300, 260}, all.band(b));
+    dst.close();
+  }
+  std::vector<std::vector<float>> probas;
+  std::vector<nlohmann::json> anchors;
+  for (const auto& uri : {scene, brighter}) {
+    infer::SegmentParams p;
+    p.scene_uri = uri;
+    p.out_dir = tmp.file("out");
+    p.grid = {128, 16};
+    p.progress = false;
+    p.write_overlay = false;
+    p.write_polygons = false;
+    auto r = infer::segment_scene(p, anchored);
+    anchors.push_back(r.record["provenance"]["anchor"]);
+    probas.push_back(io::Raster::open(r.outputs["proba"].get<std::string>()).read(Window{0, 0, 300, 260}, {1}).data);
+  }
+  EXPECT_NEAR(anchors[0]["shift_db"].get<double>() - anchors[1]["shift_db"].get<double>(), 3.0, 1e-4);
+  EXPECT_EQ(anchors[0]["measured_on"], "scene");
+  for (size_t i = 0; i < probas[0].size(); ++i) {
+    if (std::isnan(probas[0][i])) {
+      ASSERT_TRUE(std::isnan(probas[1][i])) << i;
+    } else {
+      ASSERT_NEAR(probas[0][i], probas[1][i], 1e-4) << i;
+    }
+  }
+  // The same model without the anchor does see the offset (so the check above can fail).
+  auto plain = io::Raster::open(infer::segment_scene([&] {
+                                  infer::SegmentParams p;
+                                  p.scene_uri = brighter;
+                                  p.out_dir = tmp.file("plain");
+                                  p.grid = {128, 16};
+                                  p.progress = false;
+                                  p.write_overlay = false;
+                                  p.write_polygons = false;
+                                  return p;
+                                }(), unanchored).outputs["proba"].get<std::string>())
+                   .read(Window{0, 0, 300, 260}, {1}).data;
+  double max_diff = 0;
+  for (size_t i = 0; i < plain.size(); ++i)
+    if (!std::isnan(plain[i])) max_diff = std::max(max_diff, double(std::fabs(plain[i] - probas[0][i])));
+  EXPECT_GT(max_diff, 0.01);
+}
+
 TEST(Segment, ParallelModelWorkersGiveBitIdenticalOutputs) {
   // Tiles finish out of order across workers; the writer blends them in grid order, so the
   // result must not depend on scheduling: bit-identical for any worker count. Another batch

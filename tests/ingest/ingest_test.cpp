@@ -102,6 +102,91 @@ TEST(Preprocess, ValidityAndJson) {
   EXPECT_THROW(ingest::Preprocess::from_json({{"bands", nlohmann::json::array()}}), Error);
 }
 
+TEST(Anchor, PercentileJsonAndBadKeys) {
+  EXPECT_FLOAT_EQ(ingest::percentile_of({5, 1, NAN, 3, 2, 4}, 50), 3.0f);
+  EXPECT_FLOAT_EQ(ingest::percentile_of({5, 1, 3, 2, 4}, 100), 5.0f);
+  EXPECT_TRUE(std::isnan(ingest::percentile_of({NAN}, 50)));
+  auto pp = ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", {{"percentile", 70}, {"reference_db", -9}}}});
+  EXPECT_TRUE(pp.anchor.enabled);
+  EXPECT_FLOAT_EQ(pp.anchor.percentile, 70.0f);
+  EXPECT_EQ(ingest::Preprocess::from_json(pp.to_json()).to_json(), pp.to_json());
+  // No anchor key: off, and the recipe's JSON does not grow one (old checkpoints read the same).
+  auto plain = ingest::Preprocess::from_json({{"bands", {"VV"}}});
+  EXPECT_FALSE(plain.anchor.enabled);
+  EXPECT_FALSE(plain.to_json().contains("anchor"));
+  EXPECT_THROW(ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", {{"pct", 80}}}}), Error);
+  EXPECT_THROW(ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", {{"percentile", 100}}}}), Error);
+  EXPECT_THROW(ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", 3}}), Error);
+}
+
+TEST(Anchor, SceneWideOffsetCancelsAndRatiosAreUntouched) {
+  auto pp = ingest::Preprocess::from_json({{"bands", {"VV", "VH", "VH-VV", "NDPI"}},
+                                            {"anchor", {{"percentile", 80}, {"reference_db", -8}}}});
+  const size_t n = 200;
+  std::vector<float> vv(n), vh(n), vv3(n), vh3(n);
+  std::vector<uint8_t> src_valid(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    vv[i] = i < 60 ? -19.0f + 0.01f * float(i) : -9.0f + 0.02f * float(i % 50);  // 30% water
+    vh[i] = vv[i] - 6.5f;
+    vv3[i] = vv[i] + 3.0f;  // the same scene, calibrated 3 dB brighter
+    vh3[i] = vh[i] + 3.0f;
+  }
+  src_valid[5] = 0;
+  const float s0 = pp.anchor.shift(vv.data(), src_valid.data(), n);
+  const float s3 = pp.anchor.shift(vv3.data(), src_valid.data(), n);
+  EXPECT_NEAR(s0 - s3, 3.0f, kEps5);
+  std::vector<float> a, b;
+  std::vector<uint8_t> va, vb;
+  pp.apply(vv.data(), vh.data(), n, a, va, src_valid.data(), s0);
+  pp.apply(vv3.data(), vh3.data(), n, b, vb, src_valid.data(), s3);
+  EXPECT_EQ(va, vb);
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], kEps5) << i;
+  // The anchored VV p80 lands on the reference: (-8 + 30) / 30 after normalization.
+  std::vector<float> sorted(a.begin(), a.begin() + n);
+  sorted.erase(sorted.begin() + 5);
+  EXPECT_NEAR(ingest::percentile_of(sorted, 80), 22.0f / 30.0f, kEps5);
+  // Without the shift the ratio bands are the same; only absolute dB bands move.
+  std::vector<float> c;
+  std::vector<uint8_t> vc;
+  pp.apply(vv.data(), vh.data(), n, c, vc, src_valid.data(), 0.0f);
+  for (size_t i = 2 * n; i < 4 * n; ++i) ASSERT_FLOAT_EQ(a[i], c[i]);
+  EXPECT_NE(a[10], c[10]);
+  // Off: no shift whatever the data.
+  EXPECT_EQ(ingest::Preprocess::from_json({{"bands", {"VV"}}}).anchor.shift(vv3.data(), nullptr, n), 0.0f);
+}
+
+TEST(Anchor, SceneShiftIsMeasuredOnTheSceneAndTilesCarryIt) {
+  drshym::testing::TempDir tmp;
+  std::string scene = write_scene(tmp, 300, 200);
+  ingest::Anchor anchor;
+  anchor.enabled = true;
+  float q = NAN;
+  bool from_meta = true;
+  auto sc = ingest::open_scene(scene, false);
+  const float shift = ingest::scene_anchor_shift(sc, anchor, &q, &from_meta);
+  EXPECT_FALSE(from_meta);
+  ASSERT_TRUE(std::isfinite(q));
+  EXPECT_NEAR(shift, anchor.reference_db - q, kEps5);
+  // Equal to the percentile of every valid VV pixel (the scene is below the decimation size).
+  auto all = sc.raster.read(Window{0, 0, 300, 200}, {1});
+  std::vector<float> v;
+  for (size_t i = 0; i < all.valid.size(); ++i)
+    if (all.valid[i]) v.push_back(all.data[i]);
+  EXPECT_FLOAT_EQ(q, ingest::percentile_of(v, 80));
+  // A tile is anchored like its scene, not like itself.
+  ingest::TileParams p;
+  p.scene_uri = scene;
+  p.out_dir = tmp.file("tiles");
+  p.grid = {64, 0};
+  p.progress = false;
+  ingest::tile_scene(p);
+  auto tile = ingest::open_scene(tmp.file("tiles/images/scene_tile_00000.tif"), false);
+  float tq = NAN;
+  ingest::scene_anchor_shift(tile, anchor, &tq, &from_meta);
+  EXPECT_TRUE(from_meta);
+  EXPECT_NEAR(tq, q, 1e-3);
+}
+
 TEST(Record, BoundsFromGeotransformAndValidator) {
   GeoTransform gt{{500000, 10, 0, 2900000, 0, -10}};
   auto r = ingest::make_record("s_tile_00001", "EPSG:32644", "", gt, Window{448, 0, 512, 512});

@@ -94,6 +94,11 @@ float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_per
       }
     }
     if (!meta) q = percentile_of(scene_vv_sample(scene, max_side), anchor.percentile);
+    if (!std::isfinite(q))
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  quoted(scene.raster.info().uri) +
+                      ": the model anchors each scene on its VV dB percentiles, but a decimated read of the VV "
+                      "band found no valid pixel (all nodata or NaN)");
   }
   if (vv_percentile_db) *vv_percentile_db = q;
   if (from_metadata) *from_metadata = meta;

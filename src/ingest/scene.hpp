@@ -36,7 +36,8 @@ inline constexpr const char* kSceneVvPercentileKey = "DRSHYM_SCENE_VV_P";
 // a tile that carries its scene's percentile, else measured as in scene_vv_percentiles. The
 // scene, never an AOI or a window, so that cropping cannot change the model's input.
 // *vv_percentile_db receives the percentile (NaN when the anchor is off or nothing is valid);
-// *from_metadata whether it came from tile metadata.
+// *from_metadata whether it came from tile metadata. Throws InvalidInput naming the scene when
+// the anchor is on and no valid VV pixel is found.
 float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_percentile_db = nullptr,
                          bool* from_metadata = nullptr, int max_side = 2048);
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -185,6 +186,23 @@ TEST(Anchor, SceneShiftIsMeasuredOnTheSceneAndTilesCarryIt) {
   ingest::scene_anchor_shift(tile, anchor, &tq, &from_meta);
   EXPECT_TRUE(from_meta);
   EXPECT_NEAR(tq, q, 1e-3);
+  // A scene with no valid VV pixel cannot be anchored: a clear error naming it.
+  auto o = io::like(sc.raster.info(), 1, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN());
+  const std::string blank = tmp.file("blank.tif");
+  {
+    auto r = io::Raster::create_geotiff(blank, o);
+    std::vector<float> nan(size_t(300) * 200, NAN);
+    r.write_band(1, Window{0, 0, 300, 200}, nan.data());
+    r.close();
+  }
+  auto blank_scene = ingest::open_scene(blank, false);
+  try {
+    ingest::scene_anchor_shift(blank_scene, anchor);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blank.tif"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ingest::scene_anchor_shift(blank_scene, ingest::Anchor{}), 0.0f);  // anchor off: nothing to measure
 }
 
 TEST(Record, BoundsFromGeotransformAndValidator) {

@@ -127,44 +127,36 @@ TEST(Segment, SceneAnchorCancelsACalibrationOffset) {
     for (int b = 0; b < 2; ++b) dst.write_band(b + 1, Window{0, 0, 300, 260}, all.band(b));
     dst.close();
   }
-  std::vector<std::vector<float>> probas;
-  std::vector<nlohmann::json> anchors;
-  for (const auto& uri : {scene, brighter}) {
+  // Probabilities and the record's anchor of one run.
+  auto run = [&](const std::string& uri, const std::string& out, const infer::Predictor& model) {
     infer::SegmentParams p;
     p.scene_uri = uri;
-    p.out_dir = tmp.file("out");
+    p.out_dir = tmp.file(out);
     p.grid = {128, 16};
     p.progress = false;
     p.write_overlay = false;
     p.write_polygons = false;
-    auto r = infer::segment_scene(p, anchored);
-    anchors.push_back(r.record["provenance"]["anchor"]);
-    probas.push_back(io::Raster::open(r.outputs["proba"].get<std::string>()).read(Window{0, 0, 300, 260}, {1}).data);
-  }
-  EXPECT_NEAR(anchors[0]["shift_db"].get<double>() - anchors[1]["shift_db"].get<double>(), 3.0, 1e-4);
-  EXPECT_EQ(anchors[0]["measured_on"], "scene");
-  for (size_t i = 0; i < probas[0].size(); ++i) {
-    if (std::isnan(probas[0][i])) {
-      ASSERT_TRUE(std::isnan(probas[1][i])) << i;
+    auto r = infer::segment_scene(p, model);
+    return std::pair{io::Raster::open(r.outputs["proba"].get<std::string>()).read(Window{0, 0, 300, 260}, {1}).data,
+                     r.record["provenance"]["anchor"]};
+  };
+  auto [p0, a0] = run(scene, "out", anchored);
+  auto [p3, a3] = run(brighter, "out", anchored);
+  EXPECT_NEAR(a0["shift_db"].get<double>() - a3["shift_db"].get<double>(), 3.0, 1e-4);
+  EXPECT_EQ(a0["measured_on"], "scene");
+  ASSERT_EQ(p0.size(), p3.size());
+  for (size_t i = 0; i < p0.size(); ++i) {
+    if (std::isnan(p0[i])) {
+      ASSERT_TRUE(std::isnan(p3[i])) << i;
     } else {
-      ASSERT_NEAR(probas[0][i], probas[1][i], 1e-4) << i;
+      ASSERT_NEAR(p0[i], p3[i], 1e-4) << i;
     }
   }
   // The same model without the anchor does see the offset (so the check above can fail).
-  auto plain = io::Raster::open(infer::segment_scene([&] {
-                                  infer::SegmentParams p;
-                                  p.scene_uri = brighter;
-                                  p.out_dir = tmp.file("plain");
-                                  p.grid = {128, 16};
-                                  p.progress = false;
-                                  p.write_overlay = false;
-                                  p.write_polygons = false;
-                                  return p;
-                                }(), unanchored).outputs["proba"].get<std::string>())
-                   .read(Window{0, 0, 300, 260}, {1}).data;
+  auto plain = run(brighter, "plain", unanchored).first;
   double max_diff = 0;
   for (size_t i = 0; i < plain.size(); ++i)
-    if (!std::isnan(plain[i])) max_diff = std::max(max_diff, double(std::fabs(plain[i] - probas[0][i])));
+    if (!std::isnan(plain[i])) max_diff = std::max(max_diff, double(std::fabs(plain[i] - p0[i])));
   EXPECT_GT(max_diff, 0.01);
 }
 

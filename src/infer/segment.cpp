@@ -150,10 +150,10 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   float anchor_vv_db = std::numeric_limits<float>::quiet_NaN();
   bool anchor_from_tile = false;
   const float anchor_shift = ingest::scene_anchor_shift(scene, pp.anchor, &anchor_vv_db, &anchor_from_tile);
+  const char* anchor_measured_on = anchor_from_tile ? "source scene (tile metadata)" : "scene";
   if (pp.anchor.enabled)
     core::log().debug("segment: anchor: VV p{:g} of the {} is {:.2f} dB, so inputs are shifted by {:+.2f} dB",
-                      pp.anchor.percentile, anchor_from_tile ? "source scene (tile metadata)" : "scene",
-                      anchor_vv_db, anchor_shift);
+                      pp.anchor.percentile, anchor_measured_on, anchor_vv_db, anchor_shift);
   tiling::WindowGrid grid(region.w, region.h, p.grid);
   const int T = p.grid.tile;
   const size_t C = pp.bands.size();
@@ -390,7 +390,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
                                                     {"vv_percentile_db", anchor_vv_db},
                                                     {"reference_db", pp.anchor.reference_db},
                                                     {"shift_db", anchor_shift},
-                                                    {"measured_on", anchor_from_tile ? "source scene (tile metadata)" : "scene"}}
+                                                    {"measured_on", anchor_measured_on}}
                                    : nlohmann::json(nullptr)},
       {"calibration", "temperature=" + std::to_string(predictor.temperature())},
       {"tile", T},

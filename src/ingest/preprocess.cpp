@@ -37,12 +37,23 @@ bool band_needs_vh(const std::string& b) { return b != "VV"; }
 bool band_is_db(const std::string& b) { return b != "NDPI"; }
 bool band_is_absolute_db(const std::string& b) { return b == "VV" || b == "VH" || b == "MAG"; }
 
+namespace {
+// Nearest-rank index of the p-th percentile among n > 0 sorted values.
+size_t percentile_rank(size_t n, float p) {
+  return std::min(n - 1, size_t(std::llround(double(p) / 100.0 * double(n - 1))));
+}
+}  // namespace
+
 float percentile_of(std::vector<float> v, float p) {
   v.erase(std::remove_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); }), v.end());
   if (v.empty()) return std::numeric_limits<float>::quiet_NaN();
-  const size_t k = std::min(v.size() - 1, size_t(std::llround(double(p) / 100.0 * double(v.size() - 1))));
+  const size_t k = percentile_rank(v.size(), p);
   std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(k), v.end());
   return v[k];
+}
+
+float percentile_of_sorted(const std::vector<float>& sorted, float p) {
+  return sorted.empty() ? std::numeric_limits<float>::quiet_NaN() : sorted[percentile_rank(sorted.size(), p)];
 }
 
 nlohmann::json Anchor::to_json() const {

@@ -71,9 +71,11 @@ struct Anchor {
   float shift_for(float vv_percentile_db) const { return enabled ? reference_db - vv_percentile_db : 0.0f; }
 };
 
-// The p-th percentile (0-100, nearest rank) of the finite values in v (valid[i] != 0 when
-// given); NaN when there is none. v is taken by value: it is partially sorted.
+// The p-th percentile (0-100, nearest rank) of the finite values in v; NaN when there is none.
+// v is taken by value: it is partially sorted.
 float percentile_of(std::vector<float> v, float p);
+// The same on values already sorted ascending, all finite (no copy, for many percentiles).
+float percentile_of_sorted(const std::vector<float>& sorted, float p);
 
 struct Preprocess {
   std::vector<std::string> bands{"VV", "VH"};

@@ -107,6 +107,9 @@ TEST(Anchor, PercentileJsonAndBadKeys) {
   EXPECT_FLOAT_EQ(ingest::percentile_of({5, 1, NAN, 3, 2, 4}, 50), 3.0f);
   EXPECT_FLOAT_EQ(ingest::percentile_of({5, 1, 3, 2, 4}, 100), 5.0f);
   EXPECT_TRUE(std::isnan(ingest::percentile_of({NAN}, 50)));
+  EXPECT_FLOAT_EQ(ingest::percentile_of_sorted({1, 2, 3, 4, 5}, 50), 3.0f);
+  EXPECT_FLOAT_EQ(ingest::percentile_of_sorted({1, 2, 3, 4, 5}, 80), ingest::percentile_of({5, 1, 3, 2, 4}, 80));
+  EXPECT_TRUE(std::isnan(ingest::percentile_of_sorted({}, 50)));
   auto pp = ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", {{"percentile", 70}, {"reference_db", -9}}}});
   EXPECT_TRUE(pp.anchor.enabled);
   EXPECT_FLOAT_EQ(pp.anchor.percentile, 70.0f);

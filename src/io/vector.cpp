@@ -5,12 +5,14 @@
 #include <ogr_geometry.h>
 #include <ogrsf_frmts.h>
 
+#include <cctype>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "io/area.hpp"
 #include "io/gdal_env.hpp"
 #include "io/raster.hpp"
 
@@ -129,6 +131,29 @@ std::vector<uint8_t> Aoi::rasterize(const GeoTransform& gt, const Window& win) c
   return burn_mask(impl_->geom.get(), gt, win, "AOI " + quoted(path_));
 }
 
+GeoJsonCrs parse_geojson_crs(const std::string& value) {
+  GeoJsonCrs out;
+  std::string lower = value;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (lower.empty() || lower == "rfc7946") return out;
+  if (lower == "source") {
+    out.kind = GeoJsonCrs::Kind::Source;
+    return out;
+  }
+  gdal_init();
+  OGRSpatialReference srs;
+  {
+    QuietGdal quiet;
+    if (srs.SetFromUserInput(value.c_str()) != OGRERR_NONE)
+      throw Error(ErrorKind::Usage, "io",
+                  "--geojson-crs " + quoted(value) +
+                      " is not a CRS GDAL knows; use rfc7946 (WGS 84 lon/lat, the default), source, or e.g. EPSG:3857");
+  }
+  out.kind = GeoJsonCrs::Kind::Other;
+  out.crs = value;
+  return out;
+}
+
 PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   gdal_init();
   auto mask = Raster::open(p.mask_path);
@@ -165,31 +190,34 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   if (err != CE_None || vds->CommitTransaction() != OGRERR_NONE)
     throw Error(ErrorKind::Io, "io", "polygonize of " + quoted(p.mask_path) + " failed: " + last_gdal_error());
 
-  // Areas: in metres. Geographic sources are measured in a local UTM zone.
-  std::unique_ptr<OGRCoordinateTransformation> to_metric;
-  if (srs.IsGeographic()) {
-    OGREnvelope env;
-    if (layer->GetExtent(&env) != OGRERR_NONE) env = OGREnvelope();
-    double lon = 0.5 * (env.MinX + env.MaxX), lat = 0.5 * (env.MinY + env.MaxY);
-    OGRSpatialReference utm;
-    utm.SetWellKnownGeogCS("WGS84");
-    utm.SetUTM(int(std::floor((lon + 180) / 6)) + 1, lat >= 0);
-    utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    to_metric.reset(OGRCreateCoordinateTransformation(&srs, &utm));
-  }
+  // Areas in m² whatever the CRS: geographic sources in an equal-area projection centred on
+  // the scene, projected ones scaled by their linear unit (feet included).
+  OGREnvelope env;
+  if (layer->GetExtent(&env) != OGRERR_NONE) env = OGREnvelope();
+  const AreaMeter meter(srs, 0.5 * (env.MinX + env.MaxX), 0.5 * (env.MinY + env.MaxY));
+  // RFC 7946 (the default): GDAL's GeoJSON driver reprojects to WGS 84 lon/lat itself and
+  // writes no `crs` member. "source" keeps the scene's CRS; any other CRS is reprojected here.
+  const GeoJsonCrs out_crs = parse_geojson_crs(p.out_crs);
   std::unique_ptr<OGRCoordinateTransformation> to_out;
   OGRSpatialReference out_srs = srs;
-  if (p.out_crs != "source") {
-    out_srs.SetFromUserInput(p.out_crs.c_str());
+  if (out_crs.kind == GeoJsonCrs::Kind::Other) {
+    out_srs.SetFromUserInput(out_crs.crs.c_str());
     out_srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
     to_out.reset(OGRCreateCoordinateTransformation(&srs, &out_srs));
+    if (!to_out)
+      throw Error(ErrorKind::InvalidInput, "io", "cannot transform flood polygons to " + quoted(out_crs.crs));
   }
 
   GDALDriver* gj = GetGDALDriverManager()->GetDriverByName("GeoJSON");
   std::error_code ec;
   std::filesystem::remove(p.out_path, ec);
-  char** lco = CSLSetNameValue(nullptr, "COORDINATE_PRECISION", "7");
-  if (p.out_crs != "source") lco = CSLSetNameValue(lco, "RFC7946", "NO");
+  char** lco = nullptr;
+  if (out_crs.kind == GeoJsonCrs::Kind::Rfc7946) {
+    lco = CSLSetNameValue(lco, "RFC7946", "YES");  // WGS 84 lon/lat, right-hand winding, bbox
+    lco = CSLSetNameValue(lco, "WRITE_BBOX", "YES");
+  } else {
+    lco = CSLSetNameValue(lco, "COORDINATE_PRECISION", out_srs.IsGeographic() ? "9" : "3");  // ~0.1 mm / 1 mm
+  }
   GDALDatasetUniquePtr out(gj->Create(p.out_path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
   if (!out) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(p.out_path) + ": " + last_gdal_error());
   OGRLayer* ol = out->CreateLayer("flood", &out_srs, wkbPolygon, lco);
@@ -204,14 +232,7 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   for (auto& feat : *layer) {
     OGRGeometry* g = feat->GetGeometryRef();
     if (!g || feat->GetFieldAsInteger("DN") != 1) continue;
-    double area;
-    if (to_metric) {
-      std::unique_ptr<OGRGeometry> m(g->clone());
-      m->transform(to_metric.get());
-      area = m->toPolygon()->get_Area();
-    } else {
-      area = g->toPolygon()->get_Area();
-    }
+    const double area = meter.area_m2(*g);
     if (area < p.min_area_m2) {
       ++res.dropped_small;
       continue;

@@ -42,8 +42,18 @@ struct PolygonizeParams {
   std::string proba_path;      // float raster on the same grid (mean probability per polygon)
   std::string out_path;        // GeoJSON to write
   double min_area_m2 = 0;      // drop polygons smaller than this (speckle)
-  std::string out_crs = "source";  // "source" or any CRS string, e.g. "EPSG:4326"
+  std::string out_crs = "rfc7946";  // see parse_geojson_crs
 };
+
+// Which CRS flood polygons are written in: "rfc7946" (default; WGS 84 lon/lat without a `crs`
+// member, as RFC 7946 requires), "source" (the scene's CRS, with a `crs` member), or any CRS
+// GDAL understands ("EPSG:3857", a WKT or PROJ string). Throws Usage for anything else, so a
+// typo fails before any work.
+struct GeoJsonCrs {
+  enum class Kind { Rfc7946, Source, Other } kind = Kind::Rfc7946;
+  std::string crs;  // for Other
+};
+GeoJsonCrs parse_geojson_crs(const std::string& value);
 
 struct PolygonizeResult {
   int polygons = 0;            // written
@@ -51,8 +61,8 @@ struct PolygonizeResult {
   double flood_area_m2 = 0;    // of written polygons
 };
 
-// Flood polygons (value 1) of a mask, with area_m2 (geodesic-free: in the source CRS units
-// squared, or via a local UTM transform when the source CRS is geographic) and mean_proba.
+// Flood polygons (value 1) of a mask, with area_m2 (ground area in m²: see io/area.hpp) and
+// mean_proba.
 PolygonizeResult polygonize_flood(const PolygonizeParams& p);
 
 }  // namespace drshym::io

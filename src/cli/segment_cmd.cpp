@@ -21,14 +21,21 @@ class SegmentCommand : public Command {
     sub->add_option("--ckpt", pred_.checkpoint,
                     "Checkpoint (.pt or folder); default: the embedded model for the scene's bands\n"
                     "(models/default for VV+VH scenes, models/default_vv for VV-only scenes)");
-    sub->add_option("--aoi", p_.aoi_path, "Area of interest: polygon GeoJSON (any CRS); work and outputs are cropped to it");
+    sub->add_option("--aoi", p_.aoi_path,
+                    "Area of interest: polygon GeoJSON (any CRS); only windows touching it run and outputs are\n"
+                    "cropped to it (probabilities inside equal an uncropped run's)");
     sub->add_option("--tile", p_.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
     sub->add_option("--overlap", p_.grid.overlap, "Overlap between tiles in pixels")->capture_default_str()->check(CLI::NonNegativeNumber);
     sub->add_option("--threshold", threshold_, "Decision threshold on calibrated probability (default: the checkpoint's)")
         ->check(CLI::Range(0.0, 1.0));
     sub->add_option("--batch", p_.batch_size, "Tiles per model call, per worker")->capture_default_str()->check(CLI::Range(1, 256));
-    sub->add_option("--min-area", p_.min_area_m2, "Drop flood polygons smaller than this many m²")->capture_default_str();
-    sub->add_option("--geojson-crs", p_.geojson_crs, "CRS of the GeoJSON: 'source' or e.g. EPSG:4326")->capture_default_str();
+    sub->add_option("--min-area", p_.min_area_m2,
+                    "Drop flood polygons smaller than this many m² of ground (any CRS: lon/lat on the ellipsoid)")
+        ->capture_default_str();
+    sub->add_option("--geojson-crs", p_.geojson_crs,
+                    "CRS of the GeoJSON: rfc7946 (WGS84 lon/lat, no crs member), source (the scene's CRS)\n"
+                    "or any CRS GDAL knows, e.g. EPSG:3857; anything else is refused before work starts")
+        ->capture_default_str();
     sub->add_option("--threads", pred_.threads, "CPU threads (0 = all cores)")->capture_default_str();
     sub->add_option("--workers", p_.model_workers,
                     "Model workers (0 = one single-threaded worker per CPU thread; 1 = one multi-threaded network)")

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <limits>
 
+#include "core/error.hpp"
+
 namespace drshym::infer {
 namespace {
 
@@ -23,7 +25,8 @@ io::CreateOptions with_type(io::CreateOptions o, io::DataType t, std::optional<d
 }  // namespace
 
 ProbaWriter::ProbaWriter(const io::CreateOptions& geo, const tiling::WindowGrid& grid, float threshold,
-                         const std::string& proba_path, const std::string& mask_path)
+                         const std::string& proba_path, const std::string& mask_path,
+                         std::optional<OutputCrop> crop)
     : grid_(grid),
       threshold_(threshold),
       proba_path_(proba_path),
@@ -34,7 +37,14 @@ ProbaWriter::ProbaWriter(const io::CreateOptions& geo, const tiling::WindowGrid&
           proba_stage_, with_type(geo, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN(),
                                   "flood_probability"))),
       mask_(io::Raster::create_geotiff(mask_stage_, with_type(geo, io::DataType::Byte, 255.0, "flood_mask"))),
-      acc_(geo.width, geo.height, 1) {}
+      acc_(grid.width(), grid.height(), 1),
+      crop_(crop ? std::move(*crop) : OutputCrop{Window{0, 0, grid.width(), grid.height()}, {}}),
+      area_(io::PixelArea::for_grid(geo.crs_wkt, geo.geotransform)) {
+  if (crop_.region.empty() || crop_.region.intersect(Window{0, 0, grid.width(), grid.height()}) != crop_.region ||
+      crop_.region.w != geo.width || crop_.region.h != geo.height)
+    throw Error(ErrorKind::Internal, "infer",
+                "output region " + crop_.region.str() + " does not fit the tile grid or the output rasters");
+}
 
 ProbaWriter::~ProbaWriter() {
   std::error_code ec;
@@ -57,19 +67,39 @@ void ProbaWriter::start_tile(const tiling::Tile& t) {
 void ProbaWriter::flush(int up_to) {
   Window taken;
   auto rows = acc_.take_ready(up_to, std::numeric_limits<float>::quiet_NaN(), &taken);
-  if (taken.h <= 0) return;
-  mask_rows_.resize(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (std::isnan(rows[i])) {
-      mask_rows_[i] = 255;  // no tile saw a valid pixel here: nodata in, nodata out
-      continue;
-    }
-    ++valid_pixels_;
-    mask_rows_[i] = rows[i] >= threshold_ ? 1 : 0;
-    flood_pixels_ += mask_rows_[i];
+  // The part of the taken rows inside the output region, in grid pixels.
+  const Window part = taken.intersect(crop_.region);
+  if (part.empty()) return;
+  const Window out{part.x - crop_.region.x, part.y - crop_.region.y, part.w, part.h};
+  crop_rows_.resize(size_t(part.w) * part.h);
+  for (int r = 0; r < part.h; ++r)
+    std::copy_n(rows.begin() + size_t(part.y - taken.y + r) * taken.w + (part.x - taken.x), part.w,
+                crop_rows_.begin() + size_t(r) * part.w);
+  if (crop_.inside) {
+    const auto inside = crop_.inside(part);
+    for (size_t i = 0; i < crop_rows_.size(); ++i)
+      if (!inside[i]) crop_rows_[i] = std::numeric_limits<float>::quiet_NaN();
   }
-  proba_.write_band(1, taken, rows.data());
-  mask_.write_band(1, taken, mask_rows_.data());
+  mask_rows_.resize(crop_rows_.size());
+  for (int r = 0; r < out.h; ++r) {
+    int64_t row_flood = 0;
+    for (int c = 0; c < out.w; ++c) {
+      const size_t i = size_t(r) * out.w + c;
+      if (std::isnan(crop_rows_[i])) {
+        mask_rows_[i] = 255;  // no tile saw a valid pixel here (or outside the AOI): nodata
+        continue;
+      }
+      ++valid_pixels_;
+      mask_rows_[i] = crop_rows_[i] >= threshold_ ? 1 : 0;
+      if (!mask_rows_[i]) continue;
+      ++row_flood;
+      if (area_ && !area_->same_along_rows()) flood_area_m2_ += area_->at(out.x + c, out.y + r);
+    }
+    flood_pixels_ += row_flood;
+    if (area_ && area_->same_along_rows()) flood_area_m2_ += double(row_flood) * area_->at(0, out.y + r);
+  }
+  proba_.write_band(1, out, crop_rows_.data());
+  mask_.write_band(1, out, mask_rows_.data());
 }
 
 void ProbaWriter::close_staging() {

@@ -2,21 +2,35 @@
 // Blends tile probabilities into scene-level probability and mask rasters with bounded memory:
 // tiles arrive in row-major grid order, finished rows stream to staged GeoTIFFs, and finish()
 // turns them into the final COGs. Shared by `segment` and `stitch`, so both blend identically.
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/fs.hpp"
+#include "io/area.hpp"
 #include "io/raster.hpp"
 #include "tiling/window_grid.hpp"
 
 namespace drshym::infer {
 
+// Outputs that cover only part of the tile grid (an AOI): the output rasters are `region` of
+// the grid, and pixels where `inside` (given a window in grid pixels) is 0 are nodata. Tiles
+// are still laid out and blended on the whole grid, so every output pixel gets exactly the
+// value a run without the crop would give it.
+struct OutputCrop {
+  Window region;
+  std::function<std::vector<uint8_t>(const Window&)> inside;  // empty: the whole region
+};
+
 class ProbaWriter {
  public:
-  // geo: georeferencing of the output grid (size, transform, CRS). Staged files live beside
-  // the final ones under temporary names and are removed whatever happens.
+  // geo: georeferencing of the output rasters (size, transform, CRS): the grid's, or the
+  // crop region's. Staged files live beside the final ones under temporary names and are
+  // removed whatever happens.
   ProbaWriter(const io::CreateOptions& geo, const tiling::WindowGrid& grid, float threshold,
-              const std::string& proba_path, const std::string& mask_path);
+              const std::string& proba_path, const std::string& mask_path,
+              std::optional<OutputCrop> crop = std::nullopt);
   ~ProbaWriter();
 
   // Add one tile's probabilities (tile x tile) where valid != 0.
@@ -36,6 +50,11 @@ class ProbaWriter {
 
   int64_t valid_pixels() const { return valid_pixels_; }
   int64_t flood_pixels() const { return flood_pixels_; }
+  // Ground area of the flood pixels in m² (nullopt when the output grid has no CRS).
+  std::optional<double> flood_area_m2() const {
+    return area_ ? std::optional<double>(flood_area_m2_) : std::nullopt;
+  }
+  const std::optional<io::PixelArea>& pixel_area() const { return area_; }
 
  private:
   // Rows above a new grid row are final once its first tile arrives.
@@ -46,8 +65,12 @@ class ProbaWriter {
   std::string proba_path_, mask_path_, proba_stage_, mask_stage_;
   io::Raster proba_, mask_;
   tiling::StripAccumulator acc_;
+  OutputCrop crop_;
+  std::optional<io::PixelArea> area_;
   std::vector<uint8_t> mask_rows_;
+  std::vector<float> crop_rows_;
   int64_t valid_pixels_ = 0, flood_pixels_ = 0;
+  double flood_area_m2_ = 0;
   bool staging_closed_ = false;
 };
 

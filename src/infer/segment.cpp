@@ -37,6 +37,7 @@ struct TileInput {
   std::vector<float> input;
   std::vector<uint8_t> valid;
   bool empty = false;  // no valid pixel: not run through the model
+  bool outside_aoi = false;  // a window the AOI's bounding box does not touch
 };
 
 // One predicted tile on its way to the blending writer: probabilities (T x T) and validity;
@@ -132,10 +133,15 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   const auto t_start = Clock::now();
   const auto& pp = predictor.preprocess();
   // ---- checks before any compute or output ----
+  io::parse_geojson_crs(p.geojson_crs);  // a typo is a usage error, not a silently ignored option
+  if (p.batch_size < 1) throw Error(ErrorKind::Usage, "segment", "batch size must be >= 1");
+  if (const int m = predictor.net()->config().input_multiple(); p.grid.tile % m != 0)
+    throw Error(ErrorKind::Usage, "segment",
+                "tile size " + std::to_string(p.grid.tile) + " is not a multiple of " + std::to_string(m) + ", which " +
+                    predictor.net()->config().arch + " needs; try " + std::to_string(std::max(m, p.grid.tile / m * m)));
   ingest::Scene scene = ingest::open_scene(p.scene_uri, pp.needs_vh());
   const io::RasterInfo info = scene.raster.info();
   core::ensure_writable_dir(p.out_dir);
-  if (p.batch_size < 1) throw Error(ErrorKind::Usage, "segment", "batch size must be >= 1");
   Window region{0, 0, info.width, info.height};
   std::optional<io::Aoi> aoi;
   if (!p.aoi_path.empty()) {
@@ -154,14 +160,20 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   if (pp.anchor.enabled)
     core::log().debug("segment: anchor: VV p{:g} of the {} is {:.2f} dB, so inputs are shifted by {:+.2f} dB",
                       pp.anchor.percentile, anchor_measured_on, anchor_vv_db, anchor_shift);
-  tiling::WindowGrid grid(region.w, region.h, p.grid);
+  // Tiles are laid on the whole scene even with an AOI, and only those touching it run: the
+  // AOI crops the outputs but never moves a tile or alters a pixel the model sees, so every
+  // pixel inside it gets exactly the probability of an uncropped run.
+  tiling::WindowGrid grid(info.width, info.height, p.grid);
+  std::vector<uint8_t> touches(grid.tiles().size(), 0);
+  for (const auto& t : grid.tiles()) touches[size_t(t.index)] = !t.window.intersect(region).empty();
+  const int tiles_in_region = int(std::count(touches.begin(), touches.end(), 1));
   const int T = p.grid.tile;
   const size_t C = pp.bands.size();
   const std::string id = scene.id;
   const std::string base = p.out_dir + "/" + id;
   SegmentResult res;
   res.scene_id = id;
-  res.tiles = int(grid.tiles().size());
+  res.tiles = tiles_in_region;
 
   core::OutputSet outs;
   io::CreateOptions geo = io::like(info, 1, io::DataType::Float32, std::nullopt);
@@ -169,7 +181,9 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   geo.height = region.h;
   geo.geotransform = info.geotransform.shifted(region.x, region.y);
   const std::string proba_final = base + "_proba.tif", mask_final = base + "_mask.tif";
-  ProbaWriter writer(geo, grid, float(predictor.threshold()), proba_final, mask_final);
+  std::optional<OutputCrop> crop;
+  if (aoi) crop = OutputCrop{region, [&](const Window& w) { return aoi->rasterize(info.geotransform, w); }};
+  ProbaWriter writer(geo, grid, float(predictor.threshold()), proba_final, mask_final, std::move(crop));
 
   // A pipeline of threads joined by bounded queues, so memory stays a few batches deep:
   //   reader (read + preprocess) → model workers → writer (blend + write finished rows).
@@ -220,26 +234,23 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
       if (scene.bands.vh) bands.push_back(scene.bands.vh);
       for (const auto& t : grid.tiles()) {
         auto t0 = Clock::now();
-        Window w{region.x + t.window.x, region.y + t.window.y, t.window.w, t.window.h};
+        const Window& w = t.window;
         TileInput ti;
         ti.tile = t;
-        // A window that misses the AOI polygon is neither read nor run.
-        std::vector<uint8_t> inside;
-        if (aoi) {
-          inside = aoi->rasterize(info.geotransform, w);
-          if (!any_set(inside)) {
-            ti.empty = true;
-            read_seconds += seconds_since(t0);
-            if (!inputs.push(std::move(ti))) break;
-            continue;
-          }
+        // A window that misses the AOI (its bounding box, then the polygon) is neither read
+        // nor run; one that touches it is read and run whole, as without an AOI.
+        if (!touches[size_t(t.index)] || (aoi && !any_set(aoi->rasterize(info.geotransform, w)))) {
+          ti.empty = true;
+          ti.outside_aoi = !touches[size_t(t.index)];
+          read_seconds += seconds_since(t0);
+          if (!inputs.push(std::move(ti))) break;
+          continue;
         }
         io::Block blk = src.read(w, bands);
-        // Pixels outside the region (AOI bounding box) count as no data.
+        // A window larger than the scene (a scene smaller than one tile) overhangs it.
         for (int r = 0; r < w.h; ++r)
           for (int c = 0; c < w.w; ++c)
-            if (t.window.x + c >= region.w || t.window.y + r >= region.h) blk.valid[size_t(r) * w.w + c] = 0;
-        for (size_t i = 0; i < inside.size(); ++i) blk.valid[i] &= inside[i];
+            if (w.x + c >= info.width || w.y + r >= info.height) blk.valid[size_t(r) * w.w + c] = 0;
         pp.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
                  blk.valid.data(), anchor_shift);
         // All nodata (a swath edge, the scene's empty wedges): nothing for the model to do.
@@ -256,7 +267,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
       fail(std::current_exception());
     }
   });
-  core::Progress bar("segment " + id, int64_t(grid.tiles().size()), p.progress ? -1 : 0);
+  core::Progress bar("segment " + id, int64_t(tiles_in_region), p.progress ? -1 : 0);
   blender = std::thread([&] {
     try {
       // Tiles finish out of order across workers; blend them in grid order.
@@ -272,8 +283,8 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
           else
             writer.skip(it->second.tile);
           write_seconds += seconds_since(t0);
+          if (touches[size_t(it->second.tile.index)]) bar.advance(1);
           pending.erase(it);
-          bar.advance(1);
         }
       }
       if (!pending.empty() && !outputs.cancelled())
@@ -294,7 +305,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
             if (!ti.empty) {
               batch.push_back(std::move(ti));
             } else {
-              ++tiles_skipped;
+              if (!ti.outside_aoi) ++tiles_skipped;
               if (!outputs.push({ti.tile, torch::Tensor(), {}})) return;
             }
           }
@@ -368,7 +379,6 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   side.join();
   if (side_error) std::rethrow_exception(side_error);
   res.seconds_total = seconds_since(t_start);
-  const auto spacing = info.geotransform.pixel_spacing();
   auto rec = ingest::make_record(id, info.crs_code, info.crs_wkt, info.geotransform, region);
   rec.modality = scene.bands.vh ? "sentinel1_sar_vv_vh" : "sentinel1_sar_vv";
   rec.source_uri = io::is_local(p.scene_uri) ? io::to_file_uri(io::to_gdal_path(p.scene_uri)) : p.scene_uri;
@@ -415,8 +425,11 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
                           {"flood_polygons", poly.polygons},
                           {"polygons_dropped_below_min_area", poly.dropped_small},
                           {"min_area_m2", p.min_area_m2}};
-  if (!info.crs_wkt.empty() && spacing[0] > 0 && info.crs_code != "EPSG:4326")
-    stats["flood_area_km2"] = double(res.flood_pixels) * spacing[0] * spacing[1] / 1e6;
+  // Ground area whatever the CRS (ellipsoidal for geographic scenes, unit-scaled otherwise).
+  if (const auto area_m2 = writer.flood_area_m2()) {
+    stats["flood_area_km2"] = *area_m2 / 1e6;
+    stats["area_method"] = writer.pixel_area()->method();
+  }
   if (p.write_polygons) stats["flood_polygon_area_km2"] = poly.flood_area_m2 / 1e6;
   nlohmann::json rj = rec.to_json();
   rj["stats"] = stats;

@@ -21,7 +21,7 @@ struct SegmentParams {
   int batch_size = 1;              // tiles per model call (per worker)
   int model_workers = 0;           // 0: one single-threaded worker per CPU thread of the predictor
   double min_area_m2 = 1000.0;    // flood polygons smaller than this are dropped (speckle)
-  std::string geojson_crs = "source";  // or e.g. "EPSG:4326"
+  std::string geojson_crs = "rfc7946";  // "source", or any CRS GDAL knows (io::parse_geojson_crs)
   bool write_polygons = true;
   bool write_overlay = true;
   bool cog = true;                // Cloud-Optimized GeoTIFF (else plain tiled GeoTIFF)

@@ -280,10 +280,11 @@ TEST(Segment, AoiCropsOutputsAndMasksOutsideThePolygon) {
       }
   EXPECT_GT(m.valid_count(), 7000);
   EXPECT_EQ(r.record["provenance"]["window"], nlohmann::json({64, 64, 128, 128}));
-  // 3 x 3 windows cover the AOI's bounding box; the bottom-right one misses the triangle and
-  // is neither read nor run.
+  // The scene's grid (windows at 0, 56, 112, 168, 192) has 3 x 3 windows touching the AOI's
+  // bounding box [64, 192); the three at the bottom-right (x + y >= 280 > 256) miss the
+  // triangle and are neither read nor run.
   EXPECT_EQ(r.record["stats"]["tiles"], 9);
-  EXPECT_EQ(r.record["stats"]["tiles_skipped_no_valid_pixel"], 1);
+  EXPECT_EQ(r.record["stats"]["tiles_skipped_no_valid_pixel"], 3);
 
   // No overlap: a polygon on the other side of the world. Not a polygon: a LineString.
   std::ofstream(tmp.file("far.geojson"))
@@ -302,6 +303,110 @@ TEST(Segment, AoiCropsOutputsAndMasksOutsideThePolygon) {
     }
     EXPECT_TRUE(files_in(p.out_dir).empty());
   }
+}
+
+TEST(Segment, AoiNeverChangesPredictionsInsideIt) {
+  // The AOI crops outputs; it must not alter what the model sees. Every pixel inside it gets
+  // the probability of the uncropped run (before the fix, pixels outside the polygon were
+  // blanked to -30 dB before the model ran and probabilities near its edge moved by up to 0.7).
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 256, 256);
+  infer::SegmentParams p;
+  p.scene_uri = scene;
+  p.grid = {64, 8};
+  p.progress = false;
+  p.write_overlay = false;
+  p.write_polygons = false;
+  p.out_dir = tmp.file("full");
+  auto full = infer::segment_scene(p, predictor());
+  auto fp = io::Raster::open(full.outputs["proba"].get<std::string>()).read(Window{0, 0, 256, 256}, {1});
+  // A quadrilateral inset 50-60 px from the edges, in the scene's UTM zone.
+  const double X = 500000, Y = 2900000;
+  std::ofstream(tmp.file("aoi.geojson"))
+      << R"({"type":"Polygon","crs":{"type":"name","properties":{"name":"EPSG:32644"}},"coordinates":[[)"
+      << "[" << X + 500 << "," << Y - 600 << "],[" << X + 2000 << "," << Y - 550 << "],[" << X + 1950 << ","
+      << Y - 2000 << "],[" << X + 600 << "," << Y - 1900 << "],[" << X + 500 << "," << Y - 600 << "]]]}";
+  p.aoi_path = tmp.file("aoi.geojson");
+  p.out_dir = tmp.file("aoi");
+  auto cropped = infer::segment_scene(p, predictor());
+  const auto win = cropped.record["provenance"]["window"];
+  const int x0 = win[0], y0 = win[1], w = win[2], h = win[3];
+  EXPECT_EQ(x0, 50);
+  EXPECT_EQ(y0, 55);
+  auto cp = io::Raster::open(cropped.outputs["proba"].get<std::string>()).read(Window{0, 0, w, h}, {1});
+  int inside = 0;
+  double max_diff = 0;
+  for (int r = 0; r < h; ++r)
+    for (int c = 0; c < w; ++c) {
+      const size_t i = size_t(r) * w + c;
+      if (!cp.valid[i]) continue;
+      ++inside;
+      max_diff = std::max(max_diff, double(std::fabs(cp.data[i] - fp.data[size_t(r + y0) * 256 + c + x0])));
+    }
+  EXPECT_GT(inside, 15000);
+  EXPECT_LT(max_diff, 1e-4);
+}
+
+TEST(Segment, FloodAreaIsInSquareKilometresForGeographicScenes) {
+  // The synthetic scene relabelled EPSG:4326 and EPSG:4269 (0.0001° pixels near 26°N): the
+  // record's km² must be the ellipsoidal area of the flooded pixels, not degrees² (EPSG:4269
+  // gave 1e-9 "km²") or nothing (EPSG:4326).
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 128, 128);
+  for (const char* crs : {"EPSG:4326", "EPSG:4269"}) {
+    const std::string relabelled = tmp.file(std::string("geo_") + (crs + 5) + ".tif");
+    {
+      auto src = io::Raster::open(scene);
+      auto all = src.read(Window{0, 0, 128, 128}, {1, 2});
+      auto o = io::like(src.info(), 2, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN());
+      o.crs_wkt = io::crs_wkt_of(crs);
+      o.geotransform = GeoTransform{{86.0, 1e-4, 0, 26.0, 0, -1e-4}};
+      o.descriptions = {"VV", "VH"};
+      auto dst = io::Raster::create_geotiff(relabelled, o);
+      for (int b = 0; b < 2; ++b) dst.write_band(b + 1, Window{0, 0, 128, 128}, all.band(b));
+    }
+    infer::SegmentParams p;
+    p.scene_uri = relabelled;
+    p.out_dir = tmp.file(std::string("out_") + (crs + 5));
+    p.grid = {64, 8};
+    p.progress = false;
+    p.write_overlay = false;
+    auto r = infer::segment_scene(p, predictor());
+    const auto& stats = r.record["stats"];
+    ASSERT_TRUE(stats.contains("flood_area_km2")) << crs << ": " << stats.dump();
+    ASSERT_GT(r.flood_pixels, 100) << crs;
+    // 0.0001° at 26°N: 11.07 m (lat) x 10.01 m (lon) ≈ 110.8 m² a pixel.
+    EXPECT_NEAR(stats["flood_area_km2"].get<double>() / (double(r.flood_pixels) * 110.8e-6), 1.0, 0.01) << crs;
+    EXPECT_NE(stats["area_method"].get<std::string>().find("ellipsoidal"), std::string::npos);
+    // Polygon areas agree with the pixel count (the same pixels, measured two ways).
+    EXPECT_NEAR(stats["flood_polygon_area_km2"].get<double>(), stats["flood_area_km2"].get<double>(),
+                0.05 * stats["flood_area_km2"].get<double>())
+        << crs;
+  }
+}
+
+TEST(Segment, OptionsTheRunCannotHonourFailBeforeWork) {
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 64, 64);
+  infer::SegmentParams p;
+  p.scene_uri = scene;
+  p.progress = false;
+  p.out_dir = tmp.file("out");
+  auto expect_usage = [&](const char* needle) {
+    try {
+      infer::segment_scene(p, predictor());
+      FAIL() << "accepted: " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Usage) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(p.out_dir));
+  };
+  p.geojson_crs = "EPSG:43266";
+  expect_usage("EPSG:43266");
+  p.geojson_crs = "rfc7946";
+  p.grid = {72, 8};  // the compact U-Net needs multiples of 16
+  expect_usage("multiple of 16");
 }
 
 TEST(Segment, InterruptedRunLeavesNothingBehind) {

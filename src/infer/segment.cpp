@@ -142,6 +142,9 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   ingest::Scene scene = ingest::open_scene(p.scene_uri, pp.needs_vh());
   const io::RasterInfo info = scene.raster.info();
   core::ensure_writable_dir(p.out_dir);
+  if (scene.bands.assumed)
+    core::log().info("segment: no band description of {} names a polarisation: band 1 is taken as VV{}",
+                     quoted(p.scene_uri), scene.bands.vh ? ", band 2 as VH" : "");
   Window region{0, 0, info.width, info.height};
   std::optional<io::Aoi> aoi;
   if (!p.aoi_path.empty()) {
@@ -392,6 +395,10 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
   if (aoi) rec.processing.push_back("aoi:" + p.aoi_path);
   rec.extra_provenance = {
       {"model", predictor.meta().value("model", nlohmann::json::object())},
+      {"source_bands",
+       {{"vv", scene.bands.vv},
+        {"vh", scene.bands.vh ? nlohmann::json(scene.bands.vh) : nlohmann::json(nullptr)},
+        {"from", scene.bands.assumed ? "band order (no description names VV or VH)" : "band descriptions"}}},
       {"checkpoint", predictor.checkpoint_path()},
       {"checkpoint_sha256", predictor.checkpoint_sha256()},
       {"threshold", predictor.threshold()},

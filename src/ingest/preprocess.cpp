@@ -254,25 +254,67 @@ void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<f
   }
 }
 
+namespace {
+// The polarisation a band description names, as a whole token ("VV", "Sigma0_VV_db",
+// "s1 vh"), or "" when it names none. "VVVH" or "AVVB" name nothing.
+std::string polarisation_in(const std::string& description) {
+  std::string token, found;
+  auto flush = [&] {
+    if (token == "VV" || token == "VH" || token == "HH" || token == "HV") {
+      if (!found.empty() && found != token) found = "?";  // names two: ambiguous
+      else found = token;
+    }
+    token.clear();
+  };
+  for (char c : upper(description) + " ") {
+    if (std::isalnum(static_cast<unsigned char>(c))) token += c;
+    else flush();
+  }
+  return found;
+}
+}  // namespace
+
 SourceBands detect_source_bands(const io::RasterInfo& info, bool need_vh) {
   SourceBands s{0, 0};
+  const auto where = [&](int b) {
+    return "band " + std::to_string(b + 1) + " of " + quoted(info.uri) + " (described " + quoted(info.descriptions[b]) + ")";
+  };
+  bool any_named = false;
   for (int b = 0; b < info.bands; ++b) {
-    std::string d = upper(info.descriptions[b]);
-    if (d.find("VV") != std::string::npos && !s.vv) s.vv = b + 1;
-    else if (d.find("VH") != std::string::npos && !s.vh) s.vh = b + 1;
+    const std::string pol = polarisation_in(info.descriptions[b]);
+    if (pol.empty()) continue;
+    any_named = true;
+    if (pol == "?")
+      throw Error(ErrorKind::InvalidInput, "ingest", where(b) + " names more than one polarisation");
+    if (pol == "HH" || pol == "HV")
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  where(b) + " is " + pol + ": DrShym's models were trained on VV (and VH) backscatter; "
+                  "HH/HV scenes (e.g. Sentinel-1 over polar regions) are not supported");
+    int& slot = pol == "VV" ? s.vv : s.vh;
+    if (slot)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  where(b) + " is " + pol + " like band " + std::to_string(slot) + ": which one to use is ambiguous");
+    slot = b + 1;
   }
-  if (!s.vv) {
+  if (any_named) {
+    // Descriptions decide; a band they do not name is never guessed to be VV or VH.
+    if (!s.vv)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  quoted(info.uri) + " has a VH band (band " + std::to_string(s.vh) +
+                      ") but no band described as VV; DrShym's models need VV (set the VV band's description)");
+  } else {
     if (info.bands > 2)
       throw Error(ErrorKind::InvalidInput, "ingest",
                   quoted(info.uri) + " has " + std::to_string(info.bands) +
                       " bands and none is described as VV; expected 1 band (VV) or 2 bands (VV, VH)");
     s.vv = 1;
     s.vh = info.bands >= 2 ? 2 : 0;
+    s.assumed = true;
   }
   if (need_vh && !s.vh)
     throw Error(ErrorKind::InvalidInput, "ingest",
-                quoted(info.uri) + " has no VH band (it has " + std::to_string(info.bands) +
-                    " band(s)); the model needs VV and VH");
+                quoted(info.uri) + " has no VH band (it has " + std::to_string(info.bands) + " band(s)" +
+                    (any_named ? ", none described as VH" : "") + "); the model needs VV and VH");
   return s;
 }
 

@@ -93,13 +93,17 @@ struct Preprocess {
 };
 
 // Which bands of a scene hold VV and VH (1-based; vh = 0 when the scene has none).
-// Uses band descriptions when they name VV/VH, else band 1 = VV, band 2 = VH.
+// When any band description names a polarisation (as a whole token: "VV", "Sigma0_VH_db"),
+// descriptions decide and an undescribed band is never guessed; when none does, band 1 is VV
+// and band 2 VH (`assumed`, which callers should tell the user).
 struct SourceBands {
   int vv = 1;
   int vh = 0;
+  bool assumed = false;
 };
-// Throws InvalidInput naming the scene when it lacks a band the recipe needs, or has more
-// than 2 bands without VV/VH descriptions (ambiguous).
+// Throws InvalidInput naming the scene and band when: a band is HH or HV (not supported); VH
+// is named but VV is not; two bands name the same polarisation; the recipe needs VH and
+// there is none; or more than 2 bands carry no description (ambiguous).
 SourceBands detect_source_bands(const io::RasterInfo& info, bool need_vh);
 
 }  // namespace drshym::ingest

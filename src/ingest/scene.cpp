@@ -16,22 +16,58 @@ namespace drshym::ingest {
 Scene open_scene(const std::string& uri, bool need_vh) {
   io::Raster r = io::Raster::open(uri);
   const auto& info = r.info();
-  if (info.bands > 2) {
-    bool described = std::any_of(info.descriptions.begin(), info.descriptions.end(), [](const std::string& d) {
-      return d.find("VV") != std::string::npos || d.find("vv") != std::string::npos;
-    });
-    if (!described)
-      throw Error(ErrorKind::InvalidInput, "ingest",
-                  quoted(uri) + " has " + std::to_string(info.bands) +
-                      " bands; expected a Sentinel-1 scene with 1 band (VV) or 2 bands (VV, VH) in dB");
-  }
   if (info.crs_wkt.empty())
     throw Error(ErrorKind::InvalidInput, "ingest",
                 quoted(uri) + " has no CRS; outputs could not be georeferenced (assign one, e.g. gdal_edit.py -a_srs)");
   if (!info.has_geotransform)
     throw Error(ErrorKind::InvalidInput, "ingest", quoted(uri) + " has no geotransform (pixels are not georeferenced)");
   SourceBands sb = detect_source_bands(info, need_vh);
-  return Scene{std::move(r), sb, io::stem_of(uri)};
+  Scene scene{std::move(r), sb, io::stem_of(uri)};
+  require_db_scale(scene);
+  return scene;
+}
+
+namespace {
+const char* kToDb =
+    "convert calibrated backscatter to dB first: 10*log10(sigma0), e.g. gdal_calc.py -A IN.tif --A_band=1 "
+    "--outfile=VV_db.tif --type=Float32 --calc=\"10*log10(A)\" (amplitude: 20*log10(A)); "
+    "digital numbers need radiometric calibration (SNAP, pyroSAR) before that";
+}  // namespace
+
+void require_db_scale(const Scene& scene) {
+  const auto& info = scene.raster.info();
+  for (auto [band, name] : {std::pair{scene.bands.vv, "VV"}, std::pair{scene.bands.vh, "VH"}}) {
+    if (!band) continue;
+    const std::string where = std::string(name) + " (band " + std::to_string(band) + ") of " + quoted(info.uri);
+    const auto type = info.types.at(size_t(band - 1));
+    if (type != io::DataType::Float32 && type != io::DataType::Float64)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  where + " holds " + io::to_string(type) + " integers, not backscatter in dB; " + kToDb);
+    // A decimated view is plenty to tell dB (mostly negative, median around -10 to -25)
+    // from linear power or amplitude (all >= 0, median well below 1).
+    const double f = std::min(1.0, 256.0 / double(std::max(info.width, info.height)));
+    const int w = std::max(1, int(std::lround(info.width * f))), h = std::max(1, int(std::lround(info.height * f)));
+    std::vector<float> v(size_t(w) * size_t(h));
+    scene.raster.read_band_resampled(band, Window{0, 0, info.width, info.height}, w, h, v.data());
+    const auto& nodata = info.nodata.at(size_t(band - 1));
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](float x) { return !std::isfinite(x) || (nodata && x == float(*nodata)); }),
+            v.end());
+    if (v.size() < 16) continue;  // too few pixels to judge (require_some_valid covers none)
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    const double median = v[v.size() / 2];
+    const double nonneg = double(std::count_if(v.begin(), v.end(), [](float x) { return x >= 0; })) / double(v.size());
+    char stats[96];
+    std::snprintf(stats, sizeof stats, "median %.4g, %.0f%% of values >= 0", median, 100 * nonneg);
+    if (nonneg > 0.98 && median < 2.0)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  where + " looks like linear backscatter, not dB (" + stats + "); " + kToDb);
+    if (median > 10.0 || median < -45.0)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  where + " does not look like backscatter in dB (" + stats +
+                      "; Sentinel-1 " + name + " lies roughly between -35 and +5 dB): check its units and nodata value; " +
+                      kToDb);
+  }
 }
 
 void require_some_valid(const Scene& scene) {

@@ -17,9 +17,14 @@ struct Scene {
   std::string id;  // file stem
 };
 
-// Throws (stage "ingest", naming the file): NotFound, InvalidInput for wrong band count,
-// missing CRS, missing geotransform.
+// Throws (stage "ingest", naming the file): NotFound, InvalidInput for wrong or ambiguous
+// bands (detect_source_bands), missing CRS, missing geotransform, values not in dB.
 Scene open_scene(const std::string& uri, bool need_vh);
+
+// Throws InvalidInput naming the band and saying how to convert when VV or VH is not backscatter
+// in dB: integer digital numbers, linear power or amplitude (>98% of values >= 0, median < 2)
+// or a median outside [-45, 10] dB (e.g. an unflagged nodata value). Reads a decimated view.
+void require_db_scale(const Scene& scene);
 
 // Throws InvalidInput when every pixel of the VV band (and VH when present) is nodata or NaN.
 // Reads strip by strip and stops at the first valid pixel.

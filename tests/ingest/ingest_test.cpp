@@ -341,6 +341,77 @@ TEST(TileScene, BadInputsFailCleanlyLeavingNothing) {
   EXPECT_FALSE(fs::exists(out)) << "a failed run must leave no output behind";
 }
 
+namespace {
+// A small georeferenced scene with the given band descriptions, values and type.
+std::string described_scene(const drshym::testing::TempDir& tmp, const std::string& name,
+                            const std::vector<std::string>& descriptions, float base = -12.0f, float step = 0.01f,
+                            io::DataType type = io::DataType::Float32) {
+  io::CreateOptions o;
+  o.width = o.height = 32;
+  o.bands = int(descriptions.size());
+  o.type = type;
+  o.descriptions = descriptions;
+  o.crs_wkt = io::crs_wkt_of("EPSG:32644");
+  o.geotransform = GeoTransform{{500000, 10, 0, 2900000, 0, -10}};
+  auto r = io::Raster::create_geotiff(tmp.file(name), o);
+  std::vector<float> v(32 * 32);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = base + step * float(i % 97);
+  for (int b = 1; b <= o.bands; ++b) r.write_band(b, Window{0, 0, 32, 32}, v.data());
+  r.close();
+  return tmp.file(name);
+}
+}  // namespace
+
+TEST(Bands, DescriptionsDecideAndAmbiguityIsRefused) {
+  drshym::testing::TempDir tmp;
+  auto bands = [&](const std::vector<std::string>& d, bool need_vh = false) {
+    return ingest::open_scene(described_scene(tmp, "s.tif", d), need_vh).bands;
+  };
+  // Descriptions name the bands in any order and any spelling that has the token.
+  auto b = bands({"Sigma0_VH_db", "Sigma0_VV_db"});
+  EXPECT_EQ(b.vv, 2);
+  EXPECT_EQ(b.vh, 1);
+  EXPECT_FALSE(b.assumed);
+  b = bands({"vv", "vh"}, true);
+  EXPECT_EQ(b.vv, 1);
+  EXPECT_EQ(b.vh, 2);
+  // No description names a polarisation: band order, and the caller is told it was assumed.
+  b = bands({"", ""});
+  EXPECT_EQ(b.vv, 1);
+  EXPECT_EQ(b.vh, 2);
+  EXPECT_TRUE(b.assumed);
+  // {"VH", ""} used to make band 1 (VH) the VV band.
+  expect_error_mentions([&] { bands({"VH", ""}); }, "no band described as VV");
+  expect_error_mentions([&] { bands({"VH"}); }, "no band described as VV");
+  expect_error_mentions([&] { bands({"HH"}); }, "HH");
+  expect_error_mentions([&] { bands({"HH", "HV"}); }, "not supported");
+  expect_error_mentions([&] { bands({"VV", "VV"}); }, "ambiguous");
+  expect_error_mentions([&] { bands({"VV_VH_ratio"}); }, "more than one polarisation");
+  // A VV band beside an undescribed one: the other band is not guessed to be VH.
+  EXPECT_EQ(bands({"VV", ""}).vh, 0);
+  expect_error_mentions([&] { bands({"VV", ""}, true); }, "none described as VH");
+  // Words that merely contain the letters are not polarisations.
+  EXPECT_TRUE(bands({"AVVB"}).assumed);
+}
+
+TEST(Scene, ValuesThatAreNotDecibelsAreRefusedWithAConversionHint) {
+  drshym::testing::TempDir tmp;
+  // dB: accepted. Linear power (0.01-0.2), amplitude (0.1-0.5), UInt16 digital numbers, an
+  // unflagged -9999 nodata: refused, naming the band and saying how to convert.
+  EXPECT_NO_THROW(ingest::open_scene(described_scene(tmp, "db.tif", {"VV", "VH"}), true));
+  expect_error_mentions([&] { ingest::open_scene(described_scene(tmp, "lin.tif", {"VV"}, 0.01f, 0.002f), false); },
+                        "linear backscatter");
+  expect_error_mentions([&] { ingest::open_scene(described_scene(tmp, "amp.tif", {"VV"}, 0.1f, 0.004f), false); },
+                        "10*log10");
+  expect_error_mentions(
+      [&] {
+        ingest::open_scene(described_scene(tmp, "dn.tif", {"VV"}, 100.0f, 7.0f, io::DataType::UInt16), false);
+      },
+      "UInt16");
+  expect_error_mentions([&] { ingest::open_scene(described_scene(tmp, "m.tif", {"VV"}, -9999.0f, 0.0f), false); },
+                        "nodata");
+}
+
 TEST(RealData, Sen1Floods11ChipTilesAndParaguayRejected) {
   DRSHYM_REQUIRE_SHARED(root, "sen1floods11/v1.1/data/flood_events/HandLabeled");
   drshym::testing::TempDir tmp;

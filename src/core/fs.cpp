@@ -54,6 +54,9 @@ OutputSet::~OutputSet() {
   std::error_code ec;
   for (auto& [final_path, tmp] : pending_) fs::remove(tmp, ec);
   for (auto& f : committed_) fs::remove(f, ec);
+  // Put back what this operation renamed over, newest first: a failed rerun leaves the folder
+  // exactly as the previous run left it.
+  for (auto it = replaced_.rbegin(); it != replaced_.rend(); ++it) fs::rename(it->second, it->first, ec);
 }
 
 std::string OutputSet::temp(const std::string& final_path) {
@@ -68,9 +71,25 @@ void OutputSet::commit(const std::string& final_path) {
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     if (it->first != final_path) continue;
     std::error_code ec;
+    // A file already under the final name (an earlier run's) is moved aside, not overwritten,
+    // until finish(): if this operation fails later, it comes back.
+    std::string backup;
+    if (fs::exists(fs::symlink_status(final_path, ec))) {
+      backup = temp_path_for(final_path + ".previous");
+      fs::rename(final_path, backup, ec);
+      if (ec)
+        throw Error(ErrorKind::Io, "fs", "cannot move the existing " + quoted(final_path) + " aside: " + ec.message());
+      replaced_.emplace_back(final_path, backup);
+    }
     fs::rename(it->second, final_path, ec);
-    if (ec)
+    if (ec) {
+      std::error_code ignored;
+      if (!backup.empty()) {
+        fs::rename(backup, final_path, ignored);
+        replaced_.pop_back();
+      }
       throw Error(ErrorKind::Io, "fs", "cannot rename into " + quoted(final_path) + ": " + ec.message());
+    }
     committed_.push_back(final_path);
     pending_.erase(it);
     return;
@@ -83,7 +102,9 @@ void OutputSet::adopt(const std::string& final_path) { committed_.push_back(fina
 void OutputSet::finish() {
   std::error_code ec;
   for (auto& [final_path, tmp] : pending_) fs::remove(tmp, ec);
+  for (auto& [final_path, backup] : replaced_) fs::remove(backup, ec);
   pending_.clear();
+  replaced_.clear();
   finished_ = true;
 }
 

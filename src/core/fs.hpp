@@ -17,8 +17,10 @@ void write_text_file_atomic(const std::string& path, const std::string& text);
 void ensure_writable_dir(const std::string& dir);
 
 // Tracks the outputs of one operation. Stage each output with temp(final) and write to the
-// returned temporary path; commit(final) renames it into place. If the OutputSet is destroyed
-// before finish(), every committed file and every pending temporary is removed.
+// returned temporary path; commit(final) renames it into place, moving any file already there
+// aside. If the OutputSet is destroyed before finish(), every committed file and every pending
+// temporary is removed and the files moved aside are put back: a failed rerun into the same
+// folder leaves the previous run's outputs as they were.
 class OutputSet {
  public:
   OutputSet() = default;
@@ -39,6 +41,7 @@ class OutputSet {
  private:
   std::vector<std::pair<std::string, std::string>> pending_;  // final, temp
   std::vector<std::string> committed_;
+  std::vector<std::pair<std::string, std::string>> replaced_;  // final, the earlier file moved aside
   bool finished_ = false;
 };
 

@@ -73,3 +73,40 @@ TEST(Fs, OutputSetRemovesOnFailure) {
   EXPECT_TRUE(std::filesystem::exists(a));
   EXPECT_THROW(core::ensure_writable_dir("/proc/drshym_nope"), Error);
 }
+
+TEST(Fs, FailedRerunRestoresThePreviousOutputs) {
+  // A first run committed a.txt and b.txt. A rerun into the same folder commits a new a.txt,
+  // then fails before b.txt: both files must be the first run's again, and nothing else left.
+  drshym::testing::TempDir tmp;
+  const std::string a = tmp.file("a.txt"), b = tmp.file("b.txt");
+  auto read = [](const std::string& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  {
+    core::OutputSet first;
+    std::ofstream(first.temp(a)) << "first a";
+    std::ofstream(first.temp(b)) << "first b";
+    first.commit(a);
+    first.commit(b);
+    first.finish();
+  }
+  {
+    core::OutputSet rerun;
+    std::ofstream(rerun.temp(a)) << "second a";
+    std::ofstream(rerun.temp(b)) << "second b";
+    rerun.commit(a);
+    EXPECT_EQ(read(a), "second a");
+  }  // failed before committing b
+  EXPECT_EQ(read(a), "first a");
+  EXPECT_EQ(read(b), "first b");
+  EXPECT_EQ(drshym::testing::files_in(tmp.path()), (std::vector<std::string>{"a.txt", "b.txt"}));
+  {
+    core::OutputSet rerun;  // a successful rerun replaces both and leaves no backup behind
+    std::ofstream(rerun.temp(a)) << "third a";
+    rerun.commit(a);
+    rerun.finish();
+  }
+  EXPECT_EQ(read(a), "third a");
+  EXPECT_EQ(drshym::testing::files_in(tmp.path()), (std::vector<std::string>{"a.txt", "b.txt"}));
+}

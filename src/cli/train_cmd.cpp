@@ -1,6 +1,7 @@
 // drshym train --config configs/etci.yaml [--set key=value ...]
 // drshym cv    --config configs/etci.yaml [--set key=value ...] [--fold GROUP ...]
 #include "cli/command.hpp"
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "train/cross_validation.hpp"
 #include "train/trainer.hpp"
@@ -36,11 +37,20 @@ class TrainCommand : public Command {
     if (!out_dir_.empty()) j["out_dir"] = out_dir_;
     if (!resume_.empty()) j["resume"] = resume_;
     auto cfg = train::TrainConfig::from_json(j, config_);
-    if (cv_) {
-      train::run_cross_validation(cfg, folds_);
-    } else {
-      auto r = train::run_training(cfg);
-      core::log().info("train: best checkpoint {}", r.best_checkpoint);
+    try {
+      if (cv_) {
+        train::run_cross_validation(cfg, folds_);
+      } else {
+        auto r = train::run_training(cfg);
+        core::log().info("train: best checkpoint {}", r.best_checkpoint);
+      }
+    } catch (const Error& e) {
+      // What an interrupted run keeps: checkpoints of complete epochs only (each written
+      // atomically), and for cv the summary of the folds that finished.
+      if (e.kind() == ErrorKind::Interrupted)
+        core::log().warn("{}: interrupted; {}/last.pt (the last complete epoch, if any) is kept: --resume it{}",
+                         cv_ ? "cv" : "train", cfg.out_dir, cv_ ? "; finished folds are in cv_partial.json" : "");
+      throw;
     }
     return 0;
   }

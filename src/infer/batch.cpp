@@ -6,6 +6,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "infer/proba_writer.hpp"
@@ -46,7 +47,10 @@ PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor
   const std::vector<std::string> files = geotiffs_in(p.in_dir);
   if (files.empty()) throw Error(ErrorKind::InvalidInput, "predict", "no GeoTIFF (*.tif) in " + quoted(p.in_dir));
   PredictFolderResult res;
+  // Outputs of this run: all removed if it is interrupted (a run stops whole, never half).
+  core::OutputSet run_outputs;
   for (const auto& f : files) {
+    core::check_interrupted("predict");
     try {
       int w, h;
       {
@@ -65,12 +69,15 @@ PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor
       // A tile-sized file is one window (so `stitch` reproduces `segment`); larger files are tiled.
       const int side = std::max(w, h);
       if (side <= 1024) sp.grid = {((side + 31) / 32) * 32, 0};
-      segment_scene(sp, predictor);
+      const auto r = segment_scene(sp, predictor);
+      for (auto it = r.outputs.begin(); it != r.outputs.end(); ++it) run_outputs.adopt(it.value().get<std::string>());
       res.predicted.push_back(f);
     } catch (const Error& e) {
+      if (e.kind() == ErrorKind::Interrupted) throw;  // not a bad file: the user stopped the run
       res.failed.emplace_back(f, e.what());
     }
   }
+  run_outputs.finish();
   core::log().info("predict: {} of {} files predicted into {}", res.predicted.size(), files.size(), p.out_dir);
   if (!res.failed.empty()) {
     core::log().warn("predict: {} file(s) skipped:", res.failed.size());
@@ -86,6 +93,12 @@ StitchResult stitch_tiles(const StitchParams& p) {
       throw Error(ErrorKind::InvalidInput, "stitch", quoted(p.scene_meta) + " lacks field '" + std::string(k) + "'");
   if (!fs::is_directory(p.proba_dir))
     throw Error(ErrorKind::NotFound, "stitch", "proba folder " + quoted(p.proba_dir) + " does not exist");
+  // The scene id names the outputs: a plain file name, never a path (a crafted scene_meta.json
+  // must not write outside --out).
+  const std::string scene_id = meta["scene_id"].is_string() ? meta["scene_id"].get<std::string>() : std::string();
+  if (scene_id.empty() || scene_id == "." || scene_id == ".." || scene_id.find_first_of(std::string("/\\\0", 3)) != std::string::npos)
+    throw Error(ErrorKind::InvalidInput, "stitch",
+                quoted(p.scene_meta) + ": scene_id " + quoted(scene_id) + " is not a plain file name");
   core::ensure_writable_dir(p.out_dir);
   const int W = meta["width"], H = meta["height"];
   tiling::WindowGrid grid(W, H, {meta["tile"].get<int>(), meta["overlap"].get<int>()});
@@ -113,7 +126,7 @@ StitchResult stitch_tiles(const StitchParams& p) {
       }
     }
   }
-  const std::string id = meta["scene_id"];
+  const std::string& id = scene_id;
   res.proba_path = p.out_dir + "/" + id + "_proba.tif";
   res.mask_path = p.out_dir + "/" + id + "_mask.tif";
   core::OutputSet outs;
@@ -122,6 +135,7 @@ StitchResult stitch_tiles(const StitchParams& p) {
   std::vector<float> prob(size_t(T) * T);
   std::vector<uint8_t> valid(prob.size());
   for (const auto& t : grid.tiles()) {
+    core::check_interrupted("stitch");
     auto it = files.find(t.index);
     if (it == files.end() || !fs::exists(it->second)) {
       ++res.tiles_missing;  // empty tiles are not predicted: their pixels stay nodata
@@ -138,7 +152,13 @@ StitchResult stitch_tiles(const StitchParams& p) {
     writer.add(t, b.data.data(), b.valid.data());
     ++res.tiles_used;
   }
+  if (res.tiles_used == 0)
+    throw Error(ErrorKind::InvalidInput, "stitch",
+                "no tile of " + quoted(p.scene_meta) + " has a prediction in " + quoted(p.proba_dir) +
+                    " (expected files like " + quoted(files.empty() ? std::string("<tile>_proba.tif") : files.begin()->second) +
+                    "); nothing to stitch");
   writer.write_outputs(outs, p.cog);
+  core::check_interrupted("stitch");
   outs.commit(res.proba_path);
   outs.commit(res.mask_path);
   outs.finish();

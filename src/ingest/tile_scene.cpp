@@ -7,6 +7,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -82,6 +83,7 @@ TileResult tile_scene(const TileParams& p) {
   TileResult result;
   core::Progress bar("tile", int64_t(grid.tiles().size()), p.progress ? -1 : 0);
   for (const auto& t : grid.tiles()) {
+    core::check_interrupted("tile");  // outs and dirs remove every tile written so far
     io::Block blk = scene.raster.read(t.window, src_bands);
     const int64_t n_valid = blk.valid_count();
     bar.advance();
@@ -165,6 +167,7 @@ TileResult tile_scene(const TileParams& p) {
                          {"grid", {{"cols", grid.cols()}, {"rows", grid.rows()}, {"xs", grid.xs()}, {"ys", grid.ys()}}},
                          {"tiles", tiles}};
   if (label) meta["label_uri"] = p.label_uri;
+  core::check_interrupted("tile");
   result.scene_meta_path = p.out_dir + "/scene_meta.json";
   core::write_text_file_atomic(outs.temp(result.scene_meta_path), meta.dump(2) + "\n");
   outs.commit(result.scene_meta_path);

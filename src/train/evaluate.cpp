@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/log.hpp"
 #include "data/make_dataset.hpp"
 #include "data/raw_dataset.hpp"
@@ -29,6 +30,7 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   if (p.offset_db != 0.0 && !has_raw)
     throw Error(ErrorKind::Usage, "eval", "--offset-db needs a dataset with raw dB pixels (" + ds->name() + ")");
   for (size_t i = 0; i < ds->size(); ++i) {
+    core::check_interrupted("eval");
     std::optional<data::RawSample> raw;
     if (has_raw) {
       raw = data::raw_sample_of(*ds, i);

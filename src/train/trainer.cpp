@@ -11,6 +11,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -60,6 +61,7 @@ EvalOutput evaluate_net(const model::SegNet& net, const data::Dataset& ds, const
   int64_t loss_n = 0;
   const float logit_threshold = float(temperature * std::log(threshold / (1.0 - threshold)));
   for (size_t start = 0; start < ds.size(); start += size_t(batch_size)) {
+    core::check_interrupted("train");
     std::vector<size_t> idx;
     for (size_t i = start; i < std::min(ds.size(), start + size_t(batch_size)); ++i) idx.push_back(i);
     Batch b = collate(ds, idx);
@@ -210,6 +212,7 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
     core::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs), steps);
     double lr = cfg.lr;
     for (int step = 0; step < steps; ++step) {
+      core::check_interrupted("train");
       lr = cosine_lr(epoch + double(step) / steps, cfg.lr, cfg.min_lr, cfg.restart_epochs, cfg.restart_mult, cfg.epochs);
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       std::vector<size_t> idx;

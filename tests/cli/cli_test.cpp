@@ -74,7 +74,15 @@ TEST(Cli, HelpAndUsageErrors) {
   drshym::testing::TempDir tmp;
   auto h = run(tmp, {"--help"});
   EXPECT_EQ(h.code, 0);
-  for (const char* sub : {"segment", "predict", "stitch", "tile", "train", "eval"}) EXPECT_TRUE(contains(h.output, sub)) << sub;
+  for (const char* sub : {"segment", "predict", "stitch", "tile", "train", "eval", "cv", "demo-scene"})
+    EXPECT_TRUE(contains(h.output, sub)) << sub;
+  // Every subcommand explains itself.
+  for (const char* sub : {"segment", "predict", "stitch", "tile", "train", "eval", "cv", "demo-scene"}) {
+    auto sh = run(tmp, {sub, "--help"});
+    EXPECT_EQ(sh.code, 0) << sub;
+    EXPECT_TRUE(contains(sh.output, "--out") || contains(sh.output, "--config") || contains(sh.output, "--ckpt"))
+        << sub << ": " << sh.output;
+  }
   auto hs = run(tmp, {"segment", "--help"});
   EXPECT_EQ(hs.code, 0);
   for (const char* opt : {"--aoi", "--tile", "--overlap", "--threshold", "--ckpt", "--min-area"})
@@ -82,6 +90,13 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_EQ(run(tmp, {"segment"}).code, 2);                                       // SCENE and --out missing
   EXPECT_EQ(run(tmp, {"segment", "x.tif", "--out", tmp.path(), "--tile", "7"}).code, 2);  // out of range
   EXPECT_EQ(run(tmp, {"no-such-command"}).code, 2);
+  // Options the run could not honour are usage errors (2) before any work.
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("s.tif"), "--width", "64", "--height", "64"}).code, 0);
+  auto crs = run(tmp, {"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--geojson-crs", "EPSG:43266"});
+  EXPECT_EQ(crs.code, 2) << crs.output;
+  EXPECT_TRUE(contains(crs.output, "EPSG:43266")) << crs.output;
+  EXPECT_EQ(run(tmp, {"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--tile", "100"}).code, 2);
+  EXPECT_FALSE(fs::exists(tmp.file("o")));
 }
 
 TEST(Cli, SegmentRuntimeErrorsNameTheFileAndWriteNothing) {
@@ -138,4 +153,19 @@ TEST(Cli, InterruptedSegmentExits130AndLeavesNothing) {
   EXPECT_TRUE(contains(ss.str(), "interrupted")) << ss.str();
   auto left = files_in(out);
   EXPECT_TRUE(left.empty()) << left.size() << " file(s) left, first: " << left.front();
+}
+
+TEST(Cli, InterruptedTileExits130AndLeavesNothing) {
+  // The case from the hardening review: tile on a large scene, Ctrl-C after it started writing.
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "2048", "--height", "2048"}).code, 0);
+  const std::string out = tmp.file("tiles");
+  pid_t pid = spawn({"tile", tmp.file("scene.tif"), "--out", out, "--tile", "64", "--overlap", "0"}, tmp.file("tile.log"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (files_in(out + "/images").size() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_GE(files_in(out + "/images").size(), 3u) << "tile never started writing";
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130);
+  EXPECT_FALSE(fs::exists(out)) << files_in(out + "/images").size() << " tile(s) left";
 }

@@ -229,14 +229,28 @@ TEST(Segment, BadInputsFailBeforeWriting) {
   p.progress = false;
   p.out_dir = tmp.file("out");
   p.scene_uri = tmp.file("missing.tif");
-  EXPECT_THROW(infer::segment_scene(p, predictor()), Error);
+  try {
+    infer::segment_scene(p, predictor());
+    ADD_FAILURE() << "a missing scene was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::NotFound) << e.what();
+    EXPECT_NE(std::string(e.what()).find("missing.tif"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("out")));  // the folder is not even created
+  // An output folder that cannot be created: an Io error naming it, before any compute.
   p.out_dir = "/proc/not_writable";
   ingest::SyntheticSceneParams sp;
   sp.width = sp.height = 64;
   ingest::write_synthetic_scene(sp, tmp.file("s.tif"));
   p.scene_uri = tmp.file("s.tif");
-  EXPECT_THROW(infer::segment_scene(p, predictor()), Error);
-  EXPECT_FALSE(fs::exists(tmp.file("out")));
+  try {
+    infer::segment_scene(p, predictor());
+    ADD_FAILURE() << "an unwritable output folder was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/proc/not_writable"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists("/proc/not_writable"));
   // A negative worker count is a usage error, raised before any output exists.
   p.out_dir = tmp.file("out_workers");
   p.model_workers = -1;
@@ -407,6 +421,68 @@ TEST(Segment, OptionsTheRunCannotHonourFailBeforeWork) {
   p.geojson_crs = "rfc7946";
   p.grid = {72, 8};  // the compact U-Net needs multiples of 16
   expect_usage("multiple of 16");
+}
+
+TEST(Batch, TilePredictAndStitchStopOnInterruptLeavingNothing) {
+  // Each step of the tile -> predict -> stitch route honours Ctrl-C: Interrupted (exit 130
+  // in the CLI), and none of its outputs left behind. (Before: tile exited 0 with the tiles
+  // written so far, predict logged every remaining file as failed, stitch ignored it.)
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 200, 200);
+  ingest::tile_scene({scene, "", tmp.file("tiles"), {64, 8}, false, false});
+  infer::PredictFolderParams pf{tmp.file("tiles/images"), tmp.file("pred"), 4, false};
+  infer::predict_folder(pf, predictor());
+  auto expect_interrupted = [&](const std::function<void()>& f, const std::string& what) {
+    core::request_interrupt();
+    try {
+      f();
+      core::clear_interrupt();
+      ADD_FAILURE() << what << " ignored the interrupt";
+    } catch (const Error& e) {
+      core::clear_interrupt();
+      EXPECT_EQ(e.kind(), ErrorKind::Interrupted) << what << ": " << e.what();
+    }
+  };
+  expect_interrupted([&] { ingest::tile_scene({scene, "", tmp.file("tiles2"), {64, 8}, false, false}); }, "tile");
+  EXPECT_FALSE(fs::exists(tmp.file("tiles2")));
+  expect_interrupted([&] { infer::predict_folder({tmp.file("tiles/images"), tmp.file("pred2"), 4, false}, predictor()); },
+                     "predict");
+  EXPECT_TRUE(files_in(tmp.file("pred2")).empty());
+  expect_interrupted(
+      [&] { infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st"), -1, true}); },
+      "stitch");
+  EXPECT_TRUE(files_in(tmp.file("st")).empty());
+}
+
+TEST(Batch, StitchRefusesCraftedSceneIdsAndFoldersWithoutPredictions) {
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 128, 128);
+  ingest::tile_scene({scene, "", tmp.file("tiles"), {64, 8}, false, false});
+  infer::predict_folder({tmp.file("tiles/images"), tmp.file("pred"), 4, false}, predictor());
+  auto meta = core::read_json_file(tmp.file("tiles/scene_meta.json"));
+  fs::create_directories(tmp.file("out"));
+  for (const char* crafted : {"../escaped", "/tmp/escaped", "..", ""}) {
+    meta["scene_id"] = crafted;
+    core::write_json_file(tmp.file("crafted.json"), meta);
+    try {
+      infer::stitch_tiles({tmp.file("pred"), tmp.file("crafted.json"), tmp.file("out"), -1, true});
+      ADD_FAILURE() << "scene_id " << crafted << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+      EXPECT_NE(std::string(e.what()).find("plain file name"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("escaped_proba.tif")));
+  EXPECT_TRUE(files_in(tmp.file("out")).empty());
+  // A folder holding no prediction of this scene's tiles: an error, not an all-nodata scene.
+  fs::create_directories(tmp.file("empty_pred"));
+  try {
+    infer::stitch_tiles({tmp.file("empty_pred"), tmp.file("tiles/scene_meta.json"), tmp.file("out"), -1, true});
+    ADD_FAILURE() << "stitched nothing";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty_pred"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(files_in(tmp.file("out")).empty());
 }
 
 TEST(Segment, InterruptedRunLeavesNothingBehind) {

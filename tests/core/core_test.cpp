@@ -2,8 +2,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "core/config.hpp"
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/geo.hpp"
@@ -109,4 +111,19 @@ TEST(Fs, FailedRerunRestoresThePreviousOutputs) {
   }
   EXPECT_EQ(read(a), "third a");
   EXPECT_EQ(drshym::testing::files_in(tmp.path()), (std::vector<std::string>{"a.txt", "b.txt"}));
+}
+
+TEST(Cpus, CgroupQuotasLimitThreadDefaults) {
+  EXPECT_FALSE(core::cpus_from_cgroup_v2("max 100000\n"));
+  EXPECT_EQ(core::cpus_from_cgroup_v2("200000 100000\n"), 2);
+  EXPECT_EQ(core::cpus_from_cgroup_v2("150000 100000"), 2);  // 1.5 CPUs: 2 threads
+  EXPECT_EQ(core::cpus_from_cgroup_v2("50000 100000"), 1);
+  EXPECT_FALSE(core::cpus_from_cgroup_v2(""));
+  EXPECT_FALSE(core::cpus_from_cgroup_v2("garbage"));
+  EXPECT_FALSE(core::cpus_from_cgroup_v1("-1\n", "100000\n"));
+  EXPECT_EQ(core::cpus_from_cgroup_v1("300000\n", "100000\n"), 3);
+  EXPECT_FALSE(core::cpus_from_cgroup_v1("", ""));
+  const int n = core::available_cpus();
+  EXPECT_GE(n, 1);
+  EXPECT_LE(n, int(std::max(1u, std::thread::hardware_concurrency())));
 }

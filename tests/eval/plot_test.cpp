@@ -4,8 +4,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <tuple>
 
 #include "core/error.hpp"
+#include "eval/canvas.hpp"
 #include "eval/plot.hpp"
 #include "io/raster.hpp"
 #include "support/test_support.hpp"
@@ -112,7 +114,7 @@ TEST(Plot, TrainingCurvesPngHasExpectedSize) {
   EXPECT_GT(count(eval::palette(1)), 100);
 }
 
-TEST(Plot, ReliabilityPng) {
+TEST(Plot, ReliabilityPngShowsTheData) {
   std::mt19937 rng(5);
   std::normal_distribution<double> nd(0, 2);
   std::uniform_real_distribution<double> u(0, 1);
@@ -129,9 +131,49 @@ TEST(Plot, ReliabilityPng) {
   eval::write_reliability_png(path, cal);
   keep(path);
   auto r = io::Raster::open(path);
-  EXPECT_EQ(r.width(), 2 * 460);
-  EXPECT_EQ(r.height(), 400);
-  EXPECT_EQ(r.info().bands, 3);
+  ASSERT_EQ(r.width(), 2 * 460);
+  ASSERT_EQ(r.height(), 400);
+  ASSERT_EQ(r.info().bands, 3);
+  // The picture must show this data, not just have the right size. Logits 2.5x too confident:
+  // before scaling (red) the pixels pile up in the extreme bins; after (blue) they spread out.
+  // In the right panel, compare each colour's tallest bar near x=0 with its tallest bar in the
+  // middle of the axis; in the left panel, both curves are drawn.
+  auto px = r.read(Window{0, 0, 920, 400}, {1, 2, 3});
+  auto column_height = [&](int x, eval::Rgb c) {
+    int n = 0;
+    for (int y = 0; y < 400; ++y) {
+      const size_t i = size_t(y) * 920 + x;
+      n += px.band(0)[i] == c.r && px.band(1)[i] == c.g && px.band(2)[i] == c.b;
+    }
+    return n;
+  };
+  auto colour_span = [&](eval::Rgb c, int x0, int x1) {
+    int lo = -1, hi = -1;
+    for (int x = x0; x < x1; ++x)
+      if (column_height(x, c) > 0) {
+        if (lo < 0) lo = x;
+        hi = x;
+      }
+    return std::pair{lo, hi};
+  };
+  auto tallest = [&](eval::Rgb c, int x0, int x1) {
+    int m = 0;
+    for (int x = x0; x < x1; ++x) m = std::max(m, column_height(x, c));
+    return m;
+  };
+  for (auto [colour, min_ratio, max_ratio] : {std::tuple{eval::kRed, 5.0, 1e9}, std::tuple{eval::kBlue, 1.0, 3.0}}) {
+    auto [lo, hi] = colour_span(colour, 460, 920);
+    ASSERT_GT(hi - lo, 300) << "bars missing";
+    const int w = hi - lo;
+    const double edge = tallest(colour, lo, lo + w / 15), middle = tallest(colour, lo + 2 * w / 5, lo + 3 * w / 5);
+    ASSERT_GT(middle, 0);
+    EXPECT_GT(edge / middle, min_ratio);
+    EXPECT_LT(edge / middle, max_ratio);
+  }
+  for (auto colour : {eval::kRed, eval::kBlue}) {
+    auto [lo, hi] = colour_span(colour, 0, 460);
+    EXPECT_GT(hi - lo, 300) << "a reliability curve is missing";
+  }
 }
 
 TEST(Plot, RejectsMismatchedSeriesAndEmptyFigure) {

@@ -118,6 +118,29 @@ TEST(WindowGrid, NormalizedWeightsSumToOne) {
   for (float v : r) EXPECT_NEAR(v, 1.0f, kEps5);
 }
 
+TEST(WindowGrid, TileBordersAreDownWeightedWhereNeighboursOverlap) {
+  // Weights summing to one holds for any positive weights; what blending needs is that a tile
+  // trusts its centre over its borders where a neighbour overlaps, and keeps full weight on
+  // borders that are the scene's edge (no neighbour there to take over).
+  WindowGrid g(250, 190, {96, 20});
+  ASSERT_GE(g.cols(), 3);
+  ASSERT_GE(g.rows(), 2);
+  const int n = 96;
+  for (const auto& t : g.tiles()) {
+    auto w = g.weights(t);
+    auto at = [&](int x, int y) { return w[size_t(y) * n + x]; };
+    EXPECT_FLOAT_EQ(at(n / 2, n / 2), 1.0f);
+    const bool left = t.col > 0, right = t.col + 1 < g.cols(), top = t.row > 0, bottom = t.row + 1 < g.rows();
+    // The outermost pixel of an overlapped side is nearly ignored; ramps rise monotonically.
+    EXPECT_EQ(at(0, n / 2) < 0.05f, left) << "tile " << t.index;
+    EXPECT_EQ(at(n - 1, n / 2) < 0.05f, right) << "tile " << t.index;
+    EXPECT_EQ(at(n / 2, 0) < 0.05f, top) << "tile " << t.index;
+    EXPECT_EQ(at(n / 2, n - 1) < 0.05f, bottom) << "tile " << t.index;
+    for (int x = 1; x < 20; ++x) EXPECT_GE(at(x, n / 2), at(x - 1, n / 2));
+    if (!left) EXPECT_FLOAT_EQ(at(0, n / 2), 1.0f);
+  }
+}
+
 // Property: for many scene sizes (smaller than a tile, exact multiples, ragged edges) and grid
 // parameters, tiling then stitching reproduces the scene exactly, in memory and streaming.
 TEST(WindowGrid, RoundTripManySizes) {

@@ -7,11 +7,47 @@
 namespace drshym::io {
 namespace {
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 percent-decoding ("%20" -> ' '); a malformed escape or an encoded NUL is an error.
+std::string percent_decode(const std::string& s, const std::string& uri) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    const int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1, lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+      throw Error(ErrorKind::Usage, "io", "malformed percent-escape in " + quoted(uri));
+    out += char(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+// file://[host]/path (RFC 8089): the host must be empty or localhost; the path is decoded.
+std::string file_uri_path(const std::string& uri) {
+  const std::string rest = uri.substr(7);
+  const size_t slash = rest.find('/');
+  const std::string host = rest.substr(0, slash);
+  if (slash == std::string::npos || (!host.empty() && host != "localhost"))
+    throw Error(ErrorKind::Usage, "io",
+                quoted(uri) + " names a file on host " + quoted(host) +
+                    "; only local files are supported (file:///path or file://localhost/path)");
+  return percent_decode(rest.substr(slash), uri);
+}
 }  // namespace
 
 std::string to_gdal_path(const std::string& uri) {
   if (uri.empty()) throw Error(ErrorKind::Usage, "io", "empty path or URI");
-  if (starts_with(uri, "file://")) return uri.substr(7);
+  if (starts_with(uri, "file://")) return file_uri_path(uri);
   if (starts_with(uri, "http://") || starts_with(uri, "https://")) return "/vsicurl/" + uri;
   if (starts_with(uri, "s3://")) return "/vsis3/" + uri.substr(5);
   if (starts_with(uri, "gs://")) return "/vsigs/" + uri.substr(5);

@@ -1,6 +1,7 @@
 #pragma once
 // URIs users give us → paths GDAL understands.
-//   /a/b.tif, a/b.tif, file:///a/b.tif  → /a/b.tif
+//   /a/b.tif, a/b.tif, file:///a/b.tif  → /a/b.tif   (file://localhost/a%20b.tif → /a b.tif;
+//                                          a file URI naming another host is refused)
 //   http(s)://host/x.tif                → /vsicurl/http(s)://host/x.tif
 //   s3://bucket/key.tif                 → /vsis3/bucket/key.tif
 //   gs://bucket/key.tif                 → /vsigs/bucket/key.tif

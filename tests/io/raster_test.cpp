@@ -1,12 +1,20 @@
 #include "io/raster.hpp"
 
+#include <arpa/inet.h>
+#include <cpl_conv.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 
 #include "core/error.hpp"
+#include "io/gdal_env.hpp"
 #include "io/uri.hpp"
 #include "support/test_support.hpp"
 
@@ -38,6 +46,57 @@ TEST(Uri, MapsSchemesToGdalPaths) {
   EXPECT_EQ(io::stem_of("s3://b/dir/S1_scene_001.tif"), "S1_scene_001");
   EXPECT_TRUE(io::is_local("file:///x.tif"));
   EXPECT_FALSE(io::is_local("https://h/x.tif"));
+}
+
+TEST(Uri, FileUrisFollowRfc8089) {
+  // Percent-escapes are decoded; localhost is the local machine; another host is refused
+  // (it used to become the path "host/x.tif", relative to the working directory).
+  EXPECT_EQ(io::to_gdal_path("file:///data/S1%20scene%2B1.tif"), "/data/S1 scene+1.tif");
+  EXPECT_EQ(io::to_gdal_path("file://localhost/data/x.tif"), "/data/x.tif");
+  for (const char* bad : {"file://fileserver/share/x.tif", "file:///a%2", "file:///a%zz.tif", "file:///a%00b"}) {
+    try {
+      io::to_gdal_path(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Usage) << e.what();
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Remote, StalledServerEndsInAnErrorNotAHang) {
+  // gdal_init() gives remote reads a timeout (unless the user set one)...
+  io::gdal_init();
+  for (const auto& [key, value] : io::kRemoteDefaults) {
+    const char* env = std::getenv(key);
+    EXPECT_STREQ(CPLGetConfigOption(key, ""), env ? env : value) << key;
+  }
+  // ...so a server that accepts the connection and never answers ends in an error naming the
+  // URI. (Shortened here; the default is 60 s.)
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(sock, 4), 0);
+  socklen_t len = sizeof addr;
+  getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/scene.tif";
+  CPLSetThreadLocalConfigOption("GDAL_HTTP_TIMEOUT", "2");
+  CPLSetThreadLocalConfigOption("GDAL_HTTP_MAX_RETRY", "0");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    io::Raster::open(url);
+    ADD_FAILURE() << "opened a stalled URL";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("scene.tif"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+  CPLSetThreadLocalConfigOption("GDAL_HTTP_TIMEOUT", nullptr);
+  CPLSetThreadLocalConfigOption("GDAL_HTTP_MAX_RETRY", nullptr);
+  close(sock);
 }
 
 TEST(Raster, OpenErrorsNameTheFile) {

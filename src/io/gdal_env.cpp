@@ -36,6 +36,10 @@ void gdal_init() {
     // size. Streaming never revisits old blocks, so a small cache costs nothing; an explicit
     // GDAL_CACHEMAX (environment or config option) still wins.
     if (!CPLGetConfigOption("GDAL_CACHEMAX", nullptr)) GDALSetCacheMax64(kDefaultCacheBytes);
+    // Remote reads (/vsicurl, /vsis3, /vsigs) must not hang on a stalled server: GDAL's
+    // defaults have no overall timeout. Environment or config options still win.
+    for (const auto& [key, value] : kRemoteDefaults)
+      if (!CPLGetConfigOption(key, nullptr)) CPLSetConfigOption(key, value);
   });
 }
 

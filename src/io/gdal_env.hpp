@@ -3,6 +3,7 @@
 // and captured so that failures become drshym::Error with GDAL's reason attached.
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace drshym::io {
 
@@ -11,6 +12,13 @@ constexpr int64_t kDefaultCacheBytes = int64_t(128) << 20;
 
 // Register drivers, install the error handler and bound the block cache (idempotent, thread-safe).
 void gdal_init();
+
+// Timeouts and retries gdal_init() sets for remote reads unless the environment (or a GDAL
+// config option) already does: a request gives up after 60 s (15 s to connect) and is tried
+// 3 more times 2 s apart, so a stalled server ends in an error naming the URI, never a hang.
+inline constexpr std::pair<const char*, const char*> kRemoteDefaults[] = {
+    {"GDAL_HTTP_TIMEOUT", "60"}, {"GDAL_HTTP_CONNECTTIMEOUT", "15"}, {"GDAL_HTTP_MAX_RETRY", "3"},
+    {"GDAL_HTTP_RETRY_DELAY", "2"}};
 
 // The last GDAL error message on this thread ("" if none); reset_gdal_error() clears it.
 std::string last_gdal_error();

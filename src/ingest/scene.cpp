@@ -16,6 +16,12 @@ namespace drshym::ingest {
 Scene open_scene(const std::string& uri, bool need_vh) {
   io::Raster r = io::Raster::open(uri);
   const auto& info = r.info();
+  // A header can claim any size; a corrupt or hostile one must not make us allocate for it.
+  if (info.width > kMaxSceneSide || info.height > kMaxSceneSide)
+    throw Error(ErrorKind::InvalidInput, "ingest",
+                quoted(uri) + " claims " + std::to_string(info.width) + " x " + std::to_string(info.height) +
+                    " pixels; sides above " + std::to_string(kMaxSceneSide) +
+                    " pixels (10,000 km at 10 m) are refused as corrupt or not a scene");
   if (info.crs_wkt.empty())
     throw Error(ErrorKind::InvalidInput, "ingest",
                 quoted(uri) + " has no CRS; outputs could not be georeferenced (assign one, e.g. gdal_edit.py -a_srs)");
@@ -74,14 +80,16 @@ void require_some_valid(const Scene& scene) {
   const auto& info = scene.raster.info();
   std::vector<int> bands{scene.bands.vv};
   if (scene.bands.vh) bands.push_back(scene.bands.vh);
-  const int strip = std::max(1, int((1 << 22) / std::max(1, info.width)));
-  for (int y = 0; y < info.height; y += strip) {
-    Window w{0, y, info.width, std::min(strip, info.height - y)};
-    for (int b : bands) {
-      io::Block blk = scene.raster.read(w, {b});
-      if (blk.valid_count() > 0) return;
+  // Windows of at most 2048 x 2048 pixels: memory stays bounded whatever the scene's width.
+  constexpr int kSide = 2048;
+  for (int y = 0; y < info.height; y += kSide)
+    for (int x = 0; x < info.width; x += kSide) {
+      const Window w{x, y, std::min(kSide, info.width - x), std::min(kSide, info.height - y)};
+      for (int b : bands) {
+        io::Block blk = scene.raster.read(w, {b});
+        if (blk.valid_count() > 0) return;
+      }
     }
-  }
   throw Error(ErrorKind::InvalidInput, "ingest",
               quoted(info.uri) + " holds no valid pixel: every pixel is nodata or NaN");
 }

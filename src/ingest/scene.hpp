@@ -20,6 +20,9 @@ struct Scene {
 // Throws (stage "ingest", naming the file): NotFound, InvalidInput for wrong or ambiguous
 // bands (detect_source_bands), missing CRS, missing geotransform, values not in dB.
 Scene open_scene(const std::string& uri, bool need_vh);
+// Largest scene side open_scene accepts (2^20 pixels): keeps pixel arithmetic far from int
+// overflow and refuses headers that claim absurd sizes before anything is allocated.
+inline constexpr int kMaxSceneSide = 1 << 20;
 
 // Throws InvalidInput naming the band and saying how to convert when VV or VH is not backscatter
 // in dB: integer digital numbers, linear power or amplitude (>98% of values >= 0, median < 2)

@@ -29,7 +29,13 @@ Window envelope_window(const GeoTransform& gt, const OGREnvelope& e, int width, 
   gt.geo_to_pixel(e.MaxX, e.MaxY, cs[3], rs[3]);
   double c0 = std::min({cs[0], cs[1], cs[2], cs[3]}), c1 = std::max({cs[0], cs[1], cs[2], cs[3]});
   double r0 = std::min({rs[0], rs[1], rs[2], rs[3]}), r1 = std::max({rs[0], rs[1], rs[2], rs[3]});
-  int x0 = int(std::floor(c0)), y0 = int(std::floor(r0)), x1 = int(std::ceil(c1)), y1 = int(std::ceil(r1));
+  // Clamp before converting: an envelope far outside the grid (or NaN) must not overflow int.
+  auto to_int = [](double v) { return std::isfinite(v) ? int(std::clamp(v, -2e9, 2e9)) : 0; };
+  int x0 = to_int(std::floor(c0)), y0 = to_int(std::floor(r0)), x1 = to_int(std::ceil(c1)), y1 = to_int(std::ceil(r1));
+  x0 = std::clamp(x0, 0, width);  // clip before taking sizes, so x1 - x0 cannot overflow
+  x1 = std::clamp(x1, 0, width);
+  y0 = std::clamp(y0, 0, height);
+  y1 = std::clamp(y1, 0, height);
   return Window{x0, y0, x1 - x0, y1 - y0}.intersect(Window{0, 0, width, height});
 }
 

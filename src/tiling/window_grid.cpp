@@ -36,6 +36,13 @@ WindowGrid::WindowGrid(int width, int height, GridParams params)
   if (width <= 0 || height <= 0)
     throw Error(ErrorKind::InvalidInput, "tiling", "empty scene (" + std::to_string(width) + "x" +
                                                        std::to_string(height) + ")");
+  if (width > kMaxGridSide || height > kMaxGridSide)
+    throw Error(ErrorKind::InvalidInput, "tiling", "scene of " + std::to_string(width) + "x" + std::to_string(height) +
+                                                       " pixels exceeds the largest grid side, " +
+                                                       std::to_string(kMaxGridSide));
+  if (params.tile < 1 || params.tile > kMaxTile)
+    throw Error(ErrorKind::Usage, "tiling", "tile size must be within 1.." + std::to_string(kMaxTile) + " (got " +
+                                                std::to_string(params.tile) + ")");
   if (params.overlap < 0)
     throw Error(ErrorKind::Usage, "tiling", "overlap must be >= 0 (got " + std::to_string(params.overlap) + ")");
   if (params.tile <= 2 * params.overlap)

@@ -23,9 +23,15 @@ struct Tile {
   Window window;     // always tile x tile; may extend past the scene when the scene is smaller
 };
 
+// Bounds that keep pixel and tile arithmetic far from int overflow and allocations sane, even
+// for sizes read from a hostile file (scene_meta.json, a TIFF header).
+inline constexpr int kMaxGridSide = 1 << 20;
+inline constexpr int kMaxTile = 16384;
+
 class WindowGrid {
  public:
-  // Throws Usage when tile <= 2*overlap, overlap < 0 or the scene is empty.
+  // Throws Usage when tile <= 2*overlap, overlap < 0 or tile > kMaxTile; InvalidInput when the
+  // scene is empty or a side exceeds kMaxGridSide.
   WindowGrid(int width, int height, GridParams params = {});
 
   const std::vector<Tile>& tiles() const { return tiles_; }

@@ -1,3 +1,4 @@
+#include <gdal_priv.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "ingest/scene.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "ingest/tile_scene.hpp"
+#include "io/gdal_env.hpp"
 #include "io/raster.hpp"
 #include "support/test_support.hpp"
 
@@ -410,6 +412,25 @@ TEST(Scene, ValuesThatAreNotDecibelsAreRefusedWithAConversionHint) {
       "UInt16");
   expect_error_mentions([&] { ingest::open_scene(described_scene(tmp, "m.tif", {"VV"}, -9999.0f, 0.0f), false); },
                         "nodata");
+}
+
+TEST(Scene, HeaderClaimingAnAbsurdSizeIsRefusedBeforeAnyAllocation) {
+  // A 530-byte sparse GeoTIFF that claims 2^31 - 1 x 2 pixels: reading one row of it used to
+  // allocate ~17 GB. It must be refused from its header.
+  drshym::testing::TempDir tmp;
+  const std::string path = tmp.file("huge.tif");
+  {
+    io::gdal_init();
+    const char* opts[] = {"SPARSE_OK=YES", "BIGTIFF=YES", nullptr};
+    GDALDatasetUniquePtr ds(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
+        path.c_str(), std::numeric_limits<int>::max(), 2, 1, GDT_Float32, const_cast<char**>(opts)));
+    ASSERT_TRUE(ds);
+    double gt[6] = {500000, 10, 0, 2900000, 0, -10};
+    ds->SetGeoTransform(gt);
+    ds->SetProjection(io::crs_wkt_of("EPSG:32644").c_str());
+  }
+  ASSERT_LT(fs::file_size(path), 100000u);
+  expect_error_mentions([&] { ingest::open_scene(path, false); }, "2147483647 x 2");
 }
 
 TEST(RealData, Sen1Floods11ChipTilesAndParaguayRejected) {

@@ -30,6 +30,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "infer/predictor.hpp"
+#include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 #include "ingest/scene.hpp"
 #include "ingest/synthetic_scene.hpp"

@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "infer/batch.hpp"
+#include "infer/predictor.hpp"
 #include "train/evaluate.hpp"
 
 namespace drshym::cli {

@@ -1,6 +1,7 @@
 // drshym segment SCENE --out DIR [--ckpt CKPT] [--aoi AOI.geojson] [--tile 512 --overlap 64] [--threshold T]
 #include "cli/command.hpp"
 #include "core/log.hpp"
+#include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 
 namespace drshym::cli {

@@ -10,6 +10,7 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "infer/proba_writer.hpp"
+#include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 #include "io/raster.hpp"
 

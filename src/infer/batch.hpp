@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "infer/predictor.hpp"
-
 namespace drshym::infer {
+
+class Predictor;  // infer/predictor.hpp: `stitch` needs no LibTorch, so this header pulls none
 
 struct PredictFolderParams {
   std::string in_dir;

@@ -23,6 +23,7 @@
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "io/vector.hpp"
+#include "infer/predictor.hpp"
 #include "infer/proba_writer.hpp"
 
 namespace drshym::infer {

@@ -8,10 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "infer/predictor.hpp"
 #include "tiling/window_grid.hpp"
 
 namespace drshym::infer {
+
+class Predictor;  // infer/predictor.hpp (LibTorch): only callers that build one need it
 
 struct SegmentParams {
   std::string scene_uri;

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "infer/batch.hpp"
+#include "infer/predictor.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "ingest/tile_scene.hpp"
 #include "io/raster.hpp"

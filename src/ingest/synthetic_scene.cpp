@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/fs.hpp"
+#include "core/interrupt.hpp"
 #include "io/raster.hpp"
 
 namespace drshym::ingest {
@@ -114,8 +115,9 @@ void write_synthetic_scene(const SyntheticSceneParams& p, const std::string& pat
   }
   std::vector<float> vv, vh;
   std::vector<uint8_t> water;
-  const int strip = 256;
+  const int strip = std::max(1, (1 << 22) / std::max(1, p.width));  // ~4 M pixels per strip
   for (int y = 0; y < p.height; y += strip) {
+    core::check_interrupted("demo-scene");  // nothing is left: outs removes the staged files
     Window w{0, y, p.width, std::min(strip, p.height - y)};
     synthesize_window(p, w, vv, vh, water);
     img.write_band(1, w, vv.data());

@@ -8,6 +8,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "ingest/preprocess.hpp"
 #include "ingest/record.hpp"
 #include "ingest/scene.hpp"
@@ -412,6 +413,22 @@ TEST(Scene, ValuesThatAreNotDecibelsAreRefusedWithAConversionHint) {
       "UInt16");
   expect_error_mentions([&] { ingest::open_scene(described_scene(tmp, "m.tif", {"VV"}, -9999.0f, 0.0f), false); },
                         "nodata");
+}
+
+TEST(SyntheticScene, InterruptLeavesNoFile) {
+  drshym::testing::TempDir tmp;
+  ingest::SyntheticSceneParams p;
+  p.width = p.height = 64;
+  core::request_interrupt();
+  try {
+    ingest::write_synthetic_scene(p, tmp.file("demo.tif"), tmp.file("truth.tif"));
+    core::clear_interrupt();
+    ADD_FAILURE() << "demo-scene ignored the interrupt";
+  } catch (const Error& e) {
+    core::clear_interrupt();
+    EXPECT_EQ(e.kind(), ErrorKind::Interrupted);
+  }
+  EXPECT_TRUE(drshym::testing::files_in(tmp.path()).empty());
 }
 
 TEST(Scene, HeaderClaimingAnAbsurdSizeIsRefusedBeforeAnyAllocation) {

@@ -16,6 +16,7 @@ std::unique_ptr<Command> make_tile_command();
 std::unique_ptr<Command> make_predict_command();
 std::unique_ptr<Command> make_stitch_command();
 std::unique_ptr<Command> make_eval_command();
+std::unique_ptr<Command> make_calibrate_command();
 std::unique_ptr<Command> make_demo_scene_command();
 std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_cv_command();
@@ -27,6 +28,7 @@ std::vector<std::unique_ptr<Command>> all_commands() {
   cmds.push_back(make_predict_command());
   cmds.push_back(make_stitch_command());
   cmds.push_back(make_eval_command());
+  cmds.push_back(make_calibrate_command());
   cmds.push_back(make_demo_scene_command());
   cmds.push_back(make_train_command());
   cmds.push_back(make_cv_command());

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 #include "core/config.hpp"
@@ -44,7 +46,13 @@ void require(bool ok, const std::string& what) {
 
 }  // namespace
 
-const char* to_string(ThresholdMetric m) { return m == ThresholdMetric::IoU ? "iou" : "f1"; }
+const char* to_string(ThresholdMetric m) {
+  switch (m) {
+    case ThresholdMetric::IoU: return "iou";
+    case ThresholdMetric::RecallAtPrecision: return "recall@precision";
+    default: return "f1";
+  }
+}
 
 ThresholdMetric parse_threshold_metric(const std::string& s) {
   std::string l(s);
@@ -64,6 +72,39 @@ void CalibrationParams::validate() const {
           "threshold range must satisfy 0 < threshold_min <= threshold_max < 1");
   require(threshold_step > 0, "threshold_step must be > 0");
   require(reliability_bins >= 1 && reliability_bins <= 1000, "reliability_bins must be in [1, 1000]");
+  if (threshold_metric == ThresholdMetric::RecallAtPrecision)
+    require(min_precision > 0 && min_precision < 1, "recall@precision needs a precision floor in (0, 1)");
+}
+
+std::string CalibrationParams::objective() const {
+  if (threshold_metric != ThresholdMetric::RecallAtPrecision) return to_string(threshold_metric);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "recall@precision>=%g", min_precision);
+  return buf;
+}
+
+void CalibrationParams::set_objective(const std::string& objective) {
+  std::string l(objective);
+  std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  l.erase(std::remove(l.begin(), l.end(), ' '), l.end());
+  const std::string prefix = "recall@precision>=";
+  if (l.rfind(prefix, 0) == 0) {
+    char* end = nullptr;
+    const std::string number = l.substr(prefix.size());
+    const double p = std::strtod(number.c_str(), &end);
+    if (number.empty() || *end != '\0' || !(p > 0 && p < 1))
+      throw Error(ErrorKind::Usage, "eval",
+                  "objective '" + objective + "': the precision floor must be a number in (0, 1), e.g. recall@precision>=0.8");
+    threshold_metric = ThresholdMetric::RecallAtPrecision;
+    min_precision = p;
+    return;
+  }
+  try {
+    threshold_metric = parse_threshold_metric(l);
+  } catch (const Error&) {
+    throw Error(ErrorKind::Usage, "eval",
+                "unknown objective '" + objective + "' (expected f1, iou or recall@precision>=P with P in (0, 1))");
+  }
 }
 
 CalibrationParams CalibrationParams::from_json(const nlohmann::json& j) {
@@ -86,7 +127,7 @@ CalibrationParams CalibrationParams::from_json(const nlohmann::json& j) {
   p.reliability_bins = core::get_or<int>(j, "reliability_bins", p.reliability_bins, origin);
   const std::string metric = core::get_or<std::string>(j, "threshold_metric", to_string(p.threshold_metric), origin);
   try {
-    p.threshold_metric = parse_threshold_metric(metric);
+    p.set_objective(metric);
   } catch (const Error& e) {
     throw Error(ErrorKind::InvalidInput, "eval", std::string("calibration: ") + e.what());
   }
@@ -98,7 +139,7 @@ nlohmann::json CalibrationParams::to_json() const {
   return {{"t_min", t_min},
           {"t_max", t_max},
           {"t_tolerance", t_tolerance},
-          {"threshold_metric", to_string(threshold_metric)},
+          {"threshold_metric", objective()},
           {"threshold_min", threshold_min},
           {"threshold_max", threshold_max},
           {"threshold_step", threshold_step},
@@ -167,6 +208,16 @@ double binary_nll(const float* logits, const uint8_t* labels, size_t n, double t
   return sum / double(n);
 }
 
+double brier_score(const float* logits, const uint8_t* labels, size_t n, double temperature) {
+  if (n == 0) return kNaN;
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = sigmoid(double(logits[i]) / temperature) - (labels[i] ? 1.0 : 0.0);
+    sum += d * d;
+  }
+  return sum / double(n);
+}
+
 double fit_temperature(const float* logits, const uint8_t* labels, size_t n, const CalibrationParams& params) {
   params.validate();
   if (n == 0) throw Error(ErrorKind::InvalidInput, "eval", "cannot fit a temperature: no valid pixels");
@@ -206,8 +257,14 @@ double fit_temperature(const float* logits, const uint8_t* labels, size_t n, con
 nlohmann::json ThresholdChoice::to_json() const {
   nlohmann::json curve = nlohmann::json::array();
   for (size_t i = 0; i < grid.size(); ++i)
-    curve.push_back({{"threshold", grid[i]}, {"f1", num(f1[i])}, {"iou", num(iou[i])}});
-  return {{"metric", to_string(metric)}, {"threshold", threshold}, {"score", num(score)}, {"curve", curve}};
+    curve.push_back({{"threshold", grid[i]},
+                     {"f1", num(f1[i])},
+                     {"iou", num(iou[i])},
+                     {"precision", num(i < precision.size() ? precision[i] : kNaN)},
+                     {"recall", num(i < recall.size() ? recall[i] : kNaN)}});
+  nlohmann::json j = {{"metric", to_string(metric)}, {"threshold", threshold}, {"score", num(score)}, {"curve", curve}};
+  if (metric == ThresholdMetric::RecallAtPrecision) j["min_precision"] = min_precision;
+  return j;
 }
 
 ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, size_t n, double temperature,
@@ -232,6 +289,9 @@ ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, siz
   for (auto v : neg) fp += v;
   tc.f1.assign(g, kNaN);
   tc.iou.assign(g, kNaN);
+  tc.precision.assign(g, kNaN);
+  tc.recall.assign(g, kNaN);
+  tc.min_precision = params.min_precision;
   double best = -1;
   for (size_t j = 0; j < g; ++j) {
     tp -= pos[j];
@@ -240,6 +300,9 @@ ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, siz
     const int64_t uni = tp + fp + fn;
     tc.iou[j] = uni ? double(tp) / double(uni) : 1.0;
     tc.f1[j] = uni ? 2.0 * double(tp) / double(2 * tp + fp + fn) : 1.0;
+    tc.precision[j] = tp + fp ? double(tp) / double(tp + fp) : kNaN;
+    tc.recall[j] = total_pos ? double(tp) / double(total_pos) : kNaN;
+    if (tc.metric == ThresholdMetric::RecallAtPrecision) continue;  // chosen below
     const double s = tc.metric == ThresholdMetric::IoU ? tc.iou[j] : tc.f1[j];
     const bool better = s > best + 1e-12;
     const bool tie_closer = std::abs(s - best) <= 1e-12 &&
@@ -248,6 +311,24 @@ ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, siz
       best = s;
       tc.threshold = tc.grid[j];
     }
+  }
+  if (tc.metric == ThresholdMetric::RecallAtPrecision) {
+    // Recall only falls as the threshold rises: the first threshold meeting the floor wins.
+    double best_p = -1, best_p_at = kNaN;
+    for (size_t j = 0; j < g; ++j) {
+      if (std::isfinite(tc.precision[j]) && tc.precision[j] > best_p) best_p = tc.precision[j], best_p_at = tc.grid[j];
+      if (std::isfinite(tc.precision[j]) && tc.precision[j] >= params.min_precision) {
+        tc.threshold = tc.grid[j];
+        tc.score = tc.recall[j];
+        return tc;
+      }
+    }
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "no threshold in [%g, %g] reaches precision %g on this data (the best is %.3f, at %g); "
+                  "lower the floor or calibrate on other data",
+                  params.threshold_min, params.threshold_max, params.min_precision, std::max(0.0, best_p), best_p_at);
+    throw Error(ErrorKind::InvalidInput, "eval", buf);
   }
   tc.score = n ? best : kNaN;
   return tc;
@@ -302,6 +383,8 @@ nlohmann::json CalibrationResult::to_json() const {
   return {{"temperature", temperature},
           {"nll_before", num(nll_before)},
           {"nll_after", num(nll_after)},
+          {"brier_before", num(brier_before)},
+          {"brier_after", num(brier_after)},
           {"ece_before", num(before.ece)},
           {"ece_after", num(after.ece)},
           {"threshold", threshold.to_json()},
@@ -315,7 +398,7 @@ nlohmann::json CalibrationResult::to_json() const {
 nlohmann::json CalibrationResult::thresholds_json() const {
   return {{"temperature", temperature},
           {"threshold", threshold.threshold},
-          {"metric", to_string(threshold.metric)},
+          {"metric", params.objective()},
           {"score", num(threshold.score)}};
 }
 
@@ -332,6 +415,8 @@ CalibrationResult calibrate(const PixelSample& sample, const CalibrationParams& 
   r.temperature = fit_temperature(z, y, n, params);
   r.nll_before = binary_nll(z, y, n, 1.0);
   r.nll_after = binary_nll(z, y, n, r.temperature);
+  r.brier_before = brier_score(z, y, n, 1.0);
+  r.brier_after = brier_score(z, y, n, r.temperature);
   r.threshold = choose_threshold(z, y, n, r.temperature, params);
   r.before = reliability(z, y, n, 1.0, params.reliability_bins);
   r.after = reliability(z, y, n, r.temperature, params.reliability_bins);

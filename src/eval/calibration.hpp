@@ -18,7 +18,9 @@
 
 namespace drshym::eval {
 
-enum class ThresholdMetric { F1, IoU };
+// What the decision threshold optimizes: F1 or IoU of water, or (for users who fear missed
+// floods more than false alarms) the highest recall whose precision is at least a floor.
+enum class ThresholdMetric { F1, IoU, RecallAtPrecision };
 const char* to_string(ThresholdMetric m);
 // "f1" | "iou" (case-insensitive); anything else throws Usage naming it.
 ThresholdMetric parse_threshold_metric(const std::string& s);
@@ -32,12 +34,17 @@ struct CalibrationParams {
   double threshold_max = 0.95;
   double threshold_step = 0.05;
   int reliability_bins = 15;
+  double min_precision = 0;      // RecallAtPrecision: the precision floor, in (0, 1)
 
   static CalibrationParams default_params() { return {}; }
   // Keys as in to_json(); absent keys keep defaults; bad values throw InvalidInput.
   static CalibrationParams from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;
   void validate() const;  // throws InvalidInput naming the bad field
+  // The objective as users write it: "f1", "iou" or "recall@precision>=0.8".
+  std::string objective() const;
+  // Sets threshold_metric (and min_precision) from such a string; throws Usage naming it.
+  void set_objective(const std::string& objective);
 };
 
 // A uniform sample without replacement of (logit, label) over valid pixels, kept to at most
@@ -71,6 +78,8 @@ class PixelSample {
 
 // Mean binary cross-entropy of sigmoid(logit / T) against labels (0/1), stable log-sigmoid form.
 double binary_nll(const float* logits, const uint8_t* labels, size_t n, double temperature);
+// Brier score: mean (sigmoid(logit / T) - label)^2; 0 is perfect, 0.25 a coin flip.
+double brier_score(const float* logits, const uint8_t* labels, size_t n, double temperature);
 
 // T in [t_min, t_max] minimizing binary_nll. Throws InvalidInput when n == 0.
 double fit_temperature(const float* logits, const uint8_t* labels, size_t n,
@@ -83,10 +92,14 @@ struct ThresholdChoice {
   std::vector<double> grid;   // every threshold tried
   std::vector<double> f1;     // F1 per grid value
   std::vector<double> iou;    // IoU per grid value
+  std::vector<double> precision, recall;  // per grid value (precision NaN when nothing is water)
+  double min_precision = 0;   // RecallAtPrecision: the floor that was asked for
   nlohmann::json to_json() const;
 };
 
-// Best grid threshold for sigmoid(logit / T); ties go to the threshold nearest 0.5.
+// Best grid threshold for sigmoid(logit / T); ties go to the threshold nearest 0.5. For
+// RecallAtPrecision: the lowest grid threshold (highest recall) whose precision reaches
+// params.min_precision; throws InvalidInput with the best precision found when none does.
 ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, size_t n,
                                  double temperature, const CalibrationParams& params = {});
 
@@ -114,6 +127,8 @@ struct CalibrationResult {
   double temperature = 1.0;
   double nll_before = 0;      // at T = 1
   double nll_after = 0;       // at the fitted T
+  double brier_before = 0;    // at T = 1
+  double brier_after = 0;     // at the fitted T
   ThresholdChoice threshold;
   Reliability before;         // at T = 1
   Reliability after;          // at the fitted T

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "ingest/scene.hpp"
@@ -51,7 +52,24 @@ Predictor::Predictor(const PredictorParams& p) {
     throw Error(ErrorKind::InvalidInput, "infer", quoted(path_) + ": metadata has no 'preprocess' recipe");
   preprocess_ = ingest::Preprocess::from_json(meta_["preprocess"]);
   temperature_ = meta_.value("temperature", 1.0);
-  threshold_ = p.threshold ? *p.threshold : meta_.value("threshold", 0.5);
+  double threshold = meta_.value("threshold", 0.5);
+  calibration_source_ = "checkpoint metadata";
+  // thresholds.json beside the checkpoint (written by `drshym calibrate`) supersedes the
+  // metadata, but only for the checkpoint it was fitted for.
+  const std::string cal_path = (fs::path(path_).parent_path() / kThresholdsFile).string();
+  if (fs::exists(cal_path)) {
+    const auto cal = core::read_json_file(cal_path);
+    const std::string for_sha = cal.value("checkpoint_sha256", std::string());
+    if (for_sha == sha256_) {
+      temperature_ = cal.at("temperature").get<double>();
+      threshold = cal.at("threshold").get<double>();
+      calibration_source_ = cal_path;
+    } else if (!for_sha.empty()) {
+      core::log().warn("infer: ignoring {}: it was fitted for another checkpoint (SHA-256 {}…)", cal_path,
+                       for_sha.substr(0, 12));
+    }
+  }
+  threshold_ = p.threshold ? *p.threshold : threshold;
   tile_size_ = meta_.value("tile_size", 512);
   if (!(temperature_ > 0)) throw Error(ErrorKind::InvalidInput, "infer", quoted(path_) + ": temperature must be > 0");
   if (!(threshold_ > 0 && threshold_ < 1))

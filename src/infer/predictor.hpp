@@ -22,6 +22,10 @@ struct PredictorParams {
   static PredictorParams default_params() { return {}; }
 };
 
+// Calibration file `drshym calibrate` writes beside a checkpoint; the Predictor applies it when
+// its checkpoint_sha256 is the checkpoint's.
+inline constexpr const char* kThresholdsFile = "thresholds.json";
+
 class Predictor {
  public:
   explicit Predictor(const PredictorParams& p);
@@ -34,6 +38,9 @@ class Predictor {
   const ingest::Preprocess& preprocess() const { return preprocess_; }
   double temperature() const { return temperature_; }
   double threshold() const { return threshold_; }
+  // Where temperature and threshold came from: "checkpoint metadata" or the thresholds.json
+  // beside the checkpoint that names its SHA-256.
+  const std::string& calibration_source() const { return calibration_source_; }
   int tile_size() const { return tile_size_; }
   const nlohmann::json& meta() const { return meta_; }
   const std::string& checkpoint_path() const { return path_; }
@@ -48,6 +55,7 @@ class Predictor {
   nlohmann::json meta_;
   std::string path_, sha256_;
   double temperature_ = 1.0, threshold_ = 0.5;
+  std::string calibration_source_;
   int tile_size_ = 512;
   torch::Device device_{torch::kCPU};
   bool channels_last_ = true;

@@ -411,6 +411,7 @@ SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor) 
                                                     {"measured_on", anchor_measured_on}}
                                    : nlohmann::json(nullptr)},
       {"calibration", "temperature=" + std::to_string(predictor.temperature())},
+      {"calibration_source", predictor.calibration_source()},
       {"tile", T},
       {"overlap", p.grid.overlap},
       {"batch_size", p.batch_size},

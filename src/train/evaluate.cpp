@@ -1,9 +1,11 @@
 #include "train/evaluate.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <optional>
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
 #include "data/make_dataset.hpp"
@@ -78,6 +80,55 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
                                        {"temperature_that_would_fit_here", cal.temperature}};
     if (!p.reliability_png.empty()) eval::write_reliability_png(p.reliability_png, cal);
   }
+  return out;
+}
+
+nlohmann::json calibrate_checkpoint(const CalibrateParams& p) {
+  eval::CalibrationParams cp;
+  cp.set_objective(p.objective);  // a bad objective fails before the model loads
+  if (p.checkpoint.empty()) throw Error(ErrorKind::Usage, "calibrate", "--ckpt is required (the results go beside it)");
+  infer::PredictorParams pp;
+  pp.checkpoint = p.checkpoint;
+  pp.threads = p.threads;
+  infer::Predictor predictor(pp);
+  auto ds = data::make_dataset(p.data, p.split, predictor.preprocess(), false, 42);
+  eval::PixelSample sample;
+  for (size_t i = 0; i < ds->size(); ++i) {
+    core::check_interrupted("calibrate");
+    data::Sample s = ds->get(i);
+    auto logits = predictor.logits(s.image.unsqueeze(0)).contiguous();
+    auto label = s.label.contiguous(), valid = s.valid.contiguous();
+    sample.add(logits.data_ptr<float>(), label.data_ptr<float>(), valid.data_ptr<float>(), size_t(label.numel()));
+  }
+  if (sample.size() == 0)
+    throw Error(ErrorKind::InvalidInput, "calibrate", ds->name() + " has no labelled valid pixel to calibrate on");
+  const eval::CalibrationResult cal = eval::calibrate(sample, cp);
+  auto state = [](double t, const eval::Reliability& r, double brier, double nll) {
+    return nlohmann::json{{"temperature", t}, {"ece", r.ece}, {"brier", brier}, {"nll", nll}};
+  };
+  nlohmann::json out = {
+      {"temperature", cal.temperature},
+      {"threshold", cal.threshold.threshold},
+      {"objective", cp.objective()},
+      {"score", std::isfinite(cal.threshold.score) ? nlohmann::json(cal.threshold.score) : nlohmann::json(nullptr)},
+      {"checkpoint", predictor.checkpoint_path()},
+      {"checkpoint_sha256", predictor.checkpoint_sha256()},
+      {"before", state(1.0, cal.before, cal.brier_before, cal.nll_before)},
+      {"after", state(cal.temperature, cal.after, cal.brier_after, cal.nll_after)},
+      {"ece_definition", "15 equal-width bins of the predicted water probability; ECE = sum over bins of "
+                         "(pixels in bin / pixels) x |observed water fraction - mean predicted probability|"},
+      {"data", {{"name", ds->name()}, {"spec", p.data}, {"split", p.split}, {"samples", ds->size()},
+                {"pixels_seen", cal.pixels_seen}, {"pixels_used", cal.pixels_used}}},
+      {"threshold_curve", cal.threshold.to_json()["curve"]}};
+  const std::filesystem::path dir = std::filesystem::path(predictor.checkpoint_path()).parent_path();
+  const std::string json_path = (dir / infer::kThresholdsFile).string(), png_path = (dir / "reliability.png").string();
+  core::OutputSet outs;
+  eval::write_reliability_png(outs.temp(png_path), cal);
+  core::write_text_file_atomic(outs.temp(json_path), out.dump(2) + "\n");
+  core::check_interrupted("calibrate");
+  outs.commit(json_path);
+  outs.commit(png_path);
+  outs.finish();
   return out;
 }
 

@@ -23,4 +23,23 @@ struct EvaluateParams {
 // Returns {"model": {...}, "otsu": {...}, "data": ..., "checkpoint": ...}.
 nlohmann::json evaluate_checkpoint(const EvaluateParams& p);
 
+// `drshym calibrate`: fit the temperature of a checkpoint on labelled data by minimum NLL
+// (golden-section search on log T), then choose the threshold on the calibrated probability for
+// an objective: "f1" (default), "iou", or "recall@precision>=P" (the highest recall whose
+// precision is at least P, for users who fear missed floods more than false alarms).
+// Writes, beside the checkpoint (replacing earlier ones, atomically):
+//   thresholds.json  temperature, threshold, objective, ECE (15 equal-width probability bins)
+//                    and Brier score and NLL before (T = 1) and after, the data used and the
+//                    checkpoint's SHA-256 (the Predictor applies it only to that checkpoint);
+//   reliability.png  reliability diagrams before and after, ECE in the title.
+struct CalibrateParams {
+  std::string checkpoint;      // required: the folder or .pt file the results go beside
+  nlohmann::json data;         // a data section, as for evaluate_checkpoint
+  std::string split = "valid";
+  std::string objective = "f1";
+  int threads = 0;
+};
+// Returns the thresholds.json content.
+nlohmann::json calibrate_checkpoint(const CalibrateParams& p);
+
 }  // namespace drshym::train

@@ -171,3 +171,50 @@ TEST(Calibration, ParamsRoundTripAndValidation) {
     EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
   }
 }
+
+TEST(Calibration, RecallAtPrecisionTakesTheLowestThresholdMeetingTheFloor) {
+  // Three dry pixels below 0.15, seven water pixels from 0.22 up and one dry pixel at 0.72.
+  // Precision rises with the threshold; the objective picks the lowest threshold (highest
+  // recall) whose precision reaches the floor.
+  std::vector<float> z;
+  std::vector<uint8_t> y;
+  auto add = [&](double p, int label) {
+    z.push_back(float(std::log(p / (1 - p))));
+    y.push_back(uint8_t(label));
+  };
+  for (double p : {0.08, 0.11, 0.13}) add(p, 0);  // off the 0.05-step grid on purpose
+  add(0.22, 1);
+  for (double p : {0.32, 0.42, 0.52, 0.62, 0.82, 0.92}) add(p, 1);
+  add(0.72, 0);
+  eval::CalibrationParams cp;
+  cp.set_objective("recall@precision>=0.85");
+  EXPECT_EQ(cp.objective(), "recall@precision>=0.85");
+  auto tc = eval::choose_threshold(z.data(), y.data(), z.size(), 1.0, cp);
+  // 0.05: 7/11; 0.10: 7/10; 0.15: 7/8 = 0.875 with recall 7/7, the lowest grid value reaching it.
+  EXPECT_NEAR(tc.threshold, 0.15, 1e-9);
+  EXPECT_NEAR(tc.score, 1.0, 1e-9);
+  cp.set_objective("recall@precision>=0.99");  // only reachable above the dry pixel at 0.72
+  tc = eval::choose_threshold(z.data(), y.data(), z.size(), 1.0, cp);
+  EXPECT_NEAR(tc.threshold, 0.75, 1e-9);
+  EXPECT_NEAR(tc.score, 2.0 / 7.0, 1e-9);
+  // A floor no threshold reaches is an error saying what the best was, not a silent choice.
+  std::vector<uint8_t> noisy(y.size(), 0);
+  noisy[0] = 1;  // the only water pixel has the lowest probability
+  cp.set_objective("recall@precision>=0.9");
+  try {
+    eval::choose_threshold(z.data(), noisy.data(), z.size(), 1.0, cp);
+    ADD_FAILURE() << "an unreachable precision floor was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("precision 0.9"), std::string::npos) << e.what();
+  }
+  for (const char* bad : {"recall@precision>=1.5", "recall@precision>=", "precision", "f2"})
+    EXPECT_THROW(cp.set_objective(bad), Error) << bad;
+}
+
+TEST(Calibration, BrierScoreHandComputed) {
+  const float z[] = {0.0f, 0.0f, float(std::log(3.0))};  // p = 0.5, 0.5, 0.75
+  const uint8_t y[] = {1, 0, 1};
+  // ((0.5-1)^2 + 0.5^2 + 0.25^2) / 3 = (0.25 + 0.25 + 0.0625) / 3
+  EXPECT_NEAR(eval::brier_score(z, y, 3, 1.0), 0.5625 / 3, 1e-9);
+  EXPECT_TRUE(std::isnan(eval::brier_score(z, y, 0, 1.0)));
+}

@@ -34,6 +34,21 @@ Scene open_scene(const std::string& uri, bool need_vh) {
 }
 
 namespace {
+// Values of one band over a decimated, nearest-neighbour read of the whole scene (at most
+// max_side pixels on the longer side), nodata as NaN. For scene-wide statistics.
+std::vector<float> scene_band_sample(const Scene& scene, int band, int max_side) {
+  const auto& info = scene.raster.info();
+  const double f = std::min(1.0, double(max_side) / double(std::max(info.width, info.height)));
+  const int w = std::max(1, int(std::lround(info.width * f))), h = std::max(1, int(std::lround(info.height * f)));
+  std::vector<float> v(size_t(w) * size_t(h));
+  scene.raster.read_band_resampled(band, Window{0, 0, info.width, info.height}, w, h, v.data());
+  const auto& nodata = info.nodata.at(size_t(band - 1));
+  if (nodata)
+    for (float& x : v)
+      if (x == float(*nodata)) x = std::numeric_limits<float>::quiet_NaN();
+  return v;
+}
+
 const char* kToDb =
     "convert calibrated backscatter to dB first: 10*log10(sigma0), e.g. gdal_calc.py -A IN.tif --A_band=1 "
     "--outfile=VV_db.tif --type=Float32 --calc=\"10*log10(A)\" (amplitude: 20*log10(A)); "
@@ -51,14 +66,8 @@ void require_db_scale(const Scene& scene) {
                   where + " holds " + io::to_string(type) + " integers, not backscatter in dB; " + kToDb);
     // A decimated view is plenty to tell dB (mostly negative, median around -10 to -25)
     // from linear power or amplitude (all >= 0, median well below 1).
-    const double f = std::min(1.0, 256.0 / double(std::max(info.width, info.height)));
-    const int w = std::max(1, int(std::lround(info.width * f))), h = std::max(1, int(std::lround(info.height * f)));
-    std::vector<float> v(size_t(w) * size_t(h));
-    scene.raster.read_band_resampled(band, Window{0, 0, info.width, info.height}, w, h, v.data());
-    const auto& nodata = info.nodata.at(size_t(band - 1));
-    v.erase(std::remove_if(v.begin(), v.end(),
-                           [&](float x) { return !std::isfinite(x) || (nodata && x == float(*nodata)); }),
-            v.end());
+    std::vector<float> v = scene_band_sample(scene, band, 256);
+    v.erase(std::remove_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); }), v.end());
     if (v.size() < 16) continue;  // too few pixels to judge (require_some_valid covers none)
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     const double median = v[v.size() / 2];
@@ -95,20 +104,6 @@ void require_some_valid(const Scene& scene) {
 }
 
 namespace {
-// Valid VV values of a decimated read of the whole scene.
-std::vector<float> scene_vv_sample(const Scene& scene, int max_side) {
-  const auto& info = scene.raster.info();
-  const double f = std::min(1.0, double(max_side) / double(std::max(info.width, info.height)));
-  const int w = std::max(1, int(std::lround(info.width * f))), h = std::max(1, int(std::lround(info.height * f)));
-  std::vector<float> vv(size_t(w) * size_t(h));
-  scene.raster.read_band_resampled(scene.bands.vv, Window{0, 0, info.width, info.height}, w, h, vv.data());
-  const auto& nodata = info.nodata.at(size_t(scene.bands.vv - 1));
-  if (nodata)
-    for (float& x : vv)
-      if (x == float(*nodata)) x = std::numeric_limits<float>::quiet_NaN();
-  return vv;
-}
-
 std::string percentile_key(float p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%s%g", kSceneVvPercentileKey, double(p));
@@ -117,7 +112,7 @@ std::string percentile_key(float p) {
 }  // namespace
 
 std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int max_side) {
-  std::vector<float> vv = scene_vv_sample(scene, max_side);
+  std::vector<float> vv = scene_band_sample(scene, scene.bands.vv, max_side);
   vv.erase(std::remove_if(vv.begin(), vv.end(), [](float x) { return !std::isfinite(x); }), vv.end());
   std::sort(vv.begin(), vv.end());  // once, for all 19 percentiles
   std::vector<std::pair<int, float>> out;
@@ -139,7 +134,7 @@ float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_per
         meta = true;
       }
     }
-    if (!meta) q = percentile_of(scene_vv_sample(scene, max_side), anchor.percentile);
+    if (!meta) q = percentile_of(scene_band_sample(scene, scene.bands.vv, max_side), anchor.percentile);
     if (!std::isfinite(q))
       throw Error(ErrorKind::InvalidInput, "ingest",
                   quoted(scene.raster.info().uri) +

@@ -16,6 +16,26 @@
 namespace drshym::cli {
 namespace {
 
+// --dataset/--root/--split/--scenes, shared by `eval` and `calibrate`, and the data section
+// (as in a training config) they describe.
+struct DatasetOptions {
+  std::string type, root;
+  std::vector<std::string> scenes;
+  void declare(CLI::App* sub, std::string& split) {
+    sub->add_option("--dataset", type, "sen1floods11 | etci | ombria | folder")->required();
+    sub->add_option("--root", root, "Dataset root folder")->required();
+    sub->add_option("--split", split, "Split / role (sen1floods11: train|valid|test|bolivia|all; ombria: train|test)")
+        ->capture_default_str();
+    sub->add_option("--scenes", scenes, "ETCI scenes to use (default: all)");
+  }
+  nlohmann::json spec(const std::string& split) const {
+    nlohmann::json data = {{"type", type}, {"root", root}};
+    if (type == "sen1floods11" || type == "folder" || type == "ombria") data["split"] = split;
+    if (!scenes.empty()) data["scenes"] = scenes;
+    return data;
+  }
+};
+
 class PredictCommand : public Command {
  public:
   CLI::App* declare(CLI::App& app) override {
@@ -73,10 +93,7 @@ class EvalCommand : public Command {
                                    "VV dB (same valid pixels): total and mean per-chip IoU, F1, precision, recall.");
     sub->add_option("--ckpt", p_.checkpoint,
                     "Checkpoint (.pt or folder); default: the embedded model (models/default_vv for ombria)");
-    sub->add_option("--dataset", type_, "sen1floods11 | etci | ombria | folder")->required();
-    sub->add_option("--root", root_, "Dataset root folder")->required();
-    sub->add_option("--split", p_.split, "Split / role (sen1floods11: train|valid|test|bolivia|all; ombria: train|test)")->capture_default_str();
-    sub->add_option("--scenes", scenes_, "ETCI scenes to use (default: all)");
+    data_.declare(sub, p_.split);
     sub->add_option("--threshold", p_.threshold, "Override the checkpoint's threshold");
     sub->add_option("--report", report_, "Write the full JSON report (per chip) here");
     sub->add_option("--reliability-png", p_.reliability_png, "Write a reliability diagram here");
@@ -86,11 +103,9 @@ class EvalCommand : public Command {
     return sub;
   }
   int run() override {
-    p_.data = {{"type", type_}, {"root", root_}};
-    if (type_ == "sen1floods11" || type_ == "folder" || type_ == "ombria") p_.data["split"] = p_.split;
-    if (!scenes_.empty()) p_.data["scenes"] = scenes_;
+    p_.data = data_.spec(p_.split);
     // OMBRIA holds VV only: its default is the VV-only model.
-    if (p_.checkpoint.empty() && type_ == "ombria") p_.checkpoint = infer::default_model_path("default_vv");
+    if (p_.checkpoint.empty() && data_.type == "ombria") p_.checkpoint = infer::default_model_path("default_vv");
     auto r = train::evaluate_checkpoint(p_);
     if (!report_.empty()) core::write_json_file(report_, r);
     auto row = [](const char* name, const nlohmann::json& e) {
@@ -110,11 +125,9 @@ class EvalCommand : public Command {
 
  private:
   train::EvaluateParams p_;
-  std::string type_, root_, report_;
-  std::vector<std::string> scenes_;
+  DatasetOptions data_;
+  std::string report_;
 };
-
-}  // namespace
 
 class CalibrateCommand : public Command {
  public:
@@ -127,11 +140,7 @@ class CalibrateCommand : public Command {
         "before and after, the data used, the checkpoint's SHA-256) and reliability.png beside the checkpoint;\n"
         "segment and predict then use them for that checkpoint. Calibrate on data that is not your test set.");
     sub->add_option("--ckpt", p_.checkpoint, "Checkpoint (.pt or folder); the results are written beside it")->required();
-    sub->add_option("--dataset", type_, "sen1floods11 | etci | ombria | folder")->required();
-    sub->add_option("--root", root_, "Dataset root folder")->required();
-    sub->add_option("--split", p_.split, "Split / role (sen1floods11: train|valid|test|bolivia|all; ombria: train|test)")
-        ->capture_default_str();
-    sub->add_option("--scenes", scenes_, "ETCI scenes to use (default: all)");
+    data_.declare(sub, p_.split);
     sub->add_option("--objective", p_.objective,
                     "What the threshold optimizes: f1, iou, or recall@precision>=P (the highest recall whose\n"
                     "precision is at least P, e.g. recall@precision>=0.8, when missed floods cost more than false alarms)")
@@ -140,9 +149,7 @@ class CalibrateCommand : public Command {
     return sub;
   }
   int run() override {
-    p_.data = {{"type", type_}, {"root", root_}};
-    if (type_ == "sen1floods11" || type_ == "folder" || type_ == "ombria") p_.data["split"] = p_.split;
-    if (!scenes_.empty()) p_.data["scenes"] = scenes_;
+    p_.data = data_.spec(p_.split);
     auto r = train::calibrate_checkpoint(p_);
     std::printf("calibrated %s on %s (%lld pixels)\n", r["checkpoint"].get<std::string>().c_str(),
                 r["data"]["name"].get<std::string>().c_str(), (long long)r["data"]["pixels_used"].get<int64_t>());
@@ -156,9 +163,10 @@ class CalibrateCommand : public Command {
 
  private:
   train::CalibrateParams p_;
-  std::string type_, root_;
-  std::vector<std::string> scenes_;
+  DatasetOptions data_;
 };
+
+}  // namespace
 
 std::unique_ptr<Command> make_calibrate_command() { return std::make_unique<CalibrateCommand>(); }
 std::unique_ptr<Command> make_predict_command() { return std::make_unique<PredictCommand>(); }

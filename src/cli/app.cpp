@@ -20,6 +20,7 @@ std::unique_ptr<Command> make_calibrate_command();
 std::unique_ptr<Command> make_demo_scene_command();
 std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_cv_command();
+std::unique_ptr<Command> make_serve_command();
 
 std::vector<std::unique_ptr<Command>> all_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
@@ -32,6 +33,7 @@ std::vector<std::unique_ptr<Command>> all_commands() {
   cmds.push_back(make_demo_scene_command());
   cmds.push_back(make_train_command());
   cmds.push_back(make_cv_command());
+  cmds.push_back(make_serve_command());
   return cmds;
 }
 
@@ -60,8 +62,7 @@ int run(int argc, char** argv) {
       if (sub->parsed()) return cmd->run();
   } catch (const Error& e) {
     std::cerr << "drshym: error: " << e.what() << "\n";
-    if (e.kind() == ErrorKind::Interrupted) return 130;
-    return e.kind() == ErrorKind::Usage ? 2 : 1;
+    return exit_code(e.kind());
   } catch (const std::exception& e) {
     std::cerr << "drshym: error: " << e.what() << "\n";
     return 1;

@@ -2,17 +2,39 @@
 
 namespace drshym {
 
-const char* to_string(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::Usage: return "usage";
-    case ErrorKind::NotFound: return "not_found";
-    case ErrorKind::InvalidInput: return "invalid_input";
-    case ErrorKind::Io: return "io_error";
-    case ErrorKind::Internal: return "internal";
-    case ErrorKind::Interrupted: return "interrupted";
-  }
-  return "internal";
+namespace {
+
+struct KindRow {
+  ErrorKind kind;
+  const char* code;
+  int exit_code;
+  int http_status;
+};
+
+// The table documented in error.hpp.
+constexpr KindRow kKinds[] = {
+    {ErrorKind::Usage, "usage", 2, 400},
+    {ErrorKind::Forbidden, "forbidden", 2, 403},
+    {ErrorKind::NotFound, "not_found", 1, 404},
+    {ErrorKind::InvalidInput, "invalid_input", 1, 422},
+    {ErrorKind::Io, "io_error", 1, 500},
+    {ErrorKind::Internal, "internal", 1, 500},
+    {ErrorKind::Unavailable, "unavailable", 1, 503},
+    {ErrorKind::Interrupted, "interrupted", 130, 503},
+    {ErrorKind::Timeout, "timeout", 1, 504},
+};
+
+const KindRow& row(ErrorKind kind) {
+  for (const auto& r : kKinds)
+    if (r.kind == kind) return r;
+  return kKinds[5];  // Internal
 }
+
+}  // namespace
+
+const char* to_string(ErrorKind kind) { return row(kind).code; }
+int exit_code(ErrorKind kind) { return row(kind).exit_code; }
+int http_status(ErrorKind kind) { return row(kind).http_status; }
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 

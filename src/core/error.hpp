@@ -7,13 +7,28 @@
 
 namespace drshym {
 
+// The one table of error kinds. Each kind has a stable code (to_string), a CLI exit code
+// (exit_code) and an HTTP status (http_status); front-ends use these and nothing else.
+//   kind          code            exit  HTTP
+//   Usage         usage            2    400  bad arguments, options or request fields
+//   Forbidden     forbidden        2    403  a path or URI outside what is allowed
+//   NotFound      not_found        1    404  a named file, URI or resource does not exist
+//   InvalidInput  invalid_input    1    422  exists but unusable: wrong bands, no CRS, all nodata
+//   Io            io_error         1    500  reading or writing failed
+//   Internal      internal         1    500  a bug or an unexpected state
+//   Unavailable   unavailable      1    503  busy (queue full) or shutting down; retry later
+//   Interrupted   interrupted    130    503  stopped by SIGINT/SIGTERM; outputs were rolled back
+//   Timeout       timeout          1    504  a deadline passed; outputs were rolled back
 enum class ErrorKind {
-  Usage,         // bad arguments or options (CLI exit 2, HTTP 400)
-  NotFound,      // a named file, URI or resource does not exist (HTTP 404)
-  InvalidInput,  // the input exists but is unusable: wrong bands, no CRS, all nodata (HTTP 422)
-  Io,            // reading or writing failed (HTTP 500)
-  Internal,      // a bug or an unexpected state (HTTP 500)
-  Interrupted,   // stopped by SIGINT/SIGTERM; outputs were rolled back (CLI exit 130, HTTP 503)
+  Usage,
+  Forbidden,
+  NotFound,
+  InvalidInput,
+  Io,
+  Internal,
+  Unavailable,
+  Interrupted,
+  Timeout,
 };
 
 class Error : public std::runtime_error {
@@ -29,6 +44,8 @@ class Error : public std::runtime_error {
 };
 
 const char* to_string(ErrorKind kind);
+int exit_code(ErrorKind kind);
+int http_status(ErrorKind kind);
 
 // Quote a path or URI for messages: 'x.tif'.
 // (The non-const overload keeps std::quoted, found by ADL, from winning for mutable strings.)

@@ -6,9 +6,15 @@
 //   <scene>_flood.geojson   <scene>_overlay.png   <scene>_record.json
 // Memory stays bounded by a few tile rows whatever the scene size.
 #include <nlohmann/json.hpp>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "tiling/window_grid.hpp"
+
+namespace drshym::core {
+class CancelToken;  // core/cancel.hpp
+}
 
 namespace drshym::infer {
 
@@ -19,6 +25,7 @@ struct SegmentParams {
   std::string out_dir;
   std::string aoi_path;           // optional polygon (any CRS): restricts and crops the work
   tiling::GridParams grid;        // tile 512, overlap 64
+  std::optional<double> threshold;  // decision threshold on the calibrated probability; default: the predictor's
   int batch_size = 1;              // tiles per model call (per worker)
   int model_workers = 0;           // 0: one single-threaded worker per CPU thread of the predictor
   double min_area_m2 = 1000.0;    // flood polygons smaller than this are dropped (speckle)
@@ -40,14 +47,24 @@ struct SegmentResult {
   int tiles = 0;
 };
 
+// The named stages of a run, in order, as reported to SegmentHooks::progress.
+//   prepare  checks, scene and AOI opened, anchor measured, tile grid laid
+//   model    tiles read, run through the network and blended into staged rasters (per tile)
+//   finish   COGs, polygons and overlay written from the staged rasters
+//   record   DrShymRecord + provenance assembled, then every output committed at once
+inline constexpr const char* kSegmentStages[] = {"prepare", "model", "finish", "record"};
+
+// What a front-end (the CLI, the HTTP server) may attach to a run.
+struct SegmentHooks {
+  // Checked at safe points in every stage (besides the process-wide interrupt flag): a
+  // cancelled token or a passed deadline stops the run and removes its outputs.
+  const core::CancelToken* cancel = nullptr;
+  // Called from the run's threads with a stage name and the fraction of that stage done.
+  std::function<void(const std::string& stage, double fraction)> progress;
+};
+
 // Throws drshym::Error for bad input before any output is written; a failure later removes
 // every output written so far (nothing half-written remains under a final name).
-SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor);
-
-// Write an overlay PNG: SAR backdrop (VV dB) with flood drawn in blue, opacity by confidence.
-// Reads decimated views, so memory stays small for any scene size.
-void write_overlay_png(const std::string& scene_uri, int vv_band, const Window& region,
-                       const std::string& proba_path, const std::string& mask_path, const std::string& out_png,
-                       int max_side = 1600);
+SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks = {});
 
 }  // namespace drshym::infer

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <mutex>
 
+#include "core/cancel.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
@@ -631,4 +633,64 @@ TEST(RealData, PyrosarVvOnlySceneNamesMissingVh) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("VH"), std::string::npos) << e.what();
   }
+}
+
+TEST(Segment, HooksReportEveryStageInOrderAndATokenCancelsCleanly) {
+  drshym::testing::TempDir tmp;
+  std::string scene = synthetic_scene(tmp, 256, 256);
+  infer::SegmentParams p;
+  p.scene_uri = scene;
+  p.out_dir = tmp.file("seg");
+  p.grid = {64, 8};
+  p.progress = false;
+  std::mutex m;
+  std::vector<std::pair<std::string, double>> seen;
+  infer::SegmentHooks hooks;
+  hooks.progress = [&](const std::string& stage, double f) {
+    std::lock_guard<std::mutex> lk(m);
+    seen.emplace_back(stage, f);
+  };
+  auto r = infer::segment_scene(p, predictor(), hooks);
+  ASSERT_FALSE(seen.empty());
+  // Stages arrive in kSegmentStages order, each ending at 1, fractions never going back.
+  std::vector<std::string> order;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (order.empty() || order.back() != seen[i].first) {
+      order.push_back(seen[i].first);
+    } else {
+      EXPECT_GE(seen[i].second, seen[i - 1].second) << seen[i].first;
+    }
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"prepare", "model", "finish", "record"}));
+  int model_calls = 0;
+  for (const auto& [s, f] : seen) model_calls += s == "model";
+  EXPECT_EQ(model_calls, r.tiles);  // one report per tile
+  EXPECT_DOUBLE_EQ(seen.back().second, 1.0);
+
+  // A cancelled token stops the run: Unavailable, and nothing is left in the output folder.
+  core::CancelToken token;
+  token.cancel("test");
+  infer::SegmentHooks stop;
+  stop.cancel = &token;
+  p.out_dir = tmp.file("cancelled");
+  try {
+    infer::segment_scene(p, predictor(), stop);
+    ADD_FAILURE() << "a cancelled run finished";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unavailable) << e.what();
+  }
+  EXPECT_TRUE(files_in(p.out_dir).empty());
+  // A deadline already passed: Timeout, nothing left.
+  core::CancelToken late(1e-9);
+  stop.cancel = &late;
+  try {
+    infer::segment_scene(p, predictor(), stop);
+    ADD_FAILURE() << "a run past its deadline finished";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Timeout) << e.what();
+  }
+  EXPECT_TRUE(files_in(p.out_dir).empty());
+  // A threshold outside (0, 1) is a usage error before any work.
+  p.threshold = 1.5;
+  EXPECT_THROW(infer::segment_scene(p, predictor()), Error);
 }

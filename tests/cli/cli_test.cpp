@@ -16,6 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -168,4 +171,73 @@ TEST(Cli, InterruptedTileExits130AndLeavesNothing) {
   kill(pid, SIGINT);
   EXPECT_EQ(wait_exit(pid), 130);
   EXPECT_FALSE(fs::exists(out)) << files_in(out + "/images").size() << " tile(s) left";
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Waits for "listening on http://HOST:PORT" in a serve log; returns the port (0 on timeout).
+int wait_for_port(const std::string& log) {
+  const std::string key = "listening on http://127.0.0.1:";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = read_file(log);
+    if (auto at = text.find(key); at != std::string::npos) return std::atoi(text.c_str() + at + key.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST(Cli, ServeStopsOnSigtermCancelsRunningWorkAndARestartReportsIt) {
+  drshym::testing::TempDir tmp;
+  const std::string in = tmp.file("in"), out = tmp.file("out");
+  fs::create_directories(in);
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", in + "/scene.tif", "--width", "2048", "--height", "2048"}).code, 0);
+  const std::vector<std::string> args = {"serve", "--port", "0", "--input-root", in, "--output-root", out,
+                                         "--threads", "1"};
+  pid_t pid = spawn(args, tmp.file("serve.log"));
+  const int port = wait_for_port(tmp.file("serve.log"));
+  ASSERT_GT(port, 0) << read_file(tmp.file("serve.log"));
+  httplib::Client c("127.0.0.1", port);
+  const nlohmann::json body = {{"domain", "flood_sar"},
+                               {"image_uri", "file://" + in + "/scene.tif"},
+                               {"options", {{"tile", 64}, {"overlap", 0}}}};
+  auto r = c.Post("/v1/jobs", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const std::string id = nlohmann::json::parse(r->body)["id"];
+  // Wait until the model is running on it, then SIGTERM.
+  nlohmann::json j;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto g = c.Get(("/v1/jobs/" + id).c_str());
+    ASSERT_TRUE(g);
+    j = nlohmann::json::parse(g->body);
+  } while (j["progress"]["stage"] != "model" && j["status"] != "done" && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(j["status"], "running") << j.dump();
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 0) << read_file(tmp.file("serve.log"));
+  EXPECT_TRUE(contains(read_file(tmp.file("serve.log")), "serve: stopped"));
+  for (const auto& f : files_in(out))
+    EXPECT_EQ(f.rfind("jobs.sqlite", 0), 0u) << "left behind by the cancelled job: " << f;
+  // A new server on the same output root reports the job failed, not running.
+  pid = spawn(args, tmp.file("serve2.log"));
+  const int port2 = wait_for_port(tmp.file("serve2.log"));
+  ASSERT_GT(port2, 0) << read_file(tmp.file("serve2.log"));
+  httplib::Client c2("127.0.0.1", port2);
+  auto g = c2.Get(("/v1/jobs/" + id).c_str());
+  ASSERT_TRUE(g);
+  const auto after = nlohmann::json::parse(g->body);
+  EXPECT_EQ(after["status"], "failed") << after.dump();
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 0);
 }

@@ -1,0 +1,183 @@
+#include "serve/job_store.hpp"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <ctime>
+#include <mutex>
+
+#include "core/error.hpp"
+
+namespace drshym::serve {
+namespace {
+
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, int(ms));
+  return out;
+}
+
+nlohmann::json parse_or_null(const unsigned char* text) {
+  if (!text) return nullptr;
+  return nlohmann::json::parse(reinterpret_cast<const char*>(text), nullptr, false);
+}
+
+class SqliteJobStore final : public JobStore {
+ public:
+  explicit SqliteJobStore(const std::string& path) : path_(path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw Error(ErrorKind::Io, "serve", "cannot open job store " + quoted(path) + ": " + why);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec("CREATE TABLE IF NOT EXISTS jobs ("
+         " id TEXT PRIMARY KEY, status TEXT NOT NULL, stage TEXT NOT NULL DEFAULT '',"
+         " fraction REAL NOT NULL DEFAULT 0, request TEXT NOT NULL, result TEXT, error TEXT,"
+         " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)");
+  }
+  ~SqliteJobStore() override { sqlite3_close(db_); }
+
+  void create(const std::string& id, const nlohmann::json& request) override {
+    const std::string now = utc_now();
+    run("INSERT INTO jobs (id, status, request, created_at, updated_at) VALUES (?, 'queued', ?, ?, ?)",
+        {id, request.dump(), now, now});
+  }
+  void set_running(const std::string& id) override {
+    run("UPDATE jobs SET status='running', updated_at=? WHERE id=?", {utc_now(), id});
+  }
+  void set_progress(const std::string& id, const std::string& stage, double fraction) override {
+    std::lock_guard<std::mutex> lk(m_);
+    sqlite3_stmt* st = prepare("UPDATE jobs SET stage=?, fraction=?, updated_at=? WHERE id=?");
+    const std::string now = utc_now();
+    sqlite3_bind_text(st, 1, stage.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 2, fraction);
+    sqlite3_bind_text(st, 3, now.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, id.c_str(), -1, SQLITE_TRANSIENT);
+    step_done(st);
+  }
+  void set_done(const std::string& id, const nlohmann::json& result) override {
+    run("UPDATE jobs SET status='done', stage='record', fraction=1, result=?, updated_at=? WHERE id=?",
+        {result.dump(), utc_now(), id});
+  }
+  void set_failed(const std::string& id, const nlohmann::json& error) override {
+    run("UPDATE jobs SET status='failed', error=?, updated_at=? WHERE id=?", {error.dump(), utc_now(), id});
+  }
+  std::optional<JobRecord> get(const std::string& id) const override {
+    std::lock_guard<std::mutex> lk(m_);
+    sqlite3_stmt* st = prepare(
+        "SELECT id, status, stage, fraction, request, result, error, created_at, updated_at FROM jobs WHERE id=?");
+    sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    std::optional<JobRecord> out;
+    const int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      JobRecord r;
+      auto text = [&](int col) {
+        const unsigned char* t = sqlite3_column_text(st, col);
+        return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+      };
+      r.id = text(0);
+      r.status = text(1);
+      r.stage = text(2);
+      r.fraction = sqlite3_column_double(st, 3);
+      r.request = parse_or_null(sqlite3_column_text(st, 4));
+      r.result = parse_or_null(sqlite3_column_text(st, 5));
+      r.error = parse_or_null(sqlite3_column_text(st, 6));
+      r.created_at = text(7);
+      r.updated_at = text(8);
+      out = std::move(r);
+    } else if (rc != SQLITE_DONE) {
+      fail_stmt(st, "read");
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+  int recover() override {
+    const std::string now = utc_now();
+    const nlohmann::json running = {
+        {"code", to_string(ErrorKind::Interrupted)},
+        {"message", "the server stopped while this job was running; its partial outputs were removed"}};
+    const nlohmann::json queued = {{"code", to_string(ErrorKind::Interrupted)},
+                                   {"message", "the server stopped before this job started; submit it again"}};
+    std::lock_guard<std::mutex> lk(m_);
+    int n = 0;
+    for (const auto& [status, err] : {std::pair<const char*, const nlohmann::json&>{"running", running},
+                                      std::pair<const char*, const nlohmann::json&>{"queued", queued}}) {
+      sqlite3_stmt* st = prepare("UPDATE jobs SET status='failed', error=?, updated_at=? WHERE status=?");
+      const std::string e = err.dump();
+      sqlite3_bind_text(st, 1, e.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 2, now.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
+      step_done(st);
+      n += sqlite3_changes(db_);
+    }
+    return n;
+  }
+
+ private:
+  void exec(const char* sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string why = msg ? msg : "?";
+      sqlite3_free(msg);
+      throw Error(ErrorKind::Io, "serve", "job store " + quoted(path_) + ": " + why);
+    }
+  }
+  sqlite3_stmt* prepare(const char* sql) const {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK)
+      throw Error(ErrorKind::Internal, "serve", std::string("job store: ") + sqlite3_errmsg(db_));
+    return st;
+  }
+  [[noreturn]] void fail_stmt(sqlite3_stmt* st, const char* what) const {
+    std::string why = sqlite3_errmsg(db_);
+    sqlite3_finalize(st);
+    throw Error(ErrorKind::Io, "serve", "job store " + quoted(path_) + ": " + what + " failed: " + why);
+  }
+  void step_done(sqlite3_stmt* st) const {
+    if (sqlite3_step(st) != SQLITE_DONE) fail_stmt(st, "write");
+    sqlite3_finalize(st);
+  }
+  // A statement whose parameters are all text.
+  void run(const char* sql, std::initializer_list<std::string> params) {
+    std::lock_guard<std::mutex> lk(m_);
+    sqlite3_stmt* st = prepare(sql);
+    int i = 1;
+    for (const auto& v : params) sqlite3_bind_text(st, i++, v.c_str(), -1, SQLITE_TRANSIENT);
+    step_done(st);
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  mutable std::mutex m_;
+};
+
+}  // namespace
+
+nlohmann::json JobRecord::to_json() const {
+  nlohmann::json j = {{"id", id},
+                      {"status", status},
+                      {"progress", {{"stage", stage}, {"fraction", fraction}}},
+                      {"created_at", created_at},
+                      {"updated_at", updated_at}};
+  if (status == "done") j["result"] = result;
+  if (status == "failed") j["error"] = error;
+  return j;
+}
+
+std::unique_ptr<JobStore> open_sqlite_job_store(const std::string& path) {
+  return std::make_unique<SqliteJobStore>(path);
+}
+
+}  // namespace drshym::serve

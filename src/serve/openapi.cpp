@@ -1,0 +1,172 @@
+// The OpenAPI 3.0 document of the HTTP API (GET /openapi.json). tests/serve compares its paths
+// with api_routes() and checks live responses against the schemas it names.
+#include "serve/server.hpp"
+
+#include "drshym/version.hpp"
+
+namespace drshym::serve {
+
+nlohmann::json openapi_spec() {
+  static const nlohmann::json spec = [] {
+    nlohmann::json j = nlohmann::json::parse(R"JSON(
+{
+  "openapi": "3.0.3",
+  "info": {
+    "title": "DrShym Climate flood mapping API",
+    "description": "Flood extent from Sentinel-1 SAR scenes. Inputs only from the server's input roots (file://) or allowed remote prefixes; outputs in a fresh folder per request under the output root. Errors are {\"error\": {\"code\", \"message\"}}.",
+    "version": "0"
+  },
+  "paths": {
+    "/v1/segment": {
+      "post": {
+        "summary": "Map one scene and wait for the result",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SegmentRequest"}}}},
+        "responses": {
+          "200": {"description": "Outputs written", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SegmentResponse"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"},
+          "413": {"$ref": "#/components/responses/Error"},
+          "422": {"$ref": "#/components/responses/Error"},
+          "500": {"$ref": "#/components/responses/Error"},
+          "503": {"$ref": "#/components/responses/Busy"},
+          "504": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/jobs": {
+      "post": {
+        "summary": "Queue one scene; poll GET /v1/jobs/{id}",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SegmentRequest"}}}},
+        "responses": {
+          "202": {"description": "Queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"},
+          "413": {"$ref": "#/components/responses/Error"},
+          "503": {"$ref": "#/components/responses/Busy"}
+        }
+      }
+    },
+    "/v1/jobs/{id}": {
+      "get": {
+        "summary": "A job's status, progress and, when done, the /v1/segment body as result",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/models": {
+      "get": {
+        "summary": "The loaded models with their calibration",
+        "responses": {"200": {"description": "Models", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Models"}}}}}
+      }
+    },
+    "/healthz": {
+      "get": {
+        "summary": "Liveness: models loaded, workers, queue",
+        "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}
+      }
+    },
+    "/openapi.json": {
+      "get": {
+        "summary": "This document",
+        "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}}}
+      }
+    }
+  },
+  "components": {
+    "responses": {
+      "Error": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Busy": {
+        "description": "Queue full or shutting down",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+      }
+    },
+    "schemas": {
+      "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+          "code": {"type": "string", "enum": ["usage", "forbidden", "not_found", "invalid_input", "io_error", "internal", "unavailable", "interrupted", "timeout"]},
+          "message": {"type": "string"}}}}
+      },
+      "SegmentRequest": {
+        "type": "object", "required": ["domain", "image_uri"], "additionalProperties": false,
+        "properties": {
+          "domain": {"type": "string", "enum": ["flood_sar"]},
+          "image_uri": {"type": "string", "description": "file:///... under an input root, or an allowed http(s)/s3 prefix"},
+          "options": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+              "tile": {"type": "integer", "minimum": 64, "maximum": 2048, "default": 512, "description": "a multiple of what the networks accept (16)"},
+              "overlap": {"type": "integer", "minimum": 0, "default": 64, "description": "less than tile/2"},
+              "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "description": "default: the model's calibrated threshold"},
+              "explain": {"type": "boolean", "default": false, "description": "Grad-CAM; not available in this build (true is refused)"},
+              "aoi": {"type": "object", "description": "GeoJSON geometry, Feature or FeatureCollection (any CRS; RFC 7946 lon/lat when none is named)"},
+              "model": {"type": "string", "description": "a name from GET /v1/models; default: by the scene's bands"}
+            }
+          }
+        }
+      },
+      "SegmentResponse": {
+        "type": "object", "required": ["scene_id", "request_id", "outputs", "provenance", "stats", "policy"],
+        "properties": {
+          "scene_id": {"type": "string"},
+          "request_id": {"type": "string"},
+          "outputs": {"type": "object", "required": ["mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"], "properties": {
+            "mask_uri": {"type": "string"}, "proba_uri": {"type": "string"}, "overlay_png": {"type": "string"},
+            "geojson_uri": {"type": "string"}, "record_uri": {"type": "string"}}},
+          "provenance": {"type": "object", "required": ["model", "checkpoint_sha256", "threshold", "temperature", "calibration", "timings_s"], "properties": {
+            "model": {"type": "string"}, "checkpoint_sha256": {"type": "string"}, "threshold": {"type": "number"},
+            "temperature": {"type": "number"}, "calibration": {"type": "string"}, "calibration_source": {"type": "string"},
+            "tile": {"type": "integer"}, "overlap": {"type": "integer"}, "timings_s": {"type": "object"}}},
+          "stats": {"type": "object", "required": ["valid_pixels", "flood_pixels", "flood_fraction"], "properties": {
+            "valid_pixels": {"type": "integer"}, "flood_pixels": {"type": "integer"}, "flood_fraction": {"type": "number"},
+            "flood_area_km2": {"type": "number"}}},
+          "policy": {"type": "object", "required": ["crs_kept", "geojson_exported"], "properties": {
+            "crs_kept": {"type": "boolean"}, "geojson_exported": {"type": "boolean"}}}
+        }
+      },
+      "Job": {
+        "type": "object", "required": ["id", "status", "progress", "created_at", "updated_at"],
+        "properties": {
+          "id": {"type": "string"},
+          "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+          "progress": {"type": "object", "required": ["stage", "fraction"], "properties": {
+            "stage": {"type": "string", "description": "'', prepare, model, finish or record"}, "fraction": {"type": "number"}}},
+          "created_at": {"type": "string"},
+          "updated_at": {"type": "string"},
+          "result": {"$ref": "#/components/schemas/SegmentResponse"},
+          "error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
+        }
+      },
+      "Models": {
+        "type": "object", "required": ["models"],
+        "properties": {"models": {"type": "array", "items": {"type": "object", "required": ["name", "checkpoint_sha256", "arch", "bands", "calibration"], "properties": {
+          "name": {"type": "string"}, "checkpoint_sha256": {"type": "string"}, "arch": {"type": "string"},
+          "bands": {"type": "array", "items": {"type": "string"}}, "needs_vh": {"type": "boolean"}, "tile_multiple": {"type": "integer"},
+          "calibration": {"type": "object", "required": ["temperature", "threshold", "source"]}, "meta": {"type": "object"}}}}}
+      },
+      "Health": {
+        "type": "object", "required": ["status", "models_loaded", "workers", "running", "queue"],
+        "properties": {
+          "status": {"type": "string", "enum": ["ok", "stopping"]},
+          "models_loaded": {"type": "array", "items": {"type": "string"}},
+          "workers": {"type": "integer"}, "running": {"type": "integer"},
+          "queue": {"type": "object", "required": ["waiting", "capacity"]}
+        }
+      }
+    }
+  }
+}
+)JSON");
+    j["info"]["version"] = kVersion;
+    return j;
+  }();
+  return spec;
+}
+
+}  // namespace drshym::serve

@@ -1,0 +1,156 @@
+#include "serve/request.hpp"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "io/uri.hpp"
+
+namespace drshym::serve {
+namespace fs = std::filesystem;
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+[[noreturn]] void bad(const std::string& msg) { throw Error(ErrorKind::Usage, "request", msg); }
+[[noreturn]] void forbidden(const std::string& msg) { throw Error(ErrorKind::Forbidden, "request", msg); }
+
+bool under(const fs::path& p, const fs::path& root) {
+  auto r = root.begin(), q = p.begin();
+  for (; r != root.end(); ++r, ++q)
+    if (q == p.end() || *q != *r) return false;
+  return true;
+}
+
+int int_option(const nlohmann::json& v, const char* name, int lo, int hi) {
+  if (!v.is_number_integer()) bad(fmt::format("options.{} must be an integer", name));
+  const auto x = v.get<int64_t>();
+  if (x < lo || x > hi) bad(fmt::format("options.{} must be in [{}, {}], got {}", name, lo, hi, x));
+  return int(x);
+}
+
+size_t count_positions(const nlohmann::json& j) {
+  if (j.is_array() && !j.empty() && j[0].is_number()) return 1;
+  size_t n = 0;
+  if (j.is_array() || j.is_object())
+    for (const auto& v : j) n += count_positions(v);
+  return n;
+}
+
+}  // namespace
+
+InputPolicy::InputPolicy(const std::vector<std::string>& roots, const std::vector<std::string>& remote_prefixes)
+    : remote_(remote_prefixes) {
+  for (const auto& r : roots) {
+    std::error_code ec;
+    const fs::path c = fs::canonical(r, ec);
+    if (ec || !fs::is_directory(c))
+      throw Error(ErrorKind::Usage, "serve", "input root " + quoted(r) + " is not an existing folder");
+    roots_.push_back(c.string());
+  }
+  for (const auto& p : remote_)
+    if (!(starts_with(p, "https://") || starts_with(p, "http://") || starts_with(p, "s3://")) ||
+        p.find('/', p.find("://") + 3) == std::string::npos)
+      throw Error(ErrorKind::Usage, "serve",
+                  "--allow-remote " + quoted(p) + " must be an http(s):// or s3:// prefix with a host and a '/'");
+}
+
+std::string InputPolicy::resolve(const std::string& uri) const {
+  if (uri.empty()) bad("image_uri is empty");
+  if (uri.size() > 4096) bad("image_uri is longer than 4096 characters");
+  if (uri.find('\0') != std::string::npos) bad("image_uri contains a NUL character");
+  if (starts_with(uri, "http://") || starts_with(uri, "https://") || starts_with(uri, "s3://")) {
+    if (uri.find("/../") != std::string::npos || uri.find("/./") != std::string::npos)
+      forbidden(quoted(uri) + " contains '..' or '.' segments");
+    for (const auto& p : remote_)
+      if (starts_with(uri, p)) return uri;
+    forbidden("remote image " + quoted(uri) +
+              " is not under an allowed prefix (the server allows remote inputs only with --allow-remote)");
+  }
+  if (starts_with(uri, "/vsi")) forbidden("GDAL virtual paths are not accepted: " + quoted(uri));
+  if (!starts_with(uri, "file://") && uri.find("://") != std::string::npos)
+    forbidden("unsupported URI scheme in " + quoted(uri) + " (use file://, or an allowed http(s):// or s3:// prefix)");
+  std::string path;
+  try {
+    path = io::to_gdal_path(uri);  // file:// decoded, other hosts refused
+  } catch (const Error& e) {
+    bad(e.what());
+  }
+  const fs::path p(path);
+  if (!p.is_absolute()) bad("image_uri must be a file:// URI or an absolute path, got " + quoted(uri));
+  for (const auto& part : p)
+    if (part == "..") forbidden(quoted(uri) + " contains '..'");
+  // Every symlink resolved: a link inside a root that points outside it is refused.
+  std::error_code ec;
+  const fs::path real = fs::weakly_canonical(p, ec);
+  if (ec) forbidden("cannot resolve " + quoted(uri));
+  bool inside = false;
+  for (const auto& r : roots_) inside = inside || under(real, fs::path(r));
+  if (!inside) forbidden(quoted(uri) + " is outside the server's input roots");
+  if (!fs::exists(real, ec)) throw Error(ErrorKind::NotFound, "request", "no such file: " + quoted(uri));
+  if (!fs::is_regular_file(real, ec)) throw Error(ErrorKind::InvalidInput, "request", quoted(uri) + " is not a file");
+  return real.string();
+}
+
+nlohmann::json SegmentRequest::to_json() const {
+  nlohmann::json o = {{"tile", tile}, {"overlap", overlap}};
+  if (threshold) o["threshold"] = *threshold;
+  if (aoi) o["aoi"] = *aoi;
+  if (!model.empty()) o["model"] = model;
+  return {{"domain", "flood_sar"}, {"image_uri", image_uri}, {"options", o}};
+}
+
+SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPolicy& policy,
+                                     const RequestLimits& limits) {
+  if (!body.is_object()) bad("the request body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (it.key() != "domain" && it.key() != "image_uri" && it.key() != "options" && it.key() != "before_uri")
+      bad("unknown field " + quoted(it.key()) + " (expected domain, image_uri, options)");
+  if (!body.contains("domain")) bad("missing field 'domain' (\"flood_sar\")");
+  if (!body["domain"].is_string() || body["domain"] != "flood_sar")
+    bad("unsupported domain " + body["domain"].dump() + "; this server maps \"flood_sar\"");
+  if (!body.contains("image_uri")) bad("missing field 'image_uri'");
+  if (!body["image_uri"].is_string()) bad("image_uri must be a string");
+  if (body.contains("before_uri"))
+    bad("before_uri (bi-temporal input) is not supported by this server yet; send the after scene alone");
+  SegmentRequest r;
+  r.image_uri = body["image_uri"].get<std::string>();
+  const nlohmann::json opts = body.value("options", nlohmann::json::object());
+  if (!opts.is_object()) bad("options must be a JSON object");
+  for (auto it = opts.begin(); it != opts.end(); ++it) {
+    const std::string& k = it.key();
+    const auto& v = it.value();
+    if (k == "tile") {
+      r.tile = int_option(v, "tile", limits.min_tile, limits.max_tile);
+    } else if (k == "overlap") {
+      r.overlap = int_option(v, "overlap", 0, limits.max_tile);
+    } else if (k == "threshold") {
+      if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() < 1.0))
+        bad("options.threshold must be a number in (0, 1)");
+      r.threshold = v.get<double>();
+    } else if (k == "explain") {
+      if (!v.is_boolean()) bad("options.explain must be true or false");
+      if (v.get<bool>()) bad("options.explain is not supported by this server yet (no Grad-CAM in this build)");
+    } else if (k == "aoi") {
+      if (!v.is_object() || !v.contains("type") || !v["type"].is_string())
+        bad("options.aoi must be a GeoJSON object (geometry, Feature or FeatureCollection)");
+      if (count_positions(v) > limits.max_aoi_vertices)
+        bad(fmt::format("options.aoi has more than {} vertices", limits.max_aoi_vertices));
+      r.aoi = v;
+    } else if (k == "model") {
+      if (!v.is_string() || v.get<std::string>().empty()) bad("options.model must be a model name (see GET /v1/models)");
+      r.model = v.get<std::string>();
+    } else {
+      bad("unknown option " + quoted(k) + " (expected tile, overlap, threshold, explain, aoi, model)");
+    }
+  }
+  if (r.tile % limits.tile_multiple != 0)
+    bad(fmt::format("options.tile must be a multiple of {} (what the networks accept), got {}", limits.tile_multiple,
+                    r.tile));
+  if (2 * r.overlap >= r.tile) bad(fmt::format("options.overlap must be less than tile/2 = {}, got {}", r.tile / 2, r.overlap));
+  r.source = policy.resolve(r.image_uri);  // last: a malformed body is a 400 whatever the URI
+  return r;
+}
+
+}  // namespace drshym::serve

@@ -1,0 +1,52 @@
+#pragma once
+// What a client may ask for, checked before any work is queued or any file opened:
+//   InputPolicy   which image URIs may be read (local files under --input-root folders; remote
+//                 URIs only under an explicit --allow-remote prefix)
+//   SegmentRequest the body of POST /v1/segment and POST /v1/jobs, with every option bounded
+// Errors are drshym::Error: Usage (400) for malformed or out-of-range fields, Forbidden (403)
+// for a URI outside what the policy allows, NotFound (404) for a missing file inside a root.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace drshym::serve {
+
+class InputPolicy {
+ public:
+  // roots: existing folders (made canonical here; a missing one is a usage error);
+  // remote_prefixes: e.g. "https://data.example.org/s1/" or "s3://bucket/scenes/".
+  InputPolicy(const std::vector<std::string>& roots, const std::vector<std::string>& remote_prefixes);
+  // The path (or remote URI) GDAL should open for a client's image URI. Local files: file://
+  // URIs or absolute paths; no "..", and the file with every symlink resolved must lie under
+  // a root. Nothing is opened; only the path's existence is looked at, after the root check.
+  std::string resolve(const std::string& uri) const;
+  const std::vector<std::string>& roots() const { return roots_; }
+
+ private:
+  std::vector<std::string> roots_;
+  std::vector<std::string> remote_;
+};
+
+struct RequestLimits {
+  int min_tile = 64, max_tile = 2048;
+  int tile_multiple = 16;          // what every loaded network accepts
+  size_t max_aoi_vertices = 100000;
+};
+
+struct SegmentRequest {
+  std::string image_uri;           // as the client gave it
+  std::string source;              // resolved by the InputPolicy
+  int tile = 512, overlap = 64;
+  std::optional<double> threshold;
+  std::optional<nlohmann::json> aoi;   // a GeoJSON geometry, Feature or FeatureCollection
+  std::string model;               // an embedded model name; "" = by the scene's bands
+  nlohmann::json to_json() const;  // normalized, as stored with a job
+};
+
+// Parses and checks a request body. Unknown fields are refused (a typo must not be ignored).
+SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPolicy& policy,
+                                     const RequestLimits& limits);
+
+}  // namespace drshym::serve

@@ -1,0 +1,53 @@
+#pragma once
+// `drshym serve`: the HTTP front-end over serve::Service (cpp-httplib). No pipeline logic here:
+// routes parse JSON, call the service and map drshym::Error kinds to statuses through the one
+// table in core/error.hpp. Every response is JSON, errors as {"error": {"code", "message"}};
+// one structured access-log line per request (id, method, path, status, duration).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace drshym::serve {
+
+class Service;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                       // 0: any free port (see HttpServer::port())
+  size_t max_body_bytes = 1 << 20;       // larger bodies get 413
+  int read_timeout_s = 10;               // a client that stops sending is dropped
+  // Connections served at once. A synchronous /v1/segment holds one while its scene waits or
+  // runs, so this should be workers + queue + a few for /healthz and job polling.
+  int http_threads = 16;
+};
+
+// The API routes, in the order they are registered and documented.
+struct RouteInfo {
+  const char* method;
+  const char* path;  // OpenAPI form: /v1/jobs/{id}
+};
+const std::vector<RouteInfo>& api_routes();
+
+// The OpenAPI 3 document GET /openapi.json serves (tests compare it with api_routes()).
+nlohmann::json openapi_spec();
+
+class HttpServer {
+ public:
+  HttpServer(Service& service, const ServerOptions& options);
+  ~HttpServer();
+  // Binds (port 0: any free one) and returns the port; throws Error(Io) when it cannot.
+  int bind();
+  int port() const;
+  // Serves until stop(); call bind() first.
+  void run();
+  // Stops accepting connections; requests in progress finish. Safe from any thread.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace drshym::serve

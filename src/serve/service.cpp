@@ -1,0 +1,382 @@
+#include "serve/service.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/blocking_queue.hpp"
+#include "core/cancel.hpp"
+#include "core/cpus.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "infer/predictor.hpp"
+#include "infer/segment.hpp"
+#include "ingest/scene.hpp"
+#include "io/uri.hpp"
+
+namespace drshym::serve {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// 128 random bits as hex: request and job ids, and the name of each request's output folder.
+std::string new_id() {
+  static std::mutex m;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lk(m);
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+bool plain_id(const std::string& id) {
+  if (id.size() != 32) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+nlohmann::json error_json(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& err) {
+    return {{"code", to_string(err.kind())}, {"message", err.what()}};
+  } catch (const std::exception& err) {
+    return {{"code", to_string(ErrorKind::Internal)}, {"message", std::string("internal error: ") + err.what()}};
+  } catch (...) {
+    return {{"code", to_string(ErrorKind::Internal)}, {"message", "internal error"}};
+  }
+}
+
+struct Model {
+  std::string name;
+  std::unique_ptr<infer::Predictor> predictor;
+};
+
+struct Work {
+  std::string id;
+  SegmentRequest req;
+  std::shared_ptr<core::CancelToken> token;
+  bool is_job = false;
+  std::shared_ptr<std::promise<nlohmann::json>> done;  // synchronous requests only
+};
+
+}  // namespace
+
+struct Service::Impl {
+  ServiceOptions opt;
+  InputPolicy policy;
+  RequestLimits limits;
+  std::vector<Model> models;
+  std::unique_ptr<JobStore> store;
+  core::BlockingQueue<Work> queue;
+  std::vector<std::thread> workers;
+  int threads_per_worker = 1;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> busy{0};
+  std::mutex running_m;
+  std::set<std::shared_ptr<core::CancelToken>> running;
+  std::mutex stats_m;
+  double mean_run_s = 5.0;  // running mean of scene times, for Retry-After
+  std::once_flag shutdown_once;
+
+  explicit Impl(const ServiceOptions& o)
+      : opt(o), policy(o.input_roots, o.allow_remote), queue(size_t(std::max(0, o.queue))) {}
+
+  const Model& pick(const SegmentRequest& r) const {
+    if (!r.model.empty()) {
+      for (const auto& m : models)
+        if (m.name == r.model) return m;
+      throw Error(ErrorKind::Usage, "request", "unknown model " + quoted(r.model) + " (see GET /v1/models)");
+    }
+    // The model that matches the scene's polarisations (VV+VH, or VV only), as `segment` picks.
+    const bool has_vh = ingest::open_scene(r.source, false).bands.vh != 0;
+    for (const auto& m : models)
+      if (m.predictor->preprocess().needs_vh() == has_vh) return m;
+    for (const auto& m : models)
+      if (!m.predictor->preprocess().needs_vh()) return m;
+    throw Error(ErrorKind::InvalidInput, "request",
+                quoted(r.image_uri) + " has no VH band and every loaded model needs one");
+  }
+
+  nlohmann::json execute(const Work& w) {
+    const Model& m = pick(w.req);
+    const fs::path out = fs::path(opt.output_root) / w.id;
+    fs::create_directory(out);
+    // The request's folder is ours alone: on failure it goes, whatever segment left in it.
+    struct Cleanup {
+      fs::path dir;
+      bool keep = false;
+      ~Cleanup() {
+        std::error_code ec;
+        if (!keep) fs::remove_all(dir, ec);
+      }
+    } cleanup{out};
+    infer::SegmentParams sp;
+    sp.scene_uri = w.req.source;
+    sp.out_dir = out.string();
+    sp.grid.tile = w.req.tile;
+    sp.grid.overlap = w.req.overlap;
+    sp.threshold = w.req.threshold;
+    sp.model_workers = threads_per_worker;
+    sp.progress = false;
+    if (w.req.aoi) {
+      sp.aoi_path = (out / "aoi.geojson").string();
+      core::write_text_file_atomic(sp.aoi_path, w.req.aoi->dump() + "\n");
+    }
+    infer::SegmentHooks hooks;
+    hooks.cancel = w.token.get();
+    std::string last_stage;
+    double last_fraction = -1;
+    if (w.is_job)
+      hooks.progress = [&](const std::string& stage, double f) {
+        if (stage == last_stage && f < 1.0 && f - last_fraction < 0.02) return;  // a row per 2%
+        last_stage = stage;
+        last_fraction = f;
+        store->set_progress(w.id, stage, f);
+      };
+    const auto t0 = Clock::now();
+    infer::SegmentResult r = infer::segment_scene(sp, *m.predictor, hooks);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    {
+      std::lock_guard<std::mutex> lk(stats_m);
+      mean_run_s = 0.8 * mean_run_s + 0.2 * seconds;
+    }
+    cleanup.keep = true;
+    return response_body(w, m, r);
+  }
+
+  static nlohmann::json response_body(const Work& w, const Model& m, const infer::SegmentResult& r) {
+    auto uri = [&](const char* key) -> nlohmann::json {
+      return r.outputs.contains(key) ? nlohmann::json(io::to_file_uri(r.outputs[key].get<std::string>()))
+                                     : nlohmann::json(nullptr);
+    };
+    const nlohmann::json& prov = r.record["provenance"];
+    return {{"scene_id", r.scene_id},
+            {"request_id", w.id},
+            {"outputs",
+             {{"mask_uri", uri("mask")},
+              {"proba_uri", uri("proba")},
+              {"overlay_png", uri("overlay_png")},
+              {"geojson_uri", uri("geojson")},
+              {"record_uri", uri("record")}}},
+            {"provenance",
+             {{"model", m.name},
+              {"checkpoint_sha256", m.predictor->checkpoint_sha256()},
+              {"threshold", prov.value("threshold", m.predictor->threshold())},
+              {"temperature", m.predictor->temperature()},
+              {"calibration", "temperature=" + std::to_string(m.predictor->temperature())},
+              {"calibration_source", m.predictor->calibration_source()},
+              {"source_uri", r.record.value("provenance", nlohmann::json::object()).value("source_uri", "")},
+              {"tile", w.req.tile},
+              {"overlap", w.req.overlap},
+              {"timings_s", prov.value("timings_s", nlohmann::json::object())}}},
+            {"stats", r.record.value("stats", nlohmann::json::object())},
+            {"policy", r.record.value("policy", nlohmann::json::object())}};
+  }
+
+  void run(Work w) {
+    ++busy;
+    {
+      std::lock_guard<std::mutex> lk(running_m);
+      running.insert(w.token);
+    }
+    try {
+      w.token->check("serve");  // the deadline may have passed while it waited in the queue
+      if (w.is_job) store->set_running(w.id);
+      nlohmann::json body = execute(w);
+      if (w.is_job)
+        store->set_done(w.id, body);
+      else
+        w.done->set_value(std::move(body));
+    } catch (...) {
+      const auto e = std::current_exception();
+      const nlohmann::json err = error_json(e);
+      core::log().warn("serve: {} {} failed: {}", w.is_job ? "job" : "request", w.id, err["message"].get<std::string>());
+      try {
+        if (w.is_job)
+          store->set_failed(w.id, err);
+        else
+          w.done->set_exception(e);
+      } catch (const std::exception& se) {
+        core::log().error("serve: cannot record the failure of {}: {}", w.id, se.what());
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lk(running_m);
+      running.erase(w.token);
+    }
+    --busy;
+  }
+
+  // Queue the work or refuse it (Unavailable) without waiting.
+  void enqueue(Work& w) {
+    if (stopping) throw Error(ErrorKind::Unavailable, "serve", "the server is shutting down");
+    if (!queue.try_push(w))
+      throw Error(ErrorKind::Unavailable, "serve",
+                  fmt::format("busy: {} scene(s) running and {} waiting (the queue holds {}); retry later", busy.load(),
+                              queue.size(), queue.capacity()));
+  }
+};
+
+Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
+  auto& s = *impl_;
+  if (o.input_roots.empty()) throw Error(ErrorKind::Usage, "serve", "at least one --input-root is needed");
+  if (o.output_root.empty()) throw Error(ErrorKind::Usage, "serve", "--output-root is needed");
+  if (o.workers < 1 || o.workers > 256) throw Error(ErrorKind::Usage, "serve", "--workers must be in [1, 256]");
+  if (o.queue < 0 || o.queue > 100000) throw Error(ErrorKind::Usage, "serve", "--queue must be in [0, 100000]");
+  if (!(o.timeout_s > 0)) throw Error(ErrorKind::Usage, "serve", "--timeout must be > 0 seconds");
+  core::ensure_writable_dir(o.output_root);
+  s.opt.output_root = fs::canonical(o.output_root).string();
+  for (const auto& r : s.policy.roots())
+    if (fs::path(s.opt.output_root) == fs::path(r))
+      throw Error(ErrorKind::Usage, "serve", "--output-root must not be an input root: " + quoted(r));
+  const int threads = o.threads > 0 ? o.threads : core::available_cpus();
+  s.threads_per_worker = std::max(1, threads / o.workers);
+  // Models load once and are shared by every request. Every network runs single-threaded on
+  // its own tiles (segment's model workers), so the process-wide torch thread count is 1.
+  std::vector<std::string> ckpts = o.models;
+  if (ckpts.empty()) ckpts = {infer::default_model_path("default"), infer::default_model_path("default_vv")};
+  std::set<std::string> seen;
+  for (const auto& c : ckpts) {
+    infer::PredictorParams pp;
+    pp.checkpoint = c;
+    pp.threads = 1;
+    auto pred = std::make_unique<infer::Predictor>(pp);
+    if (!seen.insert(pred->checkpoint_sha256()).second) continue;  // one model named twice
+    fs::path path(pred->checkpoint_path());
+    std::string name = path.parent_path().filename().string();
+    if (name.empty() || path.filename() != "model.pt") name = path.stem().string();
+    for (const auto& m : s.models)
+      if (m.name == name) name += "_" + pred->checkpoint_sha256().substr(0, 8);
+    core::log().info("serve: model {} = {}", name, pred->describe());
+    s.models.push_back({name, std::move(pred)});
+  }
+  int multiple = 1;
+  for (const auto& m : s.models) multiple = std::lcm(multiple, m.predictor->net()->config().input_multiple());
+  s.limits.tile_multiple = multiple;
+  s.store = open_sqlite_job_store(o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db);
+  if (const int n = s.store->recover())
+    core::log().warn("serve: {} job(s) left queued or running by a previous server are now marked failed", n);
+  for (int k = 0; k < o.workers; ++k)
+    s.workers.emplace_back([&s] {
+      Work w;
+      while (s.queue.pop(w)) s.run(std::move(w));
+    });
+}
+
+Service::~Service() { shutdown(); }
+
+nlohmann::json Service::segment(const nlohmann::json& body) {
+  auto& s = *impl_;
+  Work w;
+  w.id = new_id();
+  w.req = parse_segment_request(body, s.policy, s.limits);
+  w.token = std::make_shared<core::CancelToken>(s.opt.timeout_s);
+  w.done = std::make_shared<std::promise<nlohmann::json>>();
+  auto result = w.done->get_future();
+  auto token = w.token;
+  s.enqueue(w);
+  // The token's deadline stops the run at its next safe point; past a grace period the client
+  // gets its 504 even if a long step (a COG conversion) has not reached one yet.
+  const auto grace = std::chrono::duration<double>(s.opt.timeout_s + 10.0);
+  if (result.wait_for(grace) != std::future_status::ready) {
+    token->cancel("deadline passed");
+    throw Error(ErrorKind::Timeout, "serve", fmt::format("did not finish within {:g} s", s.opt.timeout_s));
+  }
+  return result.get();
+}
+
+nlohmann::json Service::submit_job(const nlohmann::json& body) {
+  auto& s = *impl_;
+  Work w;
+  w.id = new_id();
+  w.req = parse_segment_request(body, s.policy, s.limits);
+  w.token = std::make_shared<core::CancelToken>(s.opt.timeout_s);
+  w.is_job = true;
+  const std::string id = w.id;
+  s.store->create(id, w.req.to_json());
+  try {
+    s.enqueue(w);
+  } catch (const Error& e) {
+    s.store->set_failed(id, {{"code", to_string(e.kind())}, {"message", e.what()}});
+    throw;
+  }
+  return s.store->get(id)->to_json();
+}
+
+std::optional<nlohmann::json> Service::job(const std::string& id) const {
+  if (!plain_id(id)) return std::nullopt;
+  auto r = impl_->store->get(id);
+  if (!r) return std::nullopt;
+  return r->to_json();
+}
+
+nlohmann::json Service::models() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : impl_->models) {
+    const auto& p = *m.predictor;
+    out.push_back({{"name", m.name},
+                   {"checkpoint_sha256", p.checkpoint_sha256()},
+                   {"arch", p.net()->config().arch},
+                   {"bands", p.preprocess().bands},
+                   {"needs_vh", p.preprocess().needs_vh()},
+                   {"tile_multiple", p.net()->config().input_multiple()},
+                   {"calibration",
+                    {{"temperature", p.temperature()}, {"threshold", p.threshold()}, {"source", p.calibration_source()}}},
+                   {"meta", p.meta()}});
+  }
+  return {{"models", out}};
+}
+
+nlohmann::json Service::health() const {
+  const auto& s = *impl_;
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& m : s.models) names.push_back(m.name);
+  return {{"status", s.stopping ? "stopping" : "ok"},
+          {"models_loaded", names},
+          {"workers", s.opt.workers},
+          {"running", s.busy.load()},
+          {"queue", {{"waiting", s.queue.size()}, {"capacity", s.queue.capacity()}}}};
+}
+
+int Service::retry_after_s() const {
+  std::lock_guard<std::mutex> lk(impl_->stats_m);
+  const double per_slot = impl_->mean_run_s * double(impl_->queue.size() + 1) / double(impl_->opt.workers);
+  return std::clamp(int(std::ceil(per_slot)), 1, 600);
+}
+
+void Service::shutdown(const std::string& reason) {
+  auto& s = *impl_;
+  std::call_once(s.shutdown_once, [&] {
+    s.stopping = true;
+    const auto left = s.queue.drain();
+    s.queue.close();
+    for (const auto& w : left) {
+      const auto e = std::make_exception_ptr(Error(ErrorKind::Unavailable, "serve", reason + "; not started"));
+      if (w.is_job)
+        s.store->set_failed(w.id, error_json(e));
+      else
+        w.done->set_exception(e);
+    }
+    {
+      std::lock_guard<std::mutex> lk(s.running_m);
+      for (const auto& t : s.running) t->cancel(reason);
+    }
+    for (auto& t : s.workers)
+      if (t.joinable()) t.join();
+    if (!left.empty() || s.busy)
+      core::log().info("serve: {} queued request(s) failed at shutdown", left.size());
+  });
+}
+
+}  // namespace drshym::serve

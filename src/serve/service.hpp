@@ -1,0 +1,57 @@
+#pragma once
+// The work behind the HTTP API, free of HTTP: models loaded once and shared by every request,
+// a bounded queue, `workers` scenes running at once, per-request deadlines, and the job store.
+// Each request runs infer::segment_scene (the same entry point as `drshym segment`) into a
+// fresh folder under the output root.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "serve/job_store.hpp"
+#include "serve/request.hpp"
+
+namespace drshym::serve {
+
+struct ServiceOptions {
+  std::vector<std::string> input_roots;     // at least one
+  std::vector<std::string> allow_remote;    // http(s)/s3 prefixes; empty: local files only
+  std::string output_root;                  // created if missing
+  std::string job_db;                       // default: <output_root>/jobs.sqlite
+  std::vector<std::string> models;          // checkpoints; empty: the embedded default models
+  int workers = 1;                          // scenes running at once
+  int queue = 8;                            // scenes waiting; beyond that requests get 503
+  int threads = 0;                          // CPU threads for all workers (0 = available cores)
+  double timeout_s = 900;                   // per request, from acceptance (queue wait included)
+};
+
+class Service {
+ public:
+  explicit Service(const ServiceOptions& o);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // POST /v1/segment: queue, wait, return the response body. Throws drshym::Error: Usage /
+  // Forbidden / NotFound before queueing; Unavailable when the queue is full or the server is
+  // stopping; Timeout past the deadline; whatever segment_scene threw otherwise.
+  nlohmann::json segment(const nlohmann::json& body);
+  // POST /v1/jobs: checked and queued (or Unavailable); returns the new job's body.
+  nlohmann::json submit_job(const nlohmann::json& body);
+  // GET /v1/jobs/{id}; nullopt when unknown.
+  std::optional<nlohmann::json> job(const std::string& id) const;
+  nlohmann::json models() const;    // GET /v1/models
+  nlohmann::json health() const;    // GET /healthz
+  // Stop taking work: queued work fails with Unavailable, running work is cancelled (its
+  // outputs rolled back). Blocks until the workers have stopped. Idempotent.
+  void shutdown(const std::string& reason = "the server is shutting down");
+  int retry_after_s() const;        // what a 503 tells clients
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace drshym::serve

@@ -1,0 +1,533 @@
+// The HTTP service over real loopback HTTP (cpp-httplib client), the job store and the
+// OpenAPI document. Each test starts its own server on a free port with the embedded models.
+#include <httplib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <gdal_priv.h>
+
+#include "core/error.hpp"
+#include "ingest/synthetic_scene.hpp"
+#include "serve/job_store.hpp"
+#include "serve/server.hpp"
+#include "serve/service.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using drshym::testing::TempDir;
+using nlohmann::json;
+
+namespace drshym::serve {
+namespace {
+
+// A running server: service + HTTP on 127.0.0.1:<free port>, stopped at scope end.
+class LiveServer {
+ public:
+  explicit LiveServer(ServiceOptions so, ServerOptions ho = {}) {
+    service_ = std::make_unique<Service>(so);
+    ho.port = 0;
+    ho.http_threads = so.workers + so.queue + 4 + 16;  // room for the tests' extra clients
+    http_ = std::make_unique<HttpServer>(*service_, ho);
+    port_ = http_->bind();
+    thread_ = std::thread([this] { http_->run(); });
+  }
+  ~LiveServer() {
+    http_->stop();
+    if (thread_.joinable()) thread_.join();
+    service_->shutdown();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(120, 0);
+    return c;
+  }
+  Service& service() { return *service_; }
+
+ private:
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<HttpServer> http_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+struct Dirs {
+  TempDir tmp;
+  std::string in = tmp.file("in"), out = tmp.file("out"), scene;
+  explicit Dirs(int side = 192) {
+    fs::create_directories(in);
+    ingest::SyntheticSceneParams sp;
+    sp.width = side;
+    sp.height = side;
+    scene = in + "/demo.tif";
+    ingest::write_synthetic_scene(sp, scene);
+  }
+  ServiceOptions options(int workers = 1, int queue = 4) const {
+    ServiceOptions o;
+    o.input_roots = {in};
+    o.output_root = out;
+    o.workers = workers;
+    o.queue = queue;
+    o.threads = 1;
+    return o;
+  }
+  // What is left in the output root besides the job store.
+  std::vector<std::string> request_folders() const {
+    std::vector<std::string> v;
+    for (const auto& n : drshym::testing::files_in(out))
+      if (n.rfind("jobs.sqlite", 0) != 0) v.push_back(n);
+    return v;
+  }
+};
+
+json body_for(const std::string& path, json options = json::object()) {
+  return {{"domain", "flood_sar"}, {"image_uri", "file://" + path}, {"options", options}};
+}
+
+httplib::Result post(httplib::Client& c, const std::string& route, const json& body) {
+  return c.Post(route.c_str(), body.dump(), "application/json");
+}
+
+std::string error_code(const httplib::Result& r) {
+  auto j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error")) return "<not an error body: " + r->body + ">";
+  return j["error"]["code"].get<std::string>();
+}
+
+// Checks `value` against an OpenAPI schema (required properties, types, enums; $ref followed):
+// enough to catch a response drifting from the published document.
+void expect_matches(const json& value, const json& schema, const json& spec, const std::string& where) {
+  if (schema.contains("$ref")) {
+    const std::string ref = schema["$ref"];
+    const std::string name = ref.substr(ref.rfind('/') + 1);
+    return expect_matches(value, spec["components"]["schemas"][name], spec, where);
+  }
+  if (schema.contains("type")) {
+    const std::string t = schema["type"];
+    const bool ok = (t == "object" && value.is_object()) || (t == "array" && value.is_array()) ||
+                    (t == "string" && value.is_string()) || (t == "boolean" && value.is_boolean()) ||
+                    (t == "integer" && value.is_number_integer()) || (t == "number" && value.is_number());
+    EXPECT_TRUE(ok) << where << ": expected " << t << ", got " << value.dump().substr(0, 200);
+    if (!ok) return;
+  }
+  if (schema.contains("enum")) {
+    bool found = false;
+    for (const auto& e : schema["enum"]) found = found || e == value;
+    EXPECT_TRUE(found) << where << ": " << value.dump() << " not in " << schema["enum"].dump();
+  }
+  if (schema.contains("required")) {
+    for (const auto& k : schema["required"]) {
+      EXPECT_TRUE(value.contains(k.get<std::string>())) << where << ": missing " << k;
+    }
+  }
+  if (schema.contains("properties") && value.is_object())
+    for (auto it = schema["properties"].begin(); it != schema["properties"].end(); ++it)
+      if (value.contains(it.key()) && !value[it.key()].is_null())
+        expect_matches(value[it.key()], it.value(), spec, where + "." + it.key());
+  if (schema.contains("items") && value.is_array())
+    for (size_t i = 0; i < value.size(); ++i) expect_matches(value[i], schema["items"], spec, where + "[" + std::to_string(i) + "]");
+}
+
+// The schema the spec gives for `status` of `method path` (nullptr when undocumented).
+json response_schema(const json& spec, const std::string& path, const std::string& method, int status) {
+  const json& op = spec["paths"][path][method];
+  const std::string s = std::to_string(status);
+  if (!op["responses"].contains(s)) return nullptr;
+  json r = op["responses"][s];
+  if (r.contains("$ref")) {
+    const std::string ref = r["$ref"];
+    r = spec["components"]["responses"][ref.substr(ref.rfind('/') + 1)];
+  }
+  return r["content"]["application/json"]["schema"];
+}
+
+void expect_documented(const json& spec, const std::string& path, const std::string& method,
+                       const httplib::Result& r) {
+  ASSERT_TRUE(r) << method << " " << path << ": no response";
+  const json schema = response_schema(spec, path, method, r->status);
+  ASSERT_FALSE(schema.is_null()) << method << " " << path << " answered " << r->status << ", which the spec omits";
+  expect_matches(json::parse(r->body), schema, spec, method + " " + path);
+}
+
+std::string local_path(const std::string& file_uri) {
+  EXPECT_EQ(file_uri.rfind("file://", 0), 0u) << file_uri;
+  return file_uri.substr(7);
+}
+
+TEST(Serve, SegmentsTheDemoSceneIntoItsOwnGeoreferencedFolder) {
+  Dirs d;
+  LiveServer s(d.options());
+  auto c = s.client();
+  auto r = post(c, "/v1/segment", body_for(d.scene, {{"tile", 128}, {"overlap", 16}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  expect_documented(openapi_spec(), "/v1/segment", "post", r);
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["scene_id"], "demo");
+  EXPECT_EQ(j["provenance"]["model"], "default");  // VV+VH scene
+  EXPECT_EQ(j["provenance"]["checkpoint_sha256"].get<std::string>().size(), 64u);
+  EXPECT_FALSE(r->get_header_value("X-Request-Id").empty());
+  const std::string folder = fs::canonical(d.out).string() + "/" + j["request_id"].get<std::string>() + "/";
+  for (const char* k : {"mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"}) {
+    const std::string p = local_path(j["outputs"][k]);
+    EXPECT_EQ(p.rfind(folder, 0), 0u) << k << " = " << p << " is not in the request's folder " << folder;
+    EXPECT_TRUE(fs::exists(p)) << p;
+  }
+  GDALAllRegister();
+  for (const char* k : {"mask_uri", "proba_uri"}) {
+    std::unique_ptr<GDALDataset> ds(GDALDataset::Open(local_path(j["outputs"][k]).c_str(), GDAL_OF_RASTER));
+    ASSERT_TRUE(ds) << k;
+    EXPECT_EQ(ds->GetRasterXSize(), 192);
+    ASSERT_NE(ds->GetSpatialRef(), nullptr) << k << " lost its CRS";
+    EXPECT_STREQ(ds->GetSpatialRef()->GetAuthorityCode(nullptr), "32644");
+  }
+  EXPECT_GT(j["stats"]["flood_pixels"].get<int64_t>(), 0);
+  EXPECT_EQ(j["policy"]["crs_kept"], true);
+}
+
+TEST(Serve, SegmentsASharedSen1Floods11Chip) {
+  DRSHYM_REQUIRE_SHARED(chip, "sen1floods11/v1.1/data/flood_events/HandLabeled/S1Hand/USA_905409_S1Hand.tif");
+  TempDir tmp;
+  ServiceOptions o;
+  o.input_roots = {fs::path(chip).parent_path().string()};
+  o.output_root = tmp.file("out");
+  o.threads = 1;
+  LiveServer s(o);
+  auto c = s.client();
+  auto r = post(c, "/v1/segment", body_for(fs::canonical(chip).string(), {{"tile", 256}, {"overlap", 32}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["scene_id"], "USA_905409_S1Hand");
+  EXPECT_GT(j["stats"]["flood_area_km2"].get<double>(), 0.0);
+  std::unique_ptr<GDALDataset> ds(GDALDataset::Open(local_path(j["outputs"]["mask_uri"]).c_str(), GDAL_OF_RASTER));
+  ASSERT_TRUE(ds);
+  ASSERT_NE(ds->GetSpatialRef(), nullptr);
+  EXPECT_STREQ(ds->GetSpatialRef()->GetAuthorityCode(nullptr), "4326");
+}
+
+TEST(Serve, MalformedRequestsAre400WithAJsonError) {
+  Dirs d(64);
+  LiveServer s(d.options());
+  auto c = s.client();
+  const json spec = openapi_spec();
+  struct Case {
+    const char* what;
+    std::string body;
+    int status;
+    const char* code;
+  };
+  const std::string ok_uri = "file://" + d.scene;
+  const std::vector<Case> cases = {
+      {"malformed JSON", "{\"domain\": ", 400, "usage"},
+      {"not an object", "[1, 2]", 400, "usage"},
+      {"wrong domain", json{{"domain", "wildfire"}, {"image_uri", ok_uri}}.dump(), 400, "usage"},
+      {"missing domain", json{{"image_uri", ok_uri}}.dump(), 400, "usage"},
+      {"missing image_uri", json{{"domain", "flood_sar"}}.dump(), 400, "usage"},
+      {"image_uri not a string", json{{"domain", "flood_sar"}, {"image_uri", 7}}.dump(), 400, "usage"},
+      {"unknown field", json{{"domain", "flood_sar"}, {"image_uri", ok_uri}, {"imageUri", "x"}}.dump(), 400, "usage"},
+      {"relative path", json{{"domain", "flood_sar"}, {"image_uri", "in/demo.tif"}}.dump(), 400, "usage"},
+  };
+  for (const auto& k : cases) {
+    auto r = c.Post("/v1/segment", k.body, "application/json");
+    ASSERT_TRUE(r) << k.what;
+    EXPECT_EQ(r->status, k.status) << k.what << ": " << r->body;
+    EXPECT_EQ(error_code(r), k.code) << k.what;
+    expect_documented(spec, "/v1/segment", "post", r);
+  }
+  auto r = c.Post("/v1/segment", json{{"domain", "flood_sar"}, {"image_uri", ok_uri}}.dump(), "text/plain");
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_TRUE(d.request_folders().empty());
+}
+
+TEST(Serve, HostileOptionsAreRefusedBeforeAnyWork) {
+  Dirs d(64);
+  LiveServer s(d.options());
+  auto c = s.client();
+  const std::vector<json> bad = {
+      {{"tile", 100000}}, {{"tile", 32}},     {{"tile", 100}},  // not a multiple of 16
+      {{"tile", -512}},   {{"tile", "512"}},  {{"tile", 1.5}},
+      {{"overlap", 256}}, {{"overlap", -1}},  {{"tile", 128}, {"overlap", 64}},
+      {{"threshold", 0}}, {{"threshold", 1}}, {{"threshold", "high"}},
+      {{"threshold", std::numeric_limits<double>::quiet_NaN()}},
+      {{"explain", true}}, {{"explain", "yes"}}, {{"aoi", "POLYGON((0 0,1 0,1 1,0 0))"}},
+      {{"aoi", json::object()}}, {{"model", "no_such_model"}}, {{"tiles", 512}}};
+  for (const auto& o : bad) {
+    auto r = post(c, "/v1/segment", body_for(d.scene, o));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << o.dump() << ": " << r->body;
+    EXPECT_EQ(error_code(r), "usage") << o.dump();
+  }
+  auto r = post(c, "/v1/segment", {{"domain", "flood_sar"}, {"image_uri", "file://" + d.scene}, {"options", 5}});
+  EXPECT_EQ(r->status, 400);
+  // A body beyond the limit: 413, still a JSON error.
+  const std::string huge = json{{"domain", "flood_sar"}, {"image_uri", std::string(2 << 20, 'a')}}.dump();
+  r = c.Post("/v1/segment", huge, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(error_code(r), "usage");
+  EXPECT_TRUE(d.request_folders().empty()) << "a refused request left a folder";
+}
+
+TEST(Serve, PathsOutsideTheInputRootsAre403BeforeAnyFileIsOpened) {
+  Dirs d(64);
+  fs::create_symlink("/etc/passwd", d.in + "/passwd.tif");
+  fs::create_directories(d.tmp.file("elsewhere"));
+  std::ofstream(d.tmp.file("elsewhere/x.tif")) << "x";
+  fs::create_directory_symlink(d.tmp.file("elsewhere"), d.in + "/linkdir");
+  LiveServer s(d.options());
+  auto c = s.client();
+  const std::vector<std::string> forbidden = {
+      "file:///etc/passwd",
+      "/etc/passwd",
+      "file://" + d.in + "/../out/x.tif",
+      "file://" + d.in + "/%2e%2e/elsewhere/x.tif",  // percent-encoded ..
+      "file://" + d.in + "/passwd.tif",              // a symlink out of the root
+      "file://" + d.in + "/linkdir/x.tif",           // through a linked folder
+      "file://" + d.tmp.file("elsewhere/x.tif"),
+      "/vsicurl/https://example.org/x.tif",
+      "https://example.org/x.tif",
+      "s3://bucket/x.tif",
+      "ftp://example.org/x.tif",
+  };
+  for (const auto& u : forbidden) {
+    auto r = post(c, "/v1/segment", {{"domain", "flood_sar"}, {"image_uri", u}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << u << ": " << r->body;
+    EXPECT_EQ(error_code(r), "forbidden") << u;
+  }
+  // Inside the root but missing: 404; a file that is no raster: 422 and nothing left behind.
+  auto r = post(c, "/v1/segment", body_for(d.in + "/missing.tif"));
+  EXPECT_EQ(r->status, 404) << r->body;
+  std::ofstream(d.in + "/notes.tif") << "not a raster";
+  r = post(c, "/v1/segment", body_for(d.in + "/notes.tif"));
+  EXPECT_EQ(r->status, 422) << r->body;
+  EXPECT_EQ(error_code(r), "invalid_input");
+  EXPECT_TRUE(d.request_folders().empty());
+}
+
+TEST(Serve, RemoteUrisOnlyUnderAnAllowedPrefix) {
+  InputPolicy p({"/tmp"}, {"https://data.example.org/s1/"});
+  EXPECT_EQ(p.resolve("https://data.example.org/s1/a.tif"), "https://data.example.org/s1/a.tif");
+  for (const char* u : {"https://data.example.org/s2/a.tif", "https://data.example.org.evil.com/s1/a.tif",
+                        "https://data.example.org/s1/../s2/a.tif", "http://data.example.org/s1/a.tif"}) {
+    try {
+      p.resolve(u);
+      ADD_FAILURE() << u << " was allowed";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Forbidden) << u << ": " << e.what();
+    }
+  }
+  EXPECT_THROW(InputPolicy({"/tmp"}, {"ftp://x/"}), Error);
+  EXPECT_THROW(InputPolicy({"/no/such/root"}, {}), Error);
+}
+
+TEST(Serve, SixteenClientsAgainstOneWorkerGetOnly200Or503AndTheirOwnOutputs) {
+  Dirs d(128);
+  LiveServer s(d.options(/*workers=*/1, /*queue=*/4));
+  std::vector<std::thread> clients;
+  std::mutex m;
+  std::vector<int> statuses;
+  std::vector<json> bodies;
+  std::vector<std::string> retry_after;
+  for (int i = 0; i < 16; ++i)
+    clients.emplace_back([&, i] {
+      auto c = s.client();
+      auto r = post(c, "/v1/segment", body_for(d.scene, {{"tile", 64}, {"overlap", 8 + (i % 4) * 4}}));
+      std::lock_guard<std::mutex> lk(m);
+      statuses.push_back(r ? r->status : -1);
+      if (!r) ADD_FAILURE() << "client " << i << ": " << httplib::to_string(r.error());
+      if (r && r->status == 200) bodies.push_back(json::parse(r->body));
+      if (r && r->status == 503) retry_after.push_back(r->get_header_value("Retry-After"));
+    });
+  for (auto& t : clients) t.join();
+  int ok = 0, busy = 0;
+  for (int st : statuses) {
+    EXPECT_TRUE(st == 200 || st == 503) << "status " << st;
+    ok += st == 200;
+    busy += st == 503;
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_EQ(ok + busy, 16);
+  for (const auto& ra : retry_after) EXPECT_GE(std::atoi(ra.c_str()), 1) << "Retry-After '" << ra << "'";
+  std::set<std::string> ids;
+  for (const auto& b : bodies) {
+    const std::string id = b["request_id"];
+    EXPECT_TRUE(ids.insert(id).second) << "two responses share request " << id;
+    for (const auto& [k, v] : b["outputs"].items())
+      EXPECT_NE(v.get<std::string>().find("/" + id + "/"), std::string::npos) << k << " of " << id << " is " << v;
+    // The record in that folder is this request's (its overlap), not a neighbour's.
+    std::ifstream rec(local_path(b["outputs"]["record_uri"]));
+    const json rj = json::parse(rec);
+    EXPECT_EQ(rj["provenance"]["overlap"], b["provenance"]["overlap"]);
+  }
+  EXPECT_EQ(d.request_folders().size(), size_t(ok));
+  // Still serving afterwards.
+  auto c = s.client();
+  auto h = c.Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+}
+
+TEST(Serve, JobsRunInTheBackgroundAndSurviveARestart) {
+  Dirs d(128);
+  std::string id;
+  {
+    LiveServer s(d.options());
+    auto c = s.client();
+    auto r = post(c, "/v1/jobs", body_for(d.scene, {{"tile", 128}, {"overlap", 16}}));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202) << r->body;
+    expect_documented(openapi_spec(), "/v1/jobs", "post", r);
+    json j = json::parse(r->body);
+    id = j["id"];
+    EXPECT_EQ(r->get_header_value("Location"), "/v1/jobs/" + id);
+    for (int i = 0; i < 600 && j["status"] != "done" && j["status"] != "failed"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto g = c.Get(("/v1/jobs/" + id).c_str());
+      ASSERT_TRUE(g);
+      expect_documented(openapi_spec(), "/v1/jobs/{id}", "get", g);
+      j = json::parse(g->body);
+    }
+    ASSERT_EQ(j["status"], "done") << j.dump(2);
+    EXPECT_EQ(j["result"]["scene_id"], "demo");
+    EXPECT_TRUE(fs::exists(local_path(j["result"]["outputs"]["mask_uri"])));
+    auto missing = c.Get("/v1/jobs/0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(missing->status, 404);
+    expect_documented(openapi_spec(), "/v1/jobs/{id}", "get", missing);
+  }
+  // A job that was running when a server died: the next server marks it failed.
+  {
+    auto store = open_sqlite_job_store(d.out + "/jobs.sqlite");
+    store->create("ffffffffffffffffffffffffffffffff", {{"image_uri", "x"}});
+    store->set_running("ffffffffffffffffffffffffffffffff");
+  }
+  LiveServer s2(d.options());
+  auto c = s2.client();
+  auto g = c.Get(("/v1/jobs/" + id).c_str());
+  ASSERT_TRUE(g);
+  EXPECT_EQ(json::parse(g->body)["status"], "done") << g->body;
+  g = c.Get("/v1/jobs/ffffffffffffffffffffffffffffffff");
+  const json lost = json::parse(g->body);
+  EXPECT_EQ(lost["status"], "failed") << g->body;
+  EXPECT_EQ(lost["error"]["code"], "interrupted");
+}
+
+TEST(Serve, ADeadlineStopsTheRequestWith504AndNothingLeft) {
+  Dirs d(256);
+  ServiceOptions o = d.options();
+  o.timeout_s = 1e-6;
+  LiveServer s(o);
+  auto c = s.client();
+  auto r = post(c, "/v1/segment", body_for(d.scene));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504) << r->body;
+  EXPECT_EQ(error_code(r), "timeout");
+  EXPECT_TRUE(d.request_folders().empty());
+}
+
+TEST(Serve, ShutdownFailsQueuedJobsAndRefusesNewWork) {
+  Dirs d(256);
+  LiveServer s(d.options(1, 8));
+  auto c = s.client();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto r = post(c, "/v1/jobs", body_for(d.scene, {{"tile", 64}, {"overlap", 0}}));
+    ASSERT_EQ(r->status, 202) << r->body;
+    ids.push_back(json::parse(r->body)["id"]);
+  }
+  s.service().shutdown("test shutdown");
+  for (const auto& id : ids) {
+    const json j = *s.service().job(id);
+    EXPECT_TRUE(j["status"] == "done" || j["status"] == "failed") << j.dump();
+    if (j["status"] == "failed") {
+      EXPECT_NE(j["error"]["message"].get<std::string>().find("test shutdown"), std::string::npos);
+    }
+  }
+  auto r = post(c, "/v1/segment", body_for(d.scene));
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(error_code(r), "unavailable");
+  auto h = c.Get("/healthz");
+  EXPECT_EQ(json::parse(h->body)["status"], "stopping");
+}
+
+TEST(Serve, OpenApiDocumentMatchesTheRoutes) {
+  Dirs d(64);
+  LiveServer s(d.options());
+  auto c = s.client();
+  auto r = c.Get("/openapi.json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const json spec = json::parse(r->body);
+  EXPECT_EQ(spec, openapi_spec());
+  std::set<std::string> documented, served;
+  for (const auto& [path, ops] : spec["paths"].items())
+    for (const auto& [method, op] : ops.items()) documented.insert(method + " " + path);
+  for (const auto& rt : api_routes()) {
+    std::string m = rt.method;
+    std::transform(m.begin(), m.end(), m.begin(), ::tolower);
+    served.insert(m + " " + rt.path);
+  }
+  EXPECT_EQ(documented, served);
+  // Every GET route answers as documented; an unknown route is a documented-style 404.
+  expect_documented(spec, "/healthz", "get", c.Get("/healthz"));
+  expect_documented(spec, "/openapi.json", "get", c.Get("/openapi.json"));
+  auto m = c.Get("/v1/models");
+  expect_documented(spec, "/v1/models", "get", m);
+  const json models = json::parse(m->body)["models"];
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0]["bands"], json({"VV", "VH"}));
+  EXPECT_EQ(models[1]["bands"], json({"VV"}));
+  auto nf = c.Get("/v1/nothing");
+  EXPECT_EQ(nf->status, 404);
+  EXPECT_EQ(error_code(nf), "not_found");
+}
+
+TEST(JobStore, KeepsJobsAndRecoversInterruptedOnes) {
+  TempDir tmp;
+  const std::string db = tmp.file("jobs.sqlite");
+  {
+    auto s = open_sqlite_job_store(db);
+    s->create("a", {{"k", 1}});
+    s->create("b", {{"k", 2}});
+    s->create("c", {{"k", 3}});
+    s->set_running("a");
+    s->set_progress("a", "model", 0.5);
+    s->set_running("b");
+    s->set_done("b", {{"scene_id", "x"}});
+    auto a = s->get("a");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->status, "running");
+    EXPECT_EQ(a->stage, "model");
+    EXPECT_DOUBLE_EQ(a->fraction, 0.5);
+    EXPECT_EQ(a->request["k"], 1);
+    EXPECT_FALSE(s->get("zzz"));
+  }
+  auto s = open_sqlite_job_store(db);
+  EXPECT_EQ(s->recover(), 2);  // a (running) and c (queued)
+  EXPECT_EQ(s->get("a")->status, "failed");
+  EXPECT_EQ(s->get("c")->status, "failed");
+  EXPECT_EQ(s->get("b")->status, "done");
+  EXPECT_EQ(s->get("b")->to_json()["result"]["scene_id"], "x");
+  EXPECT_EQ(s->recover(), 0);
+  EXPECT_THROW(open_sqlite_job_store(tmp.file("no/such/dir/jobs.sqlite")), Error);
+}
+
+TEST(ErrorKinds, OneTableGivesCodesExitCodesAndStatuses) {
+  EXPECT_EQ(http_status(ErrorKind::Usage), 400);
+  EXPECT_EQ(http_status(ErrorKind::Forbidden), 403);
+  EXPECT_EQ(http_status(ErrorKind::NotFound), 404);
+  EXPECT_EQ(http_status(ErrorKind::InvalidInput), 422);
+  EXPECT_EQ(http_status(ErrorKind::Unavailable), 503);
+  EXPECT_EQ(http_status(ErrorKind::Timeout), 504);
+  EXPECT_EQ(exit_code(ErrorKind::Usage), 2);
+  EXPECT_EQ(exit_code(ErrorKind::Interrupted), 130);
+  EXPECT_EQ(exit_code(ErrorKind::Io), 1);
+  EXPECT_STREQ(to_string(ErrorKind::Forbidden), "forbidden");
+}
+
+}  // namespace
+}  // namespace drshym::serve

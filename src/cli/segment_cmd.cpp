@@ -1,6 +1,7 @@
 // drshym segment SCENE --out DIR [--ckpt CKPT] [--aoi AOI.geojson] [--tile 512 --overlap 64] [--threshold T]
 #include "cli/command.hpp"
 #include "core/log.hpp"
+#include "explain/caption.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 
@@ -15,7 +16,8 @@ class SegmentCommand : public Command {
         "The main job: map flooded land in a whole Sentinel-1 scene. Writes, in the scene's CRS and grid,\n"
         "<scene>_proba.tif (calibrated flood probability, COG), <scene>_mask.tif (1 flood, 0 dry, 255 nodata,\n"
         "COG), <scene>_flood.geojson (polygons with area and mean probability), <scene>_overlay.png and\n"
-        "<scene>_record.json (DrShymRecord + provenance). Uses the embedded default model unless --ckpt.");
+        "<scene>_record.json (DrShymRecord + provenance + a plain-language caption with an uncertainty band).\n"
+        "Uses the embedded default model unless --ckpt.");
     sub->add_option("scene", p_.scene_uri, "Scene GeoTIFF (VV or VV+VH in dB): path or URI (file://, https://, s3://)")
         ->required();
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
@@ -58,9 +60,12 @@ class SegmentCommand : public Command {
     }
     infer::Predictor predictor(pred_);
     core::log().info("segment: model {}", predictor.describe());
-    auto r = infer::segment_scene(p_, predictor);
+    infer::SegmentHooks hooks;
+    hooks.describe = explain::describe_scene;  // the record's caption and flood_summary
+    auto r = infer::segment_scene(p_, predictor, hooks);
     for (auto it = r.outputs.begin(); it != r.outputs.end(); ++it)
       core::log().info("  {:<12} {}", it.key(), it.value().get<std::string>());
+    core::log().info("caption: {}", r.record.value("caption", std::string()));
     return 0;
   }
 

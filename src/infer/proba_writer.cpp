@@ -81,23 +81,38 @@ void ProbaWriter::flush(int up_to) {
       if (!inside[i]) crop_rows_[i] = std::numeric_limits<float>::quiet_NaN();
   }
   mask_rows_.resize(crop_rows_.size());
+  tally_.has_area = area_.has_value();
+  tally_.pixels += int64_t(out.w) * out.h;
+  const bool per_row = !area_ || area_->same_along_rows();
   for (int r = 0; r < out.h; ++r) {
     int64_t row_flood = 0;
+    const double row_a = !area_ ? 1.0 : per_row ? area_->at(0, out.y + r) : 0.0;
     for (int c = 0; c < out.w; ++c) {
       const size_t i = size_t(r) * out.w + c;
-      if (std::isnan(crop_rows_[i])) {
+      const float p = crop_rows_[i];
+      if (std::isnan(p)) {
         mask_rows_[i] = 255;  // no tile saw a valid pixel here (or outside the AOI): nodata
         continue;
       }
       ++valid_pixels_;
-      mask_rows_[i] = crop_rows_[i] >= threshold_ ? 1 : 0;
+      const double a = per_row ? row_a : area_->at(out.x + c, out.y + r);
+      tally_.valid_m2 += a;
+      tally_.expected_m2 += a * double(p);
+      if (p >= FloodTally::kLikely) tally_.likely_m2 += a;
+      if (p >= FloodTally::kPossible) tally_.possible_m2 += a;
+      if (p >= FloodTally::kPossible && p < FloodTally::kLikely) tally_.ambiguous_m2 += a;
+      mask_rows_[i] = p >= threshold_ ? 1 : 0;
       if (!mask_rows_[i]) continue;
       ++row_flood;
-      if (area_ && !area_->same_along_rows()) flood_area_m2_ += area_->at(out.x + c, out.y + r);
+      tally_.flood_m2 += a;
+      tally_.flood_p_sum += double(p);
+      if (area_ && !per_row) flood_area_m2_ += a;
     }
     flood_pixels_ += row_flood;
-    if (area_ && area_->same_along_rows()) flood_area_m2_ += double(row_flood) * area_->at(0, out.y + r);
+    if (area_ && per_row) flood_area_m2_ += double(row_flood) * row_a;
   }
+  tally_.valid_pixels = valid_pixels_;
+  tally_.flood_pixels = flood_pixels_;
   proba_.write_band(1, out, crop_rows_.data());
   mask_.write_band(1, out, mask_rows_.data());
 }

@@ -23,6 +23,24 @@ struct OutputCrop {
   std::function<std::vector<uint8_t>(const Window&)> inside;  // empty: the whole region
 };
 
+// Ground areas (m²) tallied while blending, so a summary of the map (explain/caption) needs no
+// second pass over full-resolution rasters. Pixel counts stand in for areas when the output
+// grid has no CRS (has_area false).
+struct FloodTally {
+  bool has_area = false;
+  int64_t pixels = 0;        // output pixels, valid or not
+  int64_t valid_pixels = 0;
+  int64_t flood_pixels = 0;
+  double valid_m2 = 0;
+  double flood_m2 = 0;       // the mask: p >= threshold
+  double expected_m2 = 0;    // sum of area x p: the expected flooded area if p is calibrated
+  double likely_m2 = 0;      // p >= kLikely
+  double possible_m2 = 0;    // p >= kPossible
+  double flood_p_sum = 0;    // sum of p over flood pixels (their mean confidence = / flood_pixels)
+  double ambiguous_m2 = 0;   // kPossible <= p < kLikely
+  static constexpr float kLikely = 0.8f, kPossible = 0.2f;
+};
+
 class ProbaWriter {
  public:
   // geo: georeferencing of the output rasters (size, transform, CRS): the grid's, or the
@@ -55,6 +73,7 @@ class ProbaWriter {
     return area_ ? std::optional<double>(flood_area_m2_) : std::nullopt;
   }
   const std::optional<io::PixelArea>& pixel_area() const { return area_; }
+  const FloodTally& tally() const { return tally_; }
 
  private:
   // Rows above a new grid row are final once its first tile arrives.
@@ -71,6 +90,7 @@ class ProbaWriter {
   std::vector<float> crop_rows_;
   int64_t valid_pixels_ = 0, flood_pixels_ = 0;
   double flood_area_m2_ = 0;
+  FloodTally tally_;
   bool staging_closed_ = false;
 };
 

@@ -465,6 +465,13 @@ SegmentResult SceneRun::record_and_commit() {
   rj["stats"] = stats;
   rj["outputs"] = res_.outputs;
   rj["policy"] = {{"crs_kept", true}, {"geojson_exported", p_.write_polygons}, {"nodata_preserved", true}};
+  if (hooks_.describe) {
+    const SceneProducts products{writer_->mask_stage(), writer_->proba_stage(), info_.crs_wkt,
+                                 info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold()};
+    const nlohmann::json extra = hooks_.describe(products);
+    if (!extra.is_object()) throw Error(ErrorKind::Internal, "segment", "describe hook returned a non-object");
+    rj.update(extra);
+  }
   ingest::validate_record(rj);
   const std::string rec_path = base_ + "_record.json";
   core::write_text_file_atomic(outs_.temp(rec_path), rj.dump(2) + "\n");

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include "core/geo.hpp"
+#include "infer/proba_writer.hpp"
 #include "tiling/window_grid.hpp"
 
 namespace drshym::core {
@@ -54,6 +56,16 @@ struct SegmentResult {
 //   record   DrShymRecord + provenance assembled, then every output committed at once
 inline constexpr const char* kSegmentStages[] = {"prepare", "model", "finish", "record"};
 
+// The finished rasters of a run, handed to SegmentHooks::describe before the record is written.
+struct SceneProducts {
+  std::string mask_path;       // complete (staged) mask on the output grid: 1 flood, 0 dry, 255 nodata
+  std::string proba_path;      // complete (staged) calibrated probabilities, NaN nodata
+  std::string crs_wkt;
+  GeoTransform geotransform;   // of the output grid (the AOI's window when cropped)
+  FloodTally tally;            // areas tallied at full resolution while blending
+  double threshold = 0.5;
+};
+
 // What a front-end (the CLI, the HTTP server) may attach to a run.
 struct SegmentHooks {
   // Checked at safe points in every stage (besides the process-wide interrupt flag): a
@@ -61,6 +73,9 @@ struct SegmentHooks {
   const core::CancelToken* cancel = nullptr;
   // Called from the run's threads with a stage name and the fraction of that stage done.
   std::function<void(const std::string& stage, double fraction)> progress;
+  // Called in the record stage; the JSON object it returns is merged into the record (the
+  // explain module adds "caption" and "flood_summary"). infer does not depend on explain.
+  std::function<nlohmann::json(const SceneProducts&)> describe;
 };
 
 // Throws drshym::Error for bad input before any output is written; a failure later removes

@@ -112,10 +112,15 @@ nlohmann::json openapi_spec() {
         }
       },
       "SegmentResponse": {
-        "type": "object", "required": ["scene_id", "request_id", "outputs", "provenance", "stats", "policy"],
+        "type": "object", "required": ["scene_id", "request_id", "caption", "flood_summary", "outputs", "provenance", "stats", "policy"],
         "properties": {
           "scene_id": {"type": "string"},
           "request_id": {"type": "string"},
+          "caption": {"type": "string", "description": "plain-language summary with an area band (README, Captions)"},
+          "flood_summary": {"type": "object", "required": ["verdict", "flood_km2", "likely_km2", "possible_km2", "confidence", "patches"], "properties": {
+            "verdict": {"type": "string", "enum": ["flooding", "no_flooding", "too_little_data"]},
+            "flood_km2": {"type": "number"}, "likely_km2": {"type": "number"}, "possible_km2": {"type": "number"},
+            "confidence": {"type": "string"}, "patches": {"type": "integer"}}},
           "outputs": {"type": "object", "required": ["mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"], "properties": {
             "mask_uri": {"type": "string"}, "proba_uri": {"type": "string"}, "overlay_png": {"type": "string"},
             "geojson_uri": {"type": "string"}, "record_uri": {"type": "string"}}},

@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
+#include "explain/caption.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 #include "ingest/scene.hpp"
@@ -135,6 +136,7 @@ struct Service::Impl {
     }
     infer::SegmentHooks hooks;
     hooks.cancel = w.token.get();
+    hooks.describe = explain::describe_scene;
     std::string last_stage;
     double last_fraction = -1;
     if (w.is_job)
@@ -163,6 +165,8 @@ struct Service::Impl {
     const nlohmann::json& prov = r.record["provenance"];
     return {{"scene_id", r.scene_id},
             {"request_id", w.id},
+            {"caption", r.record.value("caption", std::string())},
+            {"flood_summary", r.record.value("flood_summary", nlohmann::json::object())},
             {"outputs",
              {{"mask_uri", uri("mask")},
               {"proba_uri", uri("proba")},

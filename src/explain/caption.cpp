@@ -1,0 +1,298 @@
+#include "explain/caption.hpp"
+
+#include <ogr_spatialref.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "io/area.hpp"
+#include "io/raster.hpp"
+
+namespace drshym::explain {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// Pixel centres of a grid → local ground metres (x east, y north) around the grid's centre:
+// projected CRSs scaled by their linear unit, lon/lat by an equirectangular approximation on
+// the ellipsoid's semi-major axis at the centre latitude (good to a fraction of a percent over
+// a scene).
+class GroundFrame {
+ public:
+  GroundFrame(const std::string& crs_wkt, const GeoTransform& gt, int w, int h) : gt_(gt) {
+    gt.pixel_to_geo(w / 2.0, h / 2.0, cx_, cy_);
+    if (!crs_wkt.empty()) {
+      OGRSpatialReference srs;
+      srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+      if (srs.importFromWkt(crs_wkt.c_str()) == OGRERR_NONE) {
+        if (srs.IsGeographic()) {
+          const double a = srs.GetSemiMajor();
+          const double rad = kPi / 180.0;
+          sy_ = a * rad;
+          sx_ = a * rad * std::cos(cy_ * rad);
+        } else {
+          sx_ = sy_ = srs.GetLinearUnits();
+        }
+      }
+    }
+  }
+  void at(double col, double row, double& x, double& y) const {
+    double gx, gy;
+    gt_.pixel_to_geo(col, row, gx, gy);
+    x = (gx - cx_) * sx_;
+    y = (gy - cy_) * sy_;
+  }
+
+ private:
+  GeoTransform gt_;
+  double cx_ = 0, cy_ = 0, sx_ = 1, sy_ = 1;
+};
+
+std::string km2(double v) {
+  if (v >= 100) return fmt::format("{:.0f}", v);
+  if (v >= 10) return fmt::format("{:.1f}", v);
+  if (v >= 0.1) return fmt::format("{:.2f}", v);
+  if (v == 0) return "0";
+  return fmt::format("{:.2g}", v);
+}
+
+std::string percent(double share) {
+  const double p = 100.0 * share;
+  if (p == 0) return "0%";
+  if (p < 0.1) return "<0.1%";
+  if (p < 1) return fmt::format("{:.1f}%", p);
+  return fmt::format("{:.0f}%", p);
+}
+
+std::string length_words(double m) {
+  if (m < 1000) return fmt::format("{:.0f} m", std::max(10.0, std::round(m / 10.0) * 10.0));
+  return fmt::format("{:.1f} km", m / 1000.0);
+}
+
+std::string where_phrase(const std::string& where) {
+  return where == "centre" ? "in the centre of the scene" : "in the scene's " + where;
+}
+
+}  // namespace
+
+std::string direction_words(double axis_deg) {
+  double d = std::fmod(axis_deg, 180.0);
+  if (d < 0) d += 180.0;
+  if (d < 22.5 || d >= 157.5) return "east-west";
+  if (d < 67.5) return "north-east";
+  if (d < 112.5) return "north-south";
+  return "north-west";
+}
+
+std::string place_words(double from_west, double from_north) {
+  const std::string ns = from_north < 1.0 / 3 ? "north" : from_north > 2.0 / 3 ? "south" : "";
+  const std::string ew = from_west < 1.0 / 3 ? "west" : from_west > 2.0 / 3 ? "east" : "";
+  if (ns.empty() && ew.empty()) return "centre";
+  if (ns.empty()) return ew;
+  if (ew.empty()) return ns;
+  return ns + "-" + ew;
+}
+
+nlohmann::json FloodSummary::to_json() const {
+  nlohmann::json j = {{"verdict", verdict},
+                      {"area_unit", has_area ? "km2" : "pixels"},
+                      {"flood_km2", flood_km2},
+                      {"likely_km2", likely_km2},
+                      {"possible_km2", possible_km2},
+                      {"expected_km2", expected_km2},
+                      {"valid_km2", valid_km2},
+                      {"flood_share_of_valid", flood_share_of_valid},
+                      {"nodata_share", nodata_share},
+                      {"mean_flood_probability", mean_flood_probability},
+                      {"confidence", confidence},
+                      {"patches", patches},
+                      {"pattern", pattern}};
+  if (patches > 0)
+    j["largest_body"] = {{"area_km2", largest.area_m2 / 1e6},   {"share_of_flood", largest.share_of_flood},
+                         {"length_km", largest.length_m / 1e3}, {"width_km", largest.width_m / 1e3},
+                         {"elongation", largest.elongation},    {"axis_deg", largest.axis_deg},
+                         {"direction", largest.direction},      {"where", largest.where}};
+  j["rules"] = {{"likely_p", infer::FloodTally::kLikely}, {"possible_p", infer::FloodTally::kPossible},
+                {"shape_grid_max_side", kShapeGridSide}};
+  return j;
+}
+
+FloodSummary summarize_flood(const CaptionInput& in) {
+  const auto& t = in.tally;
+  FloodSummary s;
+  s.has_area = t.has_area;
+  const double unit = t.has_area ? 1e6 : 1.0;  // m² → km², or pixels as they are
+  s.flood_km2 = t.flood_m2 / unit;
+  s.likely_km2 = std::min(t.likely_m2, t.flood_m2) / unit;
+  s.possible_km2 = std::max(t.possible_m2, t.flood_m2) / unit;
+  s.expected_km2 = t.expected_m2 / unit;
+  s.valid_km2 = t.valid_m2 / unit;
+  s.flood_share_of_valid = t.valid_m2 > 0 ? t.flood_m2 / t.valid_m2 : 0.0;
+  s.nodata_share = t.pixels > 0 ? double(t.pixels - t.valid_pixels) / double(t.pixels) : 1.0;
+  s.mean_flood_probability = t.flood_pixels > 0 ? t.flood_p_sum / double(t.flood_pixels) : 0.0;
+  const std::string area_unit = t.has_area ? " km²" : " pixels";
+  const std::string nodata_note =
+      s.nodata_share >= 0.01 ? " " + percent(s.nodata_share) + " of the scene had no valid data." : "";
+
+  if (t.valid_pixels < 100 || double(t.valid_pixels) < 0.01 * double(t.pixels)) {
+    s.verdict = "too_little_data";
+    s.text = "Too little valid data to judge: " + percent(s.nodata_share) + " of the scene had no valid data.";
+    return s;
+  }
+  if (t.flood_pixels == 0) {
+    s.verdict = "no_flooding";
+    s.text = "No flooding detected in the valid area (" + km2(s.valid_km2) + area_unit + ")";
+    if (t.possible_m2 > 0)
+      s.text += "; up to " + km2(t.possible_m2 / unit) + area_unit + " is possibly flooded (probability at least " +
+                fmt::format("{:g}", infer::FloodTally::kPossible) + ")";
+    s.text += "." + nodata_note;
+    return s;
+  }
+  s.verdict = "flooding";
+  const double ambiguous_ratio = t.ambiguous_m2 / t.flood_m2;
+  s.confidence = s.mean_flood_probability >= 0.85 && ambiguous_ratio <= 0.5   ? "high"
+                 : s.mean_flood_probability >= 0.70 && ambiguous_ratio <= 1.0 ? "moderate"
+                                                                                : "low";
+
+  // ---- shape: components of the mask on a grid of at most kShapeGridSide a side ----
+  auto mask = io::Raster::open(in.mask_path);
+  const int W = mask.width(), H = mask.height();
+  const int f = std::max(1, int(std::ceil(double(std::max(W, H)) / kShapeGridSide)));
+  const int w = std::max(1, (W + f - 1) / f), h = std::max(1, (H + f - 1) / f);
+  std::vector<float> m(size_t(w) * h);
+  mask.read_band_resampled(1, Window{0, 0, W, H}, w, h, m.data());
+  GeoTransform g = in.geotransform;
+  const double sx = double(W) / w, sy = double(H) / h;
+  g.t[1] *= sx;
+  g.t[4] *= sx;
+  g.t[2] *= sy;
+  g.t[5] *= sy;
+  const auto pixel_area = in.crs_wkt.empty() ? std::nullopt : io::PixelArea::for_grid(in.crs_wkt, g);
+  const GroundFrame frame(in.crs_wkt, g, w, h);
+  auto area_at = [&](int c, int r) { return pixel_area ? pixel_area->at(c, r) : sx * sy; };
+
+  std::vector<int32_t> label(m.size(), -1);
+  struct Moments {
+    double a = 0, x = 0, y = 0, xx = 0, yy = 0, xy = 0;
+  };
+  std::vector<Moments> comps;
+  std::deque<std::pair<int, int>> queue;
+  double total = 0;
+  for (int r0 = 0; r0 < h; ++r0)
+    for (int c0 = 0; c0 < w; ++c0) {
+      const size_t i0 = size_t(r0) * w + c0;
+      if (m[i0] != 1.0f || label[i0] >= 0) continue;
+      const int id = int(comps.size());
+      comps.emplace_back();
+      Moments& mo = comps.back();
+      label[i0] = id;
+      queue.emplace_back(c0, r0);
+      while (!queue.empty()) {
+        auto [c, r] = queue.front();
+        queue.pop_front();
+        double x, y;
+        frame.at(c + 0.5, r + 0.5, x, y);
+        const double a = area_at(c, r);
+        mo.a += a;
+        mo.x += a * x;
+        mo.y += a * y;
+        mo.xx += a * x * x;
+        mo.yy += a * y * y;
+        mo.xy += a * x * y;
+        for (int dr = -1; dr <= 1; ++dr)
+          for (int dc = -1; dc <= 1; ++dc) {
+            const int cc = c + dc, rr = r + dr;
+            if (cc < 0 || rr < 0 || cc >= w || rr >= h) continue;
+            const size_t j = size_t(rr) * w + cc;
+            if (m[j] == 1.0f && label[j] < 0) {
+              label[j] = id;
+              queue.emplace_back(cc, rr);
+            }
+          }
+      }
+      total += mo.a;
+    }
+  s.patches = int(comps.size());
+  if (comps.empty()) {  // the decimated grid lost every flood pixel (tiny specks on a huge scene)
+    s.pattern = "scattered patches";
+    s.text = "Flooding detected over " + km2(s.flood_km2) + area_unit + " (likely " + km2(s.likely_km2) +
+             ", possibly up to " + km2(s.possible_km2) + area_unit + "), " + percent(s.flood_share_of_valid) +
+             " of the valid area, in specks too small to describe; confidence " + s.confidence + "." + nodata_note;
+    return s;
+  }
+  const int best = int(std::max_element(comps.begin(), comps.end(),
+                                        [](const Moments& a, const Moments& b) { return a.a < b.a; }) -
+                       comps.begin());
+  const Moments& mo = comps[size_t(best)];
+  const double mx = mo.x / mo.a, my = mo.y / mo.a;
+  const double cxx = mo.xx / mo.a - mx * mx, cyy = mo.yy / mo.a - my * my, cxy = mo.xy / mo.a - mx * my;
+  const double theta = 0.5 * std::atan2(2.0 * cxy, cxx - cyy);  // principal axis, from east towards north
+  const double ux = std::cos(theta), uy = std::sin(theta);
+  double lo = std::numeric_limits<double>::max(), hi = -lo, lo2 = lo, hi2 = -lo;
+  for (int r = 0; r < h; ++r)
+    for (int c = 0; c < w; ++c) {
+      if (label[size_t(r) * w + c] != best) continue;
+      double x, y;
+      frame.at(c + 0.5, r + 0.5, x, y);
+      const double along = (x - mx) * ux + (y - my) * uy, across = -(x - mx) * uy + (y - my) * ux;
+      lo = std::min(lo, along);
+      hi = std::max(hi, along);
+      lo2 = std::min(lo2, across);
+      hi2 = std::max(hi2, across);
+    }
+  // Extents between pixel centres, plus one pixel (its ground size along that direction).
+  const double px = std::sqrt(mo.a / std::max(1.0, double(std::count(label.begin(), label.end(), best))));
+  FloodBody& b = s.largest;
+  b.area_m2 = mo.a;
+  b.share_of_flood = mo.a / total;
+  b.length_m = hi - lo + px;
+  b.width_m = hi2 - lo2 + px;
+  b.elongation = b.length_m / std::max(px, b.width_m);
+  b.axis_deg = std::fmod(theta * 180.0 / kPi + 180.0, 180.0);
+  b.direction = direction_words(b.axis_deg);
+  // Place: the centroid within the box of the grid's corners, in the same ground frame.
+  double xs[4], ys[4];
+  frame.at(0, 0, xs[0], ys[0]);
+  frame.at(w, 0, xs[1], ys[1]);
+  frame.at(0, h, xs[2], ys[2]);
+  frame.at(w, h, xs[3], ys[3]);
+  const double minx = *std::min_element(xs, xs + 4), maxx = *std::max_element(xs, xs + 4);
+  const double miny = *std::min_element(ys, ys + 4), maxy = *std::max_element(ys, ys + 4);
+  b.where = place_words((mx - minx) / std::max(1e-9, maxx - minx), (maxy - my) / std::max(1e-9, maxy - miny));
+
+  std::string shape;
+  if (b.share_of_flood >= 0.5 && b.elongation >= 3.0) {
+    s.pattern = "contiguous band";
+    shape = "mostly a contiguous band about " + length_words(b.length_m) + " long running " + b.direction + " " +
+            where_phrase(b.where);
+  } else if (b.share_of_flood >= 0.5) {
+    s.pattern = "compact area";
+    shape = "mostly a compact area about " + length_words(b.length_m) + " across " + where_phrase(b.where);
+  } else {
+    s.pattern = "scattered patches";
+    shape = fmt::format("in {} scattered patches, the largest about {} long {}", s.patches, length_words(b.length_m),
+                        where_phrase(b.where));
+  }
+  if (!t.has_area) shape += " (no CRS: sizes in pixels)";
+  s.text = "Flooding detected over " + km2(s.flood_km2) + area_unit + " (likely " + km2(s.likely_km2) +
+           ", possibly up to " + km2(s.possible_km2) + area_unit + "), " + percent(s.flood_share_of_valid) +
+           " of the valid area, " + shape + "; confidence " + s.confidence + "." + nodata_note;
+  return s;
+}
+
+}  // namespace drshym::explain
+
+namespace drshym::explain {
+
+nlohmann::json describe_scene(const infer::SceneProducts& p) {
+  const FloodSummary s = summarize_flood({p.mask_path, p.crs_wkt, p.geotransform, p.tally, p.threshold});
+  return {{"caption", s.text}, {"flood_summary", s.to_json()}};
+}
+
+}  // namespace drshym::explain

@@ -1,4 +1,5 @@
 // drshym serve --port 8080 --input-root DIR --output-root DIR [--workers N --queue N ...]
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -38,7 +39,7 @@ class ServeCommand : public Command {
     sub->add_option("--workers", svc_.workers, "Scenes running at once")->capture_default_str()->check(CLI::Range(1, 256));
     sub->add_option("--queue", svc_.queue, "Scenes waiting at most; beyond that requests get 503 with Retry-After")
         ->capture_default_str()
-        ->check(CLI::Range(0, 100000));
+        ->check(CLI::Range(1, 1000));
     sub->add_option("--threads", svc_.threads, "CPU threads shared by the workers (0 = available cores)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
@@ -54,7 +55,9 @@ class ServeCommand : public Command {
   int run() override {
     serve::Service service(svc_);
     srv_.max_body_bytes = size_t(max_body_kib_) * 1024;
-    srv_.http_threads = svc_.workers + svc_.queue + 4;
+    // One HTTP thread per scene running or waiting (a synchronous request holds its thread),
+    // plus a few for /healthz and job polling; --workers <= 256 and --queue <= 1000 bound it.
+    srv_.http_threads = svc_.workers + svc_.queue + 8;
     serve::HttpServer server(service, srv_);
     const int port = server.bind();
     core::log().info("serve: listening on http://{}:{} (workers {}, queue {}, outputs under {})", srv_.host, port,
@@ -65,8 +68,13 @@ class ServeCommand : public Command {
       while (!done && !core::interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (done) return;
       core::log().info("serve: signal received: no new requests; queued work fails, running work is cancelled");
+      server.stop();  // first stop accepting connections
       service.shutdown("the server is shutting down");
-      server.stop();
+      // A signal during start-up can land before run() listens: stop again until it returns.
+      while (!done) {
+        server.stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     });
     server.run();
     done = true;

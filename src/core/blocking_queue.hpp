@@ -65,9 +65,11 @@ class BlockingQueue {
     return q_.size();
   }
   size_t capacity() const { return cap_; }
-  // Removes and returns whatever is still queued (e.g. to fail it at shutdown).
-  std::deque<T> drain() {
+  // Closes the queue and returns whatever was still in it, in one step: nothing can be pushed
+  // in between (e.g. to fail queued work at shutdown while consumers finish what they hold).
+  std::deque<T> close_and_drain() {
     std::lock_guard<std::mutex> lk(m_);
+    closed_ = true;
     std::deque<T> out;
     out.swap(q_);
     cv_.notify_all();

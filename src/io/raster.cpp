@@ -377,4 +377,11 @@ bool same_crs(const std::string& a, const std::string& b) {
   return sa.IsSame(&sb) == TRUE;
 }
 
+std::string identify_driver(const std::string& uri) {
+  gdal_init();
+  QuietGdal quiet;
+  GDALDriverH d = GDALIdentifyDriverEx(to_gdal_path(uri).c_str(), GDAL_OF_RASTER, nullptr, nullptr);
+  return d ? GDALGetDriverShortName(d) : "";
+}
+
 }  // namespace drshym::io

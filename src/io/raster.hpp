@@ -120,6 +120,10 @@ void write_png(const std::string& path, int width, int height, int bands, const 
 std::string crs_code_of(const std::string& wkt);
 // WKT for "EPSG:xxxx" or any user string OGR understands; throws Usage otherwise.
 std::string crs_wkt_of(const std::string& user_crs);
+
+// Short name of the GDAL driver that would open the URI ("GTiff", "VRT", ...), "" when none
+// would. Reads the file's header only.
+std::string identify_driver(const std::string& uri);
 // True when two CRS definitions denote the same system.
 bool same_crs(const std::string& wkt_a, const std::string& wkt_b);
 

@@ -40,12 +40,18 @@ class SqliteJobStore final : public JobStore {
       throw Error(ErrorKind::Io, "serve", "cannot open job store " + quoted(path) + ": " + why);
     }
     sqlite3_busy_timeout(db_, 5000);
-    exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA synchronous=NORMAL");
-    exec("CREATE TABLE IF NOT EXISTS jobs ("
-         " id TEXT PRIMARY KEY, status TEXT NOT NULL, stage TEXT NOT NULL DEFAULT '',"
-         " fraction REAL NOT NULL DEFAULT 0, request TEXT NOT NULL, result TEXT, error TEXT,"
-         " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)");
+    try {
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=NORMAL");
+      exec("CREATE TABLE IF NOT EXISTS jobs ("
+           " id TEXT PRIMARY KEY, status TEXT NOT NULL, stage TEXT NOT NULL DEFAULT '',"
+           " fraction REAL NOT NULL DEFAULT 0, request TEXT NOT NULL, result TEXT, error TEXT,"
+           " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)");
+    } catch (...) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
   }
   ~SqliteJobStore() override { sqlite3_close(db_); }
 
@@ -55,11 +61,11 @@ class SqliteJobStore final : public JobStore {
         {id, request.dump(), now, now});
   }
   void set_running(const std::string& id) override {
-    run("UPDATE jobs SET status='running', updated_at=? WHERE id=?", {utc_now(), id});
+    run("UPDATE jobs SET status='running', updated_at=? WHERE id=? AND status='queued'", {utc_now(), id});
   }
   void set_progress(const std::string& id, const std::string& stage, double fraction) override {
     std::lock_guard<std::mutex> lk(m_);
-    sqlite3_stmt* st = prepare("UPDATE jobs SET stage=?, fraction=?, updated_at=? WHERE id=?");
+    sqlite3_stmt* st = prepare("UPDATE jobs SET stage=?, fraction=?, updated_at=? WHERE id=? AND status='running'");
     const std::string now = utc_now();
     sqlite3_bind_text(st, 1, stage.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_double(st, 2, fraction);
@@ -68,11 +74,16 @@ class SqliteJobStore final : public JobStore {
     step_done(st);
   }
   void set_done(const std::string& id, const nlohmann::json& result) override {
-    run("UPDATE jobs SET status='done', stage='record', fraction=1, result=?, updated_at=? WHERE id=?",
+    run("UPDATE jobs SET status='done', stage='record', fraction=1, result=?, updated_at=? WHERE id=? AND "
+        "status='running'",
         {result.dump(), utc_now(), id});
   }
   void set_failed(const std::string& id, const nlohmann::json& error) override {
-    run("UPDATE jobs SET status='failed', error=?, updated_at=? WHERE id=?", {error.dump(), utc_now(), id});
+    run("UPDATE jobs SET status='failed', error=?, updated_at=? WHERE id=? AND status IN ('queued', 'running')",
+        {error.dump(), utc_now(), id});
+  }
+  void remove(const std::string& id) override {
+    run("DELETE FROM jobs WHERE id=? AND status='queued'", {id});
   }
   std::optional<JobRecord> get(const std::string& id) const override {
     std::lock_guard<std::mutex> lk(m_);

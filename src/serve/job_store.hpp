@@ -4,6 +4,7 @@
 //   status: queued → running → done | failed
 // A restart keeps every finished job; recover() turns jobs that were queued or running when
 // the previous server stopped into `failed` (they would otherwise show `running` forever).
+// Transitions only move forward: a finished job (done or failed) never changes again.
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,8 @@ class JobStore {
   virtual void set_done(const std::string& id, const nlohmann::json& result) = 0;
   virtual void set_failed(const std::string& id, const nlohmann::json& error) = 0;
   virtual std::optional<JobRecord> get(const std::string& id) const = 0;
+  // Forgets a job that was never queued (refused with 503).
+  virtual void remove(const std::string& id) = 0;
   // Jobs left queued or running by a previous process become failed; returns how many.
   virtual int recover() = 0;
 };

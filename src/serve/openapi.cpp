@@ -26,6 +26,7 @@ nlohmann::json openapi_spec() {
           "400": {"$ref": "#/components/responses/Error"},
           "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"},
+          "411": {"$ref": "#/components/responses/Error"},
           "413": {"$ref": "#/components/responses/Error"},
           "422": {"$ref": "#/components/responses/Error"},
           "500": {"$ref": "#/components/responses/Error"},
@@ -43,7 +44,10 @@ nlohmann::json openapi_spec() {
           "400": {"$ref": "#/components/responses/Error"},
           "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"},
+          "411": {"$ref": "#/components/responses/Error"},
           "413": {"$ref": "#/components/responses/Error"},
+          "422": {"$ref": "#/components/responses/Error"},
+          "500": {"$ref": "#/components/responses/Error"},
           "503": {"$ref": "#/components/responses/Busy"}
         }
       }
@@ -67,7 +71,10 @@ nlohmann::json openapi_spec() {
     "/healthz": {
       "get": {
         "summary": "Liveness: models loaded, workers, queue",
-        "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}
+        "responses": {
+          "200": {"description": "Alive and taking work", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
+          "503": {"description": "Shutting down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
+        }
       }
     },
     "/openapi.json": {
@@ -97,7 +104,7 @@ nlohmann::json openapi_spec() {
         "type": "object", "required": ["domain", "image_uri"], "additionalProperties": false,
         "properties": {
           "domain": {"type": "string", "enum": ["flood_sar"]},
-          "image_uri": {"type": "string", "description": "file:///... under an input root, or an allowed http(s)/s3 prefix"},
+          "image_uri": {"type": "string", "description": "a GeoTIFF: file:///... under an input root, or under an allowed http(s)/s3 prefix"},
           "options": {
             "type": "object", "additionalProperties": false,
             "properties": {

@@ -1,10 +1,13 @@
 #include "serve/request.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "io/raster.hpp"
 #include "io/uri.hpp"
 
 namespace drshym::serve {
@@ -30,12 +33,46 @@ int int_option(const nlohmann::json& v, const char* name, int lo, int hi) {
   return int(x);
 }
 
+// Positions in a GeoJSON object (bodies are at most kMaxJsonDepth deep, so recursion is bounded).
 size_t count_positions(const nlohmann::json& j) {
   if (j.is_array() && !j.empty() && j[0].is_number()) return 1;
   size_t n = 0;
   if (j.is_array() || j.is_object())
     for (const auto& v : j) n += count_positions(v);
   return n;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A remote URI's path may not climb: no '.' or '..' segment, no encoded '.', '/' or '\\'.
+void require_plain_remote_path(const std::string& uri) {
+  const size_t host = uri.find("://") + 3;
+  const size_t path_at = uri.find('/', host);
+  std::string path = uri.substr(path_at == std::string::npos ? uri.size() : path_at);
+  path = path.substr(0, path.find_first_of("?#"));
+  const std::string l = lower(path);
+  if (l.find("%2e") != std::string::npos || l.find("%2f") != std::string::npos || l.find("%5c") != std::string::npos ||
+      path.find('\\') != std::string::npos)
+    forbidden(quoted(uri) + " has an encoded '.', '/' or '\\' in its path");
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    const std::string seg = path.substr(start, end - start);
+    if (seg == "." || seg == "..") forbidden(quoted(uri) + " contains a '.' or '..' segment");
+    start = end + 1;
+  }
+}
+
+void require_geotiff(const std::string& source, const std::string& uri) {
+  const std::string driver = io::identify_driver(source);
+  if (driver.empty())
+    throw Error(ErrorKind::InvalidInput, "request", "cannot open " + quoted(uri) + ": not a raster GDAL can read");
+  if (driver != "GTiff")
+    throw Error(ErrorKind::InvalidInput, "request",
+                quoted(uri) + " is a " + driver + " raster; the server reads GeoTIFF (and COG) files only");
 }
 
 }  // namespace
@@ -61,10 +98,12 @@ std::string InputPolicy::resolve(const std::string& uri) const {
   if (uri.size() > 4096) bad("image_uri is longer than 4096 characters");
   if (uri.find('\0') != std::string::npos) bad("image_uri contains a NUL character");
   if (starts_with(uri, "http://") || starts_with(uri, "https://") || starts_with(uri, "s3://")) {
-    if (uri.find("/../") != std::string::npos || uri.find("/./") != std::string::npos)
-      forbidden(quoted(uri) + " contains '..' or '.' segments");
+    require_plain_remote_path(uri);
     for (const auto& p : remote_)
-      if (starts_with(uri, p)) return uri;
+      if (starts_with(uri, p)) {
+        require_geotiff(uri, uri);
+        return uri;
+      }
     forbidden("remote image " + quoted(uri) +
               " is not under an allowed prefix (the server allows remote inputs only with --allow-remote)");
   }
@@ -90,6 +129,7 @@ std::string InputPolicy::resolve(const std::string& uri) const {
   if (!inside) forbidden(quoted(uri) + " is outside the server's input roots");
   if (!fs::exists(real, ec)) throw Error(ErrorKind::NotFound, "request", "no such file: " + quoted(uri));
   if (!fs::is_regular_file(real, ec)) throw Error(ErrorKind::InvalidInput, "request", quoted(uri) + " is not a file");
+  require_geotiff(real.string(), uri);
   return real.string();
 }
 
@@ -101,15 +141,31 @@ nlohmann::json SegmentRequest::to_json() const {
   return {{"domain", "flood_sar"}, {"image_uri", image_uri}, {"options", o}};
 }
 
+nlohmann::json parse_request_json(const std::string& text) {
+  nlohmann::json::parser_callback_t depth_guard = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxJsonDepth) {
+      throw Error(ErrorKind::Usage, "request", fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text, depth_guard);
+  } catch (const nlohmann::json::parse_error& e) {
+    bad(std::string("malformed JSON: ") + e.what());
+  }
+}
+
 SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPolicy& policy,
                                      const RequestLimits& limits) {
   if (!body.is_object()) bad("the request body must be a JSON object");
   for (auto it = body.begin(); it != body.end(); ++it)
     if (it.key() != "domain" && it.key() != "image_uri" && it.key() != "options" && it.key() != "before_uri")
-      bad("unknown field " + quoted(it.key()) + " (expected domain, image_uri, options)");
+      bad("unknown field " + quoted(it.key().substr(0, 64)) + " (expected domain, image_uri, options)");
   if (!body.contains("domain")) bad("missing field 'domain' (\"flood_sar\")");
-  if (!body["domain"].is_string() || body["domain"] != "flood_sar")
-    bad("unsupported domain " + body["domain"].dump() + "; this server maps \"flood_sar\"");
+  if (!body["domain"].is_string()) bad("domain must be the string \"flood_sar\"");
+  if (body["domain"] != "flood_sar")
+    bad("unsupported domain " + quoted(body["domain"].get<std::string>().substr(0, 64)) +
+        "; this server maps \"flood_sar\"");
   if (!body.contains("image_uri")) bad("missing field 'image_uri'");
   if (!body["image_uri"].is_string()) bad("image_uri must be a string");
   if (body.contains("before_uri"))
@@ -141,8 +197,11 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
     } else if (k == "model") {
       if (!v.is_string() || v.get<std::string>().empty()) bad("options.model must be a model name (see GET /v1/models)");
       r.model = v.get<std::string>();
+      if (!limits.models.empty() &&
+          std::find(limits.models.begin(), limits.models.end(), r.model) == limits.models.end())
+        bad("unknown model " + quoted(r.model.substr(0, 64)) + " (see GET /v1/models)");
     } else {
-      bad("unknown option " + quoted(k) + " (expected tile, overlap, threshold, explain, aoi, model)");
+      bad("unknown option " + quoted(k.substr(0, 64)) + " (expected tile, overlap, threshold, explain, aoi, model)");
     }
   }
   if (r.tile % limits.tile_multiple != 0)

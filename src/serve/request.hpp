@@ -20,7 +20,10 @@ class InputPolicy {
   InputPolicy(const std::vector<std::string>& roots, const std::vector<std::string>& remote_prefixes);
   // The path (or remote URI) GDAL should open for a client's image URI. Local files: file://
   // URIs or absolute paths; no "..", and the file with every symlink resolved must lie under
-  // a root. Nothing is opened; only the path's existence is looked at, after the root check.
+  // a root. Remote URIs: under an allowed prefix, with no '.' or '..' segment, no encoded '/',
+  // '\\' or '.'. Nothing is opened before those checks; then the file must be a GeoTIFF (GDAL's
+  // GTiff driver, COGs included): a VRT or any format that can reference other files could
+  // reach outside the roots, so it is refused (InvalidInput).
   std::string resolve(const std::string& uri) const;
   const std::vector<std::string>& roots() const { return roots_; }
 
@@ -33,7 +36,15 @@ struct RequestLimits {
   int min_tile = 64, max_tile = 2048;
   int tile_multiple = 16;          // what every loaded network accepts
   size_t max_aoi_vertices = 100000;
+  std::vector<std::string> models; // names options.model may take (empty: any)
 };
+
+// JSON nesting a request body may have; deeper bodies are refused while parsing (a hostile
+// body nested 100k deep would otherwise exhaust the stack of anything that walks it).
+inline constexpr int kMaxJsonDepth = 32;
+
+// Parses a request body; malformed JSON or nesting deeper than kMaxJsonDepth → Usage.
+nlohmann::json parse_request_json(const std::string& text);
 
 struct SegmentRequest {
   std::string image_uri;           // as the client gave it

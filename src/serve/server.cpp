@@ -5,12 +5,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <random>
 
 #include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "serve/request.hpp"
 #include "serve/service.hpp"
 
 namespace drshym::serve {
@@ -26,11 +26,6 @@ struct RequestClock {
 };
 thread_local RequestClock t_request;
 
-std::string short_id() {
-  static std::atomic<uint64_t> counter{0};
-  static const uint64_t salt = std::random_device{}();
-  return fmt::format("{:08x}{:06x}", uint32_t(salt), uint32_t(++counter & 0xffffff));
-}
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -56,12 +51,8 @@ ErrorKind kind_for_status(int status) {
 nlohmann::json parse_body(const httplib::Request& req) {
   const auto ct = req.get_header_value("Content-Type");
   if (!ct.empty() && ct.find("application/json") == std::string::npos)
-    throw Error(ErrorKind::Usage, "request", "Content-Type must be application/json, got " + quoted(ct));
-  try {
-    return nlohmann::json::parse(req.body);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(ErrorKind::Usage, "request", std::string("malformed JSON: ") + e.what());
-  }
+    throw Error(ErrorKind::Usage, "request", "Content-Type must be application/json, got " + quoted(ct.substr(0, 64)));
+  return parse_request_json(req.body);
 }
 
 }  // namespace
@@ -80,6 +71,7 @@ struct HttpServer::Impl {
   httplib::Server svr;
   int port = -1;
   int listen_fd = -1;
+  std::atomic<bool> stop_requested{false};
 
   Impl(Service& s, const ServerOptions& o) : service(s), opt(o) {}
 
@@ -91,7 +83,7 @@ struct HttpServer::Impl {
       try {
         f(req, res);
       } catch (const Error& e) {
-        if (e.kind() == ErrorKind::Unavailable) res.set_header("Retry-After", std::to_string(service.retry_after_s()));
+        if (http_status(e.kind()) == 503) res.set_header("Retry-After", std::to_string(service.retry_after_s()));
         send_error(res, e.kind(), e.what());
       } catch (const std::exception& e) {
         core::log().error("serve: unexpected error on {} {}: {}", req.method, req.path, e.what());
@@ -114,9 +106,22 @@ struct HttpServer::Impl {
     svr.set_payload_max_length(opt.max_body_bytes);
     svr.set_read_timeout(opt.read_timeout_s, 0);
     svr.set_keep_alive_timeout(2);
-    svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
-      t_request = {true, Clock::now(), short_id()};
+    // Runs before the body is read: one id per request (the access log, X-Request-Id, the
+    // response's request_id and the output folder all use it), and bodies of unknown length are
+    // refused here, because cpp-httplib 0.11 enforces the size limit only on Content-Length.
+    svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      t_request = {true, Clock::now(), new_request_id()};
       res.set_header("X-Request-Id", t_request.id);
+      if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+        const bool chunked = req.has_header("Transfer-Encoding");
+        if (chunked || !req.has_header("Content-Length")) {
+          send_error(res, ErrorKind::Usage,
+                     chunked ? "chunked request bodies are not accepted; send Content-Length"
+                             : "a Content-Length header is required");
+          res.status = 411;
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
@@ -156,10 +161,10 @@ struct HttpServer::Impl {
     });
 
     svr.Post("/v1/segment", route([this](const httplib::Request& req, httplib::Response& res) {
-      send_json(res, 200, service.segment(parse_body(req)));
+      send_json(res, 200, service.segment(parse_body(req), t_request.id));
     }));
     svr.Post("/v1/jobs", route([this](const httplib::Request& req, httplib::Response& res) {
-      nlohmann::json j = service.submit_job(parse_body(req));
+      nlohmann::json j = service.submit_job(parse_body(req), t_request.id);
       res.set_header("Location", "/v1/jobs/" + j["id"].get<std::string>());
       send_json(res, 202, j);
     }));
@@ -173,7 +178,8 @@ struct HttpServer::Impl {
       send_json(res, 200, service.models());
     }));
     svr.Get("/healthz", route([this](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, service.health());
+      const nlohmann::json h = service.health();
+      send_json(res, h["status"] == "ok" ? 200 : 503, h);  // a stopping server is not ready
     }));
     svr.Get("/openapi.json", route([](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, openapi_spec());
@@ -204,9 +210,12 @@ int HttpServer::bind() {
 
 int HttpServer::port() const { return impl_->port; }
 
-void HttpServer::run() { impl_->svr.listen_after_bind(); }
+void HttpServer::run() {
+  if (!impl_->stop_requested) impl_->svr.listen_after_bind();
+}
 
 void HttpServer::stop() {
+  impl_->stop_requested = true;
   if (impl_->svr.is_running()) impl_->svr.stop();
 }
 

@@ -40,9 +40,11 @@ class HttpServer {
   // Binds (port 0: any free one) and returns the port; throws Error(Io) when it cannot.
   int bind();
   int port() const;
-  // Serves until stop(); call bind() first.
+  // Serves until stop(); call bind() first. Returns at once if stop() came first.
   void run();
-  // Stops accepting connections; requests in progress finish. Safe from any thread.
+  // Stops accepting connections; requests in progress finish. Safe from any thread; a stop()
+  // that lands while run() is starting may be missed, so callers that race it call it again
+  // until run() has returned (serve_cmd does).
   void stop();
 
  private:

@@ -1,5 +1,9 @@
 #include "serve/service.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -30,14 +34,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// 128 random bits as hex: request and job ids, and the name of each request's output folder.
-std::string new_id() {
-  static std::mutex m;
-  static std::mt19937_64 rng{std::random_device{}()};
-  std::lock_guard<std::mutex> lk(m);
-  return fmt::format("{:016x}{:016x}", rng(), rng());
-}
 
 bool plain_id(const std::string& id) {
   if (id.size() != 32) return false;
@@ -71,13 +67,42 @@ struct Work {
   std::shared_ptr<std::promise<nlohmann::json>> done;  // synchronous requests only
 };
 
+// Holds an exclusive lock on <job store>.lock for the server's lifetime: two servers sharing
+// one store would mark each other's running jobs failed at start-up.
+class StoreLock {
+ public:
+  explicit StoreLock(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorKind::Io, "serve", "cannot create lock file " + quoted(path));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(ErrorKind::Usage, "serve",
+                  "another drshym serve already uses this job store (" + quoted(path) +
+                      " is locked); give each server its own --output-root or --job-db");
+    }
+  }
+  ~StoreLock() { ::close(fd_); }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
 }  // namespace
+
+std::string new_request_id() {
+  static std::mutex m;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lk(m);
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
 
 struct Service::Impl {
   ServiceOptions opt;
   InputPolicy policy;
   RequestLimits limits;
   std::vector<Model> models;
+  std::unique_ptr<StoreLock> store_lock;
   std::unique_ptr<JobStore> store;
   core::BlockingQueue<Work> queue;
   std::vector<std::thread> workers;
@@ -89,6 +114,7 @@ struct Service::Impl {
   std::mutex stats_m;
   double mean_run_s = 5.0;  // running mean of scene times, for Retry-After
   std::once_flag shutdown_once;
+  std::string stop_reason = "the server is shutting down";
 
   explicit Impl(const ServiceOptions& o)
       : opt(o), policy(o.input_roots, o.allow_remote), queue(size_t(std::max(0, o.queue))) {}
@@ -191,8 +217,11 @@ struct Service::Impl {
   void run(Work w) {
     ++busy;
     {
+      // Under the lock shutdown() takes to cancel running work: whichever comes second sees
+      // the other, so no scene starts unnoticed during a shutdown.
       std::lock_guard<std::mutex> lk(running_m);
       running.insert(w.token);
+      if (stopping) w.token->cancel(stop_reason);
     }
     try {
       w.token->check("serve");  // the deadline may have passed while it waited in the queue
@@ -225,7 +254,7 @@ struct Service::Impl {
   // Queue the work or refuse it (Unavailable) without waiting.
   void enqueue(Work& w) {
     if (stopping) throw Error(ErrorKind::Unavailable, "serve", "the server is shutting down");
-    if (!queue.try_push(w))
+    if (!queue.try_push(w))  // also refused once shutdown() has closed the queue
       throw Error(ErrorKind::Unavailable, "serve",
                   fmt::format("busy: {} scene(s) running and {} waiting (the queue holds {}); retry later", busy.load(),
                               queue.size(), queue.capacity()));
@@ -237,7 +266,7 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
   if (o.input_roots.empty()) throw Error(ErrorKind::Usage, "serve", "at least one --input-root is needed");
   if (o.output_root.empty()) throw Error(ErrorKind::Usage, "serve", "--output-root is needed");
   if (o.workers < 1 || o.workers > 256) throw Error(ErrorKind::Usage, "serve", "--workers must be in [1, 256]");
-  if (o.queue < 0 || o.queue > 100000) throw Error(ErrorKind::Usage, "serve", "--queue must be in [0, 100000]");
+  if (o.queue < 1 || o.queue > 1000) throw Error(ErrorKind::Usage, "serve", "--queue must be in [1, 1000]");
   if (!(o.timeout_s > 0)) throw Error(ErrorKind::Usage, "serve", "--timeout must be > 0 seconds");
   core::ensure_writable_dir(o.output_root);
   s.opt.output_root = fs::canonical(o.output_root).string();
@@ -268,7 +297,10 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
   int multiple = 1;
   for (const auto& m : s.models) multiple = std::lcm(multiple, m.predictor->net()->config().input_multiple());
   s.limits.tile_multiple = multiple;
-  s.store = open_sqlite_job_store(o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db);
+  for (const auto& m : s.models) s.limits.models.push_back(m.name);
+  const std::string db = o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db;
+  s.store_lock = std::make_unique<StoreLock>(db + ".lock");
+  s.store = open_sqlite_job_store(db);
   if (const int n = s.store->recover())
     core::log().warn("serve: {} job(s) left queued or running by a previous server are now marked failed", n);
   for (int k = 0; k < o.workers; ++k)
@@ -280,10 +312,11 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
 
 Service::~Service() { shutdown(); }
 
-nlohmann::json Service::segment(const nlohmann::json& body) {
+nlohmann::json Service::segment(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
+  if (!plain_id(id)) throw Error(ErrorKind::Internal, "serve", "request ids are 32 hex digits (new_request_id())");
   Work w;
-  w.id = new_id();
+  w.id = id;
   w.req = parse_segment_request(body, s.policy, s.limits);
   w.token = std::make_shared<core::CancelToken>(s.opt.timeout_s);
   w.done = std::make_shared<std::promise<nlohmann::json>>();
@@ -300,22 +333,25 @@ nlohmann::json Service::segment(const nlohmann::json& body) {
   return result.get();
 }
 
-nlohmann::json Service::submit_job(const nlohmann::json& body) {
+nlohmann::json Service::submit_job(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
+  if (!plain_id(id)) throw Error(ErrorKind::Internal, "serve", "request ids are 32 hex digits (new_request_id())");
   Work w;
-  w.id = new_id();
+  w.id = id;
   w.req = parse_segment_request(body, s.policy, s.limits);
   w.token = std::make_shared<core::CancelToken>(s.opt.timeout_s);
   w.is_job = true;
-  const std::string id = w.id;
   s.store->create(id, w.req.to_json());
+  // The row exists before a worker can pick the job up; a refused job leaves no row behind
+  // (a client hammering a full queue must not grow the store).
+  nlohmann::json created = s.store->get(id)->to_json();
   try {
     s.enqueue(w);
-  } catch (const Error& e) {
-    s.store->set_failed(id, {{"code", to_string(e.kind())}, {"message", e.what()}});
+  } catch (const Error&) {
+    s.store->remove(id);
     throw;
   }
-  return s.store->get(id)->to_json();
+  return created;
 }
 
 std::optional<nlohmann::json> Service::job(const std::string& id) const {
@@ -362,19 +398,19 @@ int Service::retry_after_s() const {
 void Service::shutdown(const std::string& reason) {
   auto& s = *impl_;
   std::call_once(s.shutdown_once, [&] {
-    s.stopping = true;
-    const auto left = s.queue.drain();
-    s.queue.close();
+    {
+      std::lock_guard<std::mutex> lk(s.running_m);
+      s.stop_reason = reason;
+      s.stopping = true;
+      for (const auto& t : s.running) t->cancel(reason);
+    }
+    const auto left = s.queue.close_and_drain();  // nothing can be queued after this
     for (const auto& w : left) {
       const auto e = std::make_exception_ptr(Error(ErrorKind::Unavailable, "serve", reason + "; not started"));
       if (w.is_job)
         s.store->set_failed(w.id, error_json(e));
       else
         w.done->set_exception(e);
-    }
-    {
-      std::lock_guard<std::mutex> lk(s.running_m);
-      for (const auto& t : s.running) t->cancel(reason);
     }
     for (auto& t : s.workers)
       if (t.joinable()) t.join();

@@ -22,10 +22,13 @@ struct ServiceOptions {
   std::string job_db;                       // default: <output_root>/jobs.sqlite
   std::vector<std::string> models;          // checkpoints; empty: the embedded default models
   int workers = 1;                          // scenes running at once
-  int queue = 8;                            // scenes waiting; beyond that requests get 503
+  int queue = 8;                            // scenes waiting (>= 1); beyond that requests get 503
   int threads = 0;                          // CPU threads for all workers (0 = available cores)
   double timeout_s = 900;                   // per request, from acceptance (queue wait included)
 };
+
+// 128 random bits as 32 hex digits: request ids, job ids and output folder names.
+std::string new_request_id();
 
 class Service {
  public:
@@ -37,9 +40,10 @@ class Service {
   // POST /v1/segment: queue, wait, return the response body. Throws drshym::Error: Usage /
   // Forbidden / NotFound before queueing; Unavailable when the queue is full or the server is
   // stopping; Timeout past the deadline; whatever segment_scene threw otherwise.
-  nlohmann::json segment(const nlohmann::json& body);
+  // id: the request's id (new_request_id()); it names the output folder and the job.
+  nlohmann::json segment(const nlohmann::json& body, const std::string& id);
   // POST /v1/jobs: checked and queued (or Unavailable); returns the new job's body.
-  nlohmann::json submit_job(const nlohmann::json& body);
+  nlohmann::json submit_job(const nlohmann::json& body, const std::string& id);
   // GET /v1/jobs/{id}; nullopt when unknown.
   std::optional<nlohmann::json> job(const std::string& id) const;
   nlohmann::json models() const;    // GET /v1/models

@@ -238,6 +238,9 @@ TEST(Cli, ServeStopsOnSigtermCancelsRunningWorkAndARestartReportsIt) {
   ASSERT_TRUE(g);
   const auto after = nlohmann::json::parse(g->body);
   EXPECT_EQ(after["status"], "failed") << after.dump();
+  // Recorded by the stopping server itself (the cancelled run), not guessed by the next one.
+  EXPECT_EQ(after["error"]["message"].get<std::string>().find("stopped while"), std::string::npos) << after.dump();
+  EXPECT_EQ(after["error"]["code"], "interrupted") << after.dump();
   kill(pid, SIGTERM);
   EXPECT_EQ(wait_exit(pid), 0);
 }

@@ -251,6 +251,17 @@ struct Service::Impl {
     --busy;
   }
 
+  // A checked request with its deadline starting now (Usage / Forbidden / NotFound otherwise).
+  Work make_work(const nlohmann::json& body, const std::string& id, bool is_job) const {
+    if (!plain_id(id)) throw Error(ErrorKind::Internal, "serve", "request ids are 32 hex digits (new_request_id())");
+    Work w;
+    w.id = id;
+    w.req = parse_segment_request(body, policy, limits);
+    w.token = std::make_shared<core::CancelToken>(opt.timeout_s);
+    w.is_job = is_job;
+    return w;
+  }
+
   // Queue the work or refuse it (Unavailable) without waiting.
   void enqueue(Work& w) {
     if (stopping) throw Error(ErrorKind::Unavailable, "serve", "the server is shutting down");
@@ -314,11 +325,7 @@ Service::~Service() { shutdown(); }
 
 nlohmann::json Service::segment(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
-  if (!plain_id(id)) throw Error(ErrorKind::Internal, "serve", "request ids are 32 hex digits (new_request_id())");
-  Work w;
-  w.id = id;
-  w.req = parse_segment_request(body, s.policy, s.limits);
-  w.token = std::make_shared<core::CancelToken>(s.opt.timeout_s);
+  Work w = s.make_work(body, id, false);
   w.done = std::make_shared<std::promise<nlohmann::json>>();
   auto result = w.done->get_future();
   auto token = w.token;
@@ -335,12 +342,7 @@ nlohmann::json Service::segment(const nlohmann::json& body, const std::string& i
 
 nlohmann::json Service::submit_job(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
-  if (!plain_id(id)) throw Error(ErrorKind::Internal, "serve", "request ids are 32 hex digits (new_request_id())");
-  Work w;
-  w.id = id;
-  w.req = parse_segment_request(body, s.policy, s.limits);
-  w.token = std::make_shared<core::CancelToken>(s.opt.timeout_s);
-  w.is_job = true;
+  Work w = s.make_work(body, id, true);
   s.store->create(id, w.req.to_json());
   // The row exists before a worker can pick the job up; a refused job leaves no row behind
   // (a client hammering a full queue must not grow the store).

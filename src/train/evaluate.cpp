@@ -14,6 +14,7 @@
 #include "eval/metrics.hpp"
 #include "eval/otsu.hpp"
 #include "eval/plot.hpp"
+#include "eval/slices.hpp"
 #include "infer/predictor.hpp"
 
 namespace drshym::train {
@@ -27,6 +28,7 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   auto ds = data::make_dataset(p.data, p.split, predictor.preprocess(), false, 42);
   const bool has_raw = data::raw_sample_of(*ds, 0).has_value();
   eval::SegmentationEvaluator model_eval, otsu_eval;
+  eval::SliceEvaluator slices;
   eval::PixelSample sample;
   const float thr = float(predictor.threshold());
   if (p.offset_db != 0.0 && !has_raw)
@@ -58,6 +60,12 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
       }
       auto water = eval::otsu_water_mask(raw->vv.data(), v.data(), n);
       otsu_eval.add(s.id, eval::confusion(water.data(), l.data(), v.data(), n));
+      std::vector<uint8_t> pred(n);
+      const float* pr = prob.data_ptr<float>();
+      for (size_t k = 0; k < n; ++k) pred[k] = pr[k] >= thr ? 1 : 0;
+      std::string group = ds->group_of(i);
+      if (group.empty()) group = s.id.substr(0, s.id.find('_'));
+      slices.add(group, raw->vv.data(), v.data(), l.data(), pred.data(), water.data(), n);
     }
   }
   nlohmann::json out = {{"checkpoint", predictor.checkpoint_path()},
@@ -69,6 +77,9 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
                         {"offset_db", p.offset_db},
                         {"model", model_eval.to_json(true)}};
   if (has_raw) out["otsu_vv_db"] = otsu_eval.to_json(true);
+  // Error slices need the pixels' dB (datasets of normalized tiles have none).
+  out["slices"] = has_raw ? slices.to_json()
+                          : nlohmann::json{{"unavailable", "this dataset has no raw dB pixels (" + ds->name() + ")"}};
   // Calibration quality on this data at the checkpoint's temperature (reliability / ECE).
   if (sample.size() > 0) {
     eval::CalibrationParams cp;

@@ -3,12 +3,15 @@
 // drshym eval [--ckpt CKPT] --dataset sen1floods11 --root DIR [--split all]
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "core/log.hpp"
+#include "eval/report.hpp"
 #include "infer/batch.hpp"
 #include "infer/predictor.hpp"
 #include "train/evaluate.hpp"
@@ -95,7 +98,10 @@ class EvalCommand : public Command {
                     "Checkpoint (.pt or folder); default: the embedded model (models/default_vv for ombria)");
     data_.declare(sub, p_.split);
     sub->add_option("--threshold", p_.threshold, "Override the checkpoint's threshold");
-    sub->add_option("--report", report_, "Write the full JSON report (per chip) here");
+    sub->add_option("--report", report_,
+                    "Write the full JSON report here (per chip, and error slices: VV dB quintiles, regions)");
+    sub->add_option("--report-dir", report_dir_,
+                    "Write report.md (tables), report.json, reliability.png and slices.png into this folder");
     sub->add_option("--reliability-png", p_.reliability_png, "Write a reliability diagram here");
     sub->add_option("--threads", p_.threads, "CPU threads (0 = all cores)");
     sub->add_option("--offset-db", p_.offset_db,
@@ -106,8 +112,18 @@ class EvalCommand : public Command {
     p_.data = data_.spec(p_.split);
     // OMBRIA holds VV only: its default is the VV-only model.
     if (p_.checkpoint.empty() && data_.type == "ombria") p_.checkpoint = infer::default_model_path("default_vv");
+    if (!report_dir_.empty()) {
+      core::ensure_writable_dir(report_dir_);
+      if (p_.reliability_png.empty()) p_.reliability_png = report_dir_ + "/reliability.png";
+    }
     auto r = train::evaluate_checkpoint(p_);
     if (!report_.empty()) core::write_json_file(report_, r);
+    if (!report_dir_.empty()) {
+      core::write_json_file(report_dir_ + "/report.json", r);
+      const std::string rel = report_dir_ + "/reliability.png";
+      eval::write_report_dir(r, report_dir_, p_.reliability_png == rel && std::filesystem::exists(rel));
+      core::log().info("eval: report in {}/report.md", report_dir_);
+    }
     auto row = [](const char* name, const nlohmann::json& e) {
       const auto& m = e["total"]["metrics"];
       auto f = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
@@ -126,7 +142,7 @@ class EvalCommand : public Command {
  private:
   train::EvaluateParams p_;
   DatasetOptions data_;
-  std::string report_;
+  std::string report_, report_dir_;
 };
 
 class CalibrateCommand : public Command {

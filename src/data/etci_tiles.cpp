@@ -197,9 +197,12 @@ EtciTile read_etci_tile(const EtciTileRef& ref, int min_fill_area) {
   std::vector<uint8_t> fill = etci_fill_mask(t.vv.data(), t.vh.data(), t.width, t.height, min_fill_area);
   t.label.assign(n, 0);
   t.valid.assign(n, 0);
+  t.water_type.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     t.valid[i] = fill[i] ? 0 : 1;
     t.label[i] = (t.valid[i] && (flood[i] > 0 || body[i] > 0)) ? 1 : 0;
+    // Reference water first: a flood label over a permanent water body is not new water.
+    if (t.label[i]) t.water_type[i] = body[i] > 0 ? 1 : 2;
   }
   return t;
 }
@@ -217,6 +220,7 @@ RawSample etci_to_raw(const EtciTile& tile, const EtciTileRef& ref, const EtciMa
   mapping.to_db(tile.vh.data(), n, true, r.vh.data());
   r.label = tile.label;
   r.valid = tile.valid;
+  r.water_type = tile.water_type;
   r.normalize_validity();
   return r;
 }

@@ -49,6 +49,7 @@ struct EtciTile {
   std::vector<uint8_t> vv, vh;  // raw 8-bit values
   std::vector<uint8_t> label;   // 1 water (flood or permanent), 0 dry; 0 where invalid
   std::vector<uint8_t> valid;   // 0 on the swath fill
+  std::vector<uint8_t> water_type;  // RawSample::water_type: 1 permanent (water_body_label), 2 flood, 0 dry
   int64_t valid_count() const;
 };
 

@@ -23,6 +23,9 @@ struct RawSample {
   std::vector<float> vh;       // same, or empty when the source has no VH band
   std::vector<uint8_t> label;  // 1 water, 0 dry (0 where invalid)
   std::vector<uint8_t> valid;  // 1 where the pixel counts (label known and input finite)
+  // Where the source tells permanent from flood water (ETCI): 1 permanent water, 2 flood water,
+  // 0 dry or invalid. Empty when the source does not know. Not carried through augmentation.
+  std::vector<uint8_t> water_type;
   std::string id;
   std::string group;
 

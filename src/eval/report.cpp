@@ -107,6 +107,15 @@ std::string report_markdown(const nlohmann::json& r, bool with_reliability_png, 
     md << "| region | pixels | water pixels | model IoU | model precision | model recall | Otsu IoU | Otsu recall |\n";
     md << "|---|---|---|---|---|---|---|---|\n";
     for (const auto& b : s["region"]["bins"]) md << slice_row(b["name"].get<std::string>(), b);
+    if (s.contains("water_type") && s["water_type"].contains("bins")) {
+      md << "\n### Permanent vs flood water\n\n" << s["water_type"].value("definition", "") << ".\n\n";
+      md << "| labelled | pixels | water pixels | model IoU | model precision | model recall | Otsu IoU | Otsu recall |\n";
+      md << "|---|---|---|---|---|---|---|---|\n";
+      for (const auto& b : s["water_type"]["bins"]) md << slice_row(b["name"].get<std::string>(), b);
+      const auto& dry = s["water_type"]["bins"][0];
+      md << fmt::format("\nShare of labelled dry land called water: model {}, Otsu {}.\n", cell(dry, "false_alarm"),
+                        cell(dry, "otsu_false_alarm"));
+    }
   } else if (r.contains("slices") && r["slices"].contains("unavailable")) {
     md << "\n## Error slices\n\nNot available: " << r["slices"]["unavailable"].get<std::string>() << ".\n";
   }

@@ -35,11 +35,17 @@ size_t SliceEvaluator::intensity_bin(float db) {
 }
 
 void SliceEvaluator::add(const std::string& group, const float* vv_db, const uint8_t* valid, const uint8_t* label,
-                         const uint8_t* model, const uint8_t* otsu, size_t n) {
+                         const uint8_t* model, const uint8_t* otsu, size_t n, const uint8_t* water_type) {
   if (!otsu) has_otsu_ = false;
+  if (water_type) has_types_ = true;
   Cell& g = groups_[group];
   for (size_t i = 0; i < n; ++i) {
     if (!valid[i] || !std::isfinite(vv_db[i])) continue;
+    if (water_type) {
+      Cell& t = types_[std::min<size_t>(2, water_type[i])];
+      tally(t.model, model[i], label[i]);
+      if (otsu) tally(t.otsu, otsu[i], label[i]);
+    }
     Cell& f = fine_[std::min(fine_.size() - 1, intensity_bin(vv_db[i]))];
     tally(f.model, model[i], label[i]);
     tally(g.model, model[i], label[i]);
@@ -84,7 +90,7 @@ nlohmann::json SliceEvaluator::to_json() const {
     b["name"] = name;
     regions.push_back(b);
   }
-  return {{"intensity",
+  nlohmann::json out = {{"intensity",
            {{"definition", fmt::format("VV dB quintiles of the valid pixels (edges to {:g} dB; null = open end); "
                                        "pixels are the same as the totals'",
                                        kIntensityStepDb)},
@@ -93,6 +99,27 @@ nlohmann::json SliceEvaluator::to_json() const {
            {{"definition", "the dataset's group of each chip (Sen1Floods11 region, ETCI scene, OMBRIA split), "
                            "else the chip id's first '_'-separated token"},
             {"bins", regions}}}};
+  if (has_types_) {
+    nlohmann::json types = nlohmann::json::array();
+    const char* names[3] = {"dry", "permanent water", "flood water"};
+    for (int k = 0; k < 3; ++k) {
+      nlohmann::json b = bin_json(types_[size_t(k)].model, types_[size_t(k)].otsu, has_otsu_);
+      b["name"] = names[k];
+      const Confusion& m = types_[size_t(k)].model;
+      if (k == 0) {
+        b["false_alarm"] = m.valid() ? double(m.fp) / double(m.valid()) : 0.0;
+        const Confusion& o = types_[0].otsu;
+        if (has_otsu_) b["otsu_false_alarm"] = o.valid() ? double(o.fp) / double(o.valid()) : 0.0;
+      }
+      types.push_back(b);
+    }
+    out["water_type"] = {{"definition", "labelled dry land, permanent water (the data's reference water body) and "
+                                        "flood water; water bins hold only water, so IoU = recall there"},
+                         {"bins", types}};
+  } else {
+    out["water_type"] = {{"unavailable", "this dataset does not tell permanent from flood water"}};
+  }
+  return out;
 }
 
 }  // namespace drshym::eval

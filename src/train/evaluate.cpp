@@ -65,7 +65,8 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
       for (size_t k = 0; k < n; ++k) pred[k] = pr[k] >= thr ? 1 : 0;
       std::string group = ds->group_of(i);
       if (group.empty()) group = s.id.substr(0, s.id.find('_'));
-      slices.add(group, raw->vv.data(), v.data(), l.data(), pred.data(), water.data(), n);
+      slices.add(group, raw->vv.data(), v.data(), l.data(), pred.data(), water.data(), n,
+                 raw->water_type.size() == n ? raw->water_type.data() : nullptr);
     }
   }
   nlohmann::json out = {{"checkpoint", predictor.checkpoint_path()},

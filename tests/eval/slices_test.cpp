@@ -89,3 +89,33 @@ TEST(Slices, RegionsAreKeptApartAndOtsuIsOptional) {
 
 }  // namespace
 }  // namespace drshym::eval
+
+namespace drshym::eval {
+namespace {
+
+TEST(Slices, WaterTypeSeparatesPermanentFromFloodWater) {
+  // 4 permanent-water pixels (3 detected), 6 flood pixels (2 detected), 10 dry (1 false alarm).
+  std::vector<float> vv(20, -15.0f);
+  std::vector<uint8_t> valid(20, 1), label(20, 0), type(20, 0), model(20, 0);
+  for (int i = 0; i < 4; ++i) label[size_t(i)] = 1, type[size_t(i)] = 1, model[size_t(i)] = i < 3;
+  for (int i = 4; i < 10; ++i) label[size_t(i)] = 1, type[size_t(i)] = 2, model[size_t(i)] = i < 6;
+  model[15] = 1;
+  SliceEvaluator s;
+  s.add("etci", vv.data(), valid.data(), label.data(), model.data(), nullptr, 20, type.data());
+  const auto j = s.to_json()["water_type"]["bins"];
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[0]["name"], "dry");
+  EXPECT_DOUBLE_EQ(j[0]["false_alarm"].get<double>(), 0.1);
+  EXPECT_EQ(j[1]["name"], "permanent water");
+  EXPECT_DOUBLE_EQ(j[1]["model"]["recall"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j[1]["model"]["iou"].get<double>(), 0.75);
+  EXPECT_EQ(j[2]["name"], "flood water");
+  EXPECT_DOUBLE_EQ(j[2]["model"]["recall"].get<double>(), 2.0 / 6);
+  // Without types the family says so.
+  SliceEvaluator none;
+  none.add("x", vv.data(), valid.data(), label.data(), model.data(), nullptr, 20);
+  EXPECT_TRUE(none.to_json()["water_type"].contains("unavailable"));
+}
+
+}  // namespace
+}  // namespace drshym::eval

@@ -510,8 +510,9 @@ TEST(Serve, HostileBodiesDoNotHurtTheServer) {
                return true;
              },
              "application/json");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 413) << r->body;
+  // The server answers from the headers and closes; a client still sending may see the
+  // connection reset instead of the answer. Either way nothing was read or served.
+  if (r) EXPECT_EQ(r->status, 413) << r->body;
   // (A valid request, sent chunked: it would be served if the length check were missing.)
   const std::string valid = body_for(d.scene).dump();
   r = c.Post("/v1/segment", h,
@@ -523,9 +524,13 @@ TEST(Serve, HostileBodiesDoNotHurtTheServer) {
                return true;
              },
              "application/json");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 411) << r->body;
-  EXPECT_EQ(error_code(r), "usage");
+  if (r) {
+    EXPECT_EQ(r->status, 411) << r->body;
+    EXPECT_EQ(error_code(r), "usage");
+  } else {
+    EXPECT_TRUE(r.error() == httplib::Error::Write || r.error() == httplib::Error::Read) << httplib::to_string(r.error());
+  }
+  EXPECT_TRUE(d.request_folders().empty()) << "the chunked request was served";
   auto ok = c.Get("/healthz");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);

@@ -253,7 +253,9 @@ FloodSummary summarize_flood(const CaptionInput& in) {
   b.share_of_flood = mo.a / total;
   b.length_m = hi - lo + px;
   b.width_m = hi2 - lo2 + px;
-  b.elongation = b.length_m / std::max(px, b.width_m);
+  // Length over mean width (area / length): a meandering river is a band even where its
+  // bends make it as wide as it is long in extent.
+  b.elongation = b.length_m * b.length_m / std::max(mo.a, px * px);
   b.axis_deg = std::fmod(theta * 180.0 / kPi + 180.0, 180.0);
   b.direction = direction_words(b.axis_deg);
   // Place: the centroid within the box of the grid's corners, in the same ground frame.

@@ -15,8 +15,9 @@
 //   kShapeGridSide px a side (nearest-neighbour decimation); its length is the extent along
 //   its principal axis (ground metres), its direction that axis (N-S, E-W, NE, NW), its place
 //   the scene third its centroid falls in. "contiguous band": the largest body holds at least
-//   half the flood area and is at least 3x longer than wide; "compact area": at least half,
-//   less elongated; otherwise "scattered patches".
+//   half the flood area and its length is at least 3x its mean width (area / length, so a
+//   meandering river counts); "compact area": at least half, less elongated; otherwise
+//   "scattered patches".
 // - confidence: "high" when the flooded pixels' mean calibrated probability is >= 0.85 and the
 //   ambiguous ground (0.2 <= p < 0.8) is at most half the flooded area; "moderate" at >= 0.7 and
 //   at most equal to it; otherwise "low".
@@ -47,7 +48,7 @@ struct FloodBody {
   double share_of_flood = 0;   // of all flood area on the shape grid
   double length_m = 0;         // extent along the principal axis
   double width_m = 0;          // extent across it
-  double elongation = 1;       // sqrt(lambda1 / lambda2) of the pixel-centre covariance
+  double elongation = 1;       // length / mean width = length² / area
   double axis_deg = 0;         // principal axis, degrees from east towards north, in [0, 180)
   std::string direction;       // "north-south", "east-west", "north-east", "north-west"
   std::string where;           // "north-west", "north", ..., "centre"

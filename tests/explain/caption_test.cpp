@@ -208,3 +208,24 @@ TEST(Caption, Words) {
 
 }  // namespace
 }  // namespace drshym::explain
+
+namespace drshym::explain {
+namespace {
+
+TEST(Caption, AMeanderingRiverIsABandNotACompactArea) {
+  drshym::testing::TempDir tmp;
+  // A 12-px-wide river meandering down a 500 x 500 grid with bends 150 px wide: its extent
+  // across the axis is a third of its length, but its mean width is 12 px.
+  auto s = make_mask(tmp, "EPSG:32644", kUtm10, 500, 500, [](int c, int r) {
+    const double centre = 250 + 75 * std::sin(r / 40.0);
+    return std::abs(c - centre) < 6;
+  });
+  const FloodSummary f = summarize_flood(s.in);
+  EXPECT_EQ(f.largest.direction, "north-south");
+  EXPECT_EQ(f.pattern, "contiguous band");
+  EXPECT_GT(f.largest.elongation, 10);
+  EXPECT_TRUE(has(f.text, "mostly a contiguous band about 5.0 km long running north-south")) << f.text;
+}
+
+}  // namespace
+}  // namespace drshym::explain

@@ -83,10 +83,11 @@ void ProbaWriter::flush(int up_to) {
   mask_rows_.resize(crop_rows_.size());
   tally_.has_area = area_.has_value();
   tally_.pixels += int64_t(out.w) * out.h;
+  // Where every pixel of a row has the same area, a row's sums are taken in pixels and scaled
+  // once by that area (the hot path then never looks an area up); otherwise in m² pixel by pixel.
   const bool per_row = !area_ || area_->same_along_rows();
   for (int r = 0; r < out.h; ++r) {
-    int64_t row_flood = 0;
-    const double row_a = !area_ ? 1.0 : per_row ? area_->at(0, out.y + r) : 0.0;
+    FloodTally row;
     for (int c = 0; c < out.w; ++c) {
       const size_t i = size_t(r) * out.w + c;
       const float p = crop_rows_[i];
@@ -94,25 +95,30 @@ void ProbaWriter::flush(int up_to) {
         mask_rows_[i] = 255;  // no tile saw a valid pixel here (or outside the AOI): nodata
         continue;
       }
-      ++valid_pixels_;
-      const double a = per_row ? row_a : area_->at(out.x + c, out.y + r);
-      tally_.valid_m2 += a;
-      tally_.expected_m2 += a * double(p);
-      if (p >= FloodTally::kLikely) tally_.likely_m2 += a;
-      if (p >= FloodTally::kPossible) tally_.possible_m2 += a;
-      if (p >= FloodTally::kPossible && p < FloodTally::kLikely) tally_.ambiguous_m2 += a;
+      ++row.valid_pixels;
+      const double a = per_row ? 1.0 : area_->at(out.x + c, out.y + r);
+      row.valid_m2 += a;
+      row.expected_m2 += a * double(p);
+      if (p >= FloodTally::kLikely) row.likely_m2 += a;
+      if (p >= FloodTally::kPossible) row.possible_m2 += a;
+      if (p >= FloodTally::kPossible && p < FloodTally::kLikely) row.ambiguous_m2 += a;
       mask_rows_[i] = p >= threshold_ ? 1 : 0;
       if (!mask_rows_[i]) continue;
-      ++row_flood;
-      tally_.flood_m2 += a;
-      tally_.flood_p_sum += double(p);
-      if (area_ && !per_row) flood_area_m2_ += a;
+      ++row.flood_pixels;
+      row.flood_m2 += a;
+      row.flood_p_sum += double(p);
     }
-    flood_pixels_ += row_flood;
-    if (area_ && per_row) flood_area_m2_ += double(row_flood) * row_a;
+    const double scale = !per_row ? 1.0 : area_ ? area_->at(0, out.y + r) : 1.0;
+    tally_.valid_pixels += row.valid_pixels;
+    tally_.flood_pixels += row.flood_pixels;
+    tally_.valid_m2 += scale * row.valid_m2;
+    tally_.expected_m2 += scale * row.expected_m2;
+    tally_.likely_m2 += scale * row.likely_m2;
+    tally_.possible_m2 += scale * row.possible_m2;
+    tally_.ambiguous_m2 += scale * row.ambiguous_m2;
+    tally_.flood_m2 += scale * row.flood_m2;
+    tally_.flood_p_sum += row.flood_p_sum;
   }
-  tally_.valid_pixels = valid_pixels_;
-  tally_.flood_pixels = flood_pixels_;
   proba_.write_band(1, out, crop_rows_.data());
   mask_.write_band(1, out, mask_rows_.data());
 }

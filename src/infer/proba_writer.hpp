@@ -66,11 +66,11 @@ class ProbaWriter {
   // commits them.
   void write_outputs(core::OutputSet& outs, bool cog);
 
-  int64_t valid_pixels() const { return valid_pixels_; }
-  int64_t flood_pixels() const { return flood_pixels_; }
+  int64_t valid_pixels() const { return tally_.valid_pixels; }
+  int64_t flood_pixels() const { return tally_.flood_pixels; }
   // Ground area of the flood pixels in m² (nullopt when the output grid has no CRS).
   std::optional<double> flood_area_m2() const {
-    return area_ ? std::optional<double>(flood_area_m2_) : std::nullopt;
+    return area_ ? std::optional<double>(tally_.flood_m2) : std::nullopt;
   }
   const std::optional<io::PixelArea>& pixel_area() const { return area_; }
   const FloodTally& tally() const { return tally_; }
@@ -88,8 +88,6 @@ class ProbaWriter {
   std::optional<io::PixelArea> area_;
   std::vector<uint8_t> mask_rows_;
   std::vector<float> crop_rows_;
-  int64_t valid_pixels_ = 0, flood_pixels_ = 0;
-  double flood_area_m2_ = 0;
   FloodTally tally_;
   bool staging_closed_ = false;
 };

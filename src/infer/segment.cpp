@@ -91,8 +91,8 @@ class SceneRun {
   SegmentResult record_and_commit();
 
  private:
-  // Messages keep the command's name ("segment: interrupted ..."); the stage is in the log.
-  void check(const char* /*stage*/) const { core::check_cancelled(hooks_.cancel, "segment"); }
+  // At a safe point: the interrupt flag and the hooks' token (messages start "segment: ...").
+  void check() const { core::check_cancelled(hooks_.cancel, "segment"); }
   void progress(const char* stage, double f) const {
     if (hooks_.progress) hooks_.progress(stage, f);
   }
@@ -154,7 +154,7 @@ void SceneRun::prepare() {
                   "AOI " + quoted(p_.aoi_path) + " does not overlap scene " + quoted(p_.scene_uri));
   }
   ingest::require_some_valid(*scene_);
-  check("prepare");
+  check();
   // Anchor over the whole scene (not the AOI): cropping must never change the model's input.
   bool anchor_from_tile = false;
   anchor_shift_ = ingest::scene_anchor_shift(*scene_, pp_.anchor, &anchor_vv_db_, &anchor_from_tile);
@@ -322,7 +322,7 @@ void SceneRun::run_model() {
             }
           }
           if (batch.empty()) continue;  // only empty tiles this time (or the end: `more` is false)
-          check("model");
+          check();
           auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
           for (size_t b = 0; b < batch.size(); ++b)
             std::memcpy(x[int64_t(b)].data_ptr<float>(), batch[b].input.data(), batch[b].input.size() * sizeof(float));
@@ -342,7 +342,7 @@ void SceneRun::run_model() {
   blender.join();
   reader.join();
   if (first_error) std::rethrow_exception(first_error);
-  check("model");
+  check();
   bar.finish();
   for (double s_k : model_seconds) res_.seconds_model += s_k / workers;
   tiles_skipped_ = tiles_skipped.load();
@@ -373,7 +373,7 @@ void SceneRun::finish_outputs() {
       if (p_.write_polygons)
         poly_ = io::polygonize_flood({writer.mask_stage(), writer.proba_stage(), gj_tmp, p_.min_area_m2, p_.geojson_crs});
       polygonize_seconds_ = seconds_since(t0);
-      check("finish");
+      check();
       t0 = Clock::now();
       if (p_.write_overlay)
         write_overlay_png(p_.scene_uri, scene_->bands.vv, region_, writer.proba_stage(), writer.mask_stage(), png_tmp);
@@ -392,7 +392,7 @@ void SceneRun::finish_outputs() {
   }
   side.join();
   if (side_error) std::rethrow_exception(side_error);
-  check("finish");
+  check();
   progress("finish", 1.0);
 }
 
@@ -477,7 +477,7 @@ SegmentResult SceneRun::record_and_commit() {
   core::write_text_file_atomic(outs_.temp(rec_path), rj.dump(2) + "\n");
   res_.outputs["record"] = rec_path;
   res_.record = rj;
-  check("record");
+  check();
   for (auto it = res_.outputs.begin(); it != res_.outputs.end(); ++it) outs_.commit(it.value().get<std::string>());
   outs_.finish();
   progress("record", 1.0);

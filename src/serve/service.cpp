@@ -206,7 +206,7 @@ struct Service::Impl {
               {"temperature", m.predictor->temperature()},
               {"calibration", "temperature=" + std::to_string(m.predictor->temperature())},
               {"calibration_source", m.predictor->calibration_source()},
-              {"source_uri", r.record.value("provenance", nlohmann::json::object()).value("source_uri", "")},
+              {"source_uri", prov.value("source_uri", "")},
               {"tile", w.req.tile},
               {"overlap", w.req.overlap},
               {"timings_s", prov.value("timings_s", nlohmann::json::object())}}},

@@ -93,7 +93,10 @@ std::string report_markdown(const nlohmann::json& r, bool with_reliability_png, 
                       "temperature that would fit this data: {}.\n",
                       cell(c, "ece_at_checkpoint_temperature"), cell(c, "ece_uncalibrated"),
                       cell(c, "temperature_that_would_fit_here"));
-    if (with_reliability_png) md << "\n![reliability diagram](reliability.png)\n";
+    if (with_reliability_png)
+      md << "\n![reliability diagram](reliability.png)\n\nThe diagram shows T = 1 and the temperature fitted on "
+            "these same pixels: a diagnostic of how far the checkpoint's calibration is from this data, not a "
+            "held-out result.\n";
   }
   if (has_slices(r)) {
     const auto& s = r["slices"];

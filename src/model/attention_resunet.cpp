@@ -2,7 +2,13 @@
 
 #include <algorithm>
 
+#include "model/feature_tap.hpp"
+
 namespace drshym::model {
+namespace {
+// Encoder levels, then decoder blocks in the order they run (dec0 is the last, full resolution).
+constexpr const char* kTaps[] = {"enc0", "enc1", "enc2", "enc3", "enc4", "dec3", "dec2", "dec1", "dec0"};
+}  // namespace
 
 ResBlockSEImpl::ResBlockSEImpl(int in, int out, Norm norm) {
   c1 = register_module("c1", ConvNormAct(in, out, 3, 1, norm, Act::Relu));
@@ -39,14 +45,16 @@ torch::Tensor AttentionResUNetImpl::forward(torch::Tensor x) {
   std::vector<torch::Tensor> skips;
   for (int l = 0; l <= 4; ++l) {
     if (l > 0) x = torch::max_pool2d(x, 2);
-    x = enc_[l](x);
+    x = tap(kTaps[l], enc_[l](x));
     skips.push_back(x);
   }
   for (int l = 3; l >= 0; --l) {
     torch::Tensor g = up_[l](x);
-    x = dec_[l](torch::cat({g, gate_[l](g, skips[l])}, 1));
+    x = tap(kTaps[8 - l], dec_[l](torch::cat({g, gate_[l](g, skips[l])}, 1)));
   }
   return head_(x);
 }
+
+std::vector<std::string> AttentionResUNetImpl::tap_points() const { return {std::begin(kTaps), std::end(kTaps)}; }
 
 }  // namespace drshym::model

@@ -23,6 +23,7 @@ class AttentionResUNetImpl : public SegNetImpl {
  public:
   explicit AttentionResUNetImpl(const ModelConfig& cfg);
   torch::Tensor forward(torch::Tensor x) override;
+  std::vector<std::string> tap_points() const override;
 
  private:
   std::vector<ResBlockSE> enc_;     // levels 0..4 (4 = bridge at 1/16)

@@ -42,6 +42,9 @@ class SegNetImpl : public torch::nn::Module {
   virtual void fuse_for_inference();
   bool fused() const { return fused_; }
   const ModelConfig& config() const { return config_; }
+  // Blocks whose outputs a model::FeatureTap can take (Grad-CAM layers), input to output,
+  // named like the registered modules; the last one is the last decoder block.
+  virtual std::vector<std::string> tap_points() const = 0;
 
  protected:
   explicit SegNetImpl(ModelConfig c) : config_(std::move(c)) {}

@@ -1,6 +1,12 @@
 #include "model/unet_compact.hpp"
 
+#include "model/feature_tap.hpp"
+
 namespace drshym::model {
+namespace {
+// Encoder levels, then decoder blocks in the order they run (dec0 is the last, full resolution).
+constexpr const char* kTaps[] = {"enc0", "enc1", "enc2", "enc3", "enc4", "dec3", "dec2", "dec1", "dec0"};
+}  // namespace
 
 UNetCompactImpl::UNetCompactImpl(const ModelConfig& cfg) : SegNetImpl(cfg) {
   const Norm norm = parse_norm(cfg.norm);
@@ -23,11 +29,13 @@ torch::Tensor UNetCompactImpl::forward(torch::Tensor x) {
   std::vector<torch::Tensor> skips;
   for (int l = 0; l <= 4; ++l) {
     if (l > 0) x = torch::max_pool2d(x, 2);
-    x = enc_[l](x);
+    x = tap(kTaps[l], enc_[l](x));
     skips.push_back(x);
   }
-  for (int l = 3; l >= 0; --l) x = dec_[l](x, skips[l]);
+  for (int l = 3; l >= 0; --l) x = tap(kTaps[8 - l], dec_[l](x, skips[l]));
   return head_(x);
 }
+
+std::vector<std::string> UNetCompactImpl::tap_points() const { return {std::begin(kTaps), std::end(kTaps)}; }
 
 }  // namespace drshym::model

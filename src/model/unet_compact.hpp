@@ -10,6 +10,7 @@ class UNetCompactImpl : public SegNetImpl {
  public:
   explicit UNetCompactImpl(const ModelConfig& cfg);
   torch::Tensor forward(torch::Tensor x) override;
+  std::vector<std::string> tap_points() const override;
 
  private:
   std::vector<DoubleConv> enc_;    // levels 0..4 (4 = bottleneck at 1/16)

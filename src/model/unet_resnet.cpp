@@ -3,6 +3,7 @@
 #include <array>
 
 #include "core/error.hpp"
+#include "model/feature_tap.hpp"
 
 namespace drshym::model {
 
@@ -89,17 +90,21 @@ UNetResNetImpl::UNetResNetImpl(const ModelConfig& cfg, int depth) : SegNetImpl(c
 
 torch::Tensor UNetResNetImpl::forward(torch::Tensor x) {
   check_input(x);
-  torch::Tensor s2 = stem_(x);                                   // 1/2
-  torch::Tensor s4 = layers_[0]->forward(torch::max_pool2d(s2, 3, 2, 1));  // 1/4
-  torch::Tensor s8 = layers_[1]->forward(s4);
-  torch::Tensor s16 = layers_[2]->forward(s8);
-  torch::Tensor y = layers_[3]->forward(s16);                    // 1/32
-  y = dec_[0](y, s16);
-  y = dec_[1](y, s8);
-  y = dec_[2](y, s4);
-  y = dec_[3](y, s2);
-  y = dec_[4](y);
+  torch::Tensor s2 = tap("stem", stem_(x));                                        // 1/2
+  torch::Tensor s4 = tap("layer1", layers_[0]->forward(torch::max_pool2d(s2, 3, 2, 1)));  // 1/4
+  torch::Tensor s8 = tap("layer2", layers_[1]->forward(s4));
+  torch::Tensor s16 = tap("layer3", layers_[2]->forward(s8));
+  torch::Tensor y = tap("layer4", layers_[3]->forward(s16));  // 1/32
+  y = tap("dec0", dec_[0](y, s16));
+  y = tap("dec1", dec_[1](y, s8));
+  y = tap("dec2", dec_[2](y, s4));
+  y = tap("dec3", dec_[3](y, s2));
+  y = tap("dec4", dec_[4](y));
   return head_(y);
+}
+
+std::vector<std::string> UNetResNetImpl::tap_points() const {
+  return {"stem", "layer1", "layer2", "layer3", "layer4", "dec0", "dec1", "dec2", "dec3", "dec4"};
 }
 
 }  // namespace drshym::model

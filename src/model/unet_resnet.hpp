@@ -36,6 +36,7 @@ class UNetResNetImpl : public SegNetImpl {
   // depth: 18, 34 or 50 (anything else throws InvalidInput).
   UNetResNetImpl(const ModelConfig& cfg, int depth);
   torch::Tensor forward(torch::Tensor x) override;
+  std::vector<std::string> tap_points() const override;
 
  private:
   ConvNormAct stem_{nullptr};               // 7x7 stride 2 → 1/2

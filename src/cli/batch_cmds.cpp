@@ -159,7 +159,9 @@ class CalibrateCommand : public Command {
     data_.declare(sub, p_.split);
     sub->add_option("--objective", p_.objective,
                     "What the threshold optimizes: f1, iou, or recall@precision>=P (the highest recall whose\n"
-                    "precision is at least P, e.g. recall@precision>=0.8, when missed floods cost more than false alarms)")
+                    "precision is at least P, e.g. recall@precision>=0.8, when missed floods cost more than false alarms);\n"
+                    "or fixed=T to keep threshold T (e.g. fixed=0.5, the fewest expected errors on calibrated\n"
+                    "probabilities) and fit only the temperature")
         ->capture_default_str();
     sub->add_option("--threads", p_.threads, "CPU threads (0 = all cores)");
     return sub;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -50,6 +51,7 @@ const char* to_string(ThresholdMetric m) {
   switch (m) {
     case ThresholdMetric::IoU: return "iou";
     case ThresholdMetric::RecallAtPrecision: return "recall@precision";
+    case ThresholdMetric::Fixed: return "fixed";
     default: return "f1";
   }
 }
@@ -74,12 +76,18 @@ void CalibrationParams::validate() const {
   require(reliability_bins >= 1 && reliability_bins <= 1000, "reliability_bins must be in [1, 1000]");
   if (threshold_metric == ThresholdMetric::RecallAtPrecision)
     require(min_precision > 0 && min_precision < 1, "recall@precision needs a precision floor in (0, 1)");
+  if (threshold_metric == ThresholdMetric::Fixed)
+    require(fixed_threshold > 0 && fixed_threshold < 1, "a fixed threshold must be in (0, 1)");
 }
 
 std::string CalibrationParams::objective() const {
-  if (threshold_metric != ThresholdMetric::RecallAtPrecision) return to_string(threshold_metric);
   char buf[48];
-  std::snprintf(buf, sizeof buf, "recall@precision>=%g", min_precision);
+  if (threshold_metric == ThresholdMetric::RecallAtPrecision)
+    std::snprintf(buf, sizeof buf, "recall@precision>=%g", min_precision);
+  else if (threshold_metric == ThresholdMetric::Fixed)
+    std::snprintf(buf, sizeof buf, "fixed=%g", fixed_threshold);
+  else
+    return to_string(threshold_metric);
   return buf;
 }
 
@@ -87,23 +95,33 @@ void CalibrationParams::set_objective(const std::string& objective) {
   std::string l(objective);
   std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   l.erase(std::remove(l.begin(), l.end(), ' '), l.end());
-  const std::string prefix = "recall@precision>=";
-  if (l.rfind(prefix, 0) == 0) {
+  // "<prefix><number in (0, 1)>": the number, or nullopt when l does not start with prefix.
+  auto number_after = [&](const std::string& prefix, const char* example) -> std::optional<double> {
+    if (l.rfind(prefix, 0) != 0) return std::nullopt;
     char* end = nullptr;
     const std::string number = l.substr(prefix.size());
     const double p = std::strtod(number.c_str(), &end);
     if (number.empty() || *end != '\0' || !(p > 0 && p < 1))
       throw Error(ErrorKind::Usage, "eval",
-                  "objective '" + objective + "': the precision floor must be a number in (0, 1), e.g. recall@precision>=0.8");
+                  "objective '" + objective + "': the number must be in (0, 1), e.g. " + example);
+    return p;
+  };
+  if (const auto p = number_after("recall@precision>=", "recall@precision>=0.8")) {
     threshold_metric = ThresholdMetric::RecallAtPrecision;
-    min_precision = p;
+    min_precision = *p;
+    return;
+  }
+  if (const auto p = number_after("fixed=", "fixed=0.5")) {
+    threshold_metric = ThresholdMetric::Fixed;
+    fixed_threshold = *p;
     return;
   }
   try {
     threshold_metric = parse_threshold_metric(l);
   } catch (const Error&) {
     throw Error(ErrorKind::Usage, "eval",
-                "unknown objective '" + objective + "' (expected f1, iou or recall@precision>=P with P in (0, 1))");
+                "unknown objective '" + objective +
+                    "' (expected f1, iou, recall@precision>=P or fixed=T with P, T in (0, 1))");
   }
 }
 
@@ -264,6 +282,7 @@ nlohmann::json ThresholdChoice::to_json() const {
                      {"recall", num(i < recall.size() ? recall[i] : kNaN)}});
   nlohmann::json j = {{"metric", to_string(metric)}, {"threshold", threshold}, {"score", num(score)}, {"curve", curve}};
   if (metric == ThresholdMetric::RecallAtPrecision) j["min_precision"] = min_precision;
+  if (metric == ThresholdMetric::Fixed) j["score_metric"] = "f1";
   return j;
 }
 
@@ -302,7 +321,8 @@ ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, siz
     tc.f1[j] = uni ? 2.0 * double(tp) / double(2 * tp + fp + fn) : 1.0;
     tc.precision[j] = tp + fp ? double(tp) / double(tp + fp) : kNaN;
     tc.recall[j] = total_pos ? double(tp) / double(total_pos) : kNaN;
-    if (tc.metric == ThresholdMetric::RecallAtPrecision) continue;  // chosen below
+    if (tc.metric == ThresholdMetric::RecallAtPrecision || tc.metric == ThresholdMetric::Fixed)
+      continue;  // chosen below
     const double s = tc.metric == ThresholdMetric::IoU ? tc.iou[j] : tc.f1[j];
     const bool better = s > best + 1e-12;
     const bool tie_closer = std::abs(s - best) <= 1e-12 &&
@@ -311,6 +331,15 @@ ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, siz
       best = s;
       tc.threshold = tc.grid[j];
     }
+  }
+  if (tc.metric == ThresholdMetric::Fixed) {
+    tc.threshold = params.fixed_threshold;
+    int64_t ftp = 0, ffp = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (sigmoid(double(logits[i]) / temperature) >= tc.threshold) (labels[i] ? ftp : ffp)++;
+    const int64_t ffn = total_pos - ftp;
+    tc.score = 2 * ftp + ffp + ffn ? 2.0 * double(ftp) / double(2 * ftp + ffp + ffn) : kNaN;
+    return tc;
   }
   if (tc.metric == ThresholdMetric::RecallAtPrecision) {
     // Recall only falls as the threshold rises: the first threshold meeting the floor wins.

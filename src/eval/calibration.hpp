@@ -19,8 +19,10 @@
 namespace drshym::eval {
 
 // What the decision threshold optimizes: F1 or IoU of water, or (for users who fear missed
-// floods more than false alarms) the highest recall whose precision is at least a floor.
-enum class ThresholdMetric { F1, IoU, RecallAtPrecision };
+// floods more than false alarms) the highest recall whose precision is at least a floor; or
+// Fixed: a threshold given up front (e.g. 0.5, the fewest expected errors on calibrated
+// probabilities), so calibration fits only the temperature and the data chooses no threshold.
+enum class ThresholdMetric { F1, IoU, RecallAtPrecision, Fixed };
 const char* to_string(ThresholdMetric m);
 // "f1" | "iou" (case-insensitive); anything else throws Usage naming it.
 ThresholdMetric parse_threshold_metric(const std::string& s);
@@ -35,13 +37,14 @@ struct CalibrationParams {
   double threshold_step = 0.05;
   int reliability_bins = 15;
   double min_precision = 0;      // RecallAtPrecision: the precision floor, in (0, 1)
+  double fixed_threshold = 0.5;  // Fixed: the threshold, in (0, 1)
 
   static CalibrationParams default_params() { return {}; }
   // Keys as in to_json(); absent keys keep defaults; bad values throw InvalidInput.
   static CalibrationParams from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;
   void validate() const;  // throws InvalidInput naming the bad field
-  // The objective as users write it: "f1", "iou" or "recall@precision>=0.8".
+  // The objective as users write it: "f1", "iou", "recall@precision>=0.8" or "fixed=0.5".
   std::string objective() const;
   // Sets threshold_metric (and min_precision) from such a string; throws Usage naming it.
   void set_objective(const std::string& objective);
@@ -100,6 +103,7 @@ struct ThresholdChoice {
 // Best grid threshold for sigmoid(logit / T); ties go to the threshold nearest 0.5. For
 // RecallAtPrecision: the lowest grid threshold (highest recall) whose precision reaches
 // params.min_precision; throws InvalidInput with the best precision found when none does.
+// For Fixed: params.fixed_threshold, scored by its F1 (the curve is filled as for the others).
 ThresholdChoice choose_threshold(const float* logits, const uint8_t* labels, size_t n,
                                  double temperature, const CalibrationParams& params = {});
 

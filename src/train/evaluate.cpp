@@ -87,9 +87,13 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
     auto cal = eval::calibrate(sample, cp);
     auto at_ckpt = eval::reliability(sample.logits().data(), sample.labels().data(), sample.size(),
                                      predictor.temperature(), cp.reliability_bins);
-    out["calibration_on_this_data"] = {{"ece_at_checkpoint_temperature", at_ckpt.ece},
-                                       {"ece_uncalibrated", cal.before.ece},
-                                       {"temperature_that_would_fit_here", cal.temperature}};
+    out["calibration_on_this_data"] = {
+        {"ece_at_checkpoint_temperature", at_ckpt.ece},
+        {"ece_uncalibrated", cal.before.ece},
+        {"brier_at_checkpoint_temperature",
+         eval::brier_score(sample.logits().data(), sample.labels().data(), sample.size(), predictor.temperature())},
+        {"brier_uncalibrated", cal.brier_before},
+        {"temperature_that_would_fit_here", cal.temperature}};
     if (!p.reliability_png.empty()) eval::write_reliability_png(p.reliability_png, cal);
   }
   return out;

@@ -25,7 +25,7 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p);
 
 // `drshym calibrate`: fit the temperature of a checkpoint on labelled data by minimum NLL
 // (golden-section search on log T), then choose the threshold on the calibrated probability for
-// an objective: "f1" (default), "iou", or "recall@precision>=P" (the highest recall whose
+// an objective: "f1" (default), "iou", "fixed=T" (keep T), or "recall@precision>=P" (the highest recall whose
 // precision is at least P, for users who fear missed floods more than false alarms).
 // Writes, beside the checkpoint (replacing earlier ones, atomically):
 //   thresholds.json  temperature, threshold, objective, ECE (15 equal-width probability bins)

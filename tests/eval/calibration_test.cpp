@@ -211,6 +211,27 @@ TEST(Calibration, RecallAtPrecisionTakesTheLowestThresholdMeetingTheFloor) {
     EXPECT_THROW(cp.set_objective(bad), Error) << bad;
 }
 
+TEST(Calibration, FixedObjectiveKeepsTheThresholdAndScoresIt) {
+  // Water at p = 0.3, 0.6, 0.9; dry at 0.1, 0.55. F1 would pick 0.3 or below; fixed=0.5 keeps
+  // 0.5: predicted water {0.55, 0.6, 0.9}, tp 2, fp 1, fn 1, F1 = 4 / 6.
+  std::vector<float> z;
+  std::vector<uint8_t> y;
+  for (auto [p, label] : {std::pair{0.3, 1}, {0.6, 1}, {0.9, 1}, {0.1, 0}, {0.55, 0}}) {
+    z.push_back(float(std::log(p / (1 - p))));
+    y.push_back(uint8_t(label));
+  }
+  eval::CalibrationParams cp;
+  cp.set_objective("fixed=0.5");
+  EXPECT_EQ(cp.objective(), "fixed=0.5");
+  auto tc = eval::choose_threshold(z.data(), y.data(), z.size(), 1.0, cp);
+  EXPECT_EQ(tc.threshold, 0.5);
+  EXPECT_NEAR(tc.score, 4.0 / 6.0, 1e-9);
+  EXPECT_EQ(tc.f1.size(), tc.grid.size());  // the curve is still there to read
+  cp.set_objective("f1");
+  EXPECT_LT(eval::choose_threshold(z.data(), y.data(), z.size(), 1.0, cp).threshold, 0.35);
+  for (const char* bad : {"fixed=1", "fixed=0", "fixed=", "fixed=abc"}) EXPECT_THROW(cp.set_objective(bad), Error) << bad;
+}
+
 TEST(Calibration, BrierScoreHandComputed) {
   const float z[] = {0.0f, 0.0f, float(std::log(3.0))};  // p = 0.5, 0.5, 0.75
   const uint8_t y[] = {1, 0, 1};

@@ -1,7 +1,9 @@
 // drshym segment SCENE --out DIR [--ckpt CKPT] [--aoi AOI.geojson] [--tile 512 --overlap 64] [--threshold T]
+//                [--explain [--explain-method gradcam|gradcam++] [--explain-layer NAME]]
 #include "cli/command.hpp"
+#include "core/error.hpp"
 #include "core/log.hpp"
-#include "explain/caption.hpp"
+#include "explain/scene_hooks.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 
@@ -17,7 +19,8 @@ class SegmentCommand : public Command {
         "<scene>_proba.tif (calibrated flood probability, COG), <scene>_mask.tif (1 flood, 0 dry, 255 nodata,\n"
         "COG), <scene>_flood.geojson (polygons with area and mean probability), <scene>_overlay.png and\n"
         "<scene>_record.json (DrShymRecord + provenance + a plain-language caption with an uncertainty band).\n"
-        "Uses the embedded default model unless --ckpt.");
+        "With --explain also <scene>_cam.tif (Grad-CAM relevance of the flood call, Float32 COG on the same grid)\n"
+        "and <scene>_cam_overlay.png. Uses the embedded default model unless --ckpt.");
     sub->add_option("scene", p_.scene_uri, "Scene GeoTIFF (VV or VV+VH in dB): path or URI (file://, https://, s3://)")
         ->required();
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
@@ -46,6 +49,15 @@ class SegmentCommand : public Command {
         ->check(CLI::Range(0, 256));
     sub->add_option("--device", pred_.device, "cpu or cuda[:N] (needs a CUDA build of LibTorch)")->capture_default_str();
     sub->add_flag("--no-overlay", no_overlay_, "Skip the overlay PNG");
+    sub->add_flag("--explain", explain_,
+                  "Explain the flood call with Grad-CAM: per tile, the gradient of the mean flood logit over the\n"
+                  "tile's predicted flood pixels w.r.t. a layer's activations, blended like the probabilities.\n"
+                  "Costs about one more forward and a partial backward pass per tile");
+    sub->add_option("--explain-method", explain_method_, "gradcam or gradcam++")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"gradcam", "gradcam++"}));
+    sub->add_option("--explain-layer", explain_layer_,
+                    "Layer to explain (unet_compact: enc0..enc4, dec3..dec0); default: the last decoder block");
     sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");
     return sub;
   }
@@ -60,8 +72,14 @@ class SegmentCommand : public Command {
     }
     infer::Predictor predictor(pred_);
     core::log().info("segment: model {}", predictor.describe());
+    if (!explain_ && (!explain_layer_.empty() || explain_method_ != "gradcam"))
+      throw Error(ErrorKind::Usage, "segment", "--explain-method and --explain-layer need --explain");
+    explain::SceneExplainOptions eo;
+    if (explain_)
+      eo.gradcam = explain::GradCamParams{explain_layer_, explain::parse_cam_method(explain_method_),
+                                          predictor.threshold()};
     infer::SegmentHooks hooks;
-    hooks.describe = explain::describe_scene;  // the record's caption and flood_summary
+    explain::attach_scene_hooks(hooks, predictor, eo);  // caption, overlays, Grad-CAM
     auto r = infer::segment_scene(p_, predictor, hooks);
     for (auto it = r.outputs.begin(); it != r.outputs.end(); ++it)
       core::log().info("  {:<12} {}", it.key(), it.value().get<std::string>());
@@ -73,7 +91,8 @@ class SegmentCommand : public Command {
   infer::SegmentParams p_;
   infer::PredictorParams pred_;
   double threshold_ = -1;
-  bool no_overlay_ = false, no_polygons_ = false;
+  bool no_overlay_ = false, no_polygons_ = false, explain_ = false;
+  std::string explain_method_ = "gradcam", explain_layer_;
 };
 
 }  // namespace

@@ -87,9 +87,13 @@ Predictor::Predictor(const PredictorParams& p) {
 
 torch::Tensor Predictor::logits(const torch::Tensor& x) const {
   torch::NoGradGuard ng;
+  return logits_with_grad(x).to(torch::kCPU).contiguous();
+}
+
+torch::Tensor Predictor::logits_with_grad(const torch::Tensor& x) const {
   auto in = x.to(device_);
   if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
-  return net_->forward(in).to(torch::kCPU).contiguous();
+  return net_->forward(in);
 }
 
 torch::Tensor Predictor::predict(const torch::Tensor& x) const {

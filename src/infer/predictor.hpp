@@ -32,8 +32,11 @@ class Predictor {
 
   // x: [N, C, H, W] normalized inputs → [N, 1, H, W] calibrated probabilities (CPU, float).
   torch::Tensor predict(const torch::Tensor& x) const;
-  // Raw logits (for Grad-CAM, calibration).
+  // Raw logits (for calibration), without autograd.
   torch::Tensor logits(const torch::Tensor& x) const;
+  // Raw logits with autograd left as the caller set it (Grad-CAM: explain/gradcam), on the
+  // model's device.
+  torch::Tensor logits_with_grad(const torch::Tensor& x) const;
 
   const ingest::Preprocess& preprocess() const { return preprocess_; }
   double temperature() const { return temperature_; }

@@ -7,9 +7,8 @@
 #include "core/error.hpp"
 
 namespace drshym::infer {
-namespace {
 
-io::CreateOptions with_type(io::CreateOptions o, io::DataType t, std::optional<double> nodata, const char* desc) {
+io::CreateOptions staged_band(io::CreateOptions o, io::DataType t, std::optional<double> nodata, const char* desc) {
   o.bands = 1;
   o.type = t;
   o.nodata = nodata;
@@ -22,65 +21,98 @@ io::CreateOptions with_type(io::CreateOptions o, io::DataType t, std::optional<d
   return o;
 }
 
-}  // namespace
+// ---- BlendedBand ----
 
-ProbaWriter::ProbaWriter(const io::CreateOptions& geo, const tiling::WindowGrid& grid, float threshold,
-                         const std::string& proba_path, const std::string& mask_path,
-                         std::optional<OutputCrop> crop)
+BlendedBand::BlendedBand(const io::CreateOptions& geo, const tiling::WindowGrid& grid, const std::string& final_path,
+                         const char* description, const OutputCrop& crop, RowsHook on_rows)
     : grid_(grid),
-      threshold_(threshold),
-      proba_path_(proba_path),
-      mask_path_(mask_path),
-      proba_stage_(core::temp_path_for(proba_path + ".stage.tif")),
-      mask_stage_(core::temp_path_for(mask_path + ".stage.tif")),
-      proba_(io::Raster::create_geotiff(
-          proba_stage_, with_type(geo, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN(),
-                                  "flood_probability"))),
-      mask_(io::Raster::create_geotiff(mask_stage_, with_type(geo, io::DataType::Byte, 255.0, "flood_mask"))),
+      final_path_(final_path),
+      stage_(core::temp_path_for(final_path + ".stage.tif")),
+      raster_(io::Raster::create_geotiff(
+          stage_, staged_band(geo, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN(), description))),
       acc_(grid.width(), grid.height(), 1),
-      crop_(crop ? std::move(*crop) : OutputCrop{Window{0, 0, grid.width(), grid.height()}, {}}),
-      area_(io::PixelArea::for_grid(geo.crs_wkt, geo.geotransform)) {
+      crop_(crop),
+      on_rows_(std::move(on_rows)) {
   if (crop_.region.empty() || crop_.region.intersect(Window{0, 0, grid.width(), grid.height()}) != crop_.region ||
       crop_.region.w != geo.width || crop_.region.h != geo.height)
     throw Error(ErrorKind::Internal, "infer",
                 "output region " + crop_.region.str() + " does not fit the tile grid or the output rasters");
 }
 
-ProbaWriter::~ProbaWriter() {
+BlendedBand::~BlendedBand() {
   std::error_code ec;
-  std::filesystem::remove(proba_stage_, ec);
-  std::filesystem::remove(mask_stage_, ec);
+  std::filesystem::remove(stage_, ec);
 }
 
-void ProbaWriter::add(const tiling::Tile& t, const float* proba, const uint8_t* valid) {
+void BlendedBand::add(const tiling::Tile& t, const float* values, const uint8_t* valid) {
   start_tile(t);
   auto w = grid_.weights(t);
-  acc_.add(t.window, proba, w.data(), valid);
+  acc_.add(t.window, values, w.data(), valid);
 }
 
-void ProbaWriter::skip(const tiling::Tile& t) { start_tile(t); }
+void BlendedBand::skip(const tiling::Tile& t) { start_tile(t); }
 
-void ProbaWriter::start_tile(const tiling::Tile& t) {
+// Rows above a new grid row are final once its first tile arrives.
+void BlendedBand::start_tile(const tiling::Tile& t) {
   if (t.col == 0 && t.row > 0) flush(t.window.y);
 }
 
-void ProbaWriter::flush(int up_to) {
+void BlendedBand::flush(int up_to) {
   Window taken;
   auto rows = acc_.take_ready(up_to, std::numeric_limits<float>::quiet_NaN(), &taken);
   // The part of the taken rows inside the output region, in grid pixels.
   const Window part = taken.intersect(crop_.region);
   if (part.empty()) return;
   const Window out{part.x - crop_.region.x, part.y - crop_.region.y, part.w, part.h};
-  crop_rows_.resize(size_t(part.w) * part.h);
+  rows_.resize(size_t(part.w) * part.h);
   for (int r = 0; r < part.h; ++r)
     std::copy_n(rows.begin() + size_t(part.y - taken.y + r) * taken.w + (part.x - taken.x), part.w,
-                crop_rows_.begin() + size_t(r) * part.w);
+                rows_.begin() + size_t(r) * part.w);
   if (crop_.inside) {
     const auto inside = crop_.inside(part);
-    for (size_t i = 0; i < crop_rows_.size(); ++i)
-      if (!inside[i]) crop_rows_[i] = std::numeric_limits<float>::quiet_NaN();
+    for (size_t i = 0; i < rows_.size(); ++i)
+      if (!inside[i]) rows_[i] = std::numeric_limits<float>::quiet_NaN();
   }
-  mask_rows_.resize(crop_rows_.size());
+  if (on_rows_) on_rows_(out, rows_);
+  raster_.write_band(1, out, rows_.data());
+}
+
+void BlendedBand::close_staging() {
+  if (closed_) return;
+  closed_ = true;
+  flush(grid_.height());
+  raster_.close();
+}
+
+void BlendedBand::write_output(core::OutputSet& outs, bool cog) {
+  close_staging();
+  auto r = io::Raster::open(stage_);
+  const std::string tmp = outs.temp(final_path_);
+  if (cog) r.write_cog(tmp);
+  else r.write_copy(tmp, "GTiff");
+}
+
+// ---- ProbaWriter ----
+
+ProbaWriter::ProbaWriter(const io::CreateOptions& geo, const tiling::WindowGrid& grid, float threshold,
+                         const std::string& proba_path, const std::string& mask_path,
+                         std::optional<OutputCrop> crop)
+    : threshold_(threshold),
+      mask_path_(mask_path),
+      mask_stage_(core::temp_path_for(mask_path + ".stage.tif")),
+      mask_(io::Raster::create_geotiff(mask_stage_, staged_band(geo, io::DataType::Byte, 255.0, "flood_mask"))),
+      area_(io::PixelArea::for_grid(geo.crs_wkt, geo.geotransform)),
+      proba_(geo, grid, proba_path, "flood_probability",
+             crop ? std::move(*crop) : OutputCrop{Window{0, 0, grid.width(), grid.height()}, {}},
+             [this](const Window& out, std::vector<float>& p) { on_rows(out, p); }) {}
+
+ProbaWriter::~ProbaWriter() {
+  std::error_code ec;
+  std::filesystem::remove(mask_stage_, ec);
+}
+
+void ProbaWriter::on_rows(const Window& out, std::vector<float>& proba) {
+  mask_rows_.resize(proba.size());
   tally_.has_area = area_.has_value();
   tally_.pixels += int64_t(out.w) * out.h;
   // Where every pixel of a row has the same area, a row's sums are taken in pixels and scaled
@@ -90,7 +122,7 @@ void ProbaWriter::flush(int up_to) {
     FloodTally row;
     for (int c = 0; c < out.w; ++c) {
       const size_t i = size_t(r) * out.w + c;
-      const float p = crop_rows_[i];
+      const float p = proba[i];
       if (std::isnan(p)) {
         mask_rows_[i] = 255;  // no tile saw a valid pixel here (or outside the AOI): nodata
         continue;
@@ -119,26 +151,23 @@ void ProbaWriter::flush(int up_to) {
     tally_.flood_m2 += scale * row.flood_m2;
     tally_.flood_p_sum += row.flood_p_sum;
   }
-  proba_.write_band(1, out, crop_rows_.data());
   mask_.write_band(1, out, mask_rows_.data());
 }
 
 void ProbaWriter::close_staging() {
   if (staging_closed_) return;
   staging_closed_ = true;
-  flush(grid_.height());
-  proba_.close();
+  proba_.close_staging();
   mask_.close();
 }
 
 void ProbaWriter::write_outputs(core::OutputSet& outs, bool cog) {
   close_staging();
-  for (auto [stage, final_path] : {std::pair{proba_stage_, proba_path_}, std::pair{mask_stage_, mask_path_}}) {
-    auto r = io::Raster::open(stage);
-    std::string tmp = outs.temp(final_path);
-    if (cog) r.write_cog(tmp);
-    else r.write_copy(tmp, "GTiff");
-  }
+  proba_.write_output(outs, cog);
+  auto r = io::Raster::open(mask_stage_);
+  const std::string tmp = outs.temp(mask_path_);
+  if (cog) r.write_cog(tmp);
+  else r.write_copy(tmp, "GTiff");
 }
 
 }  // namespace drshym::infer

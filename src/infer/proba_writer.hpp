@@ -41,6 +41,49 @@ struct FloodTally {
   static constexpr float kLikely = 0.8f, kPossible = 0.2f;
 };
 
+// One float band blended from tiles (cosine weights, in row-major grid order), cropped to the
+// output region and streamed to a staged GeoTIFF as its rows finish, so memory stays a few tile
+// rows deep. on_rows, when given, sees each finished block first (its window on the output
+// grid and its values, NaN where no tile had a valid pixel or outside the crop) and may change
+// the values. Used for the probabilities (ProbaWriter) and explanation maps (segment --explain).
+class BlendedBand {
+ public:
+  using RowsHook = std::function<void(const Window& out, std::vector<float>& values)>;
+  // geo: size, transform and CRS of the output raster (the grid's or the crop region's).
+  BlendedBand(const io::CreateOptions& geo, const tiling::WindowGrid& grid, const std::string& final_path,
+              const char* description, const OutputCrop& crop, RowsHook on_rows = {});
+  ~BlendedBand();
+  BlendedBand(const BlendedBand&) = delete;
+  BlendedBand& operator=(const BlendedBand&) = delete;
+
+  // Add one tile's values (tile x tile) where valid != 0.
+  void add(const tiling::Tile& t, const float* values, const uint8_t* valid);
+  // A tile with no valid pixel: nothing to blend, but its place in grid order still lets
+  // finished rows above it be written.
+  void skip(const tiling::Tile& t);
+  // Flush the remaining rows and close the staged raster: from then on stage() is complete.
+  void close_staging();
+  const std::string& stage() const { return stage_; }
+  // Close the staging if open, then write the final raster (COG or tiled GeoTIFF) to
+  // outs.temp(final path); the caller commits it.
+  void write_output(core::OutputSet& outs, bool cog);
+
+ private:
+  void start_tile(const tiling::Tile& t);
+  void flush(int up_to);
+  const tiling::WindowGrid& grid_;
+  std::string final_path_, stage_;
+  io::Raster raster_;
+  tiling::StripAccumulator acc_;
+  OutputCrop crop_;
+  RowsHook on_rows_;
+  std::vector<float> rows_;
+  bool closed_ = false;
+};
+
+// Staged-raster creation options shared by the blended outputs: one band of type t.
+io::CreateOptions staged_band(io::CreateOptions geo, io::DataType t, std::optional<double> nodata, const char* desc);
+
 class ProbaWriter {
  public:
   // geo: georeferencing of the output rasters (size, transform, CRS): the grid's, or the
@@ -52,14 +95,13 @@ class ProbaWriter {
   ~ProbaWriter();
 
   // Add one tile's probabilities (tile x tile) where valid != 0.
-  void add(const tiling::Tile& t, const float* proba, const uint8_t* valid);
-  // A tile with no valid pixel (outside the AOI or all nodata): nothing to blend, but its
-  // place in grid order still lets finished rows above it be written.
-  void skip(const tiling::Tile& t);
+  void add(const tiling::Tile& t, const float* proba, const uint8_t* valid) { proba_.add(t, proba, valid); }
+  // A tile with no valid pixel (outside the AOI or all nodata): see BlendedBand::skip.
+  void skip(const tiling::Tile& t) { proba_.skip(t); }
   // Flush remaining rows and close the staged rasters: from then on proba_stage() and
   // mask_stage() are complete, readable GeoTIFFs (until this writer is destroyed).
   void close_staging();
-  const std::string& proba_stage() const { return proba_stage_; }
+  const std::string& proba_stage() const { return proba_.stage(); }
   const std::string& mask_stage() const { return mask_stage_; }
   // Close the staging if still open, then write the final rasters (COG or tiled GeoTIFF) to
   // outs' temporary paths for them (outs.temp(proba_path), outs.temp(mask_path)); the caller
@@ -76,19 +118,15 @@ class ProbaWriter {
   const FloodTally& tally() const { return tally_; }
 
  private:
-  // Rows above a new grid row are final once its first tile arrives.
-  void start_tile(const tiling::Tile& t);
-  void flush(int up_to);
-  const tiling::WindowGrid& grid_;
+  // Derives the mask and the tally from a finished block of probabilities.
+  void on_rows(const Window& out, std::vector<float>& proba);
   float threshold_;
-  std::string proba_path_, mask_path_, proba_stage_, mask_stage_;
-  io::Raster proba_, mask_;
-  tiling::StripAccumulator acc_;
-  OutputCrop crop_;
+  std::string mask_path_, mask_stage_;
+  io::Raster mask_;
   std::optional<io::PixelArea> area_;
   std::vector<uint8_t> mask_rows_;
-  std::vector<float> crop_rows_;
   FloodTally tally_;
+  BlendedBand proba_;  // last: its hook uses the members above
   bool staging_closed_ = false;
 };
 

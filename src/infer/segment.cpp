@@ -49,6 +49,7 @@ struct TileOutput {
   tiling::Tile tile;
   torch::Tensor proba;
   std::vector<uint8_t> valid;
+  torch::Tensor cam;  // explanation map (T x T) when the run explains
 };
 
 bool any_set(const std::vector<uint8_t>& flags) {
@@ -97,6 +98,10 @@ class SceneRun {
     if (hooks_.progress) hooks_.progress(stage, f);
   }
   nlohmann::json provenance() const;
+  SceneProducts products() const {
+    return {writer_->mask_stage(), writer_->proba_stage(), info_.crs_wkt,
+            info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold()};
+  }
   double threshold() const { return p_.threshold ? *p_.threshold : predictor_.threshold(); }
 
   const SegmentParams& p_;
@@ -117,11 +122,12 @@ class SceneRun {
   std::string base_;
   core::OutputSet outs_;
   std::optional<ProbaWriter> writer_;
+  std::optional<BlendedBand> cam_;  // with hooks_.explain
   SegmentResult res_;
   // model
   int workers_ = 1;
   int tiles_skipped_ = 0;
-  double read_seconds_ = 0, write_seconds_ = 0;
+  double read_seconds_ = 0, write_seconds_ = 0, explain_seconds_ = 0;
   // finish
   io::PolygonizeResult poly_;
   double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0;
@@ -176,12 +182,15 @@ void SceneRun::prepare() {
   geo.width = region_.w;
   geo.height = region_.h;
   geo.geotransform = info_.geotransform.shifted(region_.x, region_.y);
-  std::optional<OutputCrop> crop;
+  OutputCrop crop{Window{0, 0, info_.width, info_.height}, {}};
   if (aoi_) crop = OutputCrop{region_, [this](const Window& w) { return aoi_->rasterize(info_.geotransform, w); }};
   res_.outputs["proba"] = base_ + "_proba.tif";
   res_.outputs["mask"] = base_ + "_mask.tif";
-  writer_.emplace(geo, *grid_, float(threshold()), base_ + "_proba.tif", base_ + "_mask.tif",
-                  std::move(crop));
+  writer_.emplace(geo, *grid_, float(threshold()), base_ + "_proba.tif", base_ + "_mask.tif", crop);
+  if (hooks_.explain) {
+    res_.outputs["cam"] = base_ + "_cam.tif";
+    cam_.emplace(geo, *grid_, base_ + "_cam.tif", "gradcam_relevance", crop);
+  }
   progress("prepare", 1.0);
 }
 
@@ -204,7 +213,7 @@ void SceneRun::run_model() {
   ModelThreadsGuard threads_guard(workers > 1 ? 1 : 0);
   core::BlockingQueue<TileInput> inputs(size_t(2 * p_.batch_size * workers));
   core::BlockingQueue<TileOutput> outputs(size_t(2 * p_.batch_size * workers));
-  std::vector<double> model_seconds(size_t(workers), 0.0);
+  std::vector<double> model_seconds(size_t(workers), 0.0), explain_seconds(size_t(workers), 0.0);
   std::atomic<int> tiles_skipped{0};
   std::atomic<int> tiles_done{0};
   std::mutex error_mutex;
@@ -287,10 +296,13 @@ void SceneRun::run_model() {
         pending.emplace(to.tile.index, std::move(to));
         for (auto it = pending.find(next); it != pending.end(); it = pending.find(++next)) {
           auto t0 = Clock::now();
-          if (it->second.proba.defined())
+          if (it->second.proba.defined()) {
             writer.add(it->second.tile, it->second.proba.data_ptr<float>(), it->second.valid.data());
-          else
+            if (cam_) cam_->add(it->second.tile, it->second.cam.data_ptr<float>(), it->second.valid.data());
+          } else {
             writer.skip(it->second.tile);
+            if (cam_) cam_->skip(it->second.tile);
+          }
           write_seconds_ += seconds_since(t0);
           if (touches[size_t(it->second.tile.index)]) {
             bar.advance(1);
@@ -318,7 +330,7 @@ void SceneRun::run_model() {
               batch.push_back(std::move(ti));
             } else {
               if (!ti.outside_aoi) ++tiles_skipped;
-              if (!outputs.push({ti.tile, torch::Tensor(), {}})) return;
+              if (!outputs.push({ti.tile, torch::Tensor(), {}, torch::Tensor()})) return;
             }
           }
           if (batch.empty()) continue;  // only empty tiles this time (or the end: `more` is false)
@@ -329,8 +341,16 @@ void SceneRun::run_model() {
           auto t0 = Clock::now();
           auto prob = predictor_.predict(x);
           model_seconds[size_t(k)] += seconds_since(t0);
+          torch::Tensor cam;
+          if (hooks_.explain) {
+            t0 = Clock::now();
+            cam = hooks_.explain->compute(x, prob).to(torch::kFloat).contiguous();
+            explain_seconds[size_t(k)] += seconds_since(t0);
+          }
           for (size_t b = 0; b < batch.size(); ++b)
-            if (!outputs.push({batch[b].tile, prob[int64_t(b)], std::move(batch[b].valid)})) return;
+            if (!outputs.push({batch[b].tile, prob[int64_t(b)], std::move(batch[b].valid),
+                               cam.defined() ? cam[int64_t(b)].contiguous() : torch::Tensor()}))
+              return;
         }
       } catch (...) {
         fail(std::current_exception());
@@ -345,8 +365,10 @@ void SceneRun::run_model() {
   check();
   bar.finish();
   for (double s_k : model_seconds) res_.seconds_model += s_k / workers;
+  for (double s_k : explain_seconds) explain_seconds_ += s_k / workers;
   tiles_skipped_ = tiles_skipped.load();
   writer.close_staging();
+  if (cam_) cam_->close_staging();
   res_.valid_pixels = writer.valid_pixels();
   res_.flood_pixels = writer.flood_pixels();
 }
@@ -357,13 +379,17 @@ void SceneRun::run_model() {
 void SceneRun::finish_outputs() {
   progress("finish", 0.0);
   core::log().info("segment: {} tiles done; writing COGs{}{}", res_.tiles, p_.write_polygons ? ", polygons" : "",
-                   p_.write_overlay ? ", overlay" : "");
+                   p_.write_overlay ? ", overlays" : "");
   auto& writer = *writer_;
   // The side thread's names are reserved here, before it starts: only this thread touches outs_.
-  const std::string gj = base_ + "_flood.geojson", png = base_ + "_overlay.png";
-  const std::string gj_tmp = p_.write_polygons ? outs_.temp(gj) : "", png_tmp = p_.write_overlay ? outs_.temp(png) : "";
+  const bool overlay = p_.write_overlay, cam_overlay = cam_ && hooks_.render;
+  const std::string gj = base_ + "_flood.geojson", png = base_ + "_overlay.png", cam_png = base_ + "_cam_overlay.png";
+  const std::string gj_tmp = p_.write_polygons ? outs_.temp(gj) : "", png_tmp = overlay ? outs_.temp(png) : "",
+                    cam_png_tmp = cam_overlay ? outs_.temp(cam_png) : "";
   if (p_.write_polygons) res_.outputs["geojson"] = gj;
-  if (p_.write_overlay) res_.outputs["overlay_png"] = png;
+  if (overlay) res_.outputs["overlay_png"] = png;
+  if (cam_overlay) res_.outputs["cam_overlay_png"] = cam_png;
+  const SceneProducts products = this->products();
   // The COG conversion (this thread) and polygons + overlay (a second thread) all read the
   // complete staged rasters, so they run side by side.
   std::exception_ptr side_error;
@@ -375,8 +401,11 @@ void SceneRun::finish_outputs() {
       polygonize_seconds_ = seconds_since(t0);
       check();
       t0 = Clock::now();
-      if (p_.write_overlay)
+      if (overlay && !hooks_.render)
         write_overlay_png(p_.scene_uri, scene_->bands.vv, region_, writer.proba_stage(), writer.mask_stage(), png_tmp);
+      else if (overlay || cam_overlay)
+        hooks_.render(RenderJob{products, p_.scene_uri, scene_->bands.vv, region_, cam_ ? cam_->stage() : "", png_tmp,
+                                cam_png_tmp});
       overlay_seconds_ = seconds_since(t0);
     } catch (...) {
       side_error = std::current_exception();
@@ -385,6 +414,7 @@ void SceneRun::finish_outputs() {
   try {
     const auto t0 = Clock::now();
     writer.write_outputs(outs_, p_.cog);
+    if (cam_) cam_->write_output(outs_, p_.cog);
     finish_seconds_ = seconds_since(t0);
   } catch (...) {
     side.join();
@@ -426,7 +456,9 @@ nlohmann::json SceneRun::provenance() const {
             {"blend_write", write_seconds_},      // on the writer thread, overlapping the model
             {"finish_rasters", finish_seconds_},  // COG conversion, after the model
             {"polygonize", polygonize_seconds_},  // alongside the COG conversion
+            {"explain", explain_seconds_},        // Grad-CAM on the model workers (part of model)
             {"overlay", overlay_seconds_}}},      // after polygonize, alongside the COG conversion
+          {"explain", hooks_.explain ? hooks_.explain->provenance : nlohmann::json(nullptr)},
           {"drshym_version", predictor_.meta().value("version", std::string())}};
 }
 
@@ -466,9 +498,7 @@ SegmentResult SceneRun::record_and_commit() {
   rj["outputs"] = res_.outputs;
   rj["policy"] = {{"crs_kept", true}, {"geojson_exported", p_.write_polygons}, {"nodata_preserved", true}};
   if (hooks_.describe) {
-    const SceneProducts products{writer_->mask_stage(), writer_->proba_stage(), info_.crs_wkt,
-                                 info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold()};
-    const nlohmann::json extra = hooks_.describe(products);
+    const nlohmann::json extra = hooks_.describe(products());
     if (!extra.is_object()) throw Error(ErrorKind::Internal, "segment", "describe hook returned a non-object");
     rj.update(extra);
   }

@@ -3,7 +3,9 @@
 // thread prepares tiles while the network runs), blends overlapping tiles, applies the
 // checkpoint's temperature and threshold and writes, in the scene's CRS and grid:
 //   <scene>_proba.tif (COG, Float32, NaN nodata)   <scene>_mask.tif (COG, 1 flood, 0 dry, 255 nodata)
-//   <scene>_flood.geojson   <scene>_overlay.png   <scene>_record.json
+//   <scene>_flood.geojson   <scene>_record.json
+// and, with the explain module's hooks (SegmentHooks::explain, ::render), <scene>_cam.tif
+// (Grad-CAM relevance, blended like the probabilities) and the overlay PNGs.
 // Memory stays bounded by a few tile rows whatever the scene size.
 #include <nlohmann/json.hpp>
 #include <functional>
@@ -16,6 +18,10 @@
 
 namespace drshym::core {
 class CancelToken;  // core/cancel.hpp
+}
+
+namespace at {
+class Tensor;  // LibTorch: only the explain hook's implementers need it
 }
 
 namespace drshym::infer {
@@ -33,7 +39,7 @@ struct SegmentParams {
   double min_area_m2 = 1000.0;    // flood polygons smaller than this are dropped (speckle)
   std::string geojson_crs = "rfc7946";  // "source", or any CRS GDAL knows (io::parse_geojson_crs)
   bool write_polygons = true;
-  bool write_overlay = true;
+  bool write_overlay = true;      // drawn by SegmentHooks::render; without one no overlay is written
   bool cog = true;                // Cloud-Optimized GeoTIFF (else plain tiled GeoTIFF)
   bool progress = true;
   static SegmentParams default_params() { return {}; }
@@ -66,6 +72,27 @@ struct SceneProducts {
   double threshold = 0.5;
 };
 
+// Per-tile explanation maps (the explain module's Grad-CAM), computed on the model workers.
+struct TileExplainer {
+  // x: model inputs [N, C, T, T]; proba: their calibrated probabilities [N, 1, T, T]. Returns
+  // [N, 1, T, T] maps, blended like the probabilities into <scene>_cam.tif. Called from
+  // several model workers at once.
+  std::function<at::Tensor(const at::Tensor& x, const at::Tensor& proba)> compute;
+  nlohmann::json provenance;  // recorded as provenance.explain
+};
+
+// What the finish stage hands to SegmentHooks::render: complete staged rasters and where to
+// write each PNG (temporary names, committed with the other outputs; "" = not wanted).
+struct RenderJob {
+  const SceneProducts& products;
+  std::string scene_uri;
+  int vv_band = 1;
+  Window region;            // the scene window the products cover
+  std::string cam_path;     // staged explanation map ("" without SegmentHooks::explain)
+  std::string overlay_png;
+  std::string cam_overlay_png;
+};
+
 // What a front-end (the CLI, the HTTP server) may attach to a run.
 struct SegmentHooks {
   // Checked at safe points in every stage (besides the process-wide interrupt flag): a
@@ -76,6 +103,10 @@ struct SegmentHooks {
   // Called in the record stage; the JSON object it returns is merged into the record (the
   // explain module adds "caption" and "flood_summary"). infer does not depend on explain.
   std::function<nlohmann::json(const SceneProducts&)> describe;
+  // Explanation maps per tile (segment --explain): adds <scene>_cam.tif.
+  std::optional<TileExplainer> explain;
+  // Called in the finish stage, beside polygonize, to draw the PNGs.
+  std::function<void(const RenderJob&)> render;
 };
 
 // Throws drshym::Error for bad input before any output is written; a failure later removes

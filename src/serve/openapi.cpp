@@ -111,7 +111,9 @@ nlohmann::json openapi_spec() {
               "tile": {"type": "integer", "minimum": 64, "maximum": 2048, "default": 512, "description": "a multiple of what the networks accept (16)"},
               "overlap": {"type": "integer", "minimum": 0, "default": 64, "description": "less than tile/2"},
               "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "description": "default: the model's calibrated threshold"},
-              "explain": {"type": "boolean", "default": false, "description": "Grad-CAM; not available in this build (true is refused)"},
+              "explain": {"type": "boolean", "default": false, "description": "Grad-CAM: adds cam_uri (relevance raster) and cam_overlay_png"},
+              "explain_method": {"type": "string", "enum": ["gradcam", "gradcam++"], "default": "gradcam", "description": "needs explain: true"},
+              "explain_layer": {"type": "string", "maxLength": 32, "description": "one of the model's explain_layers (GET /v1/models); default: its last decoder block; needs explain: true"},
               "aoi": {"type": "object", "description": "GeoJSON geometry, Feature or FeatureCollection (any CRS; RFC 7946 lon/lat when none is named)"},
               "model": {"type": "string", "description": "a name from GET /v1/models; default: by the scene's bands"}
             }
@@ -130,6 +132,8 @@ nlohmann::json openapi_spec() {
             "confidence": {"type": "string"}, "patches": {"type": "integer"}}},
           "outputs": {"type": "object", "required": ["mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"], "properties": {
             "mask_uri": {"type": "string"}, "proba_uri": {"type": "string"}, "overlay_png": {"type": "string"},
+            "cam_uri": {"type": "string", "nullable": true, "description": "Grad-CAM relevance (Float32 COG), null without explain"},
+            "cam_overlay_png": {"type": "string", "nullable": true, "description": "null without explain"},
             "geojson_uri": {"type": "string"}, "record_uri": {"type": "string"}}},
           "provenance": {"type": "object", "required": ["model", "checkpoint_sha256", "threshold", "temperature", "calibration", "timings_s"], "properties": {
             "model": {"type": "string"}, "checkpoint_sha256": {"type": "string"}, "threshold": {"type": "number"},
@@ -160,6 +164,7 @@ nlohmann::json openapi_spec() {
         "properties": {"models": {"type": "array", "items": {"type": "object", "required": ["name", "checkpoint_sha256", "arch", "bands", "calibration"], "properties": {
           "name": {"type": "string"}, "checkpoint_sha256": {"type": "string"}, "arch": {"type": "string"},
           "bands": {"type": "array", "items": {"type": "string"}}, "needs_vh": {"type": "boolean"}, "tile_multiple": {"type": "integer"},
+          "explain_layers": {"type": "array", "items": {"type": "string"}},
           "calibration": {"type": "object", "required": ["temperature", "threshold", "source"]}, "meta": {"type": "object"}}}}}
       },
       "Health": {

@@ -138,6 +138,11 @@ nlohmann::json SegmentRequest::to_json() const {
   if (threshold) o["threshold"] = *threshold;
   if (aoi) o["aoi"] = *aoi;
   if (!model.empty()) o["model"] = model;
+  if (explain) {
+    o["explain"] = true;
+    o["explain_method"] = explain_method;
+    if (!explain_layer.empty()) o["explain_layer"] = explain_layer;
+  }
   return {{"domain", "flood_sar"}, {"image_uri", image_uri}, {"options", o}};
 }
 
@@ -187,7 +192,15 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
       r.threshold = v.get<double>();
     } else if (k == "explain") {
       if (!v.is_boolean()) bad("options.explain must be true or false");
-      if (v.get<bool>()) bad("options.explain is not supported by this server yet (no Grad-CAM in this build)");
+      r.explain = v.get<bool>();
+    } else if (k == "explain_method") {
+      if (!v.is_string() || (v != "gradcam" && v != "gradcam++")) bad("options.explain_method must be \"gradcam\" or \"gradcam++\"");
+      r.explain_method = v.get<std::string>();
+    } else if (k == "explain_layer") {
+      // Checked against the model's layers before any work (the names are short identifiers).
+      if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>().size() > 32)
+        bad("options.explain_layer must be a layer name (see GET /v1/models)");
+      r.explain_layer = v.get<std::string>();
     } else if (k == "aoi") {
       if (!v.is_object() || !v.contains("type") || !v["type"].is_string())
         bad("options.aoi must be a GeoJSON object (geometry, Feature or FeatureCollection)");
@@ -201,12 +214,14 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
           std::find(limits.models.begin(), limits.models.end(), r.model) == limits.models.end())
         bad("unknown model " + quoted(r.model.substr(0, 64)) + " (see GET /v1/models)");
     } else {
-      bad("unknown option " + quoted(k.substr(0, 64)) + " (expected tile, overlap, threshold, explain, aoi, model)");
+      bad("unknown option " + quoted(k.substr(0, 64)) + " (expected tile, overlap, threshold, explain, explain_method, explain_layer, aoi, model)");
     }
   }
   if (r.tile % limits.tile_multiple != 0)
     bad(fmt::format("options.tile must be a multiple of {} (what the networks accept), got {}", limits.tile_multiple,
                     r.tile));
+  if (!r.explain && (opts.contains("explain_method") || opts.contains("explain_layer")))
+    bad("options.explain_method and options.explain_layer need options.explain: true");
   if (2 * r.overlap >= r.tile) bad(fmt::format("options.overlap must be less than tile/2 = {}, got {}", r.tile / 2, r.overlap));
   r.source = policy.resolve(r.image_uri);  // last: a malformed body is a 400 whatever the URI
   return r;

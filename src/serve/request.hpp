@@ -53,6 +53,9 @@ struct SegmentRequest {
   std::optional<double> threshold;
   std::optional<nlohmann::json> aoi;   // a GeoJSON geometry, Feature or FeatureCollection
   std::string model;               // an embedded model name; "" = by the scene's bands
+  bool explain = false;            // Grad-CAM: <scene>_cam.tif and <scene>_cam_overlay.png
+  std::string explain_method = "gradcam";  // gradcam | gradcam++
+  std::string explain_layer;       // "" = the model's last decoder block
   nlohmann::json to_json() const;  // normalized, as stored with a job
 };
 

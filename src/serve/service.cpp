@@ -23,7 +23,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
-#include "explain/caption.hpp"
+#include "explain/scene_hooks.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 #include "ingest/scene.hpp"
@@ -162,7 +162,11 @@ struct Service::Impl {
     }
     infer::SegmentHooks hooks;
     hooks.cancel = w.token.get();
-    hooks.describe = explain::describe_scene;
+    explain::SceneExplainOptions eo;
+    if (w.req.explain)
+      eo.gradcam = explain::GradCamParams{w.req.explain_layer, explain::parse_cam_method(w.req.explain_method),
+                                          sp.threshold.value_or(m.predictor->threshold())};
+    explain::attach_scene_hooks(hooks, *m.predictor, eo);  // caption, overlays, Grad-CAM
     std::string last_stage;
     double last_fraction = -1;
     if (w.is_job)
@@ -197,6 +201,8 @@ struct Service::Impl {
              {{"mask_uri", uri("mask")},
               {"proba_uri", uri("proba")},
               {"overlay_png", uri("overlay_png")},
+              {"cam_uri", uri("cam")},
+              {"cam_overlay_png", uri("cam_overlay_png")},
               {"geojson_uri", uri("geojson")},
               {"record_uri", uri("record")}}},
             {"provenance",
@@ -373,6 +379,7 @@ nlohmann::json Service::models() const {
                    {"bands", p.preprocess().bands},
                    {"needs_vh", p.preprocess().needs_vh()},
                    {"tile_multiple", p.net()->config().input_multiple()},
+                   {"explain_layers", p.net()->tap_points()},
                    {"calibration",
                     {{"temperature", p.temperature()}, {"threshold", p.threshold()}, {"source", p.calibration_source()}}},
                    {"meta", p.meta()}});

@@ -135,6 +135,27 @@ TEST(Cli, SegmentWritesEveryOutputUnderItsFinalName) {
                                              "scene_proba.tif", "scene_record.json"}));
 }
 
+TEST(Cli, SegmentExplainWritesTheHeatmapAndRefusesAnUnknownLayer) {
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "160", "--height", "128"}).code, 0);
+  auto r = run(tmp, {"segment", tmp.file("scene.tif"), "--out", tmp.file("out"), "--tile", "128", "--overlap", "16",
+                     "--threads", "1", "--explain", "--no-polygons"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto files = files_in(tmp.file("out"));
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"scene_cam.tif", "scene_cam_overlay.png", "scene_mask.tif",
+                                             "scene_overlay.png", "scene_proba.tif", "scene_record.json"}));
+  // A layer the model does not have: a usage error listing the valid ones, before any output.
+  auto bad = run(tmp, {"segment", tmp.file("scene.tif"), "--out", tmp.file("out2"), "--explain", "--explain-layer",
+                       "dec9"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_TRUE(contains(bad.output, "dec0")) << bad.output;
+  EXPECT_TRUE(files_in(tmp.file("out2")).empty());
+  // Explanation options without --explain are a mistake, not silently ignored.
+  EXPECT_EQ(run(tmp, {"segment", tmp.file("scene.tif"), "--out", tmp.file("out3"), "--explain-method", "gradcam++"}).code,
+            2);
+}
+
 TEST(Cli, InterruptedSegmentExits130AndLeavesNothing) {
   drshym::testing::TempDir tmp;
   // Large enough that the run is still going when the signal lands (64 tiles on one thread).

@@ -197,6 +197,30 @@ TEST(Serve, SegmentsTheDemoSceneIntoItsOwnGeoreferencedFolder) {
   EXPECT_EQ(j["policy"]["crs_kept"], true);
 }
 
+TEST(Serve, ExplainAddsAGradCamRasterAndOverlay) {
+  Dirs d;
+  LiveServer s(d.options());
+  auto c = s.client();
+  auto r = post(c, "/v1/segment",
+                body_for(d.scene, {{"tile", 128}, {"overlap", 16}, {"explain", true}, {"explain_method", "gradcam++"}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  expect_documented(openapi_spec(), "/v1/segment", "post", r);
+  const json j = json::parse(r->body);
+  for (const char* k : {"cam_uri", "cam_overlay_png"}) {
+    ASSERT_TRUE(j["outputs"][k].is_string()) << k;
+    EXPECT_TRUE(fs::exists(local_path(j["outputs"][k]))) << k;
+  }
+  std::ifstream rec_file(local_path(j["outputs"]["record_uri"]));
+  const json rec = json::parse(rec_file);
+  EXPECT_EQ(rec["provenance"]["explain"]["method"], "gradcam++");
+  EXPECT_EQ(rec["provenance"]["explain"]["layer"], "dec0");
+  // Without explain the outputs say so with null, not a missing key.
+  r = post(c, "/v1/segment", body_for(d.scene, {{"tile", 128}, {"overlap", 16}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(json::parse(r->body)["outputs"]["cam_uri"].is_null());
+}
+
 TEST(Serve, SegmentsASharedSen1Floods11Chip) {
   DRSHYM_REQUIRE_SHARED(chip, "sen1floods11/v1.1/data/flood_events/HandLabeled/S1Hand/USA_905409_S1Hand.tif");
   TempDir tmp;
@@ -262,7 +286,10 @@ TEST(Serve, HostileOptionsAreRefusedBeforeAnyWork) {
       {{"overlap", 256}}, {{"overlap", -1}},  {{"tile", 128}, {"overlap", 64}},
       {{"threshold", 0}}, {{"threshold", 1}}, {{"threshold", "high"}},
       {{"threshold", std::numeric_limits<double>::quiet_NaN()}},
-      {{"explain", true}}, {{"explain", "yes"}}, {{"aoi", "POLYGON((0 0,1 0,1 1,0 0))"}},
+      {{"explain", "yes"}}, {{"explain_layer", "dec0"}},  // a layer without explain: true
+      {{"explain", true}, {"explain_method", "cam"}}, {{"explain", true}, {"explain_layer", std::string(100, 'x')}},
+      {{"explain", true}, {"explain_layer", "dec9"}},  // not a layer of the model
+      {{"aoi", "POLYGON((0 0,1 0,1 1,0 0))"}},
       {{"aoi", json::object()}}, {{"model", "no_such_model"}}, {{"tiles", 512}}};
   for (const auto& o : bad) {
     auto r = post(c, "/v1/segment", body_for(d.scene, o));
@@ -369,8 +396,10 @@ TEST(Serve, SixteenClientsAgainstOneWorkerGetOnly200Or503AndTheirOwnOutputs) {
   for (const auto& b : bodies) {
     const std::string id = b["request_id"];
     EXPECT_TRUE(ids.insert(id).second) << "two responses share request " << id;
-    for (const auto& [k, v] : b["outputs"].items())
+    for (const auto& [k, v] : b["outputs"].items()) {
+      if (v.is_null()) continue;  // cam_uri, cam_overlay_png without explain
       EXPECT_NE(v.get<std::string>().find("/" + id + "/"), std::string::npos) << k << " of " << id << " is " << v;
+    }
     // The record in that folder is this request's (its overlap), not a neighbour's.
     std::ifstream rec(local_path(b["outputs"]["record_uri"]));
     const json rj = json::parse(rec);

@@ -1,0 +1,67 @@
+#pragma once
+// Grad-CAM and Grad-CAM++ for the segmentation networks, on real activations and gradients
+// (LibTorch autograd). The explained score of a tile is its mean flood logit over a region,
+// by default the tile's predicted flood pixels (calibrated p >= threshold), so a map answers
+// "which features made the model call this water?". The activation is a named block of the
+// network (model::FeatureTap; SegNetImpl::tap_points() lists them), by default the last
+// decoder block.
+//
+//   Grad-CAM    w_k = mean over positions of dS/dA_k
+//   Grad-CAM++  w_k = sum over positions of alpha_k * relu(dS/dA_k),
+//               alpha_k = g^2 / (2 g^2 + sum_positions(A_k) g^3)   (Chattopadhay et al. 2018)
+//   map         relu(sum_k w_k A_k), bilinearly upsampled to the input size
+//
+// Maps are not normalized per tile: the score is a mean over the region, so magnitudes (logit
+// units) compare across the tiles of a scene and blend like probabilities; a tile with an
+// empty region gets zeros.
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace drshym::infer {
+class Predictor;
+}
+
+namespace drshym::explain {
+
+enum class CamMethod { GradCam, GradCamPlusPlus };
+
+// "gradcam" | "gradcam++"; anything else is a Usage error listing both.
+CamMethod parse_cam_method(const std::string& name);
+const char* cam_method_name(CamMethod m);
+
+// One batch: x [N, C, H, W]; region [N, 1, H, W], nonzero where the score sums the logit.
+// forward must run the network (with autograd on) and return logits [N, 1, H, W]. Returns
+// [N, 1, H, W] float on the CPU, >= 0. Throws Internal if the layer never ran.
+torch::Tensor grad_cam(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const std::string& layer,
+                       CamMethod method, const torch::Tensor& x, const torch::Tensor& region);
+
+struct GradCamParams {
+  std::string layer;  // "" = the network's last tap point (the last decoder block)
+  CamMethod method = CamMethod::GradCam;
+  double threshold = 0.5;  // region = calibrated p >= threshold
+};
+
+// Grad-CAM of a loaded model, safe to call from several threads at once (each runs its own
+// graph; the tap is per thread).
+class GradCam {
+ public:
+  // Throws Usage naming the layer and listing the valid ones when it is unknown.
+  GradCam(const infer::Predictor& predictor, GradCamParams p);
+
+  // x: model inputs [N, C, T, T]; proba: calibrated probabilities [N, 1, T, T] of the same x.
+  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& proba) const;
+
+  const std::string& layer() const { return p_.layer; }
+  // {"method", "layer", "target", "units"} for the run record.
+  nlohmann::json describe() const;
+
+ private:
+  const infer::Predictor& predictor_;
+  GradCamParams p_;
+};
+
+}  // namespace drshym::explain

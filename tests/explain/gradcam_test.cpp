@@ -134,20 +134,26 @@ TEST(GradCam, ChecksTheLayerAgainstTheLoadedModel) {
   }
 }
 
+// A W x H demo scene in tmp and the parameters of a quiet run on it into tmp/seg.
+infer::SegmentParams demo_run(const TempDir& tmp, int width, int height, tiling::GridParams grid) {
+  ingest::SyntheticSceneParams sp;
+  sp.width = width;
+  sp.height = height;
+  infer::SegmentParams p;
+  p.scene_uri = tmp.file("demo.tif");
+  ingest::write_synthetic_scene(sp, p.scene_uri);
+  p.out_dir = tmp.file("seg");
+  p.grid = grid;
+  p.progress = false;
+  return p;
+}
+
 // A whole scene: the map is blended on the scene's grid, nodata stays nodata, and relevance
 // sits on the water the model found, not on dry land far from it.
 TEST(GradCam, SegmentWritesABlendedMapOnTheScenesGrid) {
   TempDir tmp;
-  ingest::SyntheticSceneParams sp;
-  sp.width = 300;
-  sp.height = 260;
-  const std::string scene = tmp.file("demo.tif");
-  ingest::write_synthetic_scene(sp, scene);
-  infer::SegmentParams p;
-  p.scene_uri = scene;
-  p.out_dir = tmp.file("seg");
-  p.grid = {128, 16};
-  p.progress = false;
+  const infer::SegmentParams p = demo_run(tmp, 300, 260, {128, 16});
+  const std::string& scene = p.scene_uri;
   auto cam = std::make_shared<GradCam>(predictor(), GradCamParams{});
   infer::SegmentHooks hooks;
   hooks.explain = infer::TileExplainer{[cam](const torch::Tensor& x, const torch::Tensor& pr) { return (*cam)(x, pr); },
@@ -190,16 +196,7 @@ TEST(GradCam, SegmentWritesABlendedMapOnTheScenesGrid) {
 
 TEST(GradCam, AFailingExplanationLeavesNothingBehind) {
   TempDir tmp;
-  ingest::SyntheticSceneParams sp;
-  sp.width = 128;
-  sp.height = 128;
-  const std::string scene = tmp.file("demo.tif");
-  ingest::write_synthetic_scene(sp, scene);
-  infer::SegmentParams p;
-  p.scene_uri = scene;
-  p.out_dir = tmp.file("seg");
-  p.grid = {64, 8};
-  p.progress = false;
+  const infer::SegmentParams p = demo_run(tmp, 128, 128, {64, 8});
   infer::SegmentHooks hooks;
   hooks.explain = infer::TileExplainer{[](const torch::Tensor&, const torch::Tensor&) -> torch::Tensor {
                                          throw Error(ErrorKind::Internal, "test", "explanation failed");

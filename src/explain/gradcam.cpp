@@ -19,7 +19,7 @@ CamMethod parse_cam_method(const std::string& name) {
 const char* cam_method_name(CamMethod m) { return m == CamMethod::GradCam ? "gradcam" : "gradcam++"; }
 
 torch::Tensor grad_cam(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const std::string& layer,
-                       CamMethod method, const torch::Tensor& x, const torch::Tensor& region) {
+                       CamMethod method, const torch::Tensor& x, const RegionOf& region, torch::Tensor* logits_out) {
   model::FeatureTap tap(layer);
   torch::Tensor A, g;
   {
@@ -28,7 +28,8 @@ torch::Tensor grad_cam(const std::function<torch::Tensor(const torch::Tensor&)>&
     A = tap.activation();
     if (!A.defined())
       throw Error(ErrorKind::Internal, "explain", "layer '" + layer + "' did not run in the network's forward pass");
-    const torch::Tensor r = region.to(logits.device(), torch::kFloat).reshape(logits.sizes());
+    if (logits_out) *logits_out = logits.detach();
+    const torch::Tensor r = region(logits.detach()).to(logits.device(), torch::kFloat).reshape(logits.sizes());
     // Per tile: the mean logit over its region (0 for an empty region), summed over the batch;
     // tiles do not interact in an inference-mode network, so one backward gives each its own.
     const torch::Tensor count = r.sum({1, 2, 3}).clamp_min(1.0);
@@ -71,10 +72,14 @@ GradCam::GradCam(const infer::Predictor& predictor, GradCamParams p) : predictor
     throw Error(ErrorKind::Usage, "explain", fmt::format("threshold must be in (0, 1), got {:g}", p_.threshold));
 }
 
-torch::Tensor GradCam::operator()(const torch::Tensor& x, const torch::Tensor& proba) const {
-  const torch::Tensor region = proba >= p_.threshold;
-  return grad_cam([this](const torch::Tensor& in) { return predictor_.logits_with_grad(in); }, p_.layer, p_.method,
-                  x, region);
+std::pair<torch::Tensor, torch::Tensor> GradCam::operator()(const torch::Tensor& x) const {
+  const double t = predictor_.temperature();
+  const auto proba_of = [t](const torch::Tensor& logits) { return torch::sigmoid(logits.to(torch::kCPU) / t); };
+  torch::Tensor logits;
+  torch::Tensor map = grad_cam([this](const torch::Tensor& in) { return predictor_.logits_with_grad(in); }, p_.layer,
+                               p_.method, x, [&](const torch::Tensor& l) { return proba_of(l) >= p_.threshold; },
+                               &logits);
+  return {proba_of(logits).contiguous(), std::move(map)};
 }
 
 nlohmann::json GradCam::describe() const {

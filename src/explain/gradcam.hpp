@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -33,11 +34,15 @@ enum class CamMethod { GradCam, GradCamPlusPlus };
 CamMethod parse_cam_method(const std::string& name);
 const char* cam_method_name(CamMethod m);
 
-// One batch: x [N, C, H, W]; region [N, 1, H, W], nonzero where the score sums the logit.
-// forward must run the network (with autograd on) and return logits [N, 1, H, W]. Returns
-// [N, 1, H, W] float on the CPU, >= 0. Throws Internal if the layer never ran.
+// One batch: x [N, C, H, W]. forward must run the network (with autograd on) and return logits
+// [N, 1, H, W]; region maps those logits (detached) to [N, 1, H, W], nonzero where the score
+// sums the logit. Returns the maps, [N, 1, H, W] float on the CPU, >= 0; logits_out (when not
+// null) receives the detached logits, so a caller needs no second forward pass. Throws
+// Internal if the layer never ran.
+using RegionOf = std::function<torch::Tensor(const torch::Tensor& logits)>;
 torch::Tensor grad_cam(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const std::string& layer,
-                       CamMethod method, const torch::Tensor& x, const torch::Tensor& region);
+                       CamMethod method, const torch::Tensor& x, const RegionOf& region,
+                       torch::Tensor* logits_out = nullptr);
 
 struct GradCamParams {
   std::string layer;  // "" = the network's last tap point (the last decoder block)
@@ -52,8 +57,9 @@ class GradCam {
   // Throws Usage naming the layer and listing the valid ones when it is unknown.
   GradCam(const infer::Predictor& predictor, GradCamParams p);
 
-  // x: model inputs [N, C, T, T]; proba: calibrated probabilities [N, 1, T, T] of the same x.
-  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& proba) const;
+  // x: model inputs [N, C, T, T] → {calibrated probabilities, maps}, both [N, 1, T, T] on the
+  // CPU, from one forward pass (the probabilities equal Predictor::predict's).
+  std::pair<torch::Tensor, torch::Tensor> operator()(const torch::Tensor& x) const;
 
   const std::string& layer() const { return p_.layer; }
   // {"method", "layer", "target", "units"} for the run record.

@@ -24,7 +24,7 @@ void attach_scene_hooks(infer::SegmentHooks& hooks, const infer::Predictor& pred
   if (o.gradcam) {
     auto cam = std::make_shared<const GradCam>(predictor, *o.gradcam);
     hooks.explain = infer::TileExplainer{
-        [cam](const torch::Tensor& x, const torch::Tensor& proba) { return (*cam)(x, proba); }, cam->describe()};
+        [cam](const torch::Tensor& x) { return (*cam)(x); }, cam->describe()};
   }
 }
 

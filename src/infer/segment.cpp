@@ -11,6 +11,7 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "core/blocking_queue.hpp"
 #include "core/cancel.hpp"
@@ -127,7 +128,7 @@ class SceneRun {
   // model
   int workers_ = 1;
   int tiles_skipped_ = 0;
-  double read_seconds_ = 0, write_seconds_ = 0, explain_seconds_ = 0;
+  double read_seconds_ = 0, write_seconds_ = 0;
   // finish
   io::PolygonizeResult poly_;
   double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0;
@@ -213,7 +214,7 @@ void SceneRun::run_model() {
   ModelThreadsGuard threads_guard(workers > 1 ? 1 : 0);
   core::BlockingQueue<TileInput> inputs(size_t(2 * p_.batch_size * workers));
   core::BlockingQueue<TileOutput> outputs(size_t(2 * p_.batch_size * workers));
-  std::vector<double> model_seconds(size_t(workers), 0.0), explain_seconds(size_t(workers), 0.0);
+  std::vector<double> model_seconds(size_t(workers), 0.0);
   std::atomic<int> tiles_skipped{0};
   std::atomic<int> tiles_done{0};
   std::mutex error_mutex;
@@ -338,15 +339,15 @@ void SceneRun::run_model() {
           auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
           for (size_t b = 0; b < batch.size(); ++b)
             std::memcpy(x[int64_t(b)].data_ptr<float>(), batch[b].input.data(), batch[b].input.size() * sizeof(float));
-          auto t0 = Clock::now();
-          auto prob = predictor_.predict(x);
-          model_seconds[size_t(k)] += seconds_since(t0);
-          torch::Tensor cam;
+          const auto t0 = Clock::now();
+          torch::Tensor prob, cam;
           if (hooks_.explain) {
-            t0 = Clock::now();
-            cam = hooks_.explain->compute(x, prob).to(torch::kFloat).contiguous();
-            explain_seconds[size_t(k)] += seconds_since(t0);
+            std::tie(prob, cam) = hooks_.explain->compute(x);
+            cam = cam.to(torch::kFloat).contiguous();
+          } else {
+            prob = predictor_.predict(x);
           }
+          model_seconds[size_t(k)] += seconds_since(t0);
           for (size_t b = 0; b < batch.size(); ++b)
             if (!outputs.push({batch[b].tile, prob[int64_t(b)], std::move(batch[b].valid),
                                cam.defined() ? cam[int64_t(b)].contiguous() : torch::Tensor()}))
@@ -365,7 +366,6 @@ void SceneRun::run_model() {
   check();
   bar.finish();
   for (double s_k : model_seconds) res_.seconds_model += s_k / workers;
-  for (double s_k : explain_seconds) explain_seconds_ += s_k / workers;
   tiles_skipped_ = tiles_skipped.load();
   writer.close_staging();
   if (cam_) cam_->close_staging();
@@ -451,12 +451,11 @@ nlohmann::json SceneRun::provenance() const {
           {"window", {region_.x, region_.y, region_.w, region_.h}},
           {"timings_s",
            {{"total", res_.seconds_total},
-            {"model", res_.seconds_model},
+            {"model", res_.seconds_model},        // with --explain: the Grad-CAM pass, which also gives the probabilities
             {"read_preprocess", read_seconds_},   // on the reader thread, overlapping the model
             {"blend_write", write_seconds_},      // on the writer thread, overlapping the model
             {"finish_rasters", finish_seconds_},  // COG conversion, after the model
             {"polygonize", polygonize_seconds_},  // alongside the COG conversion
-            {"explain", explain_seconds_},        // Grad-CAM on the model workers (part of model)
             {"overlay", overlay_seconds_}}},      // after polygonize, alongside the COG conversion
           {"explain", hooks_.explain ? hooks_.explain->provenance : nlohmann::json(nullptr)},
           {"drshym_version", predictor_.meta().value("version", std::string())}};

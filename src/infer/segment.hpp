@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "core/geo.hpp"
 #include "infer/proba_writer.hpp"
@@ -74,10 +75,11 @@ struct SceneProducts {
 
 // Per-tile explanation maps (the explain module's Grad-CAM), computed on the model workers.
 struct TileExplainer {
-  // x: model inputs [N, C, T, T]; proba: their calibrated probabilities [N, 1, T, T]. Returns
-  // [N, 1, T, T] maps, blended like the probabilities into <scene>_cam.tif. Called from
-  // several model workers at once.
-  std::function<at::Tensor(const at::Tensor& x, const at::Tensor& proba)> compute;
+  // x: model inputs [N, C, T, T] → {calibrated probabilities, maps}, both [N, 1, T, T], from
+  // one pass of the network (it replaces Predictor::predict in runs that explain, and must
+  // give the same probabilities). Maps are blended like the probabilities into
+  // <scene>_cam.tif. Called from several model workers at once.
+  std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor& x)> compute;
   nlohmann::json provenance;  // recorded as provenance.explain
 };
 

@@ -56,7 +56,7 @@ double quadrant_share(const torch::Tensor& cam, int q) {
 TEST(GradCam, ConcentratesOnTheOnlyQuadrantTheLogitDependsOn) {
   torch::manual_seed(42);
   const auto x = torch::rand({2, 2, 32, 32}) + 0.5;  // positive everywhere: every channel is active
-  const auto region = torch::ones({2, 1, 32, 32});
+  const auto region = [](const torch::Tensor& logits) { return torch::ones_like(logits); };
   for (CamMethod m : {CamMethod::GradCam, CamMethod::GradCamPlusPlus}) {
     for (int hot = 0; hot < 4; ++hot) {
       auto net = std::make_shared<QuadrantNet>(hot);
@@ -79,9 +79,11 @@ TEST(GradCam, EmptyRegionGivesZerosAndAnUnknownLayerFails) {
   auto net = std::make_shared<QuadrantNet>(0);
   const auto x = torch::rand({1, 1, 16, 16}) + 0.5;
   const auto fwd = [&](const torch::Tensor& in) { return net->forward(in); };
-  const auto cam = grad_cam(fwd, "feat", CamMethod::GradCam, x, torch::zeros({1, 1, 16, 16}));
+  const auto none = [](const torch::Tensor& logits) { return torch::zeros_like(logits); };
+  const auto all = [](const torch::Tensor& logits) { return torch::ones_like(logits); };
+  const auto cam = grad_cam(fwd, "feat", CamMethod::GradCam, x, none);
   EXPECT_EQ(cam.abs().max().item<float>(), 0.0f);
-  EXPECT_THROW(grad_cam(fwd, "nope", CamMethod::GradCam, x, torch::ones({1, 1, 16, 16})), Error);
+  EXPECT_THROW(grad_cam(fwd, "nope", CamMethod::GradCam, x, all), Error);
   EXPECT_EQ(parse_cam_method("gradcam++"), CamMethod::GradCamPlusPlus);
   EXPECT_THROW(parse_cam_method("cam"), Error);
 }
@@ -99,7 +101,8 @@ TEST(GradCam, EveryTapPointOfTheRealArchitecturesGivesAMap) {
     const auto taps = net->tap_points();
     ASSERT_GE(taps.size(), 5u) << arch;
     for (const auto& layer : taps) {
-      const auto cam = grad_cam(fwd, layer, CamMethod::GradCamPlusPlus, x, torch::ones({1, 1, 64, 64}));
+      const auto cam = grad_cam(fwd, layer, CamMethod::GradCamPlusPlus, x,
+                                [](const torch::Tensor& l) { return torch::ones_like(l); });
       ASSERT_EQ(cam.sizes(), (std::vector<int64_t>{1, 1, 64, 64})) << arch << " " << layer;
       EXPECT_TRUE(torch::isfinite(cam).all().item<bool>()) << arch << " " << layer;
       EXPECT_GE(cam.min().item<float>(), 0.0f);
@@ -156,8 +159,7 @@ TEST(GradCam, SegmentWritesABlendedMapOnTheScenesGrid) {
   const std::string& scene = p.scene_uri;
   auto cam = std::make_shared<GradCam>(predictor(), GradCamParams{});
   infer::SegmentHooks hooks;
-  hooks.explain = infer::TileExplainer{[cam](const torch::Tensor& x, const torch::Tensor& pr) { return (*cam)(x, pr); },
-                                       cam->describe()};
+  hooks.explain = infer::TileExplainer{[cam](const torch::Tensor& x) { return (*cam)(x); }, cam->describe()};
   const auto r = infer::segment_scene(p, predictor(), hooks);
   const std::string cam_path = r.outputs.at("cam");
   auto cr = io::Raster::open(cam_path), sr = io::Raster::open(scene), mr = io::Raster::open(r.outputs.at("mask"));
@@ -192,13 +194,27 @@ TEST(GradCam, SegmentWritesABlendedMapOnTheScenesGrid) {
   ASSERT_GT(flood_n, 100);
   ASSERT_GT(nodata_n, 0);  // the demo scene's slanted swath edge
   EXPECT_GT(flood_sum / double(flood_n), 2.0 * dry_sum / double(std::max<int64_t>(1, dry_n)));
+  // The explaining pass gives the probabilities too: they equal a plain run's.
+  infer::SegmentParams plain = p;
+  plain.out_dir = tmp.file("plain");
+  const auto q = infer::segment_scene(plain, predictor());
+  std::vector<float> pa(heat.size()), pb(heat.size());
+  io::Raster::open(r.outputs.at("proba")).read_band_resampled(1, all, all.w, all.h, pa.data());
+  io::Raster::open(q.outputs.at("proba")).read_band_resampled(1, all, all.w, all.h, pb.data());
+  double max_diff = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    ASSERT_EQ(std::isnan(pa[i]), std::isnan(pb[i])) << i;
+    if (!std::isnan(pa[i])) max_diff = std::max(max_diff, double(std::abs(pa[i] - pb[i])));
+  }
+  EXPECT_LT(max_diff, 1e-5);
+  EXPECT_EQ(r.flood_pixels, q.flood_pixels);
 }
 
 TEST(GradCam, AFailingExplanationLeavesNothingBehind) {
   TempDir tmp;
   const infer::SegmentParams p = demo_run(tmp, 128, 128, {64, 8});
   infer::SegmentHooks hooks;
-  hooks.explain = infer::TileExplainer{[](const torch::Tensor&, const torch::Tensor&) -> torch::Tensor {
+  hooks.explain = infer::TileExplainer{[](const torch::Tensor&) -> std::pair<torch::Tensor, torch::Tensor> {
                                          throw Error(ErrorKind::Internal, "test", "explanation failed");
                                        },
                                        nullptr};

@@ -1,6 +1,6 @@
 // drshym predict --ckpt CKPT --in DIR --out DIR
 // drshym stitch --proba-dir DIR --scene-meta META --out DIR
-// drshym eval [--ckpt CKPT] --dataset sen1floods11 --root DIR [--split all]
+// drshym eval [--ckpt CKPT] --dataset sen1floods11 --root DIR [--split all] [--dem DEM] [--landcover LC]
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -99,13 +99,23 @@ class EvalCommand : public Command {
     data_.declare(sub, p_.split);
     sub->add_option("--threshold", p_.threshold, "Override the checkpoint's threshold");
     sub->add_option("--report", report_,
-                    "Write the full JSON report here (per chip, and error slices: VV dB quintiles, regions)");
+                    "Write the full JSON report here (per chip, and error slices: VV dB quintiles, regions,\n"
+                    "water type; slope and land cover with --dem / --landcover)");
     sub->add_option("--report-dir", report_dir_,
                     "Write report.md (tables), report.json, reliability.png and slices.png into this folder");
     sub->add_option("--reliability-png", p_.reliability_png, "Write a reliability diagram here");
     sub->add_option("--threads", p_.threads, "CPU threads (0 = all cores)");
     sub->add_option("--offset-db", p_.offset_db,
                     "Stress test: add this many dB to every input band first (e.g. 2 = water reads 2 dB brighter)");
+    sub->add_option("--dem", p_.dem,
+                    "DEM (any GDAL raster with a CRS, elevation in metres) for a 'slope' error slice: warped\n"
+                    "(bilinear) onto each chip's grid, slope in degrees by GDAL, bins 0-1, 1-3, 3-5, 5-10,\n"
+                    "10-20, >=20 deg. Pixels it does not cover (or chips without georeferencing, e.g. ETCI /\n"
+                    "OMBRIA PNGs) go to a 'not covered' bin");
+    sub->add_option("--landcover", p_.landcover,
+                    "Land-cover raster (any CRS; e.g. ESA WorldCover, whose codes are named) for a 'landcover'\n"
+                    "error slice: nearest neighbour onto each chip's grid, one bin per class value, its\n"
+                    "nodata and uncovered pixels in 'not covered'");
     return sub;
   }
   int run() override {

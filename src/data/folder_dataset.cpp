@@ -50,6 +50,8 @@ RawSample read_folder_item(const FolderItem& item, bool need_vh) {
   r.height = w.h;
   r.id = item.id;
   r.group = item.group;
+  r.crs_wkt = img.info().crs_wkt;
+  if (img.info().has_geotransform) r.geotransform = img.info().geotransform;
   const size_t n = r.pixels();
   r.vv.assign(ib.band(0), ib.band(0) + n);
   if (sb.vh) r.vh.assign(ib.band(1), ib.band(1) + n);

@@ -22,7 +22,7 @@ int64_t RawSample::water_count() const {
 size_t RawSample::bytes() const {
   return (vv.size() + vh.size()) * sizeof(float) + label.size() + valid.size() + water_type.size() + id.size() +
          group.size() +
-         sizeof(RawSample);
+         crs_wkt.size() + sizeof(RawSample);
 }
 
 RawSample RawSample::blank(int width, int height, bool with_vh) {

@@ -5,8 +5,11 @@
 //
 //   RawSample s = RawSample::blank(512, 512, true);   // NaN dB, label 0, nothing valid
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/geo.hpp"
 
 namespace drshym::data {
 
@@ -28,9 +31,14 @@ struct RawSample {
   std::vector<uint8_t> water_type;
   std::string id;
   std::string group;
+  // The pixels' grid where the source is georeferenced (GeoTIFF chips): CRS as WKT and the
+  // geotransform. Unknown (empty / nullopt) for PNG chips (ETCI, OMBRIA) and after augmentation.
+  std::string crs_wkt;
+  std::optional<GeoTransform> geotransform;
 
   size_t pixels() const { return size_t(width) * size_t(height); }
   bool has_vh() const { return !vh.empty(); }
+  bool has_grid() const { return !crs_wkt.empty() && geotransform.has_value(); }
   int64_t valid_count() const;
   int64_t water_count() const;  // valid water pixels
   // Bytes held (for cache budgets).

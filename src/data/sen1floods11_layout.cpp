@@ -76,6 +76,8 @@ RawSample read_chip(const ChipRef& chip, int64_t& image_valid, int64_t& label_kn
   r.height = w.h;
   r.id = chip.id;
   r.group = chip.group;
+  r.crs_wkt = s1.info().crs_wkt;
+  if (s1.info().has_geotransform) r.geotransform = s1.info().geotransform;
   const size_t n = r.pixels();
   r.vv.assign(img.band(0), img.band(0) + n);
   r.vh.assign(img.band(1), img.band(1) + n);

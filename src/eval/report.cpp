@@ -1,5 +1,6 @@
 #include "eval/report.hpp"
 
+#include <array>
 #include <cmath>
 #include <sstream>
 
@@ -118,6 +119,14 @@ std::string report_markdown(const nlohmann::json& r, bool with_reliability_png, 
       const auto& dry = s["water_type"]["bins"][0];
       md << fmt::format("\nShare of labelled dry land called water: model {}, Otsu {}.\n", cell(dry, "false_alarm"),
                         cell(dry, "otsu_false_alarm"));
+    }
+    for (auto [key, title, column] : {std::array<const char*, 3>{"slope", "Terrain slope", "slope"},
+                                      std::array<const char*, 3>{"landcover", "Land cover", "class"}}) {
+      if (!s.contains(key) || !s[key].contains("bins")) continue;
+      md << "\n### " << title << "\n\n" << s[key].value("definition", "") << ".\n\n";
+      md << "| " << column << " | pixels | water pixels | model IoU | model precision | model recall | Otsu IoU | Otsu recall |\n";
+      md << "|---|---|---|---|---|---|---|---|\n";
+      for (const auto& b : s[key]["bins"]) md << slice_row(b["name"].get<std::string>(), b);
     }
   } else if (r.contains("slices") && r["slices"].contains("unavailable")) {
     md << "\n## Error slices\n\nNot available: " << r["slices"]["unavailable"].get<std::string>() << ".\n";

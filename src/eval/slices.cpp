@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -27,7 +28,99 @@ nlohmann::json bin_json(const Confusion& model, const Confusion& otsu, bool has_
   return j;
 }
 
+// ESA WorldCover 10 m class codes (v100 / v200).
+const char* worldcover_name(double v) {
+  static const std::map<int, const char*> k{{10, "tree cover"}, {20, "shrubland"},   {30, "grassland"},
+                                            {40, "cropland"},   {50, "built-up"},    {60, "bare / sparse vegetation"},
+                                            {70, "snow and ice"}, {80, "permanent water bodies"},
+                                            {90, "herbaceous wetland"}, {95, "mangroves"}, {100, "moss and lichen"}};
+  if (v != std::floor(v)) return nullptr;
+  auto it = k.find(int(v));
+  return it == k.end() ? nullptr : it->second;
+}
+
+size_t slope_bin(float deg) {
+  const auto& e = SliceEvaluator::kSlopeEdgesDeg;
+  size_t k = 0;
+  while (k + 1 < e.size() && double(deg) >= e[k + 1]) ++k;
+  return k;
+}
+
 }  // namespace
+
+void SliceEvaluator::enable_slope(const std::string& source) {
+  slope_.enabled = true;
+  slope_.source = source;
+}
+
+void SliceEvaluator::enable_landcover(const std::string& source) {
+  landcover_.enabled = true;
+  landcover_.source = source;
+}
+
+void SliceEvaluator::add_aux(AuxFamily& f, const float* values, bool slope, const float* vv_db, const uint8_t* valid,
+                             const uint8_t* label, const uint8_t* model, const uint8_t* otsu, size_t n) {
+  ++f.chips;
+  if (!values) ++f.chips_without_grid;
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) {
+    const bool covered = values && std::isfinite(values[i]);
+    any = any || covered;
+    if (!valid[i] || !std::isfinite(vv_db[i])) continue;
+    Cell& c = !covered ? f.not_covered : f.by_value[slope ? double(slope_bin(values[i])) : double(values[i])];
+    tally(c.model, model[i], label[i]);
+    if (otsu) tally(c.otsu, otsu[i], label[i]);
+  }
+  if (values && !any) ++f.chips_outside;
+}
+
+nlohmann::json SliceEvaluator::aux_json(const AuxFamily& f, bool slope) const {
+  nlohmann::json bins = nlohmann::json::array();
+  bool worldcover = false;
+  if (slope) {
+    const auto& e = kSlopeEdgesDeg;
+    for (size_t k = 0; k < e.size(); ++k) {  // every bin, empty ones too: the edges are fixed
+      auto it = f.by_value.find(double(k));
+      const Cell c = it == f.by_value.end() ? Cell{} : it->second;
+      nlohmann::json b = bin_json(c.model, c.otsu, has_otsu_);
+      const bool last = k + 1 == e.size();
+      b["name"] = last ? fmt::format(">={:g} deg", e[k]) : fmt::format("{:g}-{:g} deg", e[k], e[k + 1]);
+      b["range_deg"] = {e[k], last ? nlohmann::json(nullptr) : nlohmann::json(e[k + 1])};
+      bins.push_back(b);
+    }
+  } else {
+    worldcover = !f.by_value.empty();
+    for (const auto& [v, c] : f.by_value) worldcover = worldcover && worldcover_name(v);
+    for (const auto& [v, c] : f.by_value) {
+      nlohmann::json b = bin_json(c.model, c.otsu, has_otsu_);
+      b["name"] = worldcover ? fmt::format("{:g} {}", v, worldcover_name(v)) : fmt::format("{:g}", v);
+      b["value"] = v == std::floor(v) && std::abs(v) < 1e15 ? nlohmann::json(int64_t(v)) : nlohmann::json(v);
+      bins.push_back(b);
+    }
+  }
+  nlohmann::json nc = bin_json(f.not_covered.model, f.not_covered.otsu, has_otsu_);
+  nc["name"] = "not covered";
+  nc[slope ? "range_deg" : "value"] = nullptr;
+  bins.push_back(nc);
+  std::string def =
+      slope ? fmt::format("terrain slope in degrees from the DEM '{}' (elevation in metres unless its band says feet): "
+                          "GDAL's slope (Horn, -compute_edges) on the DEM warped (bilinear) onto each chip's grid, "
+                          "with the chip's pixel sizes in metres; bins [low, high) degrees",
+                          f.source)
+            : fmt::format("land-cover class of '{}' at each pixel (nearest neighbour onto each chip's grid), one bin "
+                          "per value present{}",
+                          f.source,
+                          worldcover ? "; named by ESA WorldCover, as every value present is a WorldCover code" : "");
+  def += "; 'not covered': pixels outside the raster or on its nodata";
+  if (f.chips_without_grid > 0)
+    def += fmt::format("; {} of {} chips have no known grid (e.g. PNG chips of ETCI / OMBRIA carry no "
+                       "georeferencing), so all their pixels are 'not covered'",
+                       f.chips_without_grid, f.chips);
+  if (f.chips_outside > 0) def += fmt::format("; {} of {} chips do not overlap the raster at all", f.chips_outside, f.chips);
+  return {{"definition", def},
+          {"chips", {{"scored", f.chips}, {"without_grid", f.chips_without_grid}, {"without_overlap", f.chips_outside}}},
+          {"bins", bins}};
+}
 
 size_t SliceEvaluator::intensity_bin(float db) {
   const double x = std::clamp(double(db), kIntensityLoDb, kIntensityHiDb - 1e-9);
@@ -35,8 +128,11 @@ size_t SliceEvaluator::intensity_bin(float db) {
 }
 
 void SliceEvaluator::add(const std::string& group, const float* vv_db, const uint8_t* valid, const uint8_t* label,
-                         const uint8_t* model, const uint8_t* otsu, size_t n, const uint8_t* water_type) {
+                         const uint8_t* model, const uint8_t* otsu, size_t n, const uint8_t* water_type,
+                         const AuxPixels& aux) {
   if (!otsu) has_otsu_ = false;
+  if (slope_.enabled) add_aux(slope_, aux.slope_deg, true, vv_db, valid, label, model, otsu, n);
+  if (landcover_.enabled) add_aux(landcover_, aux.landcover, false, vv_db, valid, label, model, otsu, n);
   if (water_type) has_types_ = true;
   Cell& g = groups_[group];
   for (size_t i = 0; i < n; ++i) {
@@ -119,6 +215,8 @@ nlohmann::json SliceEvaluator::to_json() const {
   } else {
     out["water_type"] = {{"unavailable", "this dataset does not tell permanent from flood water"}};
   }
+  if (slope_.enabled) out["slope"] = aux_json(slope_, true);
+  if (landcover_.enabled) out["landcover"] = aux_json(landcover_, false);
   return out;
 }
 

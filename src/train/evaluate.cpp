@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "data/make_dataset.hpp"
 #include "data/raw_dataset.hpp"
+#include "eval/aux_layers.hpp"
 #include "eval/calibration.hpp"
 #include "eval/metrics.hpp"
 #include "eval/otsu.hpp"
@@ -20,6 +21,17 @@
 namespace drshym::train {
 
 nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
+  // Auxiliary rasters first: a wrong path or a raster without CRS fails before any model work.
+  std::optional<eval::AuxRaster> dem, landcover;
+  eval::SliceEvaluator slices;
+  if (!p.dem.empty()) {
+    dem = eval::AuxRaster::open(p.dem, "--dem");
+    slices.enable_slope(p.dem);
+  }
+  if (!p.landcover.empty()) {
+    landcover = eval::AuxRaster::open(p.landcover, "--landcover");
+    slices.enable_landcover(p.landcover);
+  }
   infer::PredictorParams pp;
   pp.checkpoint = p.checkpoint;
   pp.threads = p.threads;
@@ -28,11 +40,14 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   auto ds = data::make_dataset(p.data, p.split, predictor.preprocess(), false, 42);
   const bool has_raw = data::raw_sample_of(*ds, 0).has_value();
   eval::SegmentationEvaluator model_eval, otsu_eval;
-  eval::SliceEvaluator slices;
   eval::PixelSample sample;
   const float thr = float(predictor.threshold());
   if (p.offset_db != 0.0 && !has_raw)
     throw Error(ErrorKind::Usage, "eval", "--offset-db needs a dataset with raw dB pixels (" + ds->name() + ")");
+  if ((dem || landcover) && !has_raw)
+    throw Error(ErrorKind::Usage, "eval",
+                "--dem / --landcover add error slices, which need a dataset with raw dB pixels (" + ds->name() +
+                    ")");
   for (size_t i = 0; i < ds->size(); ++i) {
     core::check_interrupted("eval");
     std::optional<data::RawSample> raw;
@@ -65,8 +80,16 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
       for (size_t k = 0; k < n; ++k) pred[k] = pr[k] >= thr ? 1 : 0;
       std::string group = ds->group_of(i);
       if (group.empty()) group = s.id.substr(0, s.id.find('_'));
+      // Slope and land cover on this chip's grid (none when the chip is not georeferenced).
+      std::vector<float> slope, classes;
+      eval::SliceEvaluator::AuxPixels aux;
+      if (raw->has_grid()) {
+        const eval::ChipGrid grid{raw->crs_wkt, *raw->geotransform, raw->width, raw->height};
+        if (dem) aux.slope_deg = (slope = eval::slope_on_grid(*dem, grid)).data();
+        if (landcover) aux.landcover = (classes = eval::classes_on_grid(*landcover, grid)).data();
+      }
       slices.add(group, raw->vv.data(), v.data(), l.data(), pred.data(), water.data(), n,
-                 raw->water_type.size() == n ? raw->water_type.data() : nullptr);
+                 raw->water_type.size() == n ? raw->water_type.data() : nullptr, aux);
     }
   }
   nlohmann::json out = {{"checkpoint", predictor.checkpoint_path()},

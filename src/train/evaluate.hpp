@@ -18,6 +18,11 @@ struct EvaluateParams {
   // +2 to mimic a scene whose water reads 2 dB brighter than the training data. The Otsu
   // baseline sees the same shifted pixels.
   double offset_db = 0.0;
+  // Optional rasters (any CRS) for the slope and landcover error slices, warped by GDAL onto
+  // each georeferenced chip: a DEM (elevation in metres) and a land-cover map (class values).
+  // Opened and checked (exists, readable, has a CRS) before the model loads.
+  std::string dem;
+  std::string landcover;
 };
 
 // Returns {"model": {...}, "otsu": {...}, "data": ..., "checkpoint": ...}.

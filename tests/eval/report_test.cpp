@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -81,6 +82,27 @@ TEST(Report, SaysWhenSlicesAreUnavailable) {
   r["slices"] = {{"unavailable", "this dataset has no raw dB pixels (folder)"}};
   const std::string md = report_markdown(r, false, false);
   EXPECT_NE(md.find("Not available: this dataset has no raw dB pixels"), std::string::npos) << md;
+}
+
+TEST(Report, ListsSlopeAndLandCoverWhenScored) {
+  auto r = sample_report();
+  SliceEvaluator s;
+  s.enable_slope("dem.tif");
+  s.enable_landcover("lc.tif");
+  const std::vector<float> vv(4, -20.0f), slope{0.5f, 12.0f, NAN, NAN}, lc{40, 40, 50, NAN};
+  const std::vector<uint8_t> valid(4, 1), label{1, 0, 1, 0}, pred{1, 0, 0, 0};
+  SliceEvaluator::AuxPixels aux;
+  aux.slope_deg = slope.data();
+  aux.landcover = lc.data();
+  s.add("USA", vv.data(), valid.data(), label.data(), pred.data(), pred.data(), 4, nullptr, aux);
+  r["slices"]["slope"] = s.to_json()["slope"];
+  r["slices"]["landcover"] = s.to_json()["landcover"];
+  const std::string md = report_markdown(r, false, false);
+  EXPECT_NE(md.find("### Terrain slope"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 10-20 deg | 1 | 0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("### Land cover"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 40 cropland | 2 | 1 |"), std::string::npos) << md;
+  EXPECT_EQ(count(md, "| not covered |"), 2u) << md;
 }
 
 }  // namespace

@@ -119,3 +119,88 @@ TEST(Slices, WaterTypeSeparatesPermanentFromFloodWater) {
 
 }  // namespace
 }  // namespace drshym::eval
+
+namespace drshym::eval {
+namespace {
+
+TEST(Slices, SlopeBinsAreFixedAndUncoveredPixelsAreKept) {
+  // 8 valid pixels: slopes 0.5, 2, 4, 7, 15, 45, then two NaN (outside the DEM); one invalid.
+  const std::vector<float> vv(9, -15.0f), slope{0.5f, 2.0f, 4.0f, 7.0f, 15.0f, 45.0f, NAN, NAN, 3.0f};
+  const std::vector<uint8_t> valid{1, 1, 1, 1, 1, 1, 1, 1, 0}, label{1, 1, 0, 0, 0, 0, 1, 0, 1},
+      model{1, 0, 0, 1, 0, 0, 1, 0, 1};
+  SliceEvaluator s;
+  s.enable_slope("dem.tif");
+  SliceEvaluator::AuxPixels aux;
+  aux.slope_deg = slope.data();
+  s.add("a", vv.data(), valid.data(), label.data(), model.data(), nullptr, 9, nullptr, aux);
+  const auto j = s.to_json()["slope"];
+  const auto& bins = j["bins"];
+  ASSERT_EQ(bins.size(), SliceEvaluator::kSlopeEdgesDeg.size() + 1);
+  const char* names[] = {"0-1 deg", "1-3 deg", "3-5 deg", "5-10 deg", "10-20 deg", ">=20 deg", "not covered"};
+  for (size_t k = 0; k < bins.size(); ++k) EXPECT_EQ(bins[k]["name"], names[k]);
+  for (size_t k = 0; k < 6; ++k) EXPECT_EQ(bins[k]["pixels"].get<int64_t>(), 1) << k;
+  EXPECT_EQ(bins[0]["range_deg"], nlohmann::json({0.0, 1.0}));
+  EXPECT_TRUE(bins[5]["range_deg"][1].is_null());
+  EXPECT_EQ(bins[6]["pixels"].get<int64_t>(), 2);
+  EXPECT_EQ(bins[6]["water_pixels"].get<int64_t>(), 1);
+  EXPECT_EQ(bins[6]["model"]["confusion"]["tp"].get<int64_t>(), 1);
+  EXPECT_EQ(bins[1]["model"]["confusion"]["fn"].get<int64_t>(), 1);  // 2 degrees: missed water
+  EXPECT_EQ(bins[3]["model"]["confusion"]["fp"].get<int64_t>(), 1);  // 7 degrees: false alarm
+  EXPECT_EQ(j["chips"]["scored"].get<int64_t>(), 1);
+  // Without --dem the family is absent.
+  SliceEvaluator none;
+  none.add("a", vv.data(), valid.data(), label.data(), model.data(), nullptr, 9);
+  EXPECT_FALSE(none.to_json().contains("slope"));
+  EXPECT_FALSE(none.to_json().contains("landcover"));
+}
+
+TEST(Slices, ChipsWithoutAGridAreEntirelyNotCoveredAndSaidSo) {
+  const std::vector<float> vv(4, -15.0f), slope(4, NAN);
+  const std::vector<uint8_t> valid{1, 1, 1, 0}, label{1, 0, 0, 0}, model{1, 0, 1, 0};
+  SliceEvaluator s;
+  s.enable_slope("dem.tif");
+  s.add("png", vv.data(), valid.data(), label.data(), model.data(), nullptr, 4);  // no grid: no values
+  SliceEvaluator::AuxPixels outside;
+  outside.slope_deg = slope.data();
+  s.add("far", vv.data(), valid.data(), label.data(), model.data(), nullptr, 4, nullptr, outside);
+  const auto j = s.to_json()["slope"];
+  EXPECT_EQ(j["bins"].back()["name"], "not covered");
+  EXPECT_EQ(j["bins"].back()["pixels"].get<int64_t>(), 6);
+  EXPECT_EQ(j["chips"]["without_grid"].get<int64_t>(), 1);
+  EXPECT_EQ(j["chips"]["without_overlap"].get<int64_t>(), 1);
+  const std::string def = j["definition"];
+  EXPECT_NE(def.find("1 of 2 chips have no known grid"), std::string::npos) << def;
+  EXPECT_NE(def.find("do not overlap"), std::string::npos) << def;
+}
+
+TEST(Slices, LandCoverBinsPerClassNamedByWorldCoverOnlyWhenAllCodesAre) {
+  const std::vector<float> vv(6, -15.0f), wc{10, 10, 80, 80, 80, NAN}, other{1, 1, 10, 10, 10, NAN};
+  const std::vector<uint8_t> valid(6, 1), label{0, 0, 1, 1, 0, 1}, model{0, 1, 1, 0, 0, 1};
+  SliceEvaluator s;
+  s.enable_landcover("worldcover.tif");
+  SliceEvaluator::AuxPixels aux;
+  aux.landcover = wc.data();
+  s.add("a", vv.data(), valid.data(), label.data(), model.data(), nullptr, 6, nullptr, aux);
+  const auto bins = s.to_json()["landcover"]["bins"];
+  ASSERT_EQ(bins.size(), 3u);
+  EXPECT_EQ(bins[0]["name"], "10 tree cover");
+  EXPECT_EQ(bins[0]["value"], 10);
+  EXPECT_EQ(bins[0]["pixels"].get<int64_t>(), 2);
+  EXPECT_EQ(bins[1]["name"], "80 permanent water bodies");
+  EXPECT_EQ(bins[1]["pixels"].get<int64_t>(), 3);
+  EXPECT_DOUBLE_EQ(bins[1]["model"]["recall"].get<double>(), 0.5);
+  EXPECT_EQ(bins[2]["name"], "not covered");
+  EXPECT_EQ(bins[2]["pixels"].get<int64_t>(), 1);
+  // Values that are not all WorldCover codes: bins named by value only.
+  SliceEvaluator t;
+  t.enable_landcover("other.tif");
+  aux.landcover = other.data();
+  t.add("a", vv.data(), valid.data(), label.data(), model.data(), nullptr, 6, nullptr, aux);
+  const auto tb = t.to_json()["landcover"]["bins"];
+  ASSERT_EQ(tb.size(), 3u);
+  EXPECT_EQ(tb[0]["name"], "1");
+  EXPECT_EQ(tb[1]["name"], "10");
+}
+
+}  // namespace
+}  // namespace drshym::eval

@@ -105,6 +105,7 @@ constexpr double kMarkerRadius = 3.0;
 constexpr Rgb kLegendEdge{200, 200, 200};
 constexpr double kLegendInset = 8.0;  // legend box from the plot frame
 constexpr double kSwatch = 24.0;      // legend sample line length
+constexpr double kRowGap = 16.0;      // between items of a legend row
 
 // The centre of the pixel row or column at v: where a 1-pixel line is drawn crisp.
 double crisp(double v) { return std::floor(v) + 0.5; }
@@ -136,16 +137,21 @@ class PanelPainter {
         if (s.style == SeriesStyle::Bars) yd.add(0.0);
       }
     }
-    place(p, xd, yd);
+    place(p, xd, yd, 0);
     Box box = legend_box(p);
     if (box.overlap > 0 && !p.y_range) {
-      // Every corner would hide data: raise the y axis so the legend has a strip of its own.
+      // Every corner would hide data: raise the y axis so the legend has room of its own.
       const double room = bottom_ - top_ - box.h - 2 * kLegendInset * k_;
       if (room > 0.3 * (bottom_ - top_)) {
         yd.add(yr_.hi + (yr_.hi - yr_.lo) * (box.h + 2 * kLegendInset * k_) / room);
-        place(p, xd, yd);
+        place(p, xd, yd, 0);
         box = legend_box(p);
       }
+    }
+    if (box.overlap > 0) {
+      // A fixed y range (IoU 0 to 1) cannot grow: the legend goes in a row above the plot.
+      place(p, xd, yd, legend_row_height() + 4 * k_);
+      box = legend_row(p);
     }
     const TextSize tick = f_.measure("0", tick_), lab = f_.measure("Ag", label_);
     const double ystep = yt_.size() > 1 ? yt_[1] - yt_[0] : 1.0;
@@ -187,12 +193,14 @@ class PanelPainter {
  private:
   struct Box {
     double x = 0, y = 0, w = 0, h = 0;
-    int overlap = 0;  // data points under it
+    int overlap = 0;   // data points under it
+    bool row = false;  // items side by side above the plot, no frame
   };
 
   // Axes for the data ranges, then the plot rectangle: title on top, y tick labels and the
   // rotated y label on the left, x tick labels and label below.
-  void place(const Panel& p, const Range& xd, const Range& yd) {
+  // reserve: pixels kept free between the title and the plot (a legend row).
+  void place(const Panel& p, const Range& xd, const Range& yd, double reserve) {
     std::tie(xr_, xt_) = axis(xd, p.x_range);
     std::tie(yr_, yt_) = axis(yd, p.y_range);
     const TextSize tick = f_.measure("0", tick_), lab = f_.measure("Ag", label_), tit = f_.measure("A", title_);
@@ -203,7 +211,7 @@ class PanelPainter {
     const double y_label_w = p.y_label.empty() ? 0 : lab.cap + lab.descent + gap;
     const double x_label_h = p.x_label.empty() ? 0 : lab.cap + lab.descent + gap;
     left_ = std::round(px_ + 12 * k_ + y_label_w + ytw + gap);
-    top_ = std::round(py_ + 12 * k_ + (p.title.empty() ? 0 : tit.cap + 14 * k_));
+    top_ = std::round(py_ + 12 * k_ + (p.title.empty() ? 0 : tit.cap + 14 * k_) + reserve);
     right_ = std::round(px_ + w_ - 18 * k_);
     bottom_ = std::round(py_ + h_ - 12 * k_ - x_label_h - tick.cap - tick.descent - gap);
   }
@@ -303,30 +311,51 @@ class PanelPainter {
     return b;
   }
 
+  double legend_item_width(const Series& s) const { return (kSwatch + 6) * k_ + f_.measure(s.label, legend_).width; }
+
+  // The legend as one centred row just above the plot (place() reserved the room).
+  Box legend_row(const Panel& p) const {
+    const auto items = legend_items(p);
+    Box b;
+    b.row = true;
+    for (const Series* s : items) b.w += legend_item_width(*s) + (b.w > 0 ? kRowGap * k_ : 0);
+    b.h = legend_row_height();
+    b.x = std::round((left_ + right_ - b.w) / 2);
+    b.y = top_ - b.h - 2 * k_;
+    return b;
+  }
+
   void draw_legend(const Panel& p, const Box& b) {
     const auto items = legend_items(p);
     if (items.empty()) return;
-    const double row_h = legend_row_height(), pad = 8 * k_, swatch = kSwatch * k_;
-    f_.fill_rect(b.x, b.y, b.w, b.h, kWhite, 0.92);
-    f_.stroke_rect(b.x + 0.5, b.y + 0.5, b.w - 1, b.h - 1, {kLegendEdge, 1.0});
-    for (size_t i = 0; i < items.size(); ++i) {
-      const Series& s = *items[i];
-      const double cy = b.y + pad / 2 + (double(i) + 0.5) * row_h;
-      const double sx = b.x + pad;
-      switch (s.style) {
-        case SeriesStyle::Bars:
-          f_.fill_rect(std::round(sx + swatch / 2 - 6 * k_), std::round(cy - 6 * k_), std::round(12 * k_),
-                       std::round(12 * k_), s.color);
-          break;
-        case SeriesStyle::Points:
-          marker(f_, sx + swatch / 2, cy, s.color, k_);
-          break;
-        default:
-          f_.line(sx, cy, sx + swatch, cy, {s.color, kLineThickness * k_, s.style == SeriesStyle::Dashed ? 4 * k_ : 0.0});
-          if (s.style == SeriesStyle::Line) marker(f_, sx + swatch / 2, cy, s.color, k_);
-      }
-      f_.text(sx + swatch + 6 * k_, cy, s.label, legend_, kInk, Align::Start, VAlign::Middle);
+    const double row_h = legend_row_height(), pad = b.row ? 0 : 8 * k_;
+    if (!b.row) {
+      f_.fill_rect(b.x, b.y, b.w, b.h, kWhite, 0.92);
+      f_.stroke_rect(b.x + 0.5, b.y + 0.5, b.w - 1, b.h - 1, {kLegendEdge, 1.0});
     }
+    double sx = b.x + pad;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const double cy = b.row ? b.y + row_h / 2 : b.y + pad / 2 + (double(i) + 0.5) * row_h;
+      draw_legend_item(*items[i], sx, cy);
+      if (b.row) sx += legend_item_width(*items[i]) + kRowGap * k_;
+    }
+  }
+
+  void draw_legend_item(const Series& s, double sx, double cy) {
+    const double swatch = kSwatch * k_;
+    switch (s.style) {
+      case SeriesStyle::Bars:
+        f_.fill_rect(std::round(sx + swatch / 2 - 6 * k_), std::round(cy - 6 * k_), std::round(12 * k_),
+                     std::round(12 * k_), s.color);
+        break;
+      case SeriesStyle::Points:
+        marker(f_, sx + swatch / 2, cy, s.color, k_);
+        break;
+      default:
+        f_.line(sx, cy, sx + swatch, cy, {s.color, kLineThickness * k_, s.style == SeriesStyle::Dashed ? 4 * k_ : 0.0});
+        if (s.style == SeriesStyle::Line) marker(f_, sx + swatch / 2, cy, s.color, k_);
+    }
+    f_.text(sx + swatch + 6 * k_, cy, s.label, legend_, kInk, Align::Start, VAlign::Middle);
   }
 
   Figure& f_;

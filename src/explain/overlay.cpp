@@ -378,12 +378,13 @@ void write_cam_overlay_png(const OverlayInputs& in, const std::string& cam_path,
       hmax = std::max(hmax, valid.back());
     }
   double scale = 0;
+  bool by_max = false;  // fewer than 1% of the pixels have heat: the p99 is 0
   if (hmax > 0) {
     auto k = valid.begin() + std::ptrdiff_t(std::floor(kHeatPercentile * double(valid.size() - 1)));
     std::nth_element(valid.begin(), k, valid.end());
-    scale = *k > 0 ? double(*k) : double(hmax);
+    by_max = !(*k > 0);
+    scale = by_max ? double(hmax) : double(*k);
   }
-  const bool by_max = hmax > 0 && scale == double(hmax) && valid.size() > 1;
 
   std::vector<uint8_t> rgb(size_t(d.w) * d.h * 3);
   for (size_t i = 0; i < cam.size(); ++i) {

@@ -279,6 +279,22 @@ TEST(Overlay, CamHotRegionGetsTheHotEnd) {
   EXPECT_GT(dark_pixels(p, 500 + 2 * kMargin), 300);
 }
 
+TEST(Overlay, SparseHeatIsScaledToItsMaximum) {
+  // 4 hot pixels of 6000: the 99th percentile is 0, so the scale falls back to the maximum.
+  TempDir tmp;
+  Scene s = make_scene(tmp, 100, 60, "EPSG:32631", kUtm, 10);
+  const std::string cam = tmp.file("cam.tif");
+  write_raster(cam, 100, 60, io::DataType::Float32, "EPSG:32631", s.in.geotransform,
+               [](int x, int y) { return x >= 70 && x < 72 && y >= 50 && y < 52 ? 0.02f : 0.0f; });
+  const std::string out = tmp.file("sparse.png");
+  write_cam_overlay_png(s.in, cam, out, 1600);
+  const Png p = read_png(out);
+  const Rgb hot = region_px(p, kK, 70, 50);
+  EXPECT_GT(hot.r, 200);
+  EXPECT_LT(hot.b, 100);
+  EXPECT_TRUE(grey(region_px(p, kK, 75, 50)));
+}
+
 TEST(Overlay, AllZeroHeatDrawsTheBackdrop) {
   TempDir tmp;
   Scene s = make_scene(tmp, 100, 60, "", kUtm, 0);  // no CRS either: no scale bar

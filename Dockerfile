@@ -1,6 +1,7 @@
 # DrShym Climate HTTP service: `docker compose up --build`, or
 #   docker build -t drshym . && docker run -p 8080:8080 -v $PWD/scenes:/data/scenes:ro -v $PWD/outputs:/data/outputs drshym
-# Debian 12 and the project's own install script, so the image has exactly what CI has.
+# Debian 12 and the project's own install script, so the image has exactly what CI has (that list
+# includes the run-time pieces too: libcairo2 via libcairo2-dev, and fonts-dejavu-core for figure text).
 FROM debian:12
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /opt/drshym

@@ -15,6 +15,8 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libpng-dev
+  libcairo2-dev           # report figures and map overlays (eval/figure, explain/overlay)
+  fonts-dejavu-core       # the one font those figures use ("DejaVu Sans"); without it text falls back or vanishes
   libsqlite3-dev
 )
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <tuple>
 
 #include "core/error.hpp"
 
@@ -11,9 +12,9 @@ namespace drshym::eval {
 
 namespace {
 
-constexpr int kLineThickness = 2;
+constexpr double kLineThickness = 2.0;
 constexpr int kMarkerMaxPoints = 40;  // lines with more points get no markers
-constexpr int kDash = 5;
+constexpr double kDash = 6.0;
 
 std::string fmt(double v, int decimals) {
   char buf[64];
@@ -95,11 +96,28 @@ void check_series(const Panel& p) {
                       " x values but " + std::to_string(s.y.size()) + " y values");
 }
 
-void marker(Canvas& c, int x, int y, Rgb color) { c.fill_rect(x - 2, y - 2, 5, 5, color); }
+// Sizes in pixels at font_scale 1.
+constexpr double kTitleSize = 14.5;
+constexpr double kLabelSize = 12.5;
+constexpr double kTickSize = 11.5;
+constexpr double kLegendSize = 11.5;
+constexpr double kMarkerRadius = 3.0;
+constexpr Rgb kLegendEdge{200, 200, 200};
+constexpr double kLegendInset = 8.0;  // legend box from the plot frame
+constexpr double kSwatch = 24.0;      // legend sample line length
+constexpr double kRowGap = 16.0;      // between items of a legend row
+
+// The centre of the pixel row or column at v: where a 1-pixel line is drawn crisp.
+double crisp(double v) { return std::floor(v) + 0.5; }
+
+void marker(Figure& f, double x, double y, Rgb color, double k) { f.fill_circle(x, y, kMarkerRadius * k, color); }
 
 class PanelPainter {
  public:
-  PanelPainter(Canvas& c, int px, int py, int w, int h, int scale) : c_(c), px_(px), py_(py), w_(w), h_(h), k_(scale) {}
+  PanelPainter(Figure& f, int px, int py, int w, int h, double scale)
+      : f_(f), px_(px), py_(py), w_(w), h_(h), k_(scale),
+        title_{kTitleSize * scale, true}, label_{kLabelSize * scale}, tick_{kTickSize * scale},
+        legend_{kLegendSize * scale} {}
 
   void paint(const Panel& p) {
     std::vector<const Series*> bars;
@@ -119,53 +137,85 @@ class PanelPainter {
         if (s.style == SeriesStyle::Bars) yd.add(0.0);
       }
     }
-    auto [xr, xt] = axis(xd, p.x_range);
-    auto [yr, yt] = axis(yd, p.y_range);
-    xr_ = xr, yr_ = yr;
-
-    // Layout: title on top, y tick labels and rotated y label on the left, x below.
-    const int th = Canvas::text_height(k_);
-    const double ystep = yt.size() > 1 ? yt[1] - yt[0] : 1.0;
-    const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1.0;
-    int ytw = 0;
-    for (double t : yt) ytw = std::max(ytw, Canvas::text_width(tick_label(t, ystep), k_));
-    left_ = px_ + 10 + (p.y_label.empty() ? 0 : th + 8) + ytw + 6;
-    top_ = py_ + 10 + th + 10;
-    right_ = px_ + w_ - 16;
-    bottom_ = py_ + h_ - 10 - th - 6 - (p.x_label.empty() ? 0 : th + 8);
-
-    c_.text(px_ + (w_ - Canvas::text_width(p.title, k_)) / 2, py_ + 10, p.title, kBlack, k_);
-    for (double t : yt) {
-      const int y = int(std::lround(Y(t)));
-      c_.fill_rect(left_, y, right_ - left_ + 1, 1, kGrid);
-      c_.fill_rect(left_ - 4, y, 4, 1, kBlack);
-      const std::string s = tick_label(t, ystep);
-      c_.text(left_ - 6 - Canvas::text_width(s, k_), y - th / 2, s, kBlack, k_);
+    place(p, xd, yd, 0);
+    Box box = legend_box(p);
+    if (box.overlap > 0 && !p.y_range) {
+      // Every corner would hide data: raise the y axis so the legend has room of its own.
+      const double room = bottom_ - top_ - box.h - 2 * kLegendInset * k_;
+      if (room > 0.3 * (bottom_ - top_)) {
+        yd.add(yr_.hi + (yr_.hi - yr_.lo) * (box.h + 2 * kLegendInset * k_) / room);
+        place(p, xd, yd, 0);
+        box = legend_box(p);
+      }
     }
-    for (double t : xt) {
-      const int x = int(std::lround(X(t)));
-      c_.fill_rect(x, top_, 1, bottom_ - top_ + 1, kGrid);
-      c_.fill_rect(x, bottom_ + 1, 1, 4, kBlack);
-      const std::string s = tick_label(t, xstep);
-      c_.text(x - Canvas::text_width(s, k_) / 2, bottom_ + 7, s, kBlack, k_);
+    if (box.overlap > 0) {
+      // A fixed y range (IoU 0 to 1) cannot grow: the legend goes in a row above the plot.
+      place(p, xd, yd, legend_row_height() + 4 * k_);
+      box = legend_row(p);
     }
-    c_.rect(left_, top_, right_ - left_ + 1, bottom_ - top_ + 1, kBlack);
+    const TextSize tick = f_.measure("0", tick_), lab = f_.measure("Ag", label_);
+    const double ystep = yt_.size() > 1 ? yt_[1] - yt_[0] : 1.0;
+    const double xstep = xt_.size() > 1 ? xt_[1] - xt_[0] : 1.0;
+    const double gap = 8 * k_;
+
+    f_.text((left_ + right_) / 2, py_ + 12 * k_, p.title, title_, kInk, Align::Center, VAlign::Top);
+    const Stroke grid{kGrid, 1.0}, ink{kInk, 1.0};
+    for (double t : yt_) {
+      const double y = crisp(Y(t));
+      f_.line(left_, y, right_, y, grid);
+      f_.line(left_ - 4 * k_, y, left_, y, ink);
+      f_.text(left_ - gap, Y(t), tick_label(t, ystep), tick_, kInk, Align::End, VAlign::Middle);
+    }
+    for (double t : xt_) {
+      const double x = crisp(X(t));
+      f_.line(x, top_, x, bottom_, grid);
+      f_.line(x, bottom_, x, bottom_ + 4 * k_, ink);
+      f_.text(X(t), bottom_ + gap, tick_label(t, xstep), tick_, kInk, Align::Center, VAlign::Top);
+    }
     if (!p.x_label.empty())
-      c_.text((left_ + right_ - Canvas::text_width(p.x_label, k_)) / 2, bottom_ + 7 + th + 8, p.x_label, kBlack, k_);
+      f_.text((left_ + right_) / 2, bottom_ + gap + tick.cap + tick.descent + gap, p.x_label, label_, kInk,
+              Align::Center, VAlign::Top);
     if (!p.y_label.empty())
-      c_.text_up(px_ + 10, (top_ + bottom_ + Canvas::text_width(p.y_label, k_)) / 2, p.y_label, kBlack, k_);
+      f_.text(px_ + 12 * k_ + lab.cap, (top_ + bottom_) / 2, p.y_label, label_, kInk, Align::Center,
+              VAlign::Baseline, 90.0);
 
-    c_.set_clip(left_ + 1, top_ + 1, right_ - left_ - 1, bottom_ - top_ - 1);
+    f_.clip(left_ + 1, top_ + 1, right_ - left_ - 1, bottom_ - top_ - 1);
     int bar_index = 0;
     for (const auto& s : p.series)
       if (s.style == SeriesStyle::Bars) draw_bars(s, bar_index++);
     for (const auto& s : p.series)
       if (s.style != SeriesStyle::Bars) draw_line(s);
-    c_.reset_clip();
-    if (p.legend) draw_legend(p);
+    f_.reset_clip();
+    f_.stroke_rect(crisp(left_), crisp(top_), right_ - left_, bottom_ - top_, ink);
+    if (p.legend) draw_legend(p, box);
   }
 
  private:
+  struct Box {
+    double x = 0, y = 0, w = 0, h = 0;
+    int overlap = 0;   // data points under it
+    bool row = false;  // items side by side above the plot, no frame
+  };
+
+  // Axes for the data ranges, then the plot rectangle: title on top, y tick labels and the
+  // rotated y label on the left, x tick labels and label below.
+  // reserve: pixels kept free between the title and the plot (a legend row).
+  void place(const Panel& p, const Range& xd, const Range& yd, double reserve) {
+    std::tie(xr_, xt_) = axis(xd, p.x_range);
+    std::tie(yr_, yt_) = axis(yd, p.y_range);
+    const TextSize tick = f_.measure("0", tick_), lab = f_.measure("Ag", label_), tit = f_.measure("A", title_);
+    const double ystep = yt_.size() > 1 ? yt_[1] - yt_[0] : 1.0;
+    double ytw = 0;
+    for (double t : yt_) ytw = std::max(ytw, f_.measure(tick_label(t, ystep), tick_).width);
+    const double gap = 8 * k_;
+    const double y_label_w = p.y_label.empty() ? 0 : lab.cap + lab.descent + gap;
+    const double x_label_h = p.x_label.empty() ? 0 : lab.cap + lab.descent + gap;
+    left_ = std::round(px_ + 12 * k_ + y_label_w + ytw + gap);
+    top_ = std::round(py_ + 12 * k_ + (p.title.empty() ? 0 : tit.cap + 14 * k_) + reserve);
+    right_ = std::round(px_ + w_ - 18 * k_);
+    bottom_ = std::round(py_ + h_ - 12 * k_ - x_label_h - tick.cap - tick.descent - gap);
+  }
+
   double X(double v) const { return left_ + (v - xr_.lo) / (xr_.hi - xr_.lo) * (right_ - left_); }
   double Y(double v) const { return bottom_ - (v - yr_.lo) / (yr_.hi - yr_.lo) * (bottom_ - top_); }
 
@@ -177,9 +227,10 @@ class PanelPainter {
       const double x0 = X(s.x[i] - slot_ * 0.4 + index * width);
       const double x1 = X(s.x[i] - slot_ * 0.4 + (index + 1) * width);
       const double y = Y(s.y[i]);
-      const int xa = int(std::lround(x0)), xb = std::max(xa + 1, int(std::lround(x1)) - 1);
-      const int ya = int(std::lround(std::min(y, base))), yb = int(std::lround(std::max(y, base)));
-      c_.fill_rect(xa, ya, xb - xa, std::max(1, yb - ya), s.color);
+      // Whole pixels: bars keep sharp edges and a one-pixel gap between neighbours.
+      const double xa = std::round(x0), xb = std::max(xa + 1, std::round(x1) - 1);
+      const double ya = std::round(std::min(y, base)), yb = std::round(std::max(y, base));
+      f_.fill_rect(xa, ya, xb - xa, std::max(1.0, yb - ya), s.color);
     }
   }
 
@@ -188,26 +239,22 @@ class PanelPainter {
     for (size_t i = 0; i < s.x.size(); ++i) finite += std::isfinite(s.x[i]) && std::isfinite(s.y[i]);
     const bool markers = s.style == SeriesStyle::Points ||
                          (s.style == SeriesStyle::Line && finite <= kMarkerMaxPoints);
-    const bool connect = s.style != SeriesStyle::Points;
-    const int dash = s.style == SeriesStyle::Dashed ? kDash : 0;
-    bool have_prev = false;
-    double qx = 0, qy = 0;
+    std::vector<Point> pts;
     for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
-        have_prev = false;  // a gap
-        continue;
-      }
-      const double x = X(s.x[i]), y = Y(s.y[i]);
-      if (connect && have_prev) c_.line(qx, qy, x, y, s.color, kLineThickness, dash);
-      if (markers) marker(c_, int(std::lround(x)), int(std::lround(y)), s.color);
-      qx = x, qy = y, have_prev = true;
+      const bool ok = std::isfinite(s.x[i]) && std::isfinite(s.y[i]);  // NaN: a gap in the line
+      pts.push_back(ok ? Point{X(s.x[i]), Y(s.y[i])} : Point{std::nan(""), std::nan("")});
     }
+    if (s.style != SeriesStyle::Points)
+      f_.polyline(pts, {s.color, kLineThickness * k_, s.style == SeriesStyle::Dashed ? kDash * k_ : 0.0});
+    if (markers)
+      for (const Point& q : pts)
+        if (std::isfinite(q.x) && std::isfinite(q.y)) marker(f_, q.x, q.y, s.color, k_);
   }
 
   // Points of the drawn series (segments sampled) that fall in a candidate legend box.
-  int overlap(const Panel& p, int bx, int by, int bw, int bh) const {
+  int overlap(const Panel& p, double bx, double by, double bw, double bh) const {
     int hits = 0;
-    const int m = 8;  // keep lines and markers from grazing the box edge
+    const double m = 8;  // keep lines and markers from grazing the box edge
     auto inside = [&](double x, double y) {
       return x >= bx - m && x < bx + bw + m && y >= by - m && y < by + bh + m;
     };
@@ -230,53 +277,94 @@ class PanelPainter {
     return hits;
   }
 
-  void draw_legend(const Panel& p) {
+  std::vector<const Series*> legend_items(const Panel& p) const {
     std::vector<const Series*> items;
     for (const auto& s : p.series)
       if (!s.label.empty()) items.push_back(&s);
-    if (items.empty()) return;
-    const int th = Canvas::text_height(k_);
-    const int row_h = th + 6 * k_;
-    const int swatch = 18 * k_;
-    int tw = 0;
-    for (const Series* s : items) tw = std::max(tw, Canvas::text_width(s->label, k_));
-    const int bw = 8 + swatch + 6 + tw + 8;
-    const int bh = int(items.size()) * row_h + 6;
-    const int inset = 6;
-    const int xs[2] = {right_ - inset - bw, left_ + inset};
-    const int ys[2] = {top_ + inset, bottom_ - inset - bh};
-    int best = -1, bx = xs[0], by = ys[0];
+    return items;
+  }
+
+  double legend_row_height() const {
+    const TextSize ts = f_.measure("Ag", legend_);
+    return std::round(ts.cap + ts.descent + 8 * k_);
+  }
+
+  // The legend's size, in the plot corner where it hides the fewest data points.
+  Box legend_box(const Panel& p) const {
+    const auto items = legend_items(p);
+    if (!p.legend || items.empty()) return {};
+    double tw = 0;
+    for (const Series* s : items) tw = std::max(tw, f_.measure(s->label, legend_).width);
+    const double pad = 8 * k_, inset = kLegendInset * k_;
+    Box b;
+    b.w = std::ceil(pad + kSwatch * k_ + 6 * k_ + tw + pad);
+    b.h = std::ceil(double(items.size()) * legend_row_height() + pad);
+    const double xs[2] = {right_ - inset - b.w, left_ + inset};
+    const double ys[2] = {top_ + inset, bottom_ - inset - b.h};
+    int best = -1;
     for (int yi = 0; yi < 2; ++yi)
       for (int xi = 0; xi < 2; ++xi) {
-        const int o = overlap(p, xs[xi], ys[yi], bw, bh);
-        if (best < 0 || o < best) best = o, bx = xs[xi], by = ys[yi];
+        const int o = overlap(p, xs[xi], ys[yi], b.w, b.h);
+        if (best < 0 || o < best) best = o, b.x = std::round(xs[xi]), b.y = std::round(ys[yi]);
       }
-    c_.fill_rect(bx, by, bw, bh, kWhite);
-    c_.rect(bx, by, bw, bh, kGray);
+    b.overlap = best;
+    return b;
+  }
+
+  double legend_item_width(const Series& s) const { return (kSwatch + 6) * k_ + f_.measure(s.label, legend_).width; }
+
+  // The legend as one centred row just above the plot (place() reserved the room).
+  Box legend_row(const Panel& p) const {
+    const auto items = legend_items(p);
+    Box b;
+    b.row = true;
+    for (const Series* s : items) b.w += legend_item_width(*s) + (b.w > 0 ? kRowGap * k_ : 0);
+    b.h = legend_row_height();
+    b.x = std::round((left_ + right_ - b.w) / 2);
+    b.y = top_ - b.h - 2 * k_;
+    return b;
+  }
+
+  void draw_legend(const Panel& p, const Box& b) {
+    const auto items = legend_items(p);
+    if (items.empty()) return;
+    const double row_h = legend_row_height(), pad = b.row ? 0 : 8 * k_;
+    if (!b.row) {
+      f_.fill_rect(b.x, b.y, b.w, b.h, kWhite, 0.92);
+      f_.stroke_rect(b.x + 0.5, b.y + 0.5, b.w - 1, b.h - 1, {kLegendEdge, 1.0});
+    }
+    double sx = b.x + pad;
     for (size_t i = 0; i < items.size(); ++i) {
-      const Series& s = *items[i];
-      const int ry = by + 6 + int(i) * row_h;
-      const int cy = ry + th / 2;
-      const int sx = bx + 8;
-      switch (s.style) {
-        case SeriesStyle::Bars:
-          c_.fill_rect(sx + swatch / 2 - th / 2, ry, th, th, s.color);
-          break;
-        case SeriesStyle::Points:
-          marker(c_, sx + swatch / 2, cy, s.color);
-          break;
-        default:
-          c_.line(sx, cy, sx + swatch, cy, s.color, kLineThickness, s.style == SeriesStyle::Dashed ? 4 : 0);
-          if (s.style == SeriesStyle::Line) marker(c_, sx + swatch / 2, cy, s.color);
-      }
-      c_.text(sx + swatch + 6, ry, s.label, s.color, k_);
+      const double cy = b.row ? b.y + row_h / 2 : b.y + pad / 2 + (double(i) + 0.5) * row_h;
+      draw_legend_item(*items[i], sx, cy);
+      if (b.row) sx += legend_item_width(*items[i]) + kRowGap * k_;
     }
   }
 
-  Canvas& c_;
-  int px_, py_, w_, h_, k_;
-  int left_ = 0, top_ = 0, right_ = 0, bottom_ = 0;
+  void draw_legend_item(const Series& s, double sx, double cy) {
+    const double swatch = kSwatch * k_;
+    switch (s.style) {
+      case SeriesStyle::Bars:
+        f_.fill_rect(std::round(sx + swatch / 2 - 6 * k_), std::round(cy - 6 * k_), std::round(12 * k_),
+                     std::round(12 * k_), s.color);
+        break;
+      case SeriesStyle::Points:
+        marker(f_, sx + swatch / 2, cy, s.color, k_);
+        break;
+      default:
+        f_.line(sx, cy, sx + swatch, cy, {s.color, kLineThickness * k_, s.style == SeriesStyle::Dashed ? 4 * k_ : 0.0});
+        if (s.style == SeriesStyle::Line) marker(f_, sx + swatch / 2, cy, s.color, k_);
+    }
+    f_.text(sx + swatch + 6 * k_, cy, s.label, legend_, kInk, Align::Start, VAlign::Middle);
+  }
+
+  Figure& f_;
+  int px_, py_, w_, h_;
+  double k_;
+  Font title_, label_, tick_, legend_;
+  double left_ = 0, top_ = 0, right_ = 0, bottom_ = 0;
   Range xr_, yr_;
+  std::vector<double> xt_, yt_;
   double slot_ = 0;
   int nbars_ = 0;
 };
@@ -311,7 +399,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return ticks;
 }
 
-Canvas render_figure(const std::vector<Panel>& panels, const FigureParams& params) {
+Figure render_figure(const std::vector<Panel>& panels, const FigureParams& params) {
   if (panels.empty()) throw Error(ErrorKind::Usage, "eval", "a figure needs at least one panel");
   if (params.panel_width < 120 || params.panel_height < 100)
     throw Error(ErrorKind::Usage, "eval", "plot panels must be at least 120x100 pixels");
@@ -319,17 +407,17 @@ Canvas render_figure(const std::vector<Panel>& panels, const FigureParams& param
   const int n = int(panels.size());
   const int cols = params.columns > 0 ? std::min(params.columns, n) : std::min(3, n);
   const int rows = (n + cols - 1) / cols;
-  Canvas c(cols * params.panel_width, rows * params.panel_height);
+  Figure f(cols * params.panel_width, rows * params.panel_height);
   for (int i = 0; i < n; ++i) {
-    PanelPainter painter(c, (i % cols) * params.panel_width, (i / cols) * params.panel_height,
+    PanelPainter painter(f, (i % cols) * params.panel_width, (i / cols) * params.panel_height,
                          params.panel_width, params.panel_height, std::max(1, params.font_scale));
     painter.paint(panels[size_t(i)]);
   }
-  return c;
+  return f;
 }
 
 void write_figure_png(const std::string& path, const std::vector<Panel>& panels, const FigureParams& params) {
-  write_png(path, render_figure(panels, params));
+  render_figure(panels, params).write_png(path);
 }
 
 std::vector<Panel> training_curve_panels(const std::vector<MetricRow>& rows, const std::vector<std::string>& metrics,
@@ -388,7 +476,7 @@ std::vector<Panel> reliability_panels(const Reliability& before, const Reliabili
   const std::string la = "T=" + fmt(temperature, 2) + " (ECE " + fmt(after.ece, 3) + ")";
 
   Panel diag;
-  diag.title = "Reliability: ECE " + fmt(before.ece, 3) + " -> " + fmt(after.ece, 3);
+  diag.title = "Reliability: ECE " + fmt(before.ece, 3) + " → " + fmt(after.ece, 3);
   diag.x_label = "predicted water probability";
   diag.y_label = "observed water fraction";
   diag.x_range = {{0.0, 1.0}};

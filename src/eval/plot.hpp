@@ -1,6 +1,6 @@
 #pragma once
-// Line plots for training reports, dependency-free: panels of series with axes, nice ticks,
-// grid and a legend, laid out in a grid and written as PNG. Used for training curves
+// Line plots for training reports, drawn with Cairo (eval/figure.hpp): panels of series with
+// axes, nice ticks, grid and a legend, laid out in a grid and written as PNG. Used for training curves
 // (loss / IoU / F1 for train and val) and reliability diagrams.
 //
 //   std::vector<eval::MetricRow> rows = {{{"epoch", 1}, {"train_loss", 0.6}, {"val_loss", 0.7}}};
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "eval/calibration.hpp"
-#include "eval/canvas.hpp"
+#include "eval/figure.hpp"
 
 namespace drshym::eval {
 
@@ -45,14 +45,14 @@ struct FigureParams {
   int panel_width = 440;
   int panel_height = 320;
   int columns = 0;   // 0: all panels in one row, at most 3 per row
-  int font_scale = 1;
+  int font_scale = 1;  // multiplies text sizes, line widths and margins
 
   static FigureParams default_params() { return {}; }
 };
 
 // Render panels left to right, top to bottom. Throws Usage for an empty panel list or a
 // series whose x and y lengths differ.
-Canvas render_figure(const std::vector<Panel>& panels, const FigureParams& params = {});
+Figure render_figure(const std::vector<Panel>& panels, const FigureParams& params = {});
 void write_figure_png(const std::string& path, const std::vector<Panel>& panels,
                       const FigureParams& params = {});
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -7,7 +8,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
-#include "eval/canvas.hpp"
+#include "eval/figure.hpp"
 #include "eval/plot.hpp"
 #include "io/raster.hpp"
 #include "support/test_support.hpp"
@@ -16,6 +17,8 @@ using namespace drshym;
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr int kColourTol = 12;  // anti-aliasing blends line edges with the background
 
 // Set DRSHYM_KEEP_PLOTS=/some/dir to keep the PNGs for a look.
 void keep(const std::string& path) {
@@ -66,20 +69,66 @@ TEST(Plot, NiceTicks) {
   EXPECT_GE(eval::nice_ticks(2.0, 2.0).size(), 2u);
 }
 
-TEST(Plot, CanvasDrawsTextAndLines) {
-  eval::Canvas c(40, 20);
-  EXPECT_EQ(c.get(0, 0), eval::kWhite);
-  c.text(1, 1, "I", eval::kBlack);
-  EXPECT_EQ(c.get(1 + 2, 1), eval::kBlack);  // 'I' top bar covers columns 1..3
-  EXPECT_EQ(c.get(1, 1 + 3), eval::kWhite);
-  c.line(0, 15, 39, 15, eval::kRed, 1);
-  EXPECT_EQ(c.get(20, 15), eval::kRed);
-  c.set_clip(0, 0, 10, 20);
-  c.line(0, 17, 39, 17, eval::kBlue, 1);
-  EXPECT_EQ(c.get(5, 17), eval::kBlue);
-  EXPECT_EQ(c.get(20, 17), eval::kWhite);
-  EXPECT_EQ(eval::Canvas::text_width("ab"), 11);
-  EXPECT_THROW(eval::Canvas(0, 5), Error);
+TEST(Plot, FigureDrawsTextAndLines) {
+  eval::Figure f(120, 60);
+  EXPECT_EQ(f.pixel(0, 0), eval::kWhite);
+  f.line(0, 50.5, 119, 50.5, {eval::kRed, 1.0});  // along a pixel row's centre: crisp
+  EXPECT_EQ(f.pixel(60, 50), eval::kRed);
+  EXPECT_EQ(f.pixel(60, 52), eval::kWhite);
+  f.clip(0, 0, 30, 60);
+  f.line(0, 55.5, 119, 55.5, {eval::kBlue, 1.0});
+  EXPECT_EQ(f.pixel(10, 55), eval::kBlue);
+  EXPECT_EQ(f.pixel(60, 55), eval::kWhite);
+  f.reset_clip();
+  // Real text: wider strings measure wider, and drawing darkens pixels where it was put.
+  const eval::Font font{16, false};
+  EXPECT_GT(f.measure("WWW", font).width, f.measure("iii", font).width);
+  EXPECT_NEAR(f.measure("H", font).cap, 0.73 * 16, 1.5);  // DejaVu Sans capitals: 0.73 em
+  f.text(4, 4, "Hello", font, eval::kBlack, eval::Align::Start, eval::VAlign::Top);
+  int dark = 0, dark_outside = 0;
+  for (int y = 0; y < 45; ++y)
+    for (int x = 0; x < 120; ++x) {
+      const bool d = f.pixel(x, y).r < 100;
+      const bool in_box = x >= 3 && x < 4 + f.measure("Hello", font).width + 1 && y >= 3 && y < 4 + 16;
+      (in_box ? dark : dark_outside) += d;
+    }
+  EXPECT_GT(dark, 40);
+  EXPECT_EQ(dark_outside, 0);
+  EXPECT_THROW(eval::Figure(0, 5), Error);
+}
+
+TEST(Plot, RotatedTextRunsUpwards) {
+  eval::Figure f(60, 140);
+  f.text(30, 70, "vertical", {14, false}, eval::kBlack, eval::Align::Center, eval::VAlign::Middle, 90.0);
+  int x0 = 60, x1 = -1, y0 = 140, y1 = -1;
+  for (int y = 0; y < 140; ++y)
+    for (int x = 0; x < 60; ++x)
+      if (f.pixel(x, y).r < 128) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  ASSERT_GE(x1, 0);
+  EXPECT_GT(y1 - y0, 3 * (x1 - x0));  // tall and narrow
+  EXPECT_NEAR((y0 + y1) / 2.0, 70, 3);
+}
+
+TEST(Plot, PngIsWrittenAtomicallyOrNotAtAll) {
+  drshym::testing::TempDir tmp;
+  eval::Figure f(30, 20);
+  f.fill_rect(0, 0, 10, 20, eval::kGreen);
+  f.write_png(tmp.file("a.png"));
+  EXPECT_TRUE(only_file_in(tmp.path(), "a.png"));
+  auto r = io::Raster::open(tmp.file("a.png"));
+  EXPECT_EQ(r.width(), 30);
+  EXPECT_EQ(r.height(), 20);
+  auto px = r.read(Window{0, 0, 30, 20}, {1, 2, 3});
+  EXPECT_EQ(px.band(1)[5], eval::kGreen.g);
+  EXPECT_EQ(px.band(1)[25], 255);
+  try {
+    f.write_png(tmp.file("missing_dir/b.png"));
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Io);
+    EXPECT_NE(std::string(e.what()).find("missing_dir/b.png"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(only_file_in(tmp.path(), "a.png"));
 }
 
 TEST(Plot, TrainingCurvesPngHasExpectedSize) {
@@ -105,13 +154,32 @@ TEST(Plot, TrainingCurvesPngHasExpectedSize) {
   r.read_band(1, Window{0, 0, r.width(), r.height()}, red.data());
   r.read_band(2, Window{0, 0, r.width(), r.height()}, green.data());
   r.read_band(3, Window{0, 0, r.width(), r.height()}, blue.data());
-  auto count = [&](eval::Rgb c) {
+  auto near = [&](size_t i, eval::Rgb c) {
+    return std::abs(red[i] - c.r) <= kColourTol && std::abs(green[i] - c.g) <= kColourTol &&
+           std::abs(blue[i] - c.b) <= kColourTol;
+  };
+  auto count = [&](eval::Rgb c, int x0, int x1, int y0, int y1) {
     int n = 0;
-    for (size_t i = 0; i < red.size(); ++i) n += red[i] == c.r && green[i] == c.g && blue[i] == c.b;
+    for (int y = y0; y < y1; ++y)
+      for (int x = x0; x < x1; ++x) n += near(size_t(y) * r.width() + x, c);
     return n;
   };
-  EXPECT_GT(count(eval::palette(0)), 100);
-  EXPECT_GT(count(eval::palette(1)), 100);
+  // Both series appear in every panel (anti-aliased lines: colours within a tolerance).
+  for (int p = 0; p < 3; ++p) {
+    EXPECT_GT(count(eval::palette(0), p * 440, (p + 1) * 440, 40, 320), 100) << "panel " << p;
+    EXPECT_GT(count(eval::palette(1), p * 440, (p + 1) * 440, 40, 320), 100) << "panel " << p;
+  }
+  // The titles are text: dark pixels in each panel's title strip, centred over the plot.
+  for (int p = 0; p < 3; ++p) {
+    int dark = 0, left = 0;
+    for (int y = 0; y < 27; ++y)
+      for (int x = p * 440; x < (p + 1) * 440; ++x) {
+        const size_t i = size_t(y) * r.width() + x;
+        if (red[i] < 100 && green[i] < 100 && blue[i] < 100) ++dark, left += x < p * 440 + 120;
+      }
+    EXPECT_GT(dark, 30) << "panel " << p;
+    EXPECT_EQ(left, 0) << "title not centred in panel " << p;
+  }
 }
 
 TEST(Plot, ReliabilityPngShowsTheData) {
@@ -143,7 +211,8 @@ TEST(Plot, ReliabilityPngShowsTheData) {
     int n = 0;
     for (int y = 0; y < 400; ++y) {
       const size_t i = size_t(y) * 920 + x;
-      n += px.band(0)[i] == c.r && px.band(1)[i] == c.g && px.band(2)[i] == c.b;
+      n += std::abs(px.band(0)[i] - c.r) <= kColourTol && std::abs(px.band(1)[i] - c.g) <= kColourTol &&
+           std::abs(px.band(2)[i] - c.b) <= kColourTol;
     }
     return n;
   };

@@ -25,7 +25,6 @@
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "io/vector.hpp"
-#include "infer/overlay.hpp"
 #include "infer/predictor.hpp"
 #include "infer/proba_writer.hpp"
 
@@ -379,10 +378,11 @@ void SceneRun::run_model() {
 void SceneRun::finish_outputs() {
   progress("finish", 0.0);
   core::log().info("segment: {} tiles done; writing COGs{}{}", res_.tiles, p_.write_polygons ? ", polygons" : "",
-                   p_.write_overlay ? ", overlays" : "");
+                   p_.write_overlay && hooks_.render ? ", overlays" : "");
   auto& writer = *writer_;
   // The side thread's names are reserved here, before it starts: only this thread touches outs_.
-  const bool overlay = p_.write_overlay, cam_overlay = cam_ && hooks_.render;
+  // PNGs are drawn by the render hook (the explain module); without one there are none.
+  const bool overlay = p_.write_overlay && hooks_.render, cam_overlay = cam_ && hooks_.render;
   const std::string gj = base_ + "_flood.geojson", png = base_ + "_overlay.png", cam_png = base_ + "_cam_overlay.png";
   const std::string gj_tmp = p_.write_polygons ? outs_.temp(gj) : "", png_tmp = overlay ? outs_.temp(png) : "",
                     cam_png_tmp = cam_overlay ? outs_.temp(cam_png) : "";
@@ -401,9 +401,7 @@ void SceneRun::finish_outputs() {
       polygonize_seconds_ = seconds_since(t0);
       check();
       t0 = Clock::now();
-      if (overlay && !hooks_.render)
-        write_overlay_png(p_.scene_uri, scene_->bands.vv, region_, writer.proba_stage(), writer.mask_stage(), png_tmp);
-      else if (overlay || cam_overlay)
+      if (overlay || cam_overlay)
         hooks_.render(RenderJob{products, p_.scene_uri, scene_->bands.vv, region_, cam_ ? cam_->stage() : "", png_tmp,
                                 cam_png_tmp});
       overlay_seconds_ = seconds_since(t0);

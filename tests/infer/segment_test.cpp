@@ -67,8 +67,9 @@ TEST(Segment, DemoSceneOutputsKeepGridNodataAndMatchStitch) {
   p.grid = {128, 16};
   p.progress = false;
   auto r = infer::segment_scene(p, predictor());
-  for (const char* k : {"proba", "mask", "geojson", "overlay_png", "record"})
+  for (const char* k : {"proba", "mask", "geojson", "record"})
     EXPECT_TRUE(fs::exists(r.outputs[k].get<std::string>())) << k;
+  EXPECT_FALSE(r.outputs.contains("overlay_png"));  // drawn only by a render hook (explain)
   expect_same_grid(scene, r.outputs["proba"]);
   expect_same_grid(scene, r.outputs["mask"]);
   // Nodata in → nodata out (255 is the mask's nodata, so read() reports it invalid).
@@ -590,8 +591,9 @@ TEST(RealData, PyrosarUtmSceneWithTheVvModelKeepsCrsBoundsAndNodata) {
   p.out_dir = tmp.file("full");
   p.progress = false;
   auto r = infer::segment_scene(p, vv_model);
-  for (const char* k : {"proba", "mask", "geojson", "overlay_png", "record"})
+  for (const char* k : {"proba", "mask", "geojson", "record"})
     EXPECT_TRUE(fs::exists(r.outputs[k].get<std::string>())) << k;
+  EXPECT_FALSE(r.outputs.contains("overlay_png"));  // drawn only by a render hook (explain)
   expect_same_grid(path, r.outputs["proba"]);
   expect_same_grid(path, r.outputs["mask"]);
   EXPECT_EQ(r.record["crs"], "EPSG:32631");

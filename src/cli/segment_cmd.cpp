@@ -56,6 +56,9 @@ class SegmentCommand : public Command {
     sub->add_option("--explain-method", explain_method_, "gradcam or gradcam++")
         ->capture_default_str()
         ->check(CLI::IsMember({"gradcam", "gradcam++"}));
+    sub->add_option("--explain-region", eo_.region_path,
+                    "With --explain: explain the mean flood logit over this polygon (GeoJSON, any CRS) instead\n"
+                    "of over the predicted flood pixels; tiles that miss it get zeros");
     sub->add_option("--explain-layer", explain_layer_,
                     "Layer to explain (unet_compact: enc0..enc4, dec3..dec0); default: the last decoder block");
     sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");
@@ -63,6 +66,8 @@ class SegmentCommand : public Command {
   }
 
   int run() override {
+    if (!explain_ && (!explain_layer_.empty() || explain_method_ != "gradcam" || !eo_.region_path.empty()))
+      throw Error(ErrorKind::Usage, "segment", "--explain-method, --explain-layer and --explain-region need --explain");
     if (threshold_ > 0) pred_.threshold = threshold_;
     p_.write_overlay = !no_overlay_;
     p_.write_polygons = !no_polygons_;
@@ -72,14 +77,12 @@ class SegmentCommand : public Command {
     }
     infer::Predictor predictor(pred_);
     core::log().info("segment: model {}", predictor.describe());
-    if (!explain_ && (!explain_layer_.empty() || explain_method_ != "gradcam"))
-      throw Error(ErrorKind::Usage, "segment", "--explain-method and --explain-layer need --explain");
-    explain::SceneExplainOptions eo;
+    explain::SceneExplainOptions eo = eo_;
     if (explain_)
       eo.gradcam = explain::GradCamParams{explain_layer_, explain::parse_cam_method(explain_method_),
                                           predictor.threshold()};
     infer::SegmentHooks hooks;
-    explain::attach_scene_hooks(hooks, predictor, eo);  // caption, overlays, Grad-CAM
+    explain::attach_scene_hooks(hooks, predictor, eo, p_.scene_uri);  // caption, overlays, Grad-CAM
     auto r = infer::segment_scene(p_, predictor, hooks);
     for (auto it = r.outputs.begin(); it != r.outputs.end(); ++it)
       core::log().info("  {:<12} {}", it.key(), it.value().get<std::string>());
@@ -93,6 +96,7 @@ class SegmentCommand : public Command {
   double threshold_ = -1;
   bool no_overlay_ = false, no_polygons_ = false, explain_ = false;
   std::string explain_method_ = "gradcam", explain_layer_;
+  explain::SceneExplainOptions eo_;
 };
 
 }  // namespace

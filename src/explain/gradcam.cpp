@@ -72,12 +72,15 @@ GradCam::GradCam(const infer::Predictor& predictor, GradCamParams p) : predictor
     throw Error(ErrorKind::Usage, "explain", fmt::format("threshold must be in (0, 1), got {:g}", p_.threshold));
 }
 
-std::pair<torch::Tensor, torch::Tensor> GradCam::operator()(const torch::Tensor& x) const {
+std::pair<torch::Tensor, torch::Tensor> GradCam::operator()(const torch::Tensor& x, const torch::Tensor& region) const {
   const double t = predictor_.temperature();
   const auto proba_of = [t](const torch::Tensor& logits) { return torch::sigmoid(logits.to(torch::kCPU) / t); };
   torch::Tensor logits;
   torch::Tensor map = grad_cam([this](const torch::Tensor& in) { return predictor_.logits_with_grad(in); }, p_.layer,
-                               p_.method, x, [&](const torch::Tensor& l) { return proba_of(l) >= p_.threshold; },
+                               p_.method, x,
+                               [&](const torch::Tensor& l) {
+                                 return region.defined() ? region : proba_of(l) >= p_.threshold;
+                               },
                                &logits);
   return {proba_of(logits).contiguous(), std::move(map)};
 }

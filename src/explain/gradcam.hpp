@@ -58,8 +58,10 @@ class GradCam {
   GradCam(const infer::Predictor& predictor, GradCamParams p);
 
   // x: model inputs [N, C, T, T] → {calibrated probabilities, maps}, both [N, 1, T, T] on the
-  // CPU, from one forward pass (the probabilities equal Predictor::predict's).
-  std::pair<torch::Tensor, torch::Tensor> operator()(const torch::Tensor& x) const;
+  // CPU, from one forward pass (the probabilities equal Predictor::predict's). region, when
+  // given ([N, 1, T, T], nonzero inside), replaces the predicted flood as what is explained.
+  std::pair<torch::Tensor, torch::Tensor> operator()(const torch::Tensor& x,
+                                                     const torch::Tensor& region = torch::Tensor()) const;
 
   const std::string& layer() const { return p_.layer; }
   // {"method", "layer", "target", "units"} for the run record.

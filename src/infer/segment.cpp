@@ -341,7 +341,9 @@ void SceneRun::run_model() {
           const auto t0 = Clock::now();
           torch::Tensor prob, cam;
           if (hooks_.explain) {
-            std::tie(prob, cam) = hooks_.explain->compute(x);
+            std::vector<Window> windows;
+            for (const auto& b : batch) windows.push_back(b.tile.window);
+            std::tie(prob, cam) = hooks_.explain->compute(x, windows);
             cam = cam.to(torch::kFloat).contiguous();
           } else {
             prob = predictor_.predict(x);

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/geo.hpp"
 #include "infer/proba_writer.hpp"
@@ -75,11 +76,11 @@ struct SceneProducts {
 
 // Per-tile explanation maps (the explain module's Grad-CAM), computed on the model workers.
 struct TileExplainer {
-  // x: model inputs [N, C, T, T] → {calibrated probabilities, maps}, both [N, 1, T, T], from
-  // one pass of the network (it replaces Predictor::predict in runs that explain, and must
-  // give the same probabilities). Maps are blended like the probabilities into
-  // <scene>_cam.tif. Called from several model workers at once.
-  std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor& x)> compute;
+  // x: model inputs [N, C, T, T] of the tiles at `windows` (scene pixels) → {calibrated
+  // probabilities, maps}, both [N, 1, T, T], from one pass of the network (it replaces
+  // Predictor::predict in runs that explain, and must give the same probabilities). Maps are
+  // blended like the probabilities into <scene>_cam.tif. Called from several model workers at once.
+  std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor& x, const std::vector<Window>& windows)> compute;
   nlohmann::json provenance;  // recorded as provenance.explain
 };
 

@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
+#include "explain/scene_hooks.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 #include "ingest/synthetic_scene.hpp"
@@ -159,7 +161,8 @@ TEST(GradCam, SegmentWritesABlendedMapOnTheScenesGrid) {
   const std::string& scene = p.scene_uri;
   auto cam = std::make_shared<GradCam>(predictor(), GradCamParams{});
   infer::SegmentHooks hooks;
-  hooks.explain = infer::TileExplainer{[cam](const torch::Tensor& x) { return (*cam)(x); }, cam->describe()};
+  hooks.explain = infer::TileExplainer{[cam](const torch::Tensor& x, const std::vector<Window>&) { return (*cam)(x); },
+                                       cam->describe()};
   const auto r = infer::segment_scene(p, predictor(), hooks);
   const std::string cam_path = r.outputs.at("cam");
   auto cr = io::Raster::open(cam_path), sr = io::Raster::open(scene), mr = io::Raster::open(r.outputs.at("mask"));
@@ -210,11 +213,65 @@ TEST(GradCam, SegmentWritesABlendedMapOnTheScenesGrid) {
   EXPECT_EQ(r.flood_pixels, q.flood_pixels);
 }
 
+// A polygon in the demo scene's CRS (UTM 44N, 10 m pixels from (500000, 2900000)) covering
+// scene pixels [c0, c1) x [r0, r1).
+std::string region_geojson(const TempDir& tmp, const std::string& name, int c0, int c1, int r0, int r1) {
+  const double x0 = 500000 + 10.0 * c0, x1 = 500000 + 10.0 * c1, y0 = 2900000 - 10.0 * r0, y1 = 2900000 - 10.0 * r1;
+  const nlohmann::json fc = {
+      {"type", "FeatureCollection"},
+      {"crs", {{"type", "name"}, {"properties", {{"name", "EPSG:32644"}}}}},
+      {"features",
+       {{{"type", "Feature"},
+         {"properties", nlohmann::json::object()},
+         {"geometry",
+          {{"type", "Polygon"}, {"coordinates", {{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}}}}}}}}}};
+  const std::string path = tmp.file(name);
+  core::write_text_file_atomic(path, fc.dump());
+  return path;
+}
+
+// A given region replaces the predicted flood as what is explained: tiles that miss it get
+// zeros, and a region off the scene is refused before any work.
+TEST(GradCam, AGivenRegionIsExplainedInsteadOfThePredictedFlood) {
+  TempDir tmp;
+  const infer::SegmentParams p = demo_run(tmp, 300, 260, {128, 16});
+  SceneExplainOptions o;
+  o.gradcam = GradCamParams{};
+  o.region_path = region_geojson(tmp, "region.geojson", 100, 200, 0, 100);  // across the river, top rows only
+  infer::SegmentHooks hooks;
+  attach_scene_hooks(hooks, predictor(), o, p.scene_uri);
+  EXPECT_NE(hooks.explain->provenance["target"].get<std::string>().find("region.geojson"), std::string::npos);
+  const auto r = infer::segment_scene(p, predictor(), hooks);
+  auto cr = io::Raster::open(r.outputs.at("cam"));
+  const Window all{0, 0, cr.width(), cr.height()};
+  std::vector<float> heat(size_t(all.w) * all.h);
+  cr.read_band_resampled(1, all, all.w, all.h, heat.data());
+  double inside = 0, below = 0;
+  for (int y = 0; y < all.h; ++y)
+    for (int x = 0; x < all.w; ++x) {
+      const float h = heat[size_t(y) * all.w + x];
+      if (std::isnan(h)) continue;
+      if (y < 100 && x >= 100 && x < 200) inside += h;
+      if (y >= 128) below += h;  // only tiles of the second grid row and below cover these rows
+    }
+  EXPECT_GT(inside, 0.0);
+  EXPECT_EQ(below, 0.0);
+
+  SceneExplainOptions off = o;
+  off.region_path = region_geojson(tmp, "off.geojson", 5000, 5100, 0, 100);
+  infer::SegmentHooks h2;
+  EXPECT_THROW(attach_scene_hooks(h2, predictor(), off, p.scene_uri), Error);
+  SceneExplainOptions no_cam;
+  no_cam.region_path = o.region_path;
+  EXPECT_THROW(attach_scene_hooks(h2, predictor(), no_cam, p.scene_uri), Error);
+}
+
 TEST(GradCam, AFailingExplanationLeavesNothingBehind) {
   TempDir tmp;
   const infer::SegmentParams p = demo_run(tmp, 128, 128, {64, 8});
   infer::SegmentHooks hooks;
-  hooks.explain = infer::TileExplainer{[](const torch::Tensor&) -> std::pair<torch::Tensor, torch::Tensor> {
+  hooks.explain = infer::TileExplainer{[](const torch::Tensor&, const std::vector<Window>&)
+                                           -> std::pair<torch::Tensor, torch::Tensor> {
                                          throw Error(ErrorKind::Internal, "test", "explanation failed");
                                        },
                                        nullptr};

@@ -113,6 +113,7 @@ nlohmann::json openapi_spec() {
               "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "description": "default: the model's calibrated threshold"},
               "explain": {"type": "boolean", "default": false, "description": "Grad-CAM: adds cam_uri (relevance raster) and cam_overlay_png"},
               "explain_method": {"type": "string", "enum": ["gradcam", "gradcam++"], "default": "gradcam", "description": "needs explain: true"},
+              "explain_region": {"type": "object", "description": "GeoJSON polygon (any CRS; RFC 7946 lon/lat when none is named): explain the mean flood logit over it instead of the predicted flood; needs explain: true"},
               "explain_layer": {"type": "string", "maxLength": 32, "description": "one of the model's explain_layers (GET /v1/models); default: its last decoder block; needs explain: true"},
               "aoi": {"type": "object", "description": "GeoJSON geometry, Feature or FeatureCollection (any CRS; RFC 7946 lon/lat when none is named)"},
               "model": {"type": "string", "description": "a name from GET /v1/models; default: by the scene's bands"}

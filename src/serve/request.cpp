@@ -142,6 +142,7 @@ nlohmann::json SegmentRequest::to_json() const {
     o["explain"] = true;
     o["explain_method"] = explain_method;
     if (!explain_layer.empty()) o["explain_layer"] = explain_layer;
+    if (explain_region) o["explain_region"] = *explain_region;
   }
   return {{"domain", "flood_sar"}, {"image_uri", image_uri}, {"options", o}};
 }
@@ -201,12 +202,12 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
       if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>().size() > 32)
         bad("options.explain_layer must be a layer name (see GET /v1/models)");
       r.explain_layer = v.get<std::string>();
-    } else if (k == "aoi") {
+    } else if (k == "aoi" || k == "explain_region") {
       if (!v.is_object() || !v.contains("type") || !v["type"].is_string())
-        bad("options.aoi must be a GeoJSON object (geometry, Feature or FeatureCollection)");
+        bad("options." + k + " must be a GeoJSON object (geometry, Feature or FeatureCollection)");
       if (count_positions(v) > limits.max_aoi_vertices)
-        bad(fmt::format("options.aoi has more than {} vertices", limits.max_aoi_vertices));
-      r.aoi = v;
+        bad(fmt::format("options.{} has more than {} vertices", k, limits.max_aoi_vertices));
+      (k == "aoi" ? r.aoi : r.explain_region) = v;
     } else if (k == "model") {
       if (!v.is_string() || v.get<std::string>().empty()) bad("options.model must be a model name (see GET /v1/models)");
       r.model = v.get<std::string>();
@@ -214,14 +215,14 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
           std::find(limits.models.begin(), limits.models.end(), r.model) == limits.models.end())
         bad("unknown model " + quoted(r.model.substr(0, 64)) + " (see GET /v1/models)");
     } else {
-      bad("unknown option " + quoted(k.substr(0, 64)) + " (expected tile, overlap, threshold, explain, explain_method, explain_layer, aoi, model)");
+      bad("unknown option " + quoted(k.substr(0, 64)) + " (expected tile, overlap, threshold, explain, explain_method, explain_layer, explain_region, aoi, model)");
     }
   }
   if (r.tile % limits.tile_multiple != 0)
     bad(fmt::format("options.tile must be a multiple of {} (what the networks accept), got {}", limits.tile_multiple,
                     r.tile));
-  if (!r.explain && (opts.contains("explain_method") || opts.contains("explain_layer")))
-    bad("options.explain_method and options.explain_layer need options.explain: true");
+  if (!r.explain && (opts.contains("explain_method") || opts.contains("explain_layer") || opts.contains("explain_region")))
+    bad("options.explain_method, explain_layer and explain_region need options.explain: true");
   if (2 * r.overlap >= r.tile) bad(fmt::format("options.overlap must be less than tile/2 = {}, got {}", r.tile / 2, r.overlap));
   r.source = policy.resolve(r.image_uri);  // last: a malformed body is a 400 whatever the URI
   return r;

@@ -56,6 +56,7 @@ struct SegmentRequest {
   bool explain = false;            // Grad-CAM: <scene>_cam.tif and <scene>_cam_overlay.png
   std::string explain_method = "gradcam";  // gradcam | gradcam++
   std::string explain_layer;       // "" = the model's last decoder block
+  std::optional<nlohmann::json> explain_region;  // GeoJSON: explain this polygon, not the predicted flood
   nlohmann::json to_json() const;  // normalized, as stored with a job
 };
 

@@ -166,7 +166,11 @@ struct Service::Impl {
     if (w.req.explain)
       eo.gradcam = explain::GradCamParams{w.req.explain_layer, explain::parse_cam_method(w.req.explain_method),
                                           sp.threshold.value_or(m.predictor->threshold())};
-    explain::attach_scene_hooks(hooks, *m.predictor, eo);  // caption, overlays, Grad-CAM
+    if (w.req.explain_region) {
+      eo.region_path = (out / "explain_region.geojson").string();
+      core::write_text_file_atomic(eo.region_path, w.req.explain_region->dump() + "\n");
+    }
+    explain::attach_scene_hooks(hooks, *m.predictor, eo, sp.scene_uri);  // caption, overlays, Grad-CAM
     std::string last_stage;
     double last_fraction = -1;
     if (w.is_job)

@@ -215,6 +215,22 @@ TEST(Serve, ExplainAddsAGradCamRasterAndOverlay) {
   const json rec = json::parse(rec_file);
   EXPECT_EQ(rec["provenance"]["explain"]["method"], "gradcam++");
   EXPECT_EQ(rec["provenance"]["explain"]["layer"], "dec0");
+  // A given region (GeoJSON in the scene's UTM zone) is explained instead of the predicted flood.
+  auto region = [](double x0, double x1) {
+    return json{{"type", "Polygon"},
+                {"crs", {{"type", "name"}, {"properties", {{"name", "EPSG:32644"}}}}},
+                {"coordinates", {{{x0, 2900000.0}, {x1, 2900000.0}, {x1, 2899400.0}, {x0, 2899400.0}, {x0, 2900000.0}}}}};
+  };
+  r = post(c, "/v1/segment",
+           body_for(d.scene, {{"tile", 128}, {"overlap", 16}, {"explain", true}, {"explain_region", region(500500, 501500)}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  std::ifstream region_rec(local_path(json::parse(r->body)["outputs"]["record_uri"]));
+  EXPECT_NE(json::parse(region_rec)["provenance"]["explain"]["target"].get<std::string>().find("explain_region"),
+            std::string::npos);
+  // A region off the scene: refused, nothing kept.
+  r = post(c, "/v1/segment",
+           body_for(d.scene, {{"tile", 128}, {"overlap", 16}, {"explain", true}, {"explain_region", region(600000, 601000)}}));
+  EXPECT_EQ(r->status, 422) << r->body;
   // Without explain the outputs say so with null, not a missing key.
   r = post(c, "/v1/segment", body_for(d.scene, {{"tile", 128}, {"overlap", 16}}));
   ASSERT_EQ(r->status, 200) << r->body;
@@ -287,6 +303,8 @@ TEST(Serve, HostileOptionsAreRefusedBeforeAnyWork) {
       {{"threshold", 0}}, {{"threshold", 1}}, {{"threshold", "high"}},
       {{"threshold", std::numeric_limits<double>::quiet_NaN()}},
       {{"explain", "yes"}}, {{"explain_layer", "dec0"}},  // a layer without explain: true
+      {{"explain_region", {{"type", "Polygon"}, {"coordinates", json::array()}}}},  // a region without explain
+      {{"explain", true}, {"explain_region", "POLYGON((0 0,1 0,1 1,0 0))"}},
       {{"explain", true}, {"explain_method", "cam"}}, {{"explain", true}, {"explain_layer", std::string(100, 'x')}},
       {{"explain", true}, {"explain_layer", "dec9"}},  // not a layer of the model
       {{"aoi", "POLYGON((0 0,1 0,1 1,0 0))"}},
@@ -541,7 +559,9 @@ TEST(Serve, HostileBodiesDoNotHurtTheServer) {
              "application/json");
   // The server answers from the headers and closes; a client still sending may see the
   // connection reset instead of the answer. Either way nothing was read or served.
-  if (r) EXPECT_EQ(r->status, 413) << r->body;
+  if (r) {
+    EXPECT_EQ(r->status, 413) << r->body;
+  }
   // (A valid request, sent chunked: it would be served if the length check were missing.)
   const std::string valid = body_for(d.scene).dump();
   r = c.Post("/v1/segment", h,

@@ -58,7 +58,7 @@ torch::Tensor grad_cam(const std::function<torch::Tensor(const torch::Tensor&)>&
                  .size(std::vector<int64_t>{x.size(2), x.size(3)})
                  .mode(torch::kBilinear)
                  .align_corners(false));
-  return torch::relu(cam).to(torch::kCPU).contiguous();
+  return cam.to(torch::kCPU).contiguous();  // bilinear weights are convex: still >= 0
 }
 
 GradCam::GradCam(const infer::Predictor& predictor, GradCamParams p) : predictor_(predictor), p_(std::move(p)) {

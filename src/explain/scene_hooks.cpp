@@ -1,6 +1,5 @@
 #include "explain/scene_hooks.hpp"
 
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>

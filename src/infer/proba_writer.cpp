@@ -21,6 +21,18 @@ io::CreateOptions staged_band(io::CreateOptions o, io::DataType t, std::optional
   return o;
 }
 
+namespace {
+
+// A complete staged raster as a final output at outs.temp(final_path): COG or tiled GeoTIFF.
+void write_final(const std::string& stage, const std::string& final_path, core::OutputSet& outs, bool cog) {
+  auto r = io::Raster::open(stage);
+  const std::string tmp = outs.temp(final_path);
+  if (cog) r.write_cog(tmp);
+  else r.write_copy(tmp, "GTiff");
+}
+
+}  // namespace
+
 // ---- BlendedBand ----
 
 BlendedBand::BlendedBand(const io::CreateOptions& geo, const tiling::WindowGrid& grid, const std::string& final_path,
@@ -86,10 +98,7 @@ void BlendedBand::close_staging() {
 
 void BlendedBand::write_output(core::OutputSet& outs, bool cog) {
   close_staging();
-  auto r = io::Raster::open(stage_);
-  const std::string tmp = outs.temp(final_path_);
-  if (cog) r.write_cog(tmp);
-  else r.write_copy(tmp, "GTiff");
+  write_final(stage_, final_path_, outs, cog);
 }
 
 // ---- ProbaWriter ----
@@ -164,10 +173,7 @@ void ProbaWriter::close_staging() {
 void ProbaWriter::write_outputs(core::OutputSet& outs, bool cog) {
   close_staging();
   proba_.write_output(outs, cog);
-  auto r = io::Raster::open(mask_stage_);
-  const std::string tmp = outs.temp(mask_path_);
-  if (cog) r.write_cog(tmp);
-  else r.write_copy(tmp, "GTiff");
+  write_final(mask_stage_, mask_path_, outs, cog);
 }
 
 }  // namespace drshym::infer

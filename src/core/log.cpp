@@ -2,6 +2,10 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
 #include "core/error.hpp"
 
 namespace drshym::core {
@@ -22,6 +26,19 @@ void set_log_level(const std::string& level) {
     throw Error(ErrorKind::Usage, "log", "unknown log level " + quoted(level));
   }
   log().set_level(lvl);
+}
+
+std::string utc_now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, int(ms));
+  return out;
 }
 
 }  // namespace drshym::core

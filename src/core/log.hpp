@@ -10,4 +10,7 @@ spdlog::logger& log();
 // "trace" | "debug" | "info" | "warn" | "error" | "off"; unknown names throw a Usage error.
 void set_log_level(const std::string& level);
 
+// The current UTC time as ISO 8601 with milliseconds: "2026-11-25T06:01:02.345Z".
+std::string utc_now_iso();
+
 }  // namespace drshym::core

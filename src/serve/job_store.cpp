@@ -7,22 +7,12 @@
 #include <mutex>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace drshym::serve {
 namespace {
 
-std::string utc_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, int(ms));
-  return out;
-}
+std::string utc_now() { return core::utc_now_iso(); }
 
 nlohmann::json parse_or_null(const unsigned char* text) {
   if (!text) return nullptr;

@@ -96,12 +96,7 @@ nlohmann::json to_json(const EpochLog& e) {
           {"val_mean_iou", e.val_mean_iou}, {"val_f1", e.val_f1}, {"seconds", e.seconds}};
 }
 
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
+std::string now_iso() { return core::utc_now_iso(); }
 
 void write_logs(const std::string& dir, const std::vector<EpochLog>& logs) {
   std::string jsonl, csv = "epoch,lr,train_loss,train_iou,train_f1,val_loss,val_iou,val_mean_iou,val_f1,seconds\n";

@@ -27,6 +27,7 @@
 #include "io/vector.hpp"
 #include "infer/predictor.hpp"
 #include "infer/proba_writer.hpp"
+#include "model/checkpoint.hpp"
 
 namespace drshym::infer {
 namespace {
@@ -458,6 +459,7 @@ nlohmann::json SceneRun::provenance() const {
             {"polygonize", polygonize_seconds_},  // alongside the COG conversion
             {"overlay", overlay_seconds_}}},      // after polygonize, alongside the COG conversion
           {"explain", hooks_.explain ? hooks_.explain->provenance : nlohmann::json(nullptr)},
+          {"output_key", output_key(p_, predictor_, hooks_)},
           {"drshym_version", predictor_.meta().value("version", std::string())}};
 }
 
@@ -517,6 +519,28 @@ SegmentResult SceneRun::record_and_commit() {
 }
 
 }  // namespace
+
+nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {
+  nlohmann::json aoi = nullptr;
+  if (!p.aoi_path.empty()) {
+    const bool local = io::is_local(p.aoi_path);
+    aoi = {{"path", p.aoi_path},
+           {"sha256", local ? nlohmann::json(model::file_sha256(io::to_gdal_path(p.aoi_path))) : nlohmann::json(nullptr)}};
+  }
+  return {{"source_uri", io::is_local(p.scene_uri) ? io::to_file_uri(io::to_gdal_path(p.scene_uri)) : p.scene_uri},
+          {"checkpoint_sha256", predictor.checkpoint_sha256()},
+          {"temperature", predictor.temperature()},
+          {"threshold", p.threshold.value_or(predictor.threshold())},
+          {"tile", p.grid.tile},
+          {"overlap", p.grid.overlap},
+          {"aoi", aoi},
+          {"min_area_m2", p.min_area_m2},
+          {"geojson_crs", p.geojson_crs},
+          {"polygons", p.write_polygons},
+          {"overlay", p.write_overlay && bool(hooks.render)},
+          {"cog", p.cog},
+          {"explain", hooks.explain ? hooks.explain->provenance : nlohmann::json(nullptr)}};
+}
 
 SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {
   SceneRun run(p, predictor, hooks);

@@ -112,6 +112,12 @@ struct SegmentHooks {
   std::function<void(const RenderJob&)> render;
 };
 
+// What decides a run's outputs besides the scene's pixels: the source, the model (checkpoint
+// SHA-256, temperature, threshold), tiling, AOI (path and SHA-256 of its file), polygon and
+// overlay options and the explanation wanted. Written as provenance.output_key; a run with an
+// equal key writes the same outputs (`drshym batch --resume` compares them). Reads the AOI file.
+nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks = {});
+
 // Throws drshym::Error for bad input before any output is written; a failure later removes
 // every output written so far (nothing half-written remains under a final name).
 SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks = {});

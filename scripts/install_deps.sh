@@ -18,6 +18,7 @@ PACKAGES=(
   libcairo2-dev           # report figures and map overlays (eval/figure, explain/overlay)
   fonts-dejavu-core       # the one font those figures use ("DejaVu Sans"); without it text falls back or vanishes
   libsqlite3-dev
+  libopenmpi-dev openmpi-bin  # drshym batch across ranks and nodes (mpirun / srun); CMake's FindMPI
 )
 
 SUDO=""

@@ -12,6 +12,7 @@ namespace drshym::cli {
 
 // Factories of each subcommand (each defined in its own <name>_cmd.cpp).
 std::unique_ptr<Command> make_segment_command();
+std::unique_ptr<Command> make_batch_command();
 std::unique_ptr<Command> make_tile_command();
 std::unique_ptr<Command> make_predict_command();
 std::unique_ptr<Command> make_stitch_command();
@@ -25,6 +26,7 @@ std::unique_ptr<Command> make_serve_command();
 std::vector<std::unique_ptr<Command>> all_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
   cmds.push_back(make_segment_command());
+  cmds.push_back(make_batch_command());
   cmds.push_back(make_tile_command());
   cmds.push_back(make_predict_command());
   cmds.push_back(make_stitch_command());

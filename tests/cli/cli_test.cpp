@@ -77,10 +77,10 @@ TEST(Cli, HelpAndUsageErrors) {
   drshym::testing::TempDir tmp;
   auto h = run(tmp, {"--help"});
   EXPECT_EQ(h.code, 0);
-  for (const char* sub : {"segment", "predict", "stitch", "tile", "train", "eval", "cv", "demo-scene"})
+  for (const char* sub : {"segment", "batch", "predict", "stitch", "tile", "train", "eval", "cv", "demo-scene"})
     EXPECT_TRUE(contains(h.output, sub)) << sub;
   // Every subcommand explains itself.
-  for (const char* sub : {"segment", "predict", "stitch", "tile", "train", "eval", "cv", "demo-scene"}) {
+  for (const char* sub : {"segment", "batch", "predict", "stitch", "tile", "train", "eval", "cv", "demo-scene"}) {
     auto sh = run(tmp, {sub, "--help"});
     EXPECT_EQ(sh.code, 0) << sub;
     EXPECT_TRUE(contains(sh.output, "--out") || contains(sh.output, "--config") || contains(sh.output, "--ckpt"))
@@ -93,6 +93,13 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_EQ(run(tmp, {"segment"}).code, 2);                                       // SCENE and --out missing
   EXPECT_EQ(run(tmp, {"segment", "x.tif", "--out", tmp.path(), "--tile", "7"}).code, 2);  // out of range
   EXPECT_EQ(run(tmp, {"no-such-command"}).code, 2);
+  EXPECT_EQ(run(tmp, {"batch", "m.txt"}).code, 2);  // --out missing
+  auto dup = tmp.file("dup.txt");
+  { std::ofstream(dup) << "a.tif\nsub/a.tif\n"; }
+  auto bd = run(tmp, {"batch", dup, "--out", tmp.file("bo")});
+  EXPECT_EQ(bd.code, 2) << bd.output;
+  EXPECT_TRUE(contains(bd.output, "also used on line 1")) << bd.output;
+  EXPECT_FALSE(drshym::testing::exists(tmp.file("bo")));
   // Options the run could not honour are usage errors (2) before any work.
   ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("s.tif"), "--width", "64", "--height", "64"}).code, 0);
   auto crs = run(tmp, {"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--geojson-crs", "EPSG:43266"});

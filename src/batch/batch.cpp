@@ -1,0 +1,326 @@
+#include "batch/batch.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include "batch/catalog.hpp"
+#include "batch/world.hpp"
+#include "core/cancel.hpp"
+#include "core/config.hpp"
+#include "core/cpus.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/interrupt.hpp"
+#include "core/log.hpp"
+#include "explain/scene_hooks.hpp"
+#include "infer/predictor.hpp"
+#include "io/raster.hpp"
+#include "io/uri.hpp"
+
+namespace drshym::batch {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Message tags between ranks: a worker sends kReady once, then kResult after each scene (which
+// also asks for more); rank 0 answers kWork (a manifest index) or kStop.
+enum Tag : int { kReady = 1, kResult = 2, kWork = 3, kStop = 4 };
+
+// Fault injection for the tests of a dying rank: DRSHYM_BATCH_FAULT=abort:<scene id> makes the
+// rank that picks that scene die at once (SIGABRT), as a node failure would.
+void maybe_inject_fault(const std::string& id) {
+  const char* f = std::getenv("DRSHYM_BATCH_FAULT");
+  if (f && std::string(f) == "abort:" + id) {
+    core::log().warn("batch: DRSHYM_BATCH_FAULT: aborting on scene {}", id);
+    std::abort();
+  }
+}
+
+}  // namespace
+
+// ---- SceneOutcome ----
+
+nlohmann::json SceneOutcome::to_json() const {
+  return {{"id", id},
+          {"uri", uri},
+          {"status", status},
+          {"error_code", error_code},
+          {"error_message", error_message},
+          {"record", record},
+          {"seconds", seconds},
+          {"rank", rank}};
+}
+
+SceneOutcome SceneOutcome::from_json(const nlohmann::json& j) {
+  SceneOutcome o;
+  o.id = j.at("id").get<std::string>();
+  o.uri = j.at("uri").get<std::string>();
+  o.status = j.at("status").get<std::string>();
+  o.error_code = j.at("error_code").get<std::string>();
+  o.error_message = j.at("error_message").get<std::string>();
+  o.record = j.at("record");
+  o.seconds = j.at("seconds").get<double>();
+  o.rank = j.at("rank").get<int>();
+  return o;
+}
+
+std::string scene_dir(const BatchOptions& opt, const SceneEntry& scene) { return opt.out_dir + "/" + scene.id; }
+
+// ---- SceneRunner ----
+
+struct SceneRunner::Impl {
+  const BatchOptions& opt;
+  int rank, threads;
+  std::map<std::string, std::unique_ptr<infer::Predictor>> models;  // by checkpoint path
+
+  const infer::Predictor& predictor_for(const std::string& uri) {
+    const std::string ckpt = opt.checkpoint.empty() ? infer::default_model_for_scene(uri) : opt.checkpoint;
+    auto& slot = models[ckpt];
+    if (!slot) {
+      infer::PredictorParams pp;
+      pp.checkpoint = ckpt;
+      pp.device = opt.device;
+      pp.threads = threads;
+      slot = std::make_unique<infer::Predictor>(pp);
+      core::log().info("batch: rank {} loaded {}", rank, slot->describe());
+    }
+    return *slot;
+  }
+
+  // The outputs in dir are complete and were made with `key`; otherwise says why not in *why.
+  static bool complete(const std::string& dir, const std::string& uri, const nlohmann::json& key,
+                       nlohmann::json* record, std::string* why) {
+    const std::string rec_path = dir + "/" + io::stem_of(uri) + "_record.json";
+    if (!fs::exists(rec_path)) {
+      *why = "no record";
+      return false;
+    }
+    try {
+      *record = core::read_json_file(rec_path);
+    } catch (const std::exception& e) {
+      *why = std::string("unreadable record (") + e.what() + ")";
+      return false;
+    }
+    const auto& prov = record->value("provenance", nlohmann::json::object());
+    if (!prov.contains("output_key") || prov["output_key"] != key) {
+      *why = "made with another model or other options";
+      return false;
+    }
+    const nlohmann::json outputs = record->value("outputs", nlohmann::json::object());
+    for (const auto& [name, path] : outputs.items()) {
+      const std::string f = dir + "/" + fs::path(path.get<std::string>()).filename().string();
+      std::error_code ec;
+      if (!fs::is_regular_file(f, ec) || fs::file_size(f, ec) == 0) {
+        *why = "missing " + fs::path(f).filename().string();
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+SceneRunner::SceneRunner(const BatchOptions& opt, int rank, int threads)
+    : impl_(std::make_unique<Impl>(Impl{opt, rank, threads, {}})) {}
+SceneRunner::~SceneRunner() = default;
+
+SceneOutcome SceneRunner::run(const SceneEntry& scene) {
+  const auto& opt = impl_->opt;
+  SceneOutcome o;
+  o.id = scene.id;
+  o.uri = scene.uri;
+  o.rank = impl_->rank;
+  const auto t0 = Clock::now();
+  try {
+    maybe_inject_fault(scene.id);
+    core::check_interrupted("batch");
+    const infer::Predictor& predictor = impl_->predictor_for(scene.uri);
+    infer::SegmentParams p = opt.segment;
+    p.scene_uri = scene.uri;
+    p.out_dir = scene_dir(opt, scene);
+    p.aoi_path = scene.aoi;
+    p.progress = false;
+    explain::SceneExplainOptions eo;
+    if (opt.explain)
+      eo.gradcam = explain::GradCamParams{"", explain::CamMethod::GradCam, p.threshold.value_or(predictor.threshold())};
+    infer::SegmentHooks hooks;
+    explain::attach_scene_hooks(hooks, predictor, eo, scene.uri);
+    core::CancelToken deadline(opt.scene_timeout_s);
+    if (opt.scene_timeout_s > 0) hooks.cancel = &deadline;
+    if (opt.resume) {
+      std::string why;
+      if (Impl::complete(p.out_dir, scene.uri, infer::output_key(p, predictor, hooks), &o.record, &why)) {
+        o.status = "resumed";
+        return o;
+      }
+      if (fs::exists(p.out_dir)) core::log().info("batch: {}: recomputing ({})", scene.id, why);
+      o.record = nullptr;
+    }
+    auto r = infer::segment_scene(p, predictor, hooks);
+    o.record = std::move(r.record);
+    o.status = "done";
+  } catch (const Error& e) {
+    o.status = e.kind() == ErrorKind::Interrupted ? "interrupted" : "failed";
+    o.error_code = to_string(e.kind());
+    o.error_message = e.what();
+  } catch (const std::exception& e) {
+    o.status = "failed";
+    o.error_code = to_string(ErrorKind::Internal);
+    o.error_message = e.what();
+  }
+  o.seconds = seconds_since(t0);
+  return o;
+}
+
+// ---- scheduling ----
+
+namespace {
+
+// Scenes in the order they are handed out: largest (pixels) first, so the longest ones do not
+// start last and leave every other rank idle at the end. A scene whose header cannot be read
+// goes last; it fails there with its error.
+std::vector<size_t> largest_first(const std::vector<SceneEntry>& scenes) {
+  std::vector<int64_t> pixels(scenes.size(), -1);
+  for (size_t i = 0; i < scenes.size(); ++i) {
+    try {
+      const auto r = io::Raster::open(scenes[i].uri);
+      pixels[i] = int64_t(r.width()) * r.height();
+    } catch (const std::exception&) {
+    }
+  }
+  std::vector<size_t> order(scenes.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pixels[a] > pixels[b]; });
+  return order;
+}
+
+// Threads each rank gives its model: the node's usable CPUs shared among the ranks on it.
+int threads_per_rank(const BatchOptions& opt, const World& w) {
+  if (opt.threads > 0) return opt.threads;
+  return std::max(1, core::available_cpus() / std::max(1, w.local_size()));
+}
+
+// Rank 0: hands out scenes and gathers outcomes; its own worker thread takes scenes too.
+std::vector<SceneOutcome> coordinate(const BatchOptions& opt, const std::vector<SceneEntry>& scenes, const World& w,
+                                     int threads) {
+  const size_t n = scenes.size();
+  std::vector<SceneOutcome> out(n);
+  std::mutex m;
+  size_t next = 0, finished = 0;
+  const auto order = largest_first(scenes);
+  auto take = [&]() -> long {
+    std::lock_guard<std::mutex> lk(m);
+    if (next >= n || core::interrupted()) return -1;
+    return long(order[next++]);
+  };
+  auto store = [&](size_t i, SceneOutcome o) {
+    std::lock_guard<std::mutex> lk(m);
+    ++finished;
+    if (o.status == "failed")
+      core::log().warn("batch: [{}/{}] {} failed on rank {}: {}", finished, n, o.id, o.rank, o.error_message);
+    else if (o.status == "resumed")
+      core::log().info("batch: [{}/{}] {} already complete (resumed)", finished, n, o.id);
+    else if (o.status == "done")
+      core::log().info("batch: [{}/{}] {} done on rank {} in {:.1f} s", finished, n, o.id, o.rank, o.seconds);
+    out[i] = std::move(o);
+  };
+  // The local worker: no MPI calls (only the main thread may make them).
+  std::exception_ptr local_error;
+  std::thread local([&] {
+    try {
+      SceneRunner runner(opt, 0, threads);
+      for (long i; (i = take()) >= 0;) store(size_t(i), runner.run(scenes[size_t(i)]));
+    } catch (...) {
+      local_error = std::current_exception();
+    }
+  });
+  int active = w.size() - 1;
+  while (active > 0) {
+    auto msg = w.poll();
+    if (!msg) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (msg->tag == kResult) {
+      auto o = SceneOutcome::from_json(nlohmann::json::parse(msg->payload));
+      const auto it = std::find_if(scenes.begin(), scenes.end(), [&](const SceneEntry& s) { return s.id == o.id; });
+      store(size_t(it - scenes.begin()), std::move(o));
+    }
+    const long i = take();
+    if (i >= 0) {
+      w.send(msg->source, kWork, std::to_string(i));
+    } else {
+      w.send(msg->source, kStop, "");
+      --active;
+    }
+  }
+  local.join();
+  if (local_error) std::rethrow_exception(local_error);
+  return out;
+}
+
+// Ranks > 0: ask for work, run it, send the outcome back, until told to stop.
+void work(const BatchOptions& opt, const std::vector<SceneEntry>& scenes, const World& w, int threads) {
+  SceneRunner runner(opt, w.rank(), threads);
+  w.send(0, kReady, "");
+  for (;;) {
+    const auto msg = w.receive(0);
+    if (msg.tag == kStop) return;
+    const size_t i = std::stoul(msg.payload);
+    w.send(0, kResult, runner.run(scenes.at(i)).to_json().dump());
+  }
+}
+
+}  // namespace
+
+BatchResult run_batch(const BatchOptions& opt) {
+  const auto t0 = Clock::now();
+  const auto scenes = read_manifest(opt.manifest);
+  if (opt.scene_timeout_s < 0) throw Error(ErrorKind::Usage, "batch", "--scene-timeout must be >= 0");
+  World w;
+  const int threads = threads_per_rank(opt, w);
+  BatchResult res;
+  try {
+    if (w.rank() == 0) {
+      core::ensure_writable_dir(opt.out_dir);
+      core::log().info("batch: {} scenes on {} rank{} ({} thread{} each){}", scenes.size(), w.size(),
+                       w.size() == 1 ? "" : "s", threads, threads == 1 ? "" : "s", opt.resume ? ", resuming" : "");
+      res.outcomes = coordinate(opt, scenes, w, threads);
+    } else {
+      work(opt, scenes, w, threads);
+      return res;
+    }
+  } catch (const std::exception& e) {
+    if (w.size() > 1) {
+      // One rank's unexpected failure must not leave the others waiting for it.
+      core::log().error("batch: rank {}: {}", w.rank(), e.what());
+      w.abort(1);
+    }
+    throw;
+  }
+  for (const auto& o : res.outcomes) {
+    res.failed += o.status == "failed";
+    res.interrupted = res.interrupted || o.status == "interrupted" || o.status.empty();
+  }
+  if (res.interrupted || core::interrupted()) {
+    res.interrupted = true;
+    return res;
+  }
+  CatalogInputs in{opt, scenes, res.outcomes, w.size(), threads, seconds_since(t0)};
+  res.summary = write_batch_outputs(in);
+  return res;
+}
+
+}  // namespace drshym::batch

@@ -105,6 +105,7 @@ class EvalCommand : public Command {
                     "Write report.md (tables), report.json, reliability.png and slices.png into this folder");
     sub->add_option("--reliability-png", p_.reliability_png, "Write a reliability diagram here");
     sub->add_option("--threads", p_.threads, "CPU threads (0 = all cores)");
+    sub->add_flag("--tta", p_.tta, "Flip test-time augmentation: average the logits of the 4 flips of each chip (4x the time)");
     sub->add_option("--offset-db", p_.offset_db,
                     "Stress test: add this many dB to every input band first (e.g. 2 = water reads 2 dB brighter)");
     sub->add_option("--dem", p_.dem,

@@ -78,6 +78,7 @@ Predictor::Predictor(const PredictorParams& p) {
   if (p.fuse) net_->fuse_for_inference();
   net_->to(device_);
   channels_last_ = p.channels_last && device_.is_cpu();
+  tta_ = p.tta;
   if (channels_last_) {
     torch::NoGradGuard ng;
     for (auto& param : net_->parameters())
@@ -87,7 +88,12 @@ Predictor::Predictor(const PredictorParams& p) {
 
 torch::Tensor Predictor::logits(const torch::Tensor& x) const {
   torch::NoGradGuard ng;
-  return logits_with_grad(x).to(torch::kCPU).contiguous();
+  if (!tta_) return logits_with_grad(x).to(torch::kCPU).contiguous();
+  // Flips are their own inverse: flip the input, run, flip the logits back, average.
+  torch::Tensor sum = logits_with_grad(x);
+  for (const std::vector<int64_t>& dims : {std::vector<int64_t>{3}, std::vector<int64_t>{2}, std::vector<int64_t>{2, 3}})
+    sum = sum + logits_with_grad(x.flip(dims)).flip(dims);
+  return (sum / 4.0).to(torch::kCPU).contiguous();
 }
 
 torch::Tensor Predictor::logits_with_grad(const torch::Tensor& x) const {
@@ -102,7 +108,8 @@ torch::Tensor Predictor::predict(const torch::Tensor& x) const {
 
 std::string Predictor::describe() const {
   const auto& m = meta_.value("model", nlohmann::json::object());
-  return m.value("arch", std::string("?")) + "(base " + std::to_string(m.value("base_width", 0)) + ") from " + path_;
+  return m.value("arch", std::string("?")) + "(base " + std::to_string(m.value("base_width", 0)) + ")" +
+         (tta_ ? " with flip TTA" : "") + " from " + path_;
 }
 
 }  // namespace drshym::infer

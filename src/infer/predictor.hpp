@@ -19,6 +19,9 @@ struct PredictorParams {
   bool fuse = true;              // fold BatchNorm into convolutions
   bool channels_last = true;
   std::optional<double> threshold;  // overrides the checkpoint's threshold
+  // Test-time augmentation: logits averaged over the four flips of each input (identity,
+  // left-right, up-down, both), mapped back. Costs 4 network passes. Not with Grad-CAM.
+  bool tta = false;
   static PredictorParams default_params() { return {}; }
 };
 
@@ -32,10 +35,10 @@ class Predictor {
 
   // x: [N, C, H, W] normalized inputs → [N, 1, H, W] calibrated probabilities (CPU, float).
   torch::Tensor predict(const torch::Tensor& x) const;
-  // Raw logits (for calibration), without autograd.
+  // Raw logits (for calibration), without autograd; flip-averaged with PredictorParams::tta.
   torch::Tensor logits(const torch::Tensor& x) const;
-  // Raw logits with autograd left as the caller set it (Grad-CAM: explain/gradcam), on the
-  // model's device.
+  // Raw logits of one pass (never TTA) with autograd left as the caller set it (Grad-CAM:
+  // explain/gradcam), on the model's device.
   torch::Tensor logits_with_grad(const torch::Tensor& x) const;
 
   const ingest::Preprocess& preprocess() const { return preprocess_; }
@@ -51,6 +54,7 @@ class Predictor {
   std::string describe() const;  // "unet_compact(base 16) from models/default/model.pt"
   const model::SegNet& net() const { return net_; }
   bool on_cpu() const { return device_.is_cpu(); }
+  bool tta() const { return tta_; }
 
  private:
   model::SegNet net_;
@@ -62,6 +66,7 @@ class Predictor {
   int tile_size_ = 512;
   torch::Device device_{torch::kCPU};
   bool channels_last_ = true;
+  bool tta_ = false;
 };
 
 // The embedded default models: "default" (VV+VH input) and "default_vv" (VV only, for

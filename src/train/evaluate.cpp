@@ -35,6 +35,7 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   infer::PredictorParams pp;
   pp.checkpoint = p.checkpoint;
   pp.threads = p.threads;
+  pp.tta = p.tta;
   if (p.threshold >= 0) pp.threshold = p.threshold;
   infer::Predictor predictor(pp);
   auto ds = data::make_dataset(p.data, p.split, predictor.preprocess(), false, 42);
@@ -94,6 +95,7 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   }
   nlohmann::json out = {{"checkpoint", predictor.checkpoint_path()},
                         {"checkpoint_sha256", predictor.checkpoint_sha256()},
+                        {"tta", predictor.tta()},
                         {"data", ds->name()},
                         {"samples", ds->size()},
                         {"threshold", predictor.threshold()},

@@ -26,6 +26,10 @@
 #include "infer/predictor.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
+#include "io/vector.hpp"
+#include "model/checkpoint.hpp"
+#include "model/runtime.hpp"
+#include "tiling/window_grid.hpp"
 
 namespace drshym::batch {
 namespace fs = std::filesystem;
@@ -34,6 +38,19 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// JSON text that never throws on bytes that are not UTF-8 (a GDAL message quoting a Latin-1
+// file name): they become U+FFFD.
+std::string safe_dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string valid_utf8(const std::string& s) { return nlohmann::json::parse(safe_dump(s)).get<std::string>(); }
+
+// Identifies the scene list, so ranks that read a different manifest (another working
+// directory, an edited file) are caught before they work on the wrong scenes.
+std::string manifest_fingerprint(const std::vector<SceneEntry>& scenes) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& e : scenes) j.push_back({e.id, e.uri, e.aoi});
+  return std::to_string(std::hash<std::string>{}(safe_dump(j))) + ":" + std::to_string(scenes.size());
+}
 
 // Message tags between ranks: a worker sends kReady once, then kResult after each scene (which
 // also asks for more); rank 0 answers kWork (a manifest index) or kStop.
@@ -61,7 +78,8 @@ nlohmann::json SceneOutcome::to_json() const {
           {"error_message", error_message},
           {"record", record},
           {"seconds", seconds},
-          {"rank", rank}};
+          {"rank", rank},
+          {"index", index}};
 }
 
 SceneOutcome SceneOutcome::from_json(const nlohmann::json& j) {
@@ -74,6 +92,7 @@ SceneOutcome SceneOutcome::from_json(const nlohmann::json& j) {
   o.record = j.at("record");
   o.seconds = j.at("seconds").get<double>();
   o.rank = j.at("rank").get<int>();
+  o.index = j.at("index").get<long>();
   return o;
 }
 
@@ -114,19 +133,28 @@ struct SceneRunner::Impl {
       *why = std::string("unreadable record (") + e.what() + ")";
       return false;
     }
-    const auto& prov = record->value("provenance", nlohmann::json::object());
-    if (!prov.contains("output_key") || prov["output_key"] != key) {
-      *why = "made with another model or other options";
-      return false;
-    }
-    const nlohmann::json outputs = record->value("outputs", nlohmann::json::object());
-    for (const auto& [name, path] : outputs.items()) {
-      const std::string f = dir + "/" + fs::path(path.get<std::string>()).filename().string();
-      std::error_code ec;
-      if (!fs::is_regular_file(f, ec) || fs::file_size(f, ec) == 0) {
-        *why = "missing " + fs::path(f).filename().string();
+    try {
+      const auto& prov = record->at("provenance");
+      if (!prov.contains("output_key") || prov["output_key"] != key) {
+        *why = "made with another model or other options";
         return false;
       }
+      const auto& outputs = record->at("outputs");
+      if (!outputs.contains("mask") || !outputs.contains("proba")) {
+        *why = "the record lists no mask or probabilities";
+        return false;
+      }
+      for (const auto& [name, path] : outputs.items()) {
+        const std::string f = dir + "/" + fs::path(path.get<std::string>()).filename().string();
+        std::error_code ec;
+        if (!fs::is_regular_file(f, ec) || fs::file_size(f, ec) == 0) {
+          *why = "missing " + fs::path(f).filename().string();
+          return false;
+        }
+      }
+    } catch (const std::exception& e) {
+      *why = std::string("a record of another shape (") + e.what() + ")";
+      return false;
     }
     return true;
   }
@@ -168,17 +196,21 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
       if (fs::exists(p.out_dir)) core::log().info("batch: {}: recomputing ({})", scene.id, why);
       o.record = nullptr;
     }
+    // The earlier record goes first: if this run is killed while its outputs are renamed into
+    // place, no record is left to vouch for a mix of old and new files, and --resume redoes it.
+    std::error_code ec;
+    fs::remove(p.out_dir + "/" + io::stem_of(scene.uri) + "_record.json", ec);
     auto r = infer::segment_scene(p, predictor, hooks);
     o.record = std::move(r.record);
     o.status = "done";
   } catch (const Error& e) {
     o.status = e.kind() == ErrorKind::Interrupted ? "interrupted" : "failed";
     o.error_code = to_string(e.kind());
-    o.error_message = e.what();
+    o.error_message = valid_utf8(e.what());
   } catch (const std::exception& e) {
     o.status = "failed";
     o.error_code = to_string(ErrorKind::Internal);
-    o.error_message = e.what();
+    o.error_message = valid_utf8(e.what());
   }
   o.seconds = seconds_since(t0);
   return o;
@@ -206,9 +238,11 @@ std::vector<size_t> largest_first(const std::vector<SceneEntry>& scenes) {
   return order;
 }
 
-// Threads each rank gives its model: the node's usable CPUs shared among the ranks on it.
+// Threads each rank gives its model: the CPUs a launcher pinned it to (Open MPI binds ranks to
+// cores or sockets by default), else the node's usable CPUs shared among the ranks on it.
 int threads_per_rank(const BatchOptions& opt, const World& w) {
   if (opt.threads > 0) return opt.threads;
+  if (w.size() > 1 && core::cpu_affinity_restricted()) return core::available_cpus();
   return std::max(1, core::available_cpus() / std::max(1, w.local_size()));
 }
 
@@ -216,17 +250,22 @@ int threads_per_rank(const BatchOptions& opt, const World& w) {
 std::vector<SceneOutcome> coordinate(const BatchOptions& opt, const std::vector<SceneEntry>& scenes, const World& w,
                                      int threads) {
   const size_t n = scenes.size();
+  const std::string fingerprint = manifest_fingerprint(scenes);
   std::vector<SceneOutcome> out(n);
   std::mutex m;
   size_t next = 0, finished = 0;
+  std::atomic<bool> stop{false};
   const auto order = largest_first(scenes);
   auto take = [&]() -> long {
     std::lock_guard<std::mutex> lk(m);
-    if (next >= n || core::interrupted()) return -1;
+    if (next >= n || stop || core::interrupted()) return -1;
     return long(order[next++]);
   };
-  auto store = [&](size_t i, SceneOutcome o) {
+  auto store = [&](SceneOutcome o) {
     std::lock_guard<std::mutex> lk(m);
+    if (o.index < 0 || size_t(o.index) >= n || scenes[size_t(o.index)].id != o.id)
+      throw Error(ErrorKind::Internal, "batch", "rank " + std::to_string(o.rank) + " returned scene " + quoted(o.id) +
+                                                    " at an index this manifest does not have");
     ++finished;
     if (o.status == "failed")
       core::log().warn("batch: [{}/{}] {} failed on rank {}: {}", finished, n, o.id, o.rank, o.error_message);
@@ -234,18 +273,31 @@ std::vector<SceneOutcome> coordinate(const BatchOptions& opt, const std::vector<
       core::log().info("batch: [{}/{}] {} already complete (resumed)", finished, n, o.id);
     else if (o.status == "done")
       core::log().info("batch: [{}/{}] {} done on rank {} in {:.1f} s", finished, n, o.id, o.rank, o.seconds);
-    out[i] = std::move(o);
+    out[size_t(o.index)] = std::move(o);
   };
   // The local worker: no MPI calls (only the main thread may make them).
   std::exception_ptr local_error;
   std::thread local([&] {
     try {
       SceneRunner runner(opt, 0, threads);
-      for (long i; (i = take()) >= 0;) store(size_t(i), runner.run(scenes[size_t(i)]));
+      for (long i; (i = take()) >= 0;) {
+        SceneOutcome o = runner.run(scenes[size_t(i)]);
+        o.index = i;
+        store(std::move(o));
+      }
     } catch (...) {
       local_error = std::current_exception();
     }
   });
+  // Whatever happens below, the local worker is told to stop and joined before this returns.
+  struct Join {
+    std::thread& t;
+    std::atomic<bool>& stop;
+    ~Join() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join{local, stop};
   int active = w.size() - 1;
   while (active > 0) {
     auto msg = w.poll();
@@ -253,11 +305,11 @@ std::vector<SceneOutcome> coordinate(const BatchOptions& opt, const std::vector<
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
-    if (msg->tag == kResult) {
-      auto o = SceneOutcome::from_json(nlohmann::json::parse(msg->payload));
-      const auto it = std::find_if(scenes.begin(), scenes.end(), [&](const SceneEntry& s) { return s.id == o.id; });
-      store(size_t(it - scenes.begin()), std::move(o));
-    }
+    if (msg->tag == kReady && msg->payload != fingerprint)
+      throw Error(ErrorKind::Usage, "batch",
+                  "rank " + std::to_string(msg->source) + " read a different manifest from " + quoted(opt.manifest) +
+                      " (other working directory or an edited file?): every rank must see the same scenes");
+    if (msg->tag == kResult) store(SceneOutcome::from_json(nlohmann::json::parse(msg->payload)));
     const long i = take();
     if (i >= 0) {
       w.send(msg->source, kWork, std::to_string(i));
@@ -274,12 +326,32 @@ std::vector<SceneOutcome> coordinate(const BatchOptions& opt, const std::vector<
 // Ranks > 0: ask for work, run it, send the outcome back, until told to stop.
 void work(const BatchOptions& opt, const std::vector<SceneEntry>& scenes, const World& w, int threads) {
   SceneRunner runner(opt, w.rank(), threads);
-  w.send(0, kReady, "");
+  w.send(0, kReady, manifest_fingerprint(scenes));
   for (;;) {
     const auto msg = w.receive(0);
     if (msg.tag == kStop) return;
-    const size_t i = std::stoul(msg.payload);
-    w.send(0, kResult, runner.run(scenes.at(i)).to_json().dump());
+    const long i = std::stol(msg.payload);
+    SceneOutcome o = runner.run(scenes.at(size_t(i)));
+    o.index = i;
+    w.send(0, kResult, safe_dump(o.to_json()));
+  }
+}
+
+// Every option the scenes share is checked once, before any rank starts: a bad one is a usage
+// error (exit 2), not the same failure repeated for every scene.
+void check_options(const BatchOptions& opt) {
+  if (opt.scene_timeout_s < 0) throw Error(ErrorKind::Usage, "batch", "--scene-timeout must be >= 0");
+  if (opt.segment.threshold && !(*opt.segment.threshold > 0.0 && *opt.segment.threshold < 1.0))
+    throw Error(ErrorKind::Usage, "batch", fmt::format("--threshold must be in (0, 1), got {:g}", *opt.segment.threshold));
+  tiling::WindowGrid(opt.segment.grid.tile, opt.segment.grid.tile, opt.segment.grid);  // tile and overlap
+  io::parse_geojson_crs(opt.segment.geojson_crs);
+  model::parse_device(opt.device);
+  if (!opt.checkpoint.empty()) {
+    try {
+      model::resolve_checkpoint_path(opt.checkpoint);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::Usage, "batch", std::string("--ckpt: ") + e.what());
+    }
   }
 }
 
@@ -288,13 +360,18 @@ void work(const BatchOptions& opt, const std::vector<SceneEntry>& scenes, const 
 BatchResult run_batch(const BatchOptions& opt) {
   const auto t0 = Clock::now();
   const auto scenes = read_manifest(opt.manifest);
-  if (opt.scene_timeout_s < 0) throw Error(ErrorKind::Usage, "batch", "--scene-timeout must be >= 0");
-  World w;
+  check_options(opt);
+  core::ensure_writable_dir(opt.out_dir);  // every rank: each writes its scenes' folders there
+  World& w = World::instance();
   const int threads = threads_per_rank(opt, w);
   BatchResult res;
   try {
     if (w.rank() == 0) {
-      core::ensure_writable_dir(opt.out_dir);
+      // A catalog or summary from an earlier run must not pass for this run's if it stops early.
+      for (const char* f : {"/catalog.json", "/batch_summary.json"}) {
+        std::error_code ec;
+        fs::remove(opt.out_dir + f, ec);
+      }
       core::log().info("batch: {} scenes on {} rank{} ({} thread{} each){}", scenes.size(), w.size(),
                        w.size() == 1 ? "" : "s", threads, threads == 1 ? "" : "s", opt.resume ? ", resuming" : "");
       res.outcomes = coordinate(opt, scenes, w, threads);

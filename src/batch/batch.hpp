@@ -45,6 +45,7 @@ struct SceneOutcome {
   nlohmann::json record;            // the scene's record (done, resumed)
   double seconds = 0;               // wall time on its rank (0 when resumed)
   int rank = 0;
+  long index = -1;                  // position in the manifest
   nlohmann::json to_json() const;
   static SceneOutcome from_json(const nlohmann::json& j);
   bool ok() const { return status == "done" || status == "resumed"; }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 
 #include "core/config.hpp"
@@ -93,6 +94,11 @@ std::vector<std::array<double, 2>> footprint_wgs84(const io::RasterInfo& info, i
     if (!ct->Transform(1, &p[0], &p[1]))
       throw Error(ErrorKind::InvalidInput, "batch", "cannot transform the outline of " + quoted(info.uri) + " to WGS84");
   ring.push_back(ring.front());
+  // RFC 7946 wants exterior rings counter-clockwise; a south-up grid (or a flip in the
+  // transform) walks the outline the other way.
+  double twice_area = 0;
+  for (size_t i = 0; i + 1 < ring.size(); ++i) twice_area += ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1];
+  if (twice_area < 0) std::reverse(ring.begin(), ring.end());
   return ring;
 }
 
@@ -264,10 +270,24 @@ json write_batch_outputs(const CatalogInputs& in) {
       scenes.push_back(e);
       continue;
     }
-    (o.status == "done" ? done : resumed)++;
     const std::string dir = scene_dir(opt, s);
-    const json item = stac_item(o, dir);
-    core::write_json_file(dir + "/" + s.id + ".json", item);
+    json item;
+    std::optional<io::Raster> mask;
+    try {
+      item = stac_item(o, dir);
+      mask.emplace(io::Raster::open(dir + "/" + local_name(o.record["outputs"]["mask"])));
+      core::write_json_file(dir + "/" + s.id + ".json", item);
+    } catch (const std::exception& ex) {
+      // Mapped, but not cataloguable (e.g. its mask has no CRS GDAL can transform): listed as
+      // failed, with why, and the other scenes are still catalogued.
+      ++failed;
+      failed_ids.push_back(s.id);
+      e["status"] = "failed";
+      e["error"] = {{"code", "catalog"}, {"message", std::string("STAC item or mosaic: ") + ex.what()}};
+      scenes.push_back(e);
+      continue;
+    }
+    (o.status == "done" ? done : resumed)++;
     catalog_links.push_back({{"rel", "item"}, {"href", "./" + s.id + "/" + s.id + ".json"}, {"type", "application/json"},
                              {"title", s.id}});
     const json f = flood_of(o.record);
@@ -281,9 +301,8 @@ json write_batch_outputs(const CatalogInputs& in) {
     e["timings_s"] = o.record.value("provenance", json::object()).value("timings_s", json(nullptr));
     e["error"] = nullptr;
     scenes.push_back(e);
-    const auto mask = io::Raster::open(dir + "/" + local_name(o.record["outputs"]["mask"]));
-    auto& g = groups[crs_tag(mask.info(), unnamed_crs)];
-    g.crs = mask.info().crs_code.empty() ? mask.info().crs_wkt : mask.info().crs_code;
+    auto& g = groups[crs_tag(mask->info(), unnamed_crs)];
+    g.crs = mask->info().crs_code.empty() ? mask->info().crs_wkt : mask->info().crs_code;
     g.masks.push_back(dir + "/" + local_name(o.record["outputs"]["mask"]));
     g.probas.push_back(dir + "/" + local_name(o.record["outputs"]["proba"]));
     g.ids.push_back(s.id);
@@ -351,7 +370,9 @@ std::vector<std::string> check_stac(const std::string& path) {
     need("assets", &json::is_object);
     if (j.contains("properties") && j["properties"].is_object()) {
       const auto& p = j["properties"];
-      const bool has_dt = p.contains("datetime") && p["datetime"].is_string() && !normalize_time(p["datetime"]).empty();
+      static const std::regex rfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))");
+      const bool has_dt = p.contains("datetime") && p["datetime"].is_string() &&
+                          std::regex_match(p["datetime"].get<std::string>(), rfc3339);
       if (!has_dt) problems.push_back(path + ": properties.datetime is not an RFC 3339 time");
     }
     if (j.contains("bbox") && j["bbox"].is_array() && j["bbox"].size() != 4 && j["bbox"].size() != 6)

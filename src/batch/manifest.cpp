@@ -39,8 +39,10 @@ class ManifestReader {
 
   // A scene or AOI path as given → what segment takes (relative to the manifest's folder).
   std::string resolve(const std::string& p) const {
-    if (p.empty() || has_scheme(p) || fs::path(p).is_absolute()) return p;
-    return (dir_ / p).lexically_normal().string();
+    // Absolute, so records (and --resume's comparison of them) do not depend on the working
+    // directory a batch was started from.
+    if (p.empty() || has_scheme(p)) return p;
+    return fs::absolute(fs::path(p).is_absolute() ? fs::path(p) : dir_ / p).lexically_normal().string();
   }
 
   void add(SceneEntry e) {
@@ -54,6 +56,9 @@ class ManifestReader {
     if (!valid_scene_id(e.id))
       fail(e.line, "scene id " + quoted(e.id) +
                        " is not a usable folder name (1-100 of A-Z a-z 0-9 . _ -, not starting with '.'); give an id");
+    if (e.id == default_scene_id(e.uri) + "_record")
+      fail(e.line, "scene id " + quoted(e.id) + " would make its STAC item <id>.json overwrite the scene's record; "
+                   "choose another id");
     if (auto it = ids_.find(e.id); it != ids_.end())
       fail(e.line, "scene id " + quoted(e.id) + " is also used on line " + std::to_string(it->second) +
                        "; give each scene a distinct id");

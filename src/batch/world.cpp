@@ -28,6 +28,11 @@ bool World::launched_by_mpi() {
   return false;
 }
 
+World& World::instance() {
+  static World w;
+  return w;
+}
+
 World::World() {
   if (!launched_by_mpi()) return;
   int provided = 0;
@@ -41,6 +46,17 @@ World::World() {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  int expected = 0;
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"})
+    if (const char* n = std::getenv(v); n && !expected) expected = std::atoi(n);
+  if (expected > 1 && size_ == 1) {
+    MPI_Finalize();
+    mpi_ = false;
+    throw Error(ErrorKind::Usage, "batch",
+                "the launcher started " + std::to_string(expected) +
+                    " processes but MPI sees one: this drshym is built with Open MPI; launch it with Open MPI's "
+                    "mpirun or with srun --mpi=pmix");
+  }
   MPI_Comm node;
   check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
   MPI_Comm_size(node, &local_size_);

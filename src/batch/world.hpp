@@ -11,7 +11,11 @@ namespace drshym::batch {
 
 class World {
  public:
-  World();
+  // The process's world, started on first use (MPI can be initialized only once per process;
+  // it is finalized at exit). Throws when a launcher says there are N ranks but this MPI
+  // library sees one: a binary built with Open MPI started by another MPI's launcher would
+  // otherwise run N separate one-rank batches into the same folder.
+  static World& instance();
   ~World();
   World(const World&) = delete;
   World& operator=(const World&) = delete;
@@ -40,6 +44,7 @@ class World {
   static bool launched_by_mpi();
 
  private:
+  World();
   bool mpi_ = false;
   int rank_ = 0, size_ = 1, local_size_ = 1;
 };

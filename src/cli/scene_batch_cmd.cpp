@@ -57,7 +57,7 @@ class BatchCommand : public Command {
   }
 
   int run() override {
-    if (threshold_ > 0) opt_.segment.threshold = threshold_;
+    if (threshold_ >= 0) opt_.segment.threshold = threshold_;  // 0 or 1 are refused before any work
     opt_.segment.write_overlay = !no_overlay_;
     opt_.segment.write_polygons = !no_polygons_;
     const auto r = batch::run_batch(opt_);

@@ -139,7 +139,8 @@ Json read_json_file(const std::string& path) {
 }
 
 void write_json_file(const std::string& path, const Json& j, int indent) {
-  write_text_file_atomic(path, j.dump(indent) + "\n");
+  // Bytes that are not UTF-8 (a Latin-1 file name in a message) become U+FFFD instead of failing.
+  write_text_file_atomic(path, j.dump(indent, ' ', false, Json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace drshym::core

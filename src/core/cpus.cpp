@@ -1,6 +1,7 @@
 #include "core/cpus.hpp"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -70,6 +71,14 @@ int available_cpus() {
     return n;
   }();
   return cached;
+}
+
+bool cpu_affinity_restricted() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return false;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 && CPU_COUNT(&set) < online;
 }
 
 }  // namespace drshym::core

@@ -10,6 +10,10 @@ namespace drshym::core {
 
 int available_cpus();
 
+// True when this process's CPU affinity mask holds fewer CPUs than the machine has online: a
+// launcher (mpirun, srun, taskset) pinned it, so available_cpus() is already its own share.
+bool cpu_affinity_restricted();
+
 // The pieces, for tests: CPUs allowed by a quota file's text ("max 100000", "150000 100000";
 // v1: quota "-1" or "150000" with period "100000"); nullopt when unlimited or unreadable.
 // A fractional quota rounds up (1.5 CPUs -> 2 threads).

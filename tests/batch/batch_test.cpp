@@ -78,7 +78,7 @@ struct Scenes {
     scene("a_20190302T234651.tif", 128, 128, 1, 32644);
     scene("b.tif", 256, 128, 2, 32644);
     scene("c.tif", 128, 128, 3, 32631);
-    write_text(tmp.file("corrupt.tif"), "II*\0 not really a GeoTIFF");
+    write_text(tmp.file("corrupt.tif"), std::string("II*\0\x08\0\0\0 a TIFF header and then nothing valid", 45));
     manifest = tmp.file("m.txt");
     write_text(manifest, "# three scenes and a broken file\na_20190302T234651.tif\n\nb.tif\ncorrupt.tif\nc.tif\n");
   }
@@ -145,6 +145,7 @@ TEST(Manifest, ProblemsAreUsageErrorsNamingTheLine) {
   bad("id.csv", "path,id\nx.tif,../up\n", "not a usable folder name");
   bad("key.yaml", "- {path: x.tif, colour: red}\n", "unknown key 'colour'");
   bad("shape.yaml", "scenes: 3\n", "must be a list");
+  bad("record.csv", "path,id\nx.tif,x_record\n", "overwrite the scene's record");
   EXPECT_EQ(kind_of([&] { batch::read_manifest(tmp.file("missing.txt")); }), ErrorKind::NotFound);
 }
 
@@ -291,6 +292,19 @@ TEST(Batch, UsageErrorsComeBeforeAnyWork) {
   write_text(s.tmp.file("dup.txt"), "b.tif\nb.tif\n");
   opt.manifest = s.tmp.file("dup.txt");
   EXPECT_EQ(kind_of([&] { batch::run_batch(opt); }), ErrorKind::Usage);
+  // Options every scene shares are checked once, before any scene runs.
+  opt.manifest = s.manifest;
+  auto usage = [&](const std::function<void(batch::BatchOptions&)>& change, const std::string& expect) {
+    auto o = opt;
+    change(o);
+    const std::string msg = error_of([&] { batch::run_batch(o); });
+    EXPECT_NE(msg.find(expect), std::string::npos) << msg;
+    EXPECT_EQ(kind_of([&] { batch::run_batch(o); }), ErrorKind::Usage) << expect;
+  };
+  usage([](batch::BatchOptions& o) { o.segment.grid.overlap = 64; }, "overlap");
+  usage([](batch::BatchOptions& o) { o.segment.threshold = 0.0; }, "--threshold must be in (0, 1)");
+  usage([](batch::BatchOptions& o) { o.segment.geojson_crs = "EPSG:99999999"; }, "EPSG:99999999");
+  usage([&](batch::BatchOptions& o) { o.checkpoint = s.tmp.file("no_model"); }, "--ckpt");
   EXPECT_FALSE(fs::exists(s.tmp.file("out")));
 }
 
@@ -311,7 +325,9 @@ int sh(const std::string& cmd) {
 }
 
 std::string mpirun(int np) {
-  return "timeout 300 mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " ";
+  // Shared-memory copies between processes (CMA) are blocked in many containers: use plain copies.
+  return "timeout 300 mpirun --allow-run-as-root --oversubscribe -x OMPI_MCA_btl_vader_single_copy_mechanism=none -np " +
+         std::to_string(np) + " ";
 }
 
 }  // namespace

@@ -135,6 +135,30 @@ struct Service::Impl {
                 quoted(r.image_uri) + " has no VH band and every loaded model needs one");
   }
 
+  // A job's explain options are checked when it is submitted, as /v1/segment checks them: an
+  // unknown layer is a 400 and a region off the scene a 422 at once, not a job that fails later.
+  void precheck_explain(const SegmentRequest& r, const std::string& id) const {
+    if (!r.explain) return;
+    const Model& m = pick(r);
+    explain::SceneExplainOptions eo;
+    eo.gradcam = explain::GradCamParams{r.explain_layer, explain::parse_cam_method(r.explain_method),
+                                        r.threshold.value_or(m.predictor->threshold())};
+    struct Remove {
+      std::string path;
+      ~Remove() {
+        std::error_code ec;
+        if (!path.empty()) fs::remove(path, ec);
+      }
+    } region;
+    if (r.explain_region) {
+      region.path = (fs::path(opt.output_root) / ("." + id + ".explain_region.geojson")).string();
+      core::write_text_file_atomic(region.path, r.explain_region->dump() + "\n");
+      eo.region_path = region.path;
+    }
+    infer::SegmentHooks hooks;
+    explain::attach_scene_hooks(hooks, *m.predictor, eo, r.source);
+  }
+
   nlohmann::json execute(const Work& w) {
     const Model& m = pick(w.req);
     const fs::path out = fs::path(opt.output_root) / w.id;
@@ -353,6 +377,7 @@ nlohmann::json Service::segment(const nlohmann::json& body, const std::string& i
 nlohmann::json Service::submit_job(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
   Work w = s.make_work(body, id, true);
+  s.precheck_explain(w.req, id);
   s.store->create(id, w.req.to_json());
   // The row exists before a worker can pick the job up; a refused job leaves no row behind
   // (a client hammering a full queue must not grow the store).

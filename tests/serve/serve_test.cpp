@@ -231,6 +231,9 @@ TEST(Serve, ExplainAddsAGradCamRasterAndOverlay) {
   r = post(c, "/v1/segment",
            body_for(d.scene, {{"tile", 128}, {"overlap", 16}, {"explain", true}, {"explain_region", region(600000, 601000)}}));
   EXPECT_EQ(r->status, 422) << r->body;
+  r = post(c, "/v1/jobs",
+           body_for(d.scene, {{"tile", 128}, {"overlap", 16}, {"explain", true}, {"explain_region", region(600000, 601000)}}));
+  EXPECT_EQ(r->status, 422) << "a job with a region off the scene is refused at submission: " << r->body;
   // Without explain the outputs say so with null, not a missing key.
   r = post(c, "/v1/segment", body_for(d.scene, {{"tile", 128}, {"overlap", 16}}));
   ASSERT_EQ(r->status, 200) << r->body;
@@ -309,12 +312,13 @@ TEST(Serve, HostileOptionsAreRefusedBeforeAnyWork) {
       {{"explain", true}, {"explain_layer", "dec9"}},  // not a layer of the model
       {{"aoi", "POLYGON((0 0,1 0,1 1,0 0))"}},
       {{"aoi", json::object()}}, {{"model", "no_such_model"}}, {{"tiles", 512}}};
-  for (const auto& o : bad) {
-    auto r = post(c, "/v1/segment", body_for(d.scene, o));
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 400) << o.dump() << ": " << r->body;
-    EXPECT_EQ(error_code(r), "usage") << o.dump();
-  }
+  for (const auto& o : bad)
+    for (const char* route : {"/v1/segment", "/v1/jobs"}) {  // a job is refused at submission, not later
+      auto r = post(c, route, body_for(d.scene, o));
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 400) << route << " " << o.dump() << ": " << r->body;
+      EXPECT_EQ(error_code(r), "usage") << route << " " << o.dump();
+    }
   auto r = post(c, "/v1/segment", {{"domain", "flood_sar"}, {"image_uri", "file://" + d.scene}, {"options", 5}});
   EXPECT_EQ(r->status, 400);
   // A body beyond the limit: 413, still a JSON error.

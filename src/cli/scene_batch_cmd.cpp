@@ -42,7 +42,8 @@ class BatchCommand : public Command {
     sub->add_option("--geojson-crs", opt_.segment.geojson_crs, "CRS of the GeoJSON: rfc7946, source or any CRS GDAL knows")
         ->capture_default_str();
     sub->add_option("--threads", opt_.threads,
-                    "CPU threads per rank (0 = this node's cores shared among the ranks on it)")
+                    "CPU threads per rank (0 = the cores a launcher pinned the rank to, else this node's usable\n"
+                    "cores shared among the ranks on it)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     sub->add_option("--device", opt_.device, "cpu or cuda[:N] (needs a CUDA build of LibTorch)")->capture_default_str();

@@ -284,6 +284,25 @@ TEST(Batch, ResumeRecomputesOnlyIncompleteOrChangedScenes) {
   for (size_t i : {0, 1, 3}) EXPECT_EQ(r.outcomes[i].status, "done") << i;
 }
 
+TEST(Batch, AScenePastItsTimeoutFailsAndTheOthersGoOn) {
+  Scenes s;
+  const std::string out = s.tmp.file("out");
+  write_text(s.tmp.file("two.txt"), "a_20190302T234651.tif\nc.tif\n");
+  auto opt = s.options(out);
+  opt.manifest = s.tmp.file("two.txt");
+  opt.scene_timeout_s = 1e-6;  // past before the first tile
+  const auto r = batch::run_batch(opt);
+  ASSERT_EQ(r.outcomes.size(), 2u);
+  EXPECT_EQ(r.failed, 2);
+  for (const auto& o : r.outcomes) {
+    EXPECT_EQ(o.status, "failed");
+    EXPECT_EQ(o.error_code, "timeout") << o.error_message;
+  }
+  EXPECT_EQ(drshym::testing::files_in(out + "/c"), std::vector<std::string>{});  // nothing half-written
+  EXPECT_EQ(r.summary["counts"]["failed"], 2);
+  EXPECT_TRUE(r.summary["mosaics"].empty());
+}
+
 TEST(Batch, UsageErrorsComeBeforeAnyWork) {
   Scenes s;
   auto opt = s.options(s.tmp.file("out"));

@@ -334,7 +334,11 @@ json write_batch_outputs(const CatalogInputs& in) {
                   {"wall_seconds", in.wall_seconds},
                   {"counts", {{"scenes", in.scenes.size()}, {"done", done}, {"resumed", resumed}, {"failed", failed}}},
                   {"failed", failed_ids},
-                  {"flood_km2_total", {{"flood", round4(flood)}, {"likely", round4(likely)}, {"possible", round4(possible)}}},
+                  {"flood_km2_total",
+                   {{"flood", round4(flood)},
+                    {"likely", round4(likely)},
+                    {"possible", round4(possible)},
+                    {"definition", "sums over the mapped scenes: where scenes overlap, the overlap counts once per scene"}}},
                   {"catalog", "catalog.json"},
                   {"mosaics", mosaics},
                   {"scenes", scenes}};

@@ -170,7 +170,7 @@ class PanelPainter {
       const double x = crisp(X(t));
       f_.line(x, top_, x, bottom_, grid);
       f_.line(x, bottom_, x, bottom_ + 4 * k_, ink);
-      f_.text(X(t), bottom_ + gap, tick_label(t, xstep), tick_, kInk, Align::Center, VAlign::Top);
+      f_.text(X(t), bottom_ + gap, x_tick_text(p, t, xstep), tick_, kInk, Align::Center, VAlign::Top);
     }
     if (!p.x_label.empty())
       f_.text((left_ + right_) / 2, bottom_ + gap + tick.cap + tick.descent + gap, p.x_label, label_, kInk,
@@ -203,6 +203,11 @@ class PanelPainter {
   void place(const Panel& p, const Range& xd, const Range& yd, double reserve) {
     std::tie(xr_, xt_) = axis(xd, p.x_range);
     std::tie(yr_, yt_) = axis(yd, p.y_range);
+    if (!p.x_categories.empty()) {
+      xt_.clear();
+      for (size_t i = 1; i <= p.x_categories.size(); ++i)
+        if (double(i) >= xr_.lo && double(i) <= xr_.hi) xt_.push_back(double(i));
+    }
     const TextSize tick = f_.measure("0", tick_), lab = f_.measure("Ag", label_), tit = f_.measure("A", title_);
     const double ystep = yt_.size() > 1 ? yt_[1] - yt_[0] : 1.0;
     double ytw = 0;
@@ -214,6 +219,20 @@ class PanelPainter {
     top_ = std::round(py_ + 12 * k_ + (p.title.empty() ? 0 : tit.cap + 14 * k_) + reserve);
     right_ = std::round(px_ + w_ - 18 * k_);
     bottom_ = std::round(py_ + h_ - 12 * k_ - x_label_h - tick.cap - tick.descent - gap);
+  }
+
+  // A category's name, shortened to fit one bin, or the number.
+  std::string x_tick_text(const Panel& p, double t, double step) const {
+    const size_t i = size_t(std::lround(t));
+    if (p.x_categories.empty() || i < 1 || i > p.x_categories.size()) return tick_label(t, step);
+    std::string name = p.x_categories[i - 1];
+    const double room = 0.95 * (X(1.0) - X(0.0));
+    if (f_.measure(name, tick_).width <= room) return name;
+    while (name.size() > 1 && f_.measure(name + "\u2026", tick_).width > room) {
+      name.pop_back();
+      while (!name.empty() && (static_cast<unsigned char>(name.back()) & 0xC0) == 0x80) name.pop_back();  // UTF-8
+    }
+    return name + "\u2026";
   }
 
   double X(double v) const { return left_ + (v - xr_.lo) / (xr_.hi - xr_.lo) * (right_ - left_); }

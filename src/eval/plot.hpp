@@ -39,6 +39,9 @@ struct Panel {
   std::optional<std::pair<double, double>> x_range;  // default: from data
   std::optional<std::pair<double, double>> y_range;
   bool legend = true;
+  // Named bins: x ticks at 1..n labelled with these instead of numbers (shortened with "…"
+  // when wider than a bin).
+  std::vector<std::string> x_categories;
 };
 
 struct FigureParams {

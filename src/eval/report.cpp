@@ -59,6 +59,9 @@ Panel slice_panel(const std::string& title, const std::string& x_label, const nl
     otsu.y.push_back(iou(bins[i].value("otsu_vv_db", nlohmann::json())));
   }
   p.series = {model, otsu};
+  for (const auto& b : bins) p.x_categories.push_back(b.value("name", std::string()));
+  if (std::any_of(p.x_categories.begin(), p.x_categories.end(), [](const std::string& n) { return n.empty(); }))
+    p.x_categories.clear();  // unnamed bins keep their numbers
   return p;
 }
 
@@ -152,7 +155,7 @@ void write_report_dir(const nlohmann::json& report, const std::string& dir, bool
     const auto& s = report["slices"];
     write_figure_png(dir + "/slices.png",
                      {slice_panel("Water IoU by VV dB quintile", "quintile (1 = darkest)", s["intensity"]["bins"]),
-                      slice_panel("Water IoU by region", "region (order of the table)", s["region"]["bins"])});
+                      slice_panel("Water IoU by region", "region", s["region"]["bins"])});
   }
   core::write_text_file_atomic(dir + "/report.md", report_markdown(report, with_reliability_png, slices));
 }

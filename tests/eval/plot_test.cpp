@@ -256,3 +256,38 @@ TEST(Plot, RejectsMismatchedSeriesAndEmptyFigure) {
   drshym::testing::TempDir tmp;
   EXPECT_THROW(eval::write_figure_png(tmp.file("missing_dir/x.png"), {eval::Panel{}}), Error);
 }
+
+TEST(Plot, NamedBinsLabelTheirBars) {
+  auto panel = [](std::vector<std::string> names) {
+    eval::Panel p;
+    p.title = "Water IoU by region";
+    p.x_range = std::pair<double, double>{0.5, 3.5};
+    p.y_range = std::pair<double, double>{0.0, 1.0};
+    p.series = {{"model", {1, 2, 3}, {0.2, 0.5, 0.9}, eval::kBlue, eval::SeriesStyle::Bars}};
+    p.x_categories = std::move(names);
+    return p;
+  };
+  // Dark (text) pixels in the band under the plot where the x tick labels go.
+  auto ink_below = [](const eval::Figure& f) {
+    int n = 0;
+    for (int y = f.height() - 40; y < f.height(); ++y)
+      for (int x = 0; x < f.width(); ++x) {
+        const auto c = f.pixel(x, y);
+        n += int(c.r) + c.g + c.b < 300;
+      }
+    return n;
+  };
+  const auto numbered = eval::render_figure({panel({})});
+  const auto named = eval::render_figure({panel({"Bolivia", "Mekong", "Nigeria"})});
+  EXPECT_GT(ink_below(named), ink_below(numbered) + 30) << "names should replace the digits 1, 2, 3";
+  // A name wider than its bin is shortened: nothing reaches the figure's right edge.
+  const auto shortened = eval::render_figure({panel({"A", "B", std::string(200, 'W')})});
+  int edge_ink = 0;
+  for (int y = shortened.height() - 40; y < shortened.height(); ++y)
+    for (int x = shortened.width() - 8; x < shortened.width(); ++x) {
+      const auto c = shortened.pixel(x, y);
+      edge_ink += int(c.r) + c.g + c.b < 600;
+    }
+  EXPECT_EQ(edge_ink, 0);
+  EXPECT_GT(ink_below(shortened), ink_below(numbered) + 30);
+}

@@ -178,11 +178,9 @@ std::string scene_datetime(const std::string& uri, std::string* source) {
   return "";
 }
 
-json stac_item(const SceneOutcome& o, const std::string& dir) {
+json stac_item(const SceneOutcome& o, const io::RasterInfo& info) {
   const json& rec = o.record;
   const auto& outputs = rec.at("outputs");
-  const auto mask = io::Raster::open(dir + "/" + local_name(outputs.at("mask")));
-  const auto& info = mask.info();
   const auto ring = footprint_wgs84(info);
   double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
   json coords = json::array();
@@ -274,8 +272,8 @@ json write_batch_outputs(const CatalogInputs& in) {
     json item;
     std::optional<io::Raster> mask;
     try {
-      item = stac_item(o, dir);
-      mask.emplace(io::Raster::open(dir + "/" + local_name(o.record["outputs"]["mask"])));
+      mask.emplace(io::Raster::open(dir + "/" + local_name(o.record.at("outputs").at("mask"))));
+      item = stac_item(o, mask->info());
       core::write_json_file(dir + "/" + s.id + ".json", item);
     } catch (const std::exception& ex) {
       // Mapped, but not cataloguable (e.g. its mask has no CRS GDAL can transform): listed as

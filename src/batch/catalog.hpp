@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "batch/batch.hpp"
+#include "io/raster.hpp"
 
 namespace drshym::batch {
 
@@ -32,9 +33,9 @@ struct CatalogInputs {
 // Writes every batch-level output above (atomically, each file) and returns the summary.
 nlohmann::json write_batch_outputs(const CatalogInputs& in);
 
-// The STAC Item of a mapped scene whose outputs are in dir (reads its mask's header and the
-// source scene's metadata for the acquisition time).
-nlohmann::json stac_item(const SceneOutcome& o, const std::string& dir);
+// The STAC Item of a mapped scene whose outputs are in dir, given its mask's header (the
+// output grid); reads the source scene's metadata for the acquisition time.
+nlohmann::json stac_item(const SceneOutcome& o, const io::RasterInfo& mask);
 
 // Acquisition time of a scene as ISO 8601 UTC, from its metadata (ACQUISITION_START_TIME,
 // ACQUISITION_DATETIME, DATETIME) or its file name (Sentinel-1 style ..._20190302T234651_...);

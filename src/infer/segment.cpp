@@ -32,6 +32,11 @@
 namespace drshym::infer {
 namespace {
 
+// How a record names its source: local paths as absolute file:// URIs, remote URIs as given.
+std::string source_uri_of(const std::string& uri) {
+  return io::is_local(uri) ? io::to_file_uri(io::to_gdal_path(uri)) : uri;
+}
+
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -470,7 +475,7 @@ SegmentResult SceneRun::record_and_commit() {
   const int T = p_.grid.tile;
   auto rec = ingest::make_record(res_.scene_id, info_.crs_code, info_.crs_wkt, info_.geotransform, region_);
   rec.modality = scene_->bands.vh ? "sentinel1_sar_vv_vh" : "sentinel1_sar_vv";
-  rec.source_uri = io::is_local(p_.scene_uri) ? io::to_file_uri(io::to_gdal_path(p_.scene_uri)) : p_.scene_uri;
+  rec.source_uri = source_uri_of(p_.scene_uri);
   rec.processing = {"bands:" + nlohmann::json(pp_.bands).dump(), pp_.normalization.tag(),
                     "tile:" + std::to_string(T) + "x" + std::to_string(T), "overlap:" + std::to_string(p_.grid.overlap),
                     "blend:cosine", "calibrate:temperature=" + std::to_string(predictor_.temperature()),
@@ -527,7 +532,7 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
     aoi = {{"path", p.aoi_path},
            {"sha256", local ? nlohmann::json(model::file_sha256(io::to_gdal_path(p.aoi_path))) : nlohmann::json(nullptr)}};
   }
-  return {{"source_uri", io::is_local(p.scene_uri) ? io::to_file_uri(io::to_gdal_path(p.scene_uri)) : p.scene_uri},
+  return {{"source_uri", source_uri_of(p.scene_uri)},
           {"checkpoint_sha256", predictor.checkpoint_sha256()},
           {"temperature", predictor.temperature()},
           {"threshold", p.threshold.value_or(predictor.threshold())},

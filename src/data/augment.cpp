@@ -132,6 +132,7 @@ void radiometry(RawSample& out, const AugmentDraw& d) {
   };
   plane(out.vv);
   plane(out.vh);
+  plane(out.before);
 }
 
 }  // namespace
@@ -152,6 +153,8 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::str
   o.speckle_looks = get_field(j, "speckle_looks", o.speckle_looks, origin);
   o.speckle_prob = get_field(j, "speckle_prob", o.speckle_prob, origin);
   o.gradient_db = get_field(j, "gradient_db", o.gradient_db, origin);
+  o.no_change_prob = get_field(j, "no_change_prob", o.no_change_prob, origin);
+  o.swap_dates_prob = get_field(j, "swap_dates_prob", o.swap_dates_prob, origin);
   for (const auto& [key, val] : j.items())
     if (!o.to_json().contains(key))
       throw Error(ErrorKind::InvalidInput, "data", origin + ": unknown augment option " + quoted(key));
@@ -164,6 +167,9 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::str
   if (o.speckle_prob < 0 || o.speckle_prob > 1)
     throw Error(ErrorKind::InvalidInput, "data", origin + ".speckle_prob must lie in [0, 1]");
   if (o.gradient_db < 0) throw Error(ErrorKind::InvalidInput, "data", origin + ".gradient_db must be >= 0");
+  if (o.no_change_prob < 0 || o.swap_dates_prob < 0 || o.no_change_prob + o.swap_dates_prob > 1)
+    throw Error(ErrorKind::InvalidInput, "data",
+                origin + ".no_change_prob and .swap_dates_prob must be >= 0 and sum to at most 1");
   if (o.min_valid_fraction < 0 || o.min_valid_fraction > 1)
     throw Error(ErrorKind::InvalidInput, "data", origin + ".min_valid_fraction must lie in [0, 1]");
   return o;
@@ -173,7 +179,8 @@ nlohmann::json AugmentOptions::to_json() const {
   return {{"flip_h", flip_h},       {"flip_v", flip_v}, {"rotate90", rotate90},
           {"jitter_db", jitter_db}, {"crop", crop},     {"min_valid_fraction", min_valid_fraction},
           {"crop_tries", crop_tries}, {"offset_db", offset_db}, {"gain", gain},
-          {"speckle_looks", speckle_looks}, {"speckle_prob", speckle_prob}, {"gradient_db", gradient_db}};
+          {"speckle_looks", speckle_looks}, {"speckle_prob", speckle_prob}, {"gradient_db", gradient_db},
+          {"no_change_prob", no_change_prob}, {"swap_dates_prob", swap_dates_prob}};
 }
 
 AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t seed, uint64_t epoch,
@@ -199,6 +206,9 @@ AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t
   const double shared = rad.uniform(-1.0, 1.0) * opt.offset_db;
   d.offset_vv += float(shared);
   d.offset_vh += float(shared);
+  // The pre-event scene has its own calibration: its jitter is drawn apart (after the others,
+  // so single-date draws are unchanged).
+  d.offset_before = float(rad.uniform(-1.0, 1.0) * opt.jitter_db + shared);
   d.gain = float(1.0 + rad.uniform(-1.0, 1.0) * opt.gain);
   const double amp = rad.uniform(0.0, 1.0) * opt.gradient_db, angle = rad.uniform(0.0, 2.0 * 3.14159265358979);
   const double side = std::max(1, std::max(d.crop.w, d.crop.h));
@@ -207,6 +217,13 @@ AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t
   const bool speckle = rad.uniform() < opt.speckle_prob;
   d.speckle_looks = speckle ? opt.speckle_looks : 0;
   d.speckle_seed = rad.next();
+  // Bi-temporal draws from their own stream, so single-date draws stay as they were.
+  if (s.has_before()) {
+    SplitMix64 bt{seed ^ 0xB17E3B0Aull, epoch, index, 0xB1ull};
+    const double u = bt.uniform();
+    d.no_change = u < opt.no_change_prob;
+    d.swap_dates = !d.no_change && u < opt.no_change_prob + opt.swap_dates_prob;
+  }
   return d;
 }
 
@@ -240,6 +257,7 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
   out.group = s.group;
   out.vv = remap(s.vv, map, nan);
   if (s.has_vh()) out.vh = remap(s.vh, map, nan);
+  if (s.has_before()) out.before = remap(s.before, map, nan);
   out.label = remap(s.label, map, uint8_t(0));
   out.valid = remap(s.valid, map, uint8_t(0));
   auto shift = [](std::vector<float>& v, float off) {
@@ -248,7 +266,24 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
       if (std::isfinite(x)) x += off;
   };
   shift(out.vv, d.offset_vv);
+  if (out.has_before() && (d.swap_dates || d.no_change)) {
+    if (d.swap_dates) {
+      std::swap(out.vv, out.before);
+    } else {
+      // The same scene seen again: independent 4-look speckle on the post-event plane.
+      SplitMix64 noise{d.speckle_seed ^ 0x4E4Full};
+      out.before = out.vv;
+      for (float& x : out.before) {
+        if (!std::isfinite(x)) continue;
+        double g = 0;
+        for (int k = 0; k < 4; ++k) g -= std::log(1.0 - noise.uniform());
+        x += float(10.0 * std::log10(std::max(g / 4.0, 1e-6)));
+      }
+    }
+    std::fill(out.label.begin(), out.label.end(), uint8_t(0));  // nothing new
+  }
   shift(out.vh, d.offset_vh);
+  shift(out.before, d.offset_before);
   radiometry(out, d);
   out.normalize_validity();
   return out;

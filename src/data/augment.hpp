@@ -31,6 +31,12 @@ struct AugmentOptions {
   int speckle_looks = 0;             // multiply linear power by Gamma(L, 1/L) noise (0 = off)
   float speckle_prob = 0.5f;         // share of samples that get speckle
   float gradient_db = 0.0f;          // linear ramp across the sample, end-to-end amplitude up to this
+  // Bi-temporal samples (a pre-event plane): "nothing new" pairs, label all 0, that teach a
+  // change model that water present in both dates is not flood. no_change: the pre-event plane
+  // becomes the post-event one with fresh 4-look speckle; swap_dates: the two real dates are
+  // exchanged (water that receded is not new water).
+  float no_change_prob = 0.0f;
+  float swap_dates_prob = 0.0f;
 
   static AugmentOptions default_params() { return {}; }
   // Keys as the fields above; absent keys keep their defaults. Throws InvalidInput naming the key.
@@ -47,11 +53,14 @@ struct AugmentDraw {
   int rot90 = 0;  // clockwise quarter turns, 0-3
   float offset_vv = 0.0f;
   float offset_vh = 0.0f;
+  float offset_before = 0.0f;  // the pre-event VV plane (bi-temporal samples)
   float gain = 1.0f;               // contrast gain around the sample mean (per band)
   float ramp_x = 0.0f;             // dB per output pixel along x and y (centred ramp)
   float ramp_y = 0.0f;
   int speckle_looks = 0;           // 0 = no speckle
   uint64_t speckle_seed = 0;       // seeds the per-pixel speckle draws
+  bool no_change = false;          // bi-temporal only: see AugmentOptions::no_change_prob
+  bool swap_dates = false;
 };
 
 // Draw the transform. The crop favours positions with valid pixels: the first of crop_tries

@@ -14,7 +14,9 @@ namespace drshym::data {
 struct EtciPackedTile {
   int width = 0;
   int height = 0;
-  std::vector<uint8_t> vv, vh, bits;  // bits: bit 0 label, bit 1 valid; 4 pixels per byte
+  // bits: 4 per pixel, 2 pixels per byte: bit 0 label, bit 1 valid, bits 2-3 water type
+  // (0 none, 1 permanent, 2 flood), so a cached tile is served exactly as read.
+  std::vector<uint8_t> vv, vh, bits;
 
   static EtciPackedTile pack(const EtciTile& t) {
     EtciPackedTile p;
@@ -22,9 +24,11 @@ struct EtciPackedTile {
     p.height = t.height;
     p.vv = t.vv;
     p.vh = t.vh;
-    p.bits.assign((t.vv.size() + 3) / 4, 0);
-    for (size_t i = 0; i < t.vv.size(); ++i)
-      p.bits[i / 4] |= uint8_t(((t.label[i] ? 1 : 0) | (t.valid[i] ? 2 : 0)) << ((i % 4) * 2));
+    p.bits.assign((t.vv.size() + 1) / 2, 0);
+    for (size_t i = 0; i < t.vv.size(); ++i) {
+      const unsigned type = t.water_type.empty() ? 0u : (t.water_type[i] & 3u);
+      p.bits[i / 2] |= uint8_t(((t.label[i] ? 1u : 0u) | (t.valid[i] ? 2u : 0u) | (type << 2)) << ((i % 2) * 4));
+    }
     return p;
   }
   EtciTile unpack() const {
@@ -35,10 +39,12 @@ struct EtciPackedTile {
     t.vh = vh;
     t.label.resize(vv.size());
     t.valid.resize(vv.size());
+    t.water_type.resize(vv.size());
     for (size_t i = 0; i < vv.size(); ++i) {
-      uint8_t b = uint8_t(bits[i / 4] >> ((i % 4) * 2));
+      uint8_t b = uint8_t(bits[i / 2] >> ((i % 2) * 4));
       t.label[i] = b & 1;
       t.valid[i] = (b >> 1) & 1;
+      t.water_type[i] = (b >> 2) & 3;
     }
     return t;
   }
@@ -140,6 +146,14 @@ EtciTile EtciDataset::tile(size_t index) const {
   return t;
 }
 
-RawSample EtciDataset::raw(size_t index) const { return etci_to_raw(tile(index), tiles_.at(index), opt_.mapping); }
+RawSample EtciDataset::raw(size_t index) const {
+  RawSample r = etci_to_raw(tile(index), tiles_.at(index), opt_.mapping);
+  if (opt_.label == EtciLabel::permanent_water) {
+    if (r.water_type.size() != r.label.size())
+      throw Error(ErrorKind::Internal, "data", "etci: tile " + quoted(r.id) + " lost its water types");
+    for (size_t i = 0; i < r.label.size(); ++i) r.label[i] = r.water_type[i] == 1;
+  }
+  return r;
+}
 
 }  // namespace drshym::data

@@ -15,11 +15,17 @@
 
 namespace drshym::data {
 
+// What a sample's label marks: all water (flood OR water_body, the Sen1Floods11 semantics) or
+// only the reference (permanent) water bodies, for the permanent-water head: flood water and
+// dry land are then both 0.
+enum class EtciLabel { all_water, permanent_water };
+
 struct EtciOptions {
   std::string root;
   std::vector<std::string> scenes;  // scene folder names; empty = every scene under root
   EtciMapping mapping = EtciMapping::fitted_default();
   int min_fill_area = kEtciMinFillArea;
+  EtciLabel label = EtciLabel::all_water;
   size_t cache_mb = 400;  // 8-bit tiles kept in memory (~144 KB each, all 2,107 usable tiles ~300 MB)
   int threads = 0;        // threads for the construction scan (0 = hardware)
   bool progress = true;

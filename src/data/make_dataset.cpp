@@ -131,6 +131,12 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
       if (o.scenes.empty()) throw bad(key, "empty scene list for split " + quoted(split));
     }
     if (cfg.contains("mapping")) o.mapping = EtciMapping::from_json(cfg["mapping"], prefix + ".mapping");
+    if (cfg.contains("label")) {
+      const std::string l = cfg["label"].is_string() ? cfg["label"].get<std::string>() : "";
+      if (l != "water" && l != "permanent_water")
+        throw bad(prefix + ".label", "expected water (flood or permanent, the default) or permanent_water");
+      o.label = l == "water" ? EtciLabel::all_water : EtciLabel::permanent_water;
+    }
     o.cache_mb = cache_mb(cfg, o.cache_mb, prefix);
     o.progress = progress(cfg, prefix);
     ds = std::make_shared<EtciDataset>(o, pp);
@@ -149,6 +155,22 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
     if (cfg.contains("permanent_water_db")) {
       if (!cfg["permanent_water_db"].is_number()) throw bad(prefix + ".permanent_water_db", "expected a number (dB)");
       o.permanent_water_db = cfg["permanent_water_db"].get<float>();
+    }
+    if (cfg.contains("change")) {
+      if (!cfg["change"].is_boolean()) throw bad(prefix + ".change", "expected true or false");
+      o.change = cfg["change"].get<bool>();
+    }
+    if (o.change != pp.needs_before())
+      throw bad(prefix + ".change", o.change ? "change samples need the band VV_BEFORE in preprocess.bands"
+                                             : "preprocess.bands has VV_BEFORE: set change: true");
+    if (cfg.contains("holdout")) {
+      const Json& h = cfg["holdout"];
+      if (!h.is_object() || !h.contains("every") || !h["every"].is_number_integer() || h["every"].get<int>() < 2 ||
+          !h.contains("take") || !h["take"].is_string() ||
+          (h["take"].get<std::string>() != "held" && h["take"].get<std::string>() != "rest"))
+        throw bad(prefix + ".holdout", "expected {every: K >= 2, take: held | rest}");
+      o.holdout_every = h["every"].get<int>();
+      o.holdout = h["take"].get<std::string>() == "held";
     }
     o.label_free = !augment;
     ds = std::make_shared<OmbriaDataset>(o, pp);

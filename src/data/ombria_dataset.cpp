@@ -161,6 +161,15 @@ OmbriaDataset::OmbriaDataset(const OmbriaOptions& opt, const ingest::Preprocess&
     throw Error(ErrorKind::InvalidInput, "data",
                 "ombria: split " + quoted(opt.split) + " has no usable triplet under " + quoted(opt.root) +
                     (skipped_.empty() ? "" : ": " + first_names(skipped_)));
+  if (opt_.holdout_every > 0) {
+    std::vector<OmbriaTriplet> kept;
+    for (size_t i = 0; i < items_.size(); ++i)
+      if ((int(i % size_t(opt_.holdout_every)) == opt_.holdout_every - 1) == opt_.holdout) kept.push_back(std::move(items_[i]));
+    items_ = std::move(kept);
+    if (items_.empty())
+      throw Error(ErrorKind::InvalidInput, "data", "ombria: split " + quoted(opt.split) + " has no triplet in the " +
+                                                       (opt_.holdout ? "held" : "kept") + " part");
+  }
   const double slope = map_ombria_split(items_, opt_);
   for (auto& t : items_) t.input_db = opt_.label_free ? ombria_label_free_mapping() : t.after_db;
   core::log().info("ombria: split '{}': {} triplets ({} skipped), {} (median slope {:.3f} dB/step)",
@@ -186,6 +195,18 @@ RawSample OmbriaDataset::raw(size_t index) const {
   r.vv.resize(n);
   r.label.assign(n, 0);
   r.valid.assign(n, 1);
+  if (opt_.change) {
+    // Both dates on one line when label-free (the mask must not place either image); the
+    // anchor then sets each date's level on its own, as segment does.
+    r.before.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      r.vv[i] = float(t.input_db(t.after[i]));
+      r.before[i] = float(opt_.label_free ? t.input_db(t.before[i]) : t.before_db(t.before[i]));
+      r.label[i] = t.mask[i] >= 128;
+    }
+    r.normalize_validity();
+    return r;
+  }
   for (size_t i = 0; i < n; ++i) {
     const float after = float(t.after_db(t.after[i]));
     const float before = float(t.before_db(t.before[i]));

@@ -42,6 +42,15 @@ struct OmbriaOptions {
   // scene's. make_dataset turns it on wherever there is no augmentation (validation, eval, cv
   // held-out folds); the unknown rule still uses the labelled mapping.
   bool label_free = false;
+  // Bi-temporal (change) samples: the sample carries BEFORE as its pre-event plane (band
+  // VV_BEFORE) and the label is the EMS mask itself, flood = 1 and everything else = 0, every
+  // pixel known (permanent water is "not flood", which is what the mask says).
+  bool change = false;
+  // A fixed part of the split held apart (for calibration): with holdout_every = k > 0, the
+  // triplets at positions k-1, 2k-1, ... of the sorted split are the held part; `holdout`
+  // selects them, otherwise they are left out.
+  int holdout_every = 0;
+  bool holdout = false;
   int threads = 0;
   static OmbriaOptions default_params() { return {}; }
 };
@@ -78,7 +87,9 @@ class OmbriaDataset : public RawDataset {
 
   size_t size() const override { return items_.size(); }
   std::string name() const override { return "ombria:" + opt_.split; }
-  std::string group_of(size_t) const override { return "ombria_" + opt_.split; }
+  std::string group_of(size_t) const override {
+    return "ombria_" + opt_.split + (opt_.holdout_every > 0 ? (opt_.holdout ? "_held" : "_rest") : "");
+  }
   std::string id_of(size_t index) const override { return items_.at(index).id; }
   std::vector<SkippedItem> skipped() const override { return skipped_; }
   RawSample raw(size_t index) const override;

@@ -7,15 +7,23 @@
 
 namespace drshym::data {
 
-Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::optional<float> shift_db) {
+Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::optional<float> shift_db,
+                 std::optional<float> before_shift_db) {
   const size_t n = raw.pixels();
   if (pp.needs_vh() && !raw.has_vh())
     throw Error(ErrorKind::InvalidInput, "data",
                 "sample " + quoted(raw.id) + " has no VH band but the preprocessing recipe needs it");
   std::vector<float> x;
   std::vector<uint8_t> valid;
+  if (pp.needs_before() && !raw.has_before())
+    throw Error(ErrorKind::InvalidInput, "data",
+                "sample " + quoted(raw.id) + " has no pre-event (before) image but the preprocessing recipe needs it");
   const float shift = shift_db ? *shift_db : pp.anchor.shift(raw.vv.data(), raw.valid.data(), n);
-  pp.apply(raw.vv.data(), raw.has_vh() ? raw.vh.data() : nullptr, n, x, valid, raw.valid.data(), shift);
+  const float before_shift = before_shift_db ? *before_shift_db
+                             : raw.has_before() ? pp.anchor.shift(raw.before.data(), raw.valid.data(), n)
+                                                : 0.0f;
+  pp.apply(raw.vv.data(), raw.has_vh() ? raw.vh.data() : nullptr, n, x, valid, raw.valid.data(), shift,
+           raw.has_before() ? raw.before.data() : nullptr, before_shift);
 
   const int64_t h = raw.height, w = raw.width, c = int64_t(pp.bands.size());
   Sample s;
@@ -40,9 +48,16 @@ Sample RawDataset::get(size_t index, uint64_t epoch) const {
                 name() + ": index " + std::to_string(index) + " out of range (size " + std::to_string(size()) + ")");
   RawSample r = raw(index);
   // The anchor is measured on the whole item, before cropping: a crop is not a scene.
-  const float shift = pp_.anchor.shift(r.vv.data(), r.valid.data(), r.pixels());
-  if (augment_) r = augment(r, *augment_, seed_, epoch, index);
-  return to_sample(r, pp_, shift);
+  float shift = pp_.anchor.shift(r.vv.data(), r.valid.data(), r.pixels());
+  float before_shift = r.has_before() ? pp_.anchor.shift(r.before.data(), r.valid.data(), r.pixels()) : 0.0f;
+  if (augment_) {
+    const AugmentDraw d = draw_augment(*augment_, r, seed_, epoch, index);
+    r = apply_augment(r, d);
+    // The dates' planes moved, so their anchors move with them.
+    if (d.swap_dates) std::swap(shift, before_shift);
+    if (d.no_change) before_shift = shift;
+  }
+  return to_sample(r, pp_, shift, before_shift);
 }
 
 std::optional<RawSample> raw_sample_of(const Dataset& ds, size_t index) {

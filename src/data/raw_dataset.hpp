@@ -17,7 +17,8 @@ namespace drshym::data {
 // needed band) get image 0, label 0, valid 0. Throws InvalidInput when the recipe needs VH and
 // the sample has none. With an anchor in the recipe, shift_db is the sample's anchor shift;
 // when not given it is computed from the sample's own valid VV pixels (one chip = one scene).
-Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::optional<float> shift_db = std::nullopt);
+Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::optional<float> shift_db = std::nullopt,
+                 std::optional<float> before_shift_db = std::nullopt);
 
 // The raw pixels behind item `index` of any dataset built from RawDatasets (directly, or through
 // ConcatDataset / SubsetDataset views), without augmentation; nullopt for other datasets.

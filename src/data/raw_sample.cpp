@@ -20,7 +20,7 @@ int64_t RawSample::water_count() const {
 }
 
 size_t RawSample::bytes() const {
-  return (vv.size() + vh.size()) * sizeof(float) + label.size() + valid.size() + water_type.size() + id.size() +
+  return (vv.size() + vh.size() + before.size()) * sizeof(float) + label.size() + valid.size() + water_type.size() + id.size() +
          group.size() +
          crs_wkt.size() + sizeof(RawSample);
 }
@@ -40,11 +40,13 @@ RawSample RawSample::blank(int width, int height, bool with_vh) {
 void RawSample::normalize_validity() {
   const size_t n = pixels();
   if (vv.size() != n || label.size() != n || valid.size() != n || (!vh.empty() && vh.size() != n) ||
+      (!before.empty() && before.size() != n) ||
       (!water_type.empty() && water_type.size() != n))
     throw Error(ErrorKind::Internal, "data", "sample " + quoted(id) + ": plane sizes disagree with " +
                                                  std::to_string(width) + "x" + std::to_string(height));
   for (size_t i = 0; i < n; ++i) {
-    bool ok = valid[i] && std::isfinite(vv[i]) && (vh.empty() || std::isfinite(vh[i]));
+    bool ok = valid[i] && std::isfinite(vv[i]) && (vh.empty() || std::isfinite(vh[i])) &&
+              (before.empty() || std::isfinite(before[i]));
     valid[i] = ok ? 1 : 0;
     if (!ok) label[i] = 0;
     if (!water_type.empty() && !label[i]) water_type[i] = 0;

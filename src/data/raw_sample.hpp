@@ -24,6 +24,9 @@ struct RawSample {
   int height = 0;
   std::vector<float> vv;       // width*height dB, row-major; NaN where unknown
   std::vector<float> vh;       // same, or empty when the source has no VH band
+  // VV dB of the same pixels before the event (bi-temporal sources: OMBRIA with change on), or
+  // empty. When present, a pixel is valid only where it is finite too.
+  std::vector<float> before;
   std::vector<uint8_t> label;  // 1 water, 0 dry (0 where invalid)
   std::vector<uint8_t> valid;  // 1 where the pixel counts (label known and input finite)
   // Where the source tells permanent from flood water (ETCI): 1 permanent water, 2 flood water,
@@ -38,6 +41,7 @@ struct RawSample {
 
   size_t pixels() const { return size_t(width) * size_t(height); }
   bool has_vh() const { return !vh.empty(); }
+  bool has_before() const { return !before.empty(); }
   bool has_grid() const { return !crs_wkt.empty() && geotransform.has_value(); }
   int64_t valid_count() const;
   int64_t water_count() const;  // valid water pixels

@@ -23,19 +23,20 @@ void check_band(const std::string& b) {
   const auto& k = known_bands();
   if (std::find(k.begin(), k.end(), b) == k.end())
     throw Error(ErrorKind::InvalidInput, "ingest",
-                "unknown band " + quoted(b) + " (known: VV, VH, VH-VV, NDPI, MAG)");
+                "unknown band " + quoted(b) + " (known: VV, VH, VH-VV, NDPI, MAG, VV_BEFORE)");
 }
 
 }  // namespace
 
 const std::vector<std::string>& known_bands() {
-  static const std::vector<std::string> k{"VV", "VH", "VH-VV", "NDPI", "MAG"};
+  static const std::vector<std::string> k{"VV", "VH", "VH-VV", "NDPI", "MAG", "VV_BEFORE"};
   return k;
 }
 
-bool band_needs_vh(const std::string& b) { return b != "VV"; }
+bool band_needs_vh(const std::string& b) { return b != "VV" && b != "VV_BEFORE"; }
+bool band_needs_before(const std::string& b) { return b == "VV_BEFORE"; }
 bool band_is_db(const std::string& b) { return b != "NDPI"; }
-bool band_is_absolute_db(const std::string& b) { return b == "VV" || b == "VH" || b == "MAG"; }
+bool band_is_absolute_db(const std::string& b) { return b == "VV" || b == "VH" || b == "MAG" || b == "VV_BEFORE"; }
 
 namespace {
 // Nearest-rank index of the p-th percentile among n > 0 sorted values.
@@ -90,15 +91,20 @@ float Anchor::shift(const float* vv, const uint8_t* valid, size_t n) const {
 }
 
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
-                    float* out) {
+                    float* out, const float* before) {
   for (size_t bi = 0; bi < bands.size(); ++bi) {
     const std::string& b = bands[bi];
     check_band(b);
     if (band_needs_vh(b) && !vh)
       throw Error(ErrorKind::InvalidInput, "ingest", "band " + quoted(b) + " needs VH but the scene has none");
+    if (band_needs_before(b) && !before)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  "band " + quoted(b) + " needs a pre-event (before) scene but none was given");
     float* o = out + bi * n;
     if (b == "VV") {
       std::copy(vv, vv + n, o);
+    } else if (b == "VV_BEFORE") {
+      std::copy(before, before + n, o);
     } else if (b == "VH") {
       std::copy(vh, vh + n, o);
     } else if (b == "VH-VV") {
@@ -235,18 +241,27 @@ bool Preprocess::needs_vh() const {
   return std::any_of(bands.begin(), bands.end(), band_needs_vh);
 }
 
+bool Preprocess::needs_before() const {
+  return std::any_of(bands.begin(), bands.end(), band_needs_before);
+}
+
 void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
-                       std::vector<uint8_t>& valid, const uint8_t* src_valid, float shift_db) const {
+                       std::vector<uint8_t>& valid, const uint8_t* src_valid, float shift_db, const float* before,
+                       float before_shift_db) const {
   out.resize(bands.size() * n);
   valid.resize(n);
-  engineer_bands(bands, vv, vh, n, out.data());
-  if (shift_db != 0.0f)
-    for (size_t b = 0; b < bands.size(); ++b)
-      if (band_is_absolute_db(bands[b]))
-        for (size_t i = 0; i < n; ++i) out[b * n + i] += shift_db;  // NaN stays NaN
+  engineer_bands(bands, vv, vh, n, out.data(), before);
+  for (size_t b = 0; b < bands.size(); ++b) {
+    // Each date is anchored on its own scene: the pre-event scene has its own calibration.
+    const float s = band_needs_before(bands[b]) ? before_shift_db : shift_db;
+    if (s != 0.0f && band_is_absolute_db(bands[b]))
+      for (size_t i = 0; i < n; ++i) out[b * n + i] += s;  // NaN stays NaN
+  }
   normalization.apply(out.data(), bands, n);
+  const bool want_before = needs_before();
   for (size_t i = 0; i < n; ++i) {
-    bool ok = (!src_valid || src_valid[i]) && std::isfinite(vv[i]) && (!vh || !needs_vh() || std::isfinite(vh[i]));
+    bool ok = (!src_valid || src_valid[i]) && std::isfinite(vv[i]) && (!vh || !needs_vh() || std::isfinite(vh[i])) &&
+              (!want_before || std::isfinite(before[i]));
     for (size_t b = 0; ok && b < bands.size(); ++b) ok = std::isfinite(out[b * n + i]);
     valid[i] = ok ? 1 : 0;
     if (!ok)

@@ -20,15 +20,18 @@ namespace drshym::ingest {
 //   "VH-VV"      cross-pol ratio in dB (VH dB minus VV dB)
 //   "NDPI"       (VH - VV) / (VH + VV) computed in linear power, in [-1, 1]
 //   "MAG"        sqrt((VV^2 + VH^2) / 2) of linear power, expressed in dB
+//   "VV_BEFORE"  VV backscatter in dB of a pre-event scene on the same grid (bi-temporal change
+//                models); anchored with the pre-event scene's own shift
 const std::vector<std::string>& known_bands();
 bool band_needs_vh(const std::string& band);
+bool band_needs_before(const std::string& band);
 // True for bands in dB (all but NDPI).
 bool band_is_db(const std::string& band);
 
 // Compute `bands` from VV/VH dB planes of n pixels into out (bands.size() x n).
-// vh may be null when no band needs it. NaN in, NaN out.
+// vh (before) may be null when no band needs it. NaN in, NaN out.
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
-                    float* out);
+                    float* out, const float* before = nullptr);
 
 struct Normalization {
   // "reference": (dB + 30) / 30 clipped to [0, 1] (NDPI: (r + 1) / 2)
@@ -85,11 +88,15 @@ struct Preprocess {
   nlohmann::json to_json() const;
   static Preprocess from_json(const nlohmann::json& j);  // throws InvalidInput naming the key
   bool needs_vh() const;
+  bool needs_before() const;  // a bi-temporal recipe (band VV_BEFORE)
   // vv/vh: n dB values (vh may be null if !needs_vh()). out: bands x n model input, with 0 where
   // invalid; valid: 1 where all inputs are finite (and src_valid[i] if given). shift_db: the
   // anchor shift of the scene these pixels belong to (Anchor::shift), added to absolute dB bands.
+  // before / before_shift_db: the pre-event VV dB on the same pixels and its own scene's anchor
+  // shift, for VV_BEFORE (required when needs_before()).
   void apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
-             std::vector<uint8_t>& valid, const uint8_t* src_valid = nullptr, float shift_db = 0.0f) const;
+             std::vector<uint8_t>& valid, const uint8_t* src_valid = nullptr, float shift_db = 0.0f,
+             const float* before = nullptr, float before_shift_db = 0.0f) const;
 };
 
 // Which bands of a scene hold VV and VH (1-based; vh = 0 when the scene has none).

@@ -141,3 +141,38 @@ TEST(Ombria, ClearErrors) {
     EXPECT_NE(std::string(e.what()).find("VH"), std::string::npos) << e.what();
   }
 }
+
+TEST(Ombria, ChangeSamplesCarryTheBeforeImageAndTheFloodMaskAsLabel) {
+  drshym::testing::TempDir tmp;
+  for (const char* n : {"0001", "0002", "0003", "0004"}) write_triplet(tmp.path(), "train", n);
+  ingest::Preprocess pp;
+  pp.bands = {"VV", "VV_BEFORE"};
+  OmbriaOptions o = options(tmp.path(), "train");
+  o.change = true;
+  OmbriaDataset ds(o, pp);
+  RawSample r = ds.raw(0);
+  ASSERT_TRUE(r.has_before());
+  const size_t river = 1, flood = 5, dry = 12;
+  // The river is known here: not flood (dark in both dates), which is what the mask says.
+  EXPECT_EQ(r.valid[river], 1);
+  EXPECT_EQ(r.label[river], 0);
+  EXPECT_EQ(r.label[flood], 1);
+  EXPECT_EQ(r.label[dry], 0);
+  EXPECT_LT(r.before[river], r.before[flood] - 5.0f);  // dark before only on the river
+  // Two bands reach the model: after, then before; each date anchored on its own.
+  Sample s = to_sample(r, pp);
+  EXPECT_EQ(s.image.size(0), 2);
+  // The holdout keeps one triplet in `every` apart, for calibration, and the rest for training.
+  nlohmann::json cfg = {{"type", "ombria"}, {"root", tmp.path()}, {"split", "train"}, {"change", true},
+                        {"holdout", {{"every", 2}, {"take", "held"}}}};
+  EXPECT_EQ(make_dataset(cfg, "valid", pp, false, 42)->size(), 2u);
+  cfg["holdout"]["take"] = "rest";
+  EXPECT_EQ(make_dataset(cfg, "train", pp, false, 42)->size(), 2u);
+  // A change recipe on all-water samples, and the reverse, are refused by name.
+  cfg.erase("change");
+  EXPECT_THROW(make_dataset(cfg, "train", pp, false, 42), Error);
+  cfg["change"] = true;
+  EXPECT_THROW(make_dataset(cfg, "train", vv_only(), false, 42), Error);
+  cfg["holdout"] = {{"every", 1}, {"take", "held"}};
+  EXPECT_THROW(make_dataset(cfg, "train", pp, false, 42), Error);
+}

@@ -464,3 +464,27 @@ TEST(RealData, Sen1Floods11ChipTilesAndParaguayRejected) {
   expect_error_mentions([&] { ingest::tile_scene(bad); }, "Paraguay_34417_S1Hand.tif");
   EXPECT_FALSE(fs::exists(tmp.file("par")));
 }
+
+TEST(Preprocess, BeforeBandIsAnchoredOnItsOwnSceneAndNeededWhereValid) {
+  drshym::ingest::Preprocess pp = drshym::ingest::Preprocess::from_json(
+      {{"bands", {"VV", "vv_before"}}, {"normalization", {{"method", "reference"}}}});
+  EXPECT_TRUE(pp.needs_before());
+  EXPECT_FALSE(pp.needs_vh());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> vv{-20.0f, -10.0f, -10.0f}, before{-20.0f, -25.0f, nan};
+  std::vector<float> out;
+  std::vector<uint8_t> valid;
+  // After shifted +3 dB, before -3 dB: each band gets its own date's shift.
+  pp.apply(vv.data(), nullptr, 3, out, valid, nullptr, 3.0f, before.data(), -3.0f);
+  EXPECT_NEAR(out[0], (-17.0f + 30.0f) / 30.0f, 1e-6);
+  EXPECT_NEAR(out[3], (-23.0f + 30.0f) / 30.0f, 1e-6);
+  EXPECT_EQ(valid[0], 1);
+  EXPECT_EQ(valid[2], 0);  // no pre-event value: not valid for a change model
+  // A change recipe without a pre-event plane names what is missing.
+  try {
+    pp.apply(vv.data(), nullptr, 3, out, valid);
+    FAIL();
+  } catch (const drshym::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("pre-event"), std::string::npos) << e.what();
+  }
+}

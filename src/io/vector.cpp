@@ -232,12 +232,17 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   ol->CreateField(&f_id);
   ol->CreateField(&f_area);
   ol->CreateField(&f_mp);
+  if (p.classes) {
+    OGRFieldDefn f_class("class", OFTString);
+    ol->CreateField(&f_class);
+  }
 
   PolygonizeResult res;
   const GeoTransform& gt = info.geotransform;
   for (auto& feat : *layer) {
     OGRGeometry* g = feat->GetGeometryRef();
-    if (!g || feat->GetFieldAsInteger("DN") != 1) continue;
+    const int dn = g ? feat->GetFieldAsInteger("DN") : 0;
+    if (dn != 1 && !(p.classes && dn == 2)) continue;
     const double area = meter.area_m2(*g);
     if (area < p.min_area_m2) {
       ++res.dropped_small;
@@ -271,6 +276,11 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
     of.SetField("id", res.polygons + 1);
     of.SetField("area_m2", area);
     of.SetField("mean_proba", mean_p);
+    if (p.classes) {
+      of.SetField("class", dn == 1 ? "permanent_water" : "flood_water");
+      (dn == 1 ? res.permanent_polygons : res.flood_class_polygons) += 1;
+      (dn == 1 ? res.permanent_area_m2 : res.flood_class_area_m2) += area;
+    }
     if (ol->CreateFeature(&of) != OGRERR_NONE)
       throw Error(ErrorKind::Io, "io", "cannot write a polygon to " + quoted(p.out_path));
     ++res.polygons;

@@ -43,6 +43,9 @@ struct PolygonizeParams {
   std::string out_path;        // GeoJSON to write
   double min_area_m2 = 0;      // drop polygons smaller than this (speckle)
   std::string out_crs = "rfc7946";  // see parse_geojson_crs
+  // mask_path holds water classes instead (1 permanent water, 2 flood water, 0 dry, 255
+  // nodata): polygons of both classes, each with `class` ("permanent_water" | "flood_water").
+  bool classes = false;
 };
 
 // Which CRS flood polygons are written in: "rfc7946" (default; WGS 84 lon/lat without a `crs`
@@ -58,11 +61,14 @@ GeoJsonCrs parse_geojson_crs(const std::string& value);
 struct PolygonizeResult {
   int polygons = 0;            // written
   int dropped_small = 0;
-  double flood_area_m2 = 0;    // of written polygons
+  double flood_area_m2 = 0;    // of written polygons (all water)
+  // With classes: polygons and area per class (permanent water, flood water).
+  int permanent_polygons = 0, flood_class_polygons = 0;
+  double permanent_area_m2 = 0, flood_class_area_m2 = 0;
 };
 
 // Flood polygons (value 1) of a mask, with area_m2 (ground area in m²: see io/area.hpp) and
-// mean_proba.
+// mean_proba; with classes, the polygons of both water classes with their class.
 PolygonizeResult polygonize_flood(const PolygonizeParams& p);
 
 }  // namespace drshym::io

@@ -104,6 +104,22 @@ struct SceneRunner::Impl {
   const BatchOptions& opt;
   int rank, threads;
   std::map<std::string, std::unique_ptr<infer::Predictor>> models;  // by checkpoint path
+  std::map<std::string, std::shared_ptr<const infer::Predictor>> type_models;  // by type_model_name
+
+  // The water type model a scene's params need (loaded once per rank), or null.
+  const infer::Predictor* type_model_for(const infer::SegmentParams& p) {
+    const std::string name = infer::type_model_name(p);
+    if (name.empty()) return nullptr;
+    auto& slot = type_models[name];
+    if (!slot) {
+      infer::PredictorParams pp;
+      pp.device = opt.device;
+      pp.threads = threads;
+      slot = infer::load_type_model(p, pp);
+      core::log().info("batch: rank {} loaded {}", rank, slot->describe());
+    }
+    return slot.get();
+  }
 
   const infer::Predictor& predictor_for(const std::string& uri) {
     const std::string ckpt = opt.checkpoint.empty() ? infer::default_model_for_scene(uri) : opt.checkpoint;
@@ -179,7 +195,9 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
     p.scene_uri = scene.uri;
     p.out_dir = scene_dir(opt, scene);
     p.aoi_path = scene.aoi;
+    p.before_uri = scene.before;
     p.progress = false;
+    p.type_model = impl_->type_model_for(p);
     explain::SceneExplainOptions eo;
     if (opt.explain)
       eo.gradcam = explain::GradCamParams{"", explain::CamMethod::GradCam, p.threshold.value_or(predictor.threshold())};

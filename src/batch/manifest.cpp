@@ -47,11 +47,9 @@ class ManifestReader {
 
   void add(SceneEntry e) {
     if (e.uri.empty()) fail(e.line, "no scene path");
-    if (!e.before.empty())
-      fail(e.line, "'before' scenes (bi-temporal flood vs permanent water) are not supported yet: drshym segment "
-                   "has no --before; list the post-event scene alone");
     e.uri = resolve(e.uri);
     e.aoi = resolve(e.aoi);
+    e.before = resolve(e.before);
     if (e.id.empty()) e.id = default_scene_id(e.uri);
     if (!valid_scene_id(e.id))
       fail(e.line, "scene id " + quoted(e.id) +

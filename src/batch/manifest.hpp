@@ -16,7 +16,7 @@ struct SceneEntry {
   std::string uri;     // scene path or URI, as segment takes it
   std::string id;      // output folder name under --out: the manifest's id, else the file stem
   std::string aoi;     // optional polygon GeoJSON (any CRS)
-  std::string before;  // optional pre-event scene (refused until bi-temporal input exists)
+  std::string before;  // optional pre-event scene (segment --before: the change model splits the water)
   int line = 0;        // 1-based line (text/CSV) or list position (YAML), for messages
 };
 

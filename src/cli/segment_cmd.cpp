@@ -1,5 +1,6 @@
 // drshym segment SCENE --out DIR [--ckpt CKPT] [--aoi AOI.geojson] [--tile 512 --overlap 64] [--threshold T]
 //                [--explain [--explain-method gradcam|gradcam++] [--explain-layer NAME]]
+//                [--before BEFORE | --reference-water RASTER [--reference-water-min 50] | --no-classes]
 #include "cli/command.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -20,7 +21,11 @@ class SegmentCommand : public Command {
         "COG), <scene>_flood.geojson (polygons with area and mean probability), <scene>_overlay.png and\n"
         "<scene>_record.json (DrShymRecord + provenance + a plain-language caption with an uncertainty band).\n"
         "With --explain also <scene>_cam.tif (Grad-CAM relevance of the flood call, Float32 COG on the same grid)\n"
-        "and <scene>_cam_overlay.png. Uses the embedded default model unless --ckpt.");
+        "and <scene>_cam_overlay.png. Uses the embedded default model unless --ckpt.\n"
+        "Water is also split into flood and permanent water: <scene>_classes.tif (0 dry, 1 permanent water,\n"
+        "2 flood water, 255 nodata, COG), polygons with their class. With --before the bi-temporal change model\n"
+        "(models/change) compares the pre-event scene; with --reference-water a water occurrence raster decides;\n"
+        "with neither, the single-date permanent-water head (models/permanent_vv). The record says which.");
     sub->add_option("scene", p_.scene_uri, "Scene GeoTIFF (VV or VV+VH in dB): path or URI (file://, https://, s3://)")
         ->required();
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
@@ -62,6 +67,18 @@ class SegmentCommand : public Command {
     sub->add_option("--explain-layer", explain_layer_,
                     "Layer to explain (unet_compact: enc0..enc4, dec3..dec0); default: the last decoder block");
     sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");
+    sub->add_option("--before", p_.before_uri,
+                    "Pre-event scene of the same area (VV or VV+VH in dB, any grid or CRS: GDAL warps it onto the\n"
+                    "scene's grid). The change model then tells flood water (new) from permanent water");
+    sub->add_option("--reference-water", p_.reference_water,
+                    "Without --before: a water occurrence raster in % (e.g. a JRC Global Surface Water occurrence\n"
+                    "tile; any CRS, GDAL warps it): water where occurrence >= --reference-water-min is permanent");
+    sub->add_option("--reference-water-min", p_.reference_water_min, "Occurrence (%) from which water is permanent")
+        ->capture_default_str();
+    sub->add_option("--type-ckpt", type_ckpt_,
+                    "Checkpoint of the water type model: the change model with --before (default models/change),\n"
+                    "else the permanent-water head (default models/permanent_vv)");
+    sub->add_flag("--no-classes", no_classes_, "Skip the flood/permanent water classes (no second model runs)");
     return sub;
   }
 
@@ -77,6 +94,11 @@ class SegmentCommand : public Command {
     }
     infer::Predictor predictor(pred_);
     core::log().info("segment: model {}", predictor.describe());
+    p_.write_classes = !no_classes_;
+    if (no_classes_ && !type_ckpt_.empty()) throw Error(ErrorKind::Usage, "segment", "--type-ckpt needs the classes (not --no-classes)");
+    const auto type_model = infer::load_type_model(p_, pred_, type_ckpt_);
+    p_.type_model = type_model.get();
+    if (type_model) core::log().info("segment: water type model {}", type_model->describe());
     explain::SceneExplainOptions eo = eo_;
     if (explain_)
       eo.gradcam = explain::GradCamParams{explain_layer_, explain::parse_cam_method(explain_method_),
@@ -94,7 +116,8 @@ class SegmentCommand : public Command {
   infer::SegmentParams p_;
   infer::PredictorParams pred_;
   double threshold_ = -1;
-  bool no_overlay_ = false, no_polygons_ = false, explain_ = false;
+  bool no_overlay_ = false, no_polygons_ = false, explain_ = false, no_classes_ = false;
+  std::string type_ckpt_;
   std::string explain_method_ = "gradcam", explain_layer_;
   explain::SceneExplainOptions eo_;
 };

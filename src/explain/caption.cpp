@@ -292,9 +292,36 @@ FloodSummary summarize_flood(const CaptionInput& in) {
 
 namespace drshym::explain {
 
+std::string classes_sentence(const nlohmann::json& c) {
+  if (!c.is_object() || !c.contains("source")) return "";
+  const int64_t perm = c.value("permanent_water_pixels", int64_t(0)), flood = c.value("flood_water_pixels", int64_t(0));
+  if (perm + flood == 0) return "";
+  const std::string src = c["source"].get<std::string>();
+  const std::string by = src == "change_model"      ? "compared with the pre-event scene"
+                         : src == "reference_water" ? "by the reference water map"
+                                                    : "by the single-date permanent-water model (no pre-event scene)";
+  const bool km2 = c.contains("flood_water_km2");
+  auto amount = [&](const char* key, int64_t px) {
+    return km2 ? fmt::format("{:.2f} km²", c[key].get<double>()) : fmt::format("{} pixels", px);
+  };
+  std::string t = fmt::format(" Of the water, {} is flood water and {} permanent water ({}).",
+                              amount("flood_water_km2", flood), amount("permanent_water_km2", perm), by);
+  const int64_t unknown = c.value("flood_water_type_unknown_pixels", int64_t(0));
+  if (unknown > 0 && flood > 0 && double(unknown) >= 0.05 * double(flood))
+    t += fmt::format(" {:.0f}% of that flood water lies where the {} has no data, so it may include permanent water.",
+                     100.0 * double(unknown) / double(flood),
+                     src == "change_model" ? "pre-event scene" : "reference map");
+  return t;
+}
+
 nlohmann::json describe_scene(const infer::SceneProducts& p) {
-  const FloodSummary s = summarize_flood({p.mask_path, p.crs_wkt, p.geotransform, p.tally, p.threshold});
-  return {{"caption", s.text}, {"flood_summary", s.to_json()}};
+  FloodSummary s = summarize_flood({p.mask_path, p.crs_wkt, p.geotransform, p.tally, p.threshold});
+  nlohmann::json j = s.to_json();
+  if (!p.classes.is_null()) {
+    s.text += classes_sentence(p.classes);
+    j["classes"] = p.classes;
+  }
+  return {{"caption", s.text}, {"flood_summary", j}};
 }
 
 }  // namespace drshym::explain

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <vector>
 
@@ -66,7 +67,7 @@ io::Raster open_product(const std::string& path, const Window& region, const cha
 // nodata value (e.g. -99) becomes NaN like the rest.
 struct MapData {
   int w = 0, h = 0;
-  std::vector<float> vv, proba, mask;
+  std::vector<float> vv, proba, mask, cls;  // cls: water classes, empty without
   bool nodata(size_t i) const { return mask[i] == 255.0f || !std::isfinite(vv[i]) || !std::isfinite(mask[i]); }
 };
 
@@ -78,6 +79,7 @@ std::vector<float> read_small(const io::Raster& r, int band, const Window& win, 
 
 struct Sources {
   io::Raster scene, proba, mask;
+  std::optional<io::Raster> classes;
 };
 
 // Opens (and checks) every input before anything is drawn, so a bad input leaves no file.
@@ -95,7 +97,9 @@ Sources open_inputs(const OverlayInputs& in, int max_side) {
                 "overlay region " + in.region.str() + " is not inside " + quoted(in.scene_uri));
   io::Raster proba = open_product(in.proba_path, in.region, "probability raster");
   io::Raster mask = open_product(in.mask_path, in.region, "mask");
-  return {std::move(scene), std::move(proba), std::move(mask)};
+  std::optional<io::Raster> classes;
+  if (!in.classes_path.empty()) classes.emplace(open_product(in.classes_path, in.region, "classes raster"));
+  return {std::move(scene), std::move(proba), std::move(mask), std::move(classes)};
 }
 
 MapData read_map(const OverlayInputs& in, const Sources& src, const Layout& l) {
@@ -110,6 +114,7 @@ MapData read_map(const OverlayInputs& in, const Sources& src, const Layout& l) {
       if (v == float(*nd)) v = std::nanf("");
   d.proba = read_small(src.proba, 1, grid, d.w, d.h);
   d.mask = read_small(src.mask, 1, grid, d.w, d.h);
+  if (src.classes) d.cls = read_small(*src.classes, 1, grid, d.w, d.h);
   return d;
 }
 
@@ -147,8 +152,16 @@ std::vector<uint8_t> flood_pixels(const MapData& d, double threshold) {
     }
     const uint8_t g = backdrop_grey(d.vv[i]);
     Rgb c{g, g, g};
-    if (d.mask[i] == 1.0f) c = blend(c, kFloodBlue, flood_alpha(p, threshold));
-    else if (p >= kUncertainLo && p < threshold) c = blend(c, kUncertainOrange, kUncertainAlpha);
+    if (!d.cls.empty()) {
+      // Classes: flood water vermillion (opacity rising with p), permanent water navy.
+      if (d.cls[i] == 2.0f) c = blend(c, kFloodVermillion, flood_alpha(p, threshold));
+      else if (d.cls[i] == 1.0f) c = blend(c, kPermanentNavy, kFloodAlphaHi);
+      else if (p >= kUncertainLo && p < threshold) c = blend(c, kUncertainYellow, kUncertainAlpha);
+    } else if (d.mask[i] == 1.0f) {
+      c = blend(c, kFloodBlue, flood_alpha(p, threshold));
+    } else if (p >= kUncertainLo && p < threshold) {
+      c = blend(c, kUncertainOrange, kUncertainAlpha);
+    }
     put(rgb, i, c);
   }
   return rgb;
@@ -347,8 +360,19 @@ void write_flood_overlay_png(const OverlayInputs& in, const std::string& out_png
   const Layout l = layout_for(in.region, max_side);
   const MapData d = read_map(in, src, l);
   const double thr = in.threshold;
+  const bool classes = !d.cls.empty();
   auto legend = [&](Legend& lg) {
     lg.title("Flood map");
+    if (classes) {
+      lg.swatch(kFloodVermillion, kFloodAlphaHi, "flood water", "new water; opacity rises with p:");
+      lg.ramp({kFloodVermillion, kFloodVermillion}, {kFloodAlphaLo, kFloodAlphaHi}, "p = " + fmt("%.2f", thr), "1.00", 24);
+      lg.swatch(kPermanentNavy, kFloodAlphaHi, "permanent water", "water there before the event");
+      lg.swatch(kUncertainYellow, kUncertainAlpha, "uncertain, mapped dry",
+                fmt("%.2f", kUncertainLo) + " ≤ p < " + fmt("%.2f", thr));
+      common_legend(lg, in, l);
+      lg.note("p: calibrated water probability");
+      return;
+    }
     lg.swatch(kFloodBlue, kFloodAlphaHi, "flood", "p ≥ " + fmt("%.2f", thr) + "; opacity rises with p:");
     lg.ramp({kFloodBlue, kFloodBlue}, {kFloodAlphaLo, kFloodAlphaHi}, "p = " + fmt("%.2f", thr), "1.00", 24);
     lg.swatch(kUncertainOrange, kUncertainAlpha, "uncertain, mapped dry",

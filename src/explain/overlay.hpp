@@ -27,6 +27,9 @@ inline constexpr int kMinOverlaySide = 400;   // smallest max_side accepted
 inline constexpr eval::Rgb kFloodBlue{0, 114, 178};       // #0072B2
 inline constexpr eval::Rgb kUncertainOrange{230, 159, 0}; // #E69F00
 inline constexpr eval::Rgb kNodataGrey{200, 200, 200};
+inline constexpr eval::Rgb kPermanentNavy{20, 30, 90};     // permanent water (with classes)
+inline constexpr eval::Rgb kFloodVermillion{213, 94, 0};  // #D55E00: flood water (with classes)
+inline constexpr eval::Rgb kUncertainYellow{240, 228, 66}; // #F0E442: uncertain dry (with classes)
 inline constexpr eval::Rgb kOutlineWhite{255, 255, 255};  // flood outline on the CAM overlay
 
 struct OverlayInputs {
@@ -38,6 +41,9 @@ struct OverlayInputs {
   std::string crs_wkt;     // CRS of the region grid ("" = none)
   GeoTransform geotransform;  // of the region grid
   double threshold = 0.5;
+  // Byte water classes on the region grid (1 permanent, 2 flood water, 0 dry, 255 nodata), or
+  // "": the water is then drawn as one class.
+  std::string classes_path;
 };
 
 // Flood map: backdrop VV in grey (-25 dB black .. 0 dB white), mask == 1 in blue with opacity

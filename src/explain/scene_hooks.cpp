@@ -59,7 +59,8 @@ void attach_scene_hooks(infer::SegmentHooks& hooks, const infer::Predictor& pred
                            job.products.mask_path,
                            job.products.crs_wkt,
                            job.products.geotransform,
-                           job.products.threshold};
+                           job.products.threshold,
+                           job.products.classes_path};
     if (!job.overlay_png.empty()) write_flood_overlay_png(in, job.overlay_png);
     if (!job.cam_overlay_png.empty()) write_cam_overlay_png(in, job.cam_path, job.cam_overlay_png);
   };

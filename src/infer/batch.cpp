@@ -67,6 +67,7 @@ PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor
       sp.write_overlay = false;
       sp.cog = false;
       sp.progress = false;
+      sp.write_classes = false;  // predict writes probabilities and masks for stitch
       // A tile-sized file is one window (so `stitch` reproduces `segment`); larger files are tiled.
       const int side = std::max(w, h);
       if (side <= 1024) sp.grid = {((side + 31) / 32) * 32, 0};

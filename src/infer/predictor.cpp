@@ -19,10 +19,15 @@ namespace fs = std::filesystem;
 namespace drshym::infer {
 
 std::string default_model_path(const std::string& name) {
-  if (const char* env = std::getenv("DRSHYM_MODEL_DIR"); env && *env) return env;
-  // Next to the binary (installed layouts), then the source tree this binary was built from.
   const fs::path rel = fs::path("models") / name;
   std::error_code ec;
+  // $DRSHYM_MODEL_DIR: a models folder (DIR/<name>/model.pt), or one model folder that stands in
+  // for both scene models (default, default_vv) but never for the water type models.
+  if (const char* env = std::getenv("DRSHYM_MODEL_DIR"); env && *env) {
+    if (fs::exists(fs::path(env) / name / "model.pt", ec)) return (fs::path(env) / name).string();
+    if (name == "default" || name == "default_vv") return env;
+  }
+  // Next to the binary (installed layouts), then the source tree this binary was built from.
   auto exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     for (auto p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {

@@ -71,7 +71,9 @@ class Predictor {
 
 // The embedded default models: "default" (VV+VH input) and "default_vv" (VV only, for
 // single-polarisation scenes). Found next to the binary (installed layouts) or in the source
-// tree the binary was built from; $DRSHYM_MODEL_DIR, when set, replaces both.
+// tree the binary was built from; $DRSHYM_MODEL_DIR, when set, is either a models folder
+// (DIR/<name>/model.pt) or one model folder standing in for "default" and "default_vv". The
+// water type models: "change" (bi-temporal, segment --before) and "permanent_vv".
 std::string default_model_path(const std::string& name = "default");
 
 // The default model for a scene: "default" when the scene has a VH band, else "default_vv".

@@ -27,6 +27,8 @@
 #include "io/vector.hpp"
 #include "infer/predictor.hpp"
 #include "infer/proba_writer.hpp"
+#include "infer/water_classes.hpp"
+#include "io/warp.hpp"
 #include "model/checkpoint.hpp"
 
 namespace drshym::infer {
@@ -45,6 +47,8 @@ struct TileInput {
   tiling::Tile tile;
   std::vector<float> input;
   std::vector<uint8_t> valid;
+  std::vector<float> type_input;  // the water type model's input (C' x T x T), with its validity
+  std::vector<uint8_t> type_valid;
   bool empty = false;  // no valid pixel: not run through the model
   bool outside_aoi = false;  // a window the AOI's bounding box does not touch
 };
@@ -56,6 +60,8 @@ struct TileOutput {
   torch::Tensor proba;
   std::vector<uint8_t> valid;
   torch::Tensor cam;  // explanation map (T x T) when the run explains
+  torch::Tensor type;  // the water type model's probabilities (T x T), with its validity
+  std::vector<uint8_t> type_valid;
 };
 
 bool any_set(const std::vector<uint8_t>& flags) {
@@ -106,8 +112,12 @@ class SceneRun {
   nlohmann::json provenance() const;
   SceneProducts products() const {
     return {writer_->mask_stage(), writer_->proba_stage(), info_.crs_wkt,
-            info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold()};
+            info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold(),
+            classes_ ? classes_stage_ : "", classes_ ? classes_json() : nlohmann::json(nullptr)};
   }
+  void prepare_classes(const io::CreateOptions& geo, const OutputCrop& crop);
+  nlohmann::json classes_json() const;
+  nlohmann::json classes_provenance() const;
   double threshold() const { return p_.threshold ? *p_.threshold : predictor_.threshold(); }
 
   const SegmentParams& p_;
@@ -129,6 +139,17 @@ class SceneRun {
   core::OutputSet outs_;
   std::optional<ProbaWriter> writer_;
   std::optional<BlendedBand> cam_;  // with hooks_.explain
+  // water classes (p_.write_classes)
+  std::optional<ClassSource> classes_;
+  std::shared_ptr<const Predictor> own_type_model_;  // loaded here when the caller gave none
+  const Predictor* type_model_ = nullptr;            // p_.type_model or own_type_model_
+  const ingest::Preprocess* type_pp_ = nullptr;      // the type model's recipe
+  float type_shift_ = 0, before_shift_ = 0, before_vv_db_ = std::numeric_limits<float>::quiet_NaN();
+  int before_vv_band_ = 1;
+  std::string before_stage_, reference_stage_, classes_stage_;  // scratch rasters
+  std::optional<BlendedBand> type_band_;  // the type model's blended probabilities
+  ClassesTally classes_tally_;
+  core::OutputSet scratch_;  // never finished: its files are removed whatever happens
   SegmentResult res_;
   // model
   int workers_ = 1;
@@ -136,7 +157,7 @@ class SceneRun {
   double read_seconds_ = 0, write_seconds_ = 0;
   // finish
   io::PolygonizeResult poly_;
-  double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0;
+  double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0, classes_seconds_ = 0;
 };
 
 // ---- prepare: every check that can fail on bad input runs before any compute or output ----
@@ -151,6 +172,36 @@ void SceneRun::prepare() {
                 "tile size " + std::to_string(p_.grid.tile) + " is not a multiple of " + std::to_string(m) +
                     ", which " + predictor_.net()->config().arch + " needs; try " +
                     std::to_string(std::max(m, p_.grid.tile / m * m)));
+  if (p_.write_classes) {
+    const std::string want = type_model_name(p_);
+    if (!p_.before_uri.empty() && !p_.reference_water.empty())
+      throw Error(ErrorKind::Usage, "segment",
+                  "give a pre-event scene (--before) or a reference water raster (--reference-water), not both");
+    type_model_ = p_.type_model;
+    if (!want.empty() && !type_model_) {
+      // The embedded model, on the main model's device, leaving the caller's thread count alone.
+      PredictorParams base;
+      base.threads = at::get_num_threads();
+      base.device = predictor_.on_cpu() ? "cpu" : "cuda";
+      own_type_model_ = load_type_model(p_, base);
+      type_model_ = own_type_model_.get();
+    }
+    if (type_model_ && type_model_->preprocess().needs_before() != !p_.before_uri.empty())
+      throw Error(ErrorKind::Usage, "segment",
+                  p_.before_uri.empty() ? "model " + type_model_->describe() +
+                                              " is a change model: it needs a pre-event scene (--before)"
+                                        : "model " + type_model_->describe() +
+                                              " is not a change model (its bands have no VV_BEFORE): it cannot use --before");
+    if (!p_.reference_water.empty() && !(p_.reference_water_min > 0.0 && p_.reference_water_min <= 100.0))
+      throw Error(ErrorKind::Usage, "segment",
+                  fmt::format("reference water occurrence must be in (0, 100] %, got {:g}", p_.reference_water_min));
+    if (type_model_ && p_.grid.tile % type_model_->net()->config().input_multiple() != 0)
+      throw Error(ErrorKind::Usage, "segment",
+                  "tile size " + std::to_string(p_.grid.tile) + " does not suit the water type model " +
+                      type_model_->describe());
+  } else if (!p_.before_uri.empty() || !p_.reference_water.empty()) {
+    throw Error(ErrorKind::Usage, "segment", "--before and --reference-water make the water classes: not with --no-classes");
+  }
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();
   core::ensure_writable_dir(p_.out_dir);
@@ -197,7 +248,127 @@ void SceneRun::prepare() {
     res_.outputs["cam"] = base_ + "_cam.tif";
     cam_.emplace(geo, *grid_, base_ + "_cam.tif", "gradcam_relevance", crop);
   }
+  if (p_.write_classes) prepare_classes(geo, crop);
   progress("prepare", 1.0);
+}
+
+// The water type layer: the pre-event scene warped onto this scene's grid for the change
+// model, the reference raster warped onto the output grid, or the permanent-water head alone.
+// Every check on the extra inputs runs here, before any compute.
+void SceneRun::prepare_classes(const io::CreateOptions& geo, const OutputCrop& crop) {
+  res_.outputs["classes"] = base_ + "_classes.tif";
+  classes_stage_ = core::temp_path_for(base_ + "_classes.stage.tif");
+  scratch_.adopt(classes_stage_);
+  if (!p_.reference_water.empty()) {
+    classes_ = ClassSource::reference_water;
+    reference_stage_ = core::temp_path_for(base_ + "_reference.stage.tif");
+    scratch_.adopt(reference_stage_);
+    const io::Grid out_grid{info_.crs_wkt, geo.geotransform, geo.width, geo.height};
+    io::RasterInfo ref_info = [&] {
+      try {
+        return io::Raster::open(p_.reference_water).info();
+      } catch (const Error& e) {
+        throw Error(e.kind(), "segment", "--reference-water: " + std::string(e.what()));
+      }
+    }();
+    if (!ref_info.crs_wkt.empty() && ref_info.has_geotransform && !io::may_overlap(ref_info, out_grid))
+      throw Error(ErrorKind::InvalidInput, "segment",
+                  "reference water raster " + quoted(p_.reference_water) + " does not overlap scene " + quoted(p_.scene_uri));
+    io::warp_band_to_grid(p_.reference_water, 1, out_grid, reference_stage_, "bilinear", "--reference-water");
+    if (io::finite_pixels_sampled(reference_stage_) == 0)
+      throw Error(ErrorKind::InvalidInput, "segment",
+                  "reference water raster " + quoted(p_.reference_water) + " has no value over scene " +
+                      quoted(p_.scene_uri) + " (no overlap, or all nodata there)");
+    return;
+  }
+  type_pp_ = &type_model_->preprocess();
+  const ingest::Anchor& ta = type_pp_->anchor;
+  type_shift_ = (ta.enabled == pp_.anchor.enabled && ta.percentile == pp_.anchor.percentile &&
+                 ta.reference_db == pp_.anchor.reference_db)
+                    ? anchor_shift_
+                    : ingest::scene_anchor_shift(*scene_, ta);
+  type_band_.emplace(geo, *grid_, base_ + "_water_type.tif", "water_type_probability", crop);
+  if (p_.before_uri.empty()) {
+    classes_ = ClassSource::permanent_head;
+    return;
+  }
+  classes_ = ClassSource::change_model;
+  // The pre-event scene: its own checks (bands, CRS, dB scale, some valid pixel), each naming it.
+  std::optional<ingest::Scene> before;
+  try {
+    before.emplace(ingest::open_scene(p_.before_uri, false));
+    ingest::require_some_valid(*before);
+  } catch (const Error& e) {
+    throw Error(e.kind(), "segment", "--before: " + std::string(e.what()));
+  }
+  before_vv_band_ = before->bands.vv;
+  if (scene_->bands.assumed != before->bands.assumed)
+    core::log().info("segment: {} names its polarisations and {} does not: band {} of the pre-event scene is taken as VV",
+                     scene_->bands.assumed ? quoted(p_.before_uri) : quoted(p_.scene_uri),
+                     scene_->bands.assumed ? quoted(p_.scene_uri) : quoted(p_.before_uri), before_vv_band_);
+  const io::Grid full{info_.crs_wkt, info_.geotransform, info_.width, info_.height};
+  if (!io::may_overlap(before->raster.info(), full))
+    throw Error(ErrorKind::InvalidInput, "segment",
+                "pre-event scene " + quoted(p_.before_uri) + " does not overlap scene " + quoted(p_.scene_uri));
+  before.reset();
+  before_stage_ = core::temp_path_for(base_ + "_before.stage.tif");
+  scratch_.adopt(before_stage_);
+  check();
+  io::warp_band_to_grid(p_.before_uri, before_vv_band_, full, before_stage_, "bilinear", "--before");
+  check();
+  // The pre-event anchor: its VV percentile over this scene's footprint (as the change model
+  // saw both dates of one area in training).
+  auto warped = io::Raster::open(before_stage_);
+  const int side = 2048;
+  const double f = std::min(1.0, double(side) / double(std::max(info_.width, info_.height)));
+  const int sw = std::max(1, int(std::lround(info_.width * f))), sh = std::max(1, int(std::lround(info_.height * f)));
+  std::vector<float> v(size_t(sw) * size_t(sh));
+  warped.read_band_resampled(1, Window{0, 0, info_.width, info_.height}, sw, sh, v.data());
+  before_vv_db_ = ingest::percentile_of(v, ta.percentile);
+  if (!std::isfinite(before_vv_db_))
+    throw Error(ErrorKind::InvalidInput, "segment",
+                "pre-event scene " + quoted(p_.before_uri) + " has no valid pixel over scene " + quoted(p_.scene_uri) +
+                    " (they do not overlap, or the pre-event scene is nodata there)");
+  before_shift_ = ta.shift_for(before_vv_db_);
+}
+
+nlohmann::json SceneRun::classes_json() const {
+  nlohmann::json j = classes_tally_.to_json();
+  j["source"] = to_string(*classes_);
+  return j;
+}
+
+nlohmann::json SceneRun::classes_provenance() const {
+  if (!classes_) return nullptr;
+  nlohmann::json j{{"source", to_string(*classes_)}};
+  if (type_model_) {
+    j["model"] = {{"checkpoint", type_model_->checkpoint_path()},
+                  {"checkpoint_sha256", type_model_->checkpoint_sha256()},
+                  {"describe", type_model_->describe()},
+                  {"bands", type_pp_->bands},
+                  {"temperature", type_model_->temperature()},
+                  {"threshold", type_model_->threshold()},
+                  {"anchor_shift_db", type_shift_}};
+  }
+  if (*classes_ == ClassSource::change_model)
+    j["before"] = {{"source_uri", source_uri_of(p_.before_uri)},
+                   {"vv_band", before_vv_band_},
+                   {"warp", "gdalwarp -r bilinear onto this scene's grid"},
+                   {"vv_percentile_db", before_vv_db_},
+                   {"anchor_shift_db", before_shift_}};
+  if (*classes_ == ClassSource::reference_water)
+    j["reference_water"] = {{"source_uri", source_uri_of(p_.reference_water)},
+                            {"min_occurrence_percent", p_.reference_water_min},
+                            {"warp", "gdalwarp -r bilinear onto the output grid"}};
+  j["rule"] = *classes_ == ClassSource::change_model
+                  ? fmt::format("water with P(flood) >= threshold is flood water; other water is permanent where "
+                                "the pre-event VV (anchored) was below {:g} dB, else flood",
+                                ClassesRule::kPermanentMaxBeforeDb)
+              : *classes_ == ClassSource::reference_water
+                  ? "water where the reference occurrence >= min is permanent, other water flood"
+                  : "water with P(permanent) >= threshold is permanent water, other water flood";
+  j["unknown_type"] = "water with no pre-event or reference value there is flood water";
+  return j;
 }
 
 // ---- model: a pipeline of threads joined by bounded queues, so memory stays a few batches deep:
@@ -254,6 +425,8 @@ void SceneRun::run_model() {
   reader = std::thread([&] {
     try {
       auto src = io::Raster::open(p_.scene_uri);  // GDAL handles are per thread
+      std::optional<io::Raster> before_src;
+      if (!before_stage_.empty()) before_src.emplace(io::Raster::open(before_stage_));
       std::vector<int> bands{scene.bands.vv};
       if (scene.bands.vh) bands.push_back(scene.bands.vh);
       for (const auto& t : grid.tiles()) {
@@ -277,6 +450,13 @@ void SceneRun::run_model() {
             if (w.x + c >= info.width || w.y + r >= info.height) blk.valid[size_t(r) * w.w + c] = 0;
         pp_.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
                   blk.valid.data(), anchor_shift_);
+        if (type_pp_) {
+          io::Block bb;
+          if (before_src) bb = before_src->read(w, {1});  // NaN outside the warped scene
+          type_pp_->apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.type_input,
+                          ti.type_valid, blk.valid.data(), type_shift_, before_src ? bb.band(0) : nullptr,
+                          before_shift_);
+        }
         // All nodata (a swath edge, the scene's empty wedges): nothing for the model to do.
         if (!any_set(ti.valid)) {
           ti.empty = true;
@@ -305,9 +485,12 @@ void SceneRun::run_model() {
           if (it->second.proba.defined()) {
             writer.add(it->second.tile, it->second.proba.data_ptr<float>(), it->second.valid.data());
             if (cam_) cam_->add(it->second.tile, it->second.cam.data_ptr<float>(), it->second.valid.data());
+            if (type_band_)
+              type_band_->add(it->second.tile, it->second.type.data_ptr<float>(), it->second.type_valid.data());
           } else {
             writer.skip(it->second.tile);
             if (cam_) cam_->skip(it->second.tile);
+            if (type_band_) type_band_->skip(it->second.tile);
           }
           write_seconds_ += seconds_since(t0);
           if (touches[size_t(it->second.tile.index)]) {
@@ -336,7 +519,7 @@ void SceneRun::run_model() {
               batch.push_back(std::move(ti));
             } else {
               if (!ti.outside_aoi) ++tiles_skipped;
-              if (!outputs.push({ti.tile, torch::Tensor(), {}, torch::Tensor()})) return;
+              if (!outputs.push({ti.tile, torch::Tensor(), {}, torch::Tensor(), torch::Tensor(), {}})) return;
             }
           }
           if (batch.empty()) continue;  // only empty tiles this time (or the end: `more` is false)
@@ -354,10 +537,21 @@ void SceneRun::run_model() {
           } else {
             prob = predictor_.predict(x);
           }
+          torch::Tensor typ;
+          if (type_pp_) {
+            const int64_t Ct = int64_t(type_pp_->bands.size());
+            auto xt = torch::empty({int64_t(batch.size()), Ct, T, T});
+            for (size_t b = 0; b < batch.size(); ++b)
+              std::memcpy(xt[int64_t(b)].data_ptr<float>(), batch[b].type_input.data(),
+                          batch[b].type_input.size() * sizeof(float));
+            typ = type_model_->predict(xt);
+          }
           model_seconds[size_t(k)] += seconds_since(t0);
           for (size_t b = 0; b < batch.size(); ++b)
             if (!outputs.push({batch[b].tile, prob[int64_t(b)], std::move(batch[b].valid),
-                               cam.defined() ? cam[int64_t(b)].contiguous() : torch::Tensor()}))
+                               cam.defined() ? cam[int64_t(b)].contiguous() : torch::Tensor(),
+                               typ.defined() ? typ[int64_t(b)].contiguous() : torch::Tensor(),
+                               std::move(batch[b].type_valid)}))
               return;
         }
       } catch (...) {
@@ -376,6 +570,7 @@ void SceneRun::run_model() {
   tiles_skipped_ = tiles_skipped.load();
   writer.close_staging();
   if (cam_) cam_->close_staging();
+  if (type_band_) type_band_->close_staging();
   res_.valid_pixels = writer.valid_pixels();
   res_.flood_pixels = writer.flood_pixels();
 }
@@ -397,6 +592,21 @@ void SceneRun::finish_outputs() {
   if (p_.write_polygons) res_.outputs["geojson"] = gj;
   if (overlay) res_.outputs["overlay_png"] = png;
   if (cam_overlay) res_.outputs["cam_overlay_png"] = cam_png;
+  if (classes_) {
+    const auto t0 = Clock::now();
+    ClassesRule rule{*classes_,
+                     *classes_ == ClassSource::reference_water ? reference_stage_ : type_band_->stage(),
+                     *classes_ == ClassSource::reference_water ? p_.reference_water_min : type_model_->threshold()};
+    if (*classes_ == ClassSource::change_model) {
+      rule.before_path = before_stage_;
+      rule.before_x0 = region_.x;
+      rule.before_y0 = region_.y;
+      rule.before_shift_db = before_shift_;
+    }
+    classes_tally_ = write_classes_stage(writer.mask_stage(), rule, classes_stage_, writer.pixel_area());
+    classes_seconds_ = seconds_since(t0);
+    check();
+  }
   const SceneProducts products = this->products();
   // The COG conversion (this thread) and polygons + overlay (a second thread) all read the
   // complete staged rasters, so they run side by side.
@@ -405,7 +615,8 @@ void SceneRun::finish_outputs() {
     try {
       auto t0 = Clock::now();
       if (p_.write_polygons)
-        poly_ = io::polygonize_flood({writer.mask_stage(), writer.proba_stage(), gj_tmp, p_.min_area_m2, p_.geojson_crs});
+        poly_ = io::polygonize_flood({classes_ ? classes_stage_ : writer.mask_stage(), writer.proba_stage(), gj_tmp,
+                                      p_.min_area_m2, p_.geojson_crs, bool(classes_)});
       polygonize_seconds_ = seconds_since(t0);
       check();
       t0 = Clock::now();
@@ -421,6 +632,12 @@ void SceneRun::finish_outputs() {
     const auto t0 = Clock::now();
     writer.write_outputs(outs_, p_.cog);
     if (cam_) cam_->write_output(outs_, p_.cog);
+    if (classes_) {
+      auto staged = io::Raster::open(classes_stage_);
+      const std::string tmp = outs_.temp(res_.outputs["classes"].get<std::string>());
+      if (p_.cog) staged.write_cog(tmp);
+      else staged.write_copy(tmp, "GTiff");
+    }
     finish_seconds_ = seconds_since(t0);
   } catch (...) {
     side.join();
@@ -462,7 +679,9 @@ nlohmann::json SceneRun::provenance() const {
             {"blend_write", write_seconds_},      // on the writer thread, overlapping the model
             {"finish_rasters", finish_seconds_},  // COG conversion, after the model
             {"polygonize", polygonize_seconds_},  // alongside the COG conversion
+            {"classes", classes_seconds_},        // the classes raster, before the COG conversion
             {"overlay", overlay_seconds_}}},      // after polygonize, alongside the COG conversion
+          {"classes", classes_provenance()},
           {"explain", hooks_.explain ? hooks_.explain->provenance : nlohmann::json(nullptr)},
           {"output_key", output_key(p_, predictor_, hooks_)},
           {"drshym_version", predictor_.meta().value("version", std::string())}};
@@ -484,6 +703,7 @@ SegmentResult SceneRun::record_and_commit() {
     rec.processing.push_back(fmt::format("anchor:vv_p{:g}={:.2f}dB,shift={:+.2f}dB", pp_.anchor.percentile,
                                          anchor_vv_db_, anchor_shift_));
   if (aoi_) rec.processing.push_back("aoi:" + p_.aoi_path);
+  if (classes_) rec.processing.push_back(std::string("classes:") + to_string(*classes_));
   rec.extra_provenance = provenance();
   nlohmann::json stats = {{"tiles", res_.tiles},
                           {"tiles_skipped_no_valid_pixel", tiles_skipped_},
@@ -499,6 +719,13 @@ SegmentResult SceneRun::record_and_commit() {
     stats["area_method"] = writer_->pixel_area()->method();
   }
   if (p_.write_polygons) stats["flood_polygon_area_km2"] = poly_.flood_area_m2 / 1e6;
+  if (classes_) {
+    stats["classes"] = classes_json();
+    if (p_.write_polygons) {
+      stats["classes"]["permanent_water_polygons"] = poly_.permanent_polygons;
+      stats["classes"]["flood_water_polygons"] = poly_.flood_class_polygons;
+    }
+  }
   nlohmann::json rj = rec.to_json();
   rj["stats"] = stats;
   rj["outputs"] = res_.outputs;
@@ -532,6 +759,24 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
     aoi = {{"path", p.aoi_path},
            {"sha256", local ? nlohmann::json(model::file_sha256(io::to_gdal_path(p.aoi_path))) : nlohmann::json(nullptr)}};
   }
+  nlohmann::json classes = nullptr;
+  if (p.write_classes) {
+    const std::string name = type_model_name(p);
+    nlohmann::json sha = nullptr;  // the embedded model segment_scene would load
+    if (p.type_model) sha = p.type_model->checkpoint_sha256();
+    else if (!name.empty()) sha = model::file_sha256(default_model_path(name) + "/model.pt");
+    classes = {{"before", p.before_uri.empty() ? nlohmann::json(nullptr) : nlohmann::json(source_uri_of(p.before_uri))},
+               {"model_sha256", sha},
+               {"model_temperature", p.type_model ? nlohmann::json(p.type_model->temperature()) : nlohmann::json(nullptr)},
+               {"model_threshold", p.type_model ? nlohmann::json(p.type_model->threshold()) : nlohmann::json(nullptr)}};
+    if (!p.reference_water.empty()) {
+      const bool local = io::is_local(p.reference_water);
+      classes["reference_water"] = {
+          {"path", p.reference_water},
+          {"sha256", local ? nlohmann::json(model::file_sha256(io::to_gdal_path(p.reference_water))) : nlohmann::json(nullptr)},
+          {"min_occurrence_percent", p.reference_water_min}};
+    }
+  }
   return {{"source_uri", source_uri_of(p.scene_uri)},
           {"checkpoint_sha256", predictor.checkpoint_sha256()},
           {"temperature", predictor.temperature()},
@@ -544,7 +789,30 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
           {"polygons", p.write_polygons},
           {"overlay", p.write_overlay && bool(hooks.render)},
           {"cog", p.cog},
-          {"explain", hooks.explain ? hooks.explain->provenance : nlohmann::json(nullptr)}};
+          {"explain", hooks.explain ? hooks.explain->provenance : nlohmann::json(nullptr)},
+          {"classes", classes}};
+}
+
+std::string type_model_name(const SegmentParams& p) {
+  if (!p.write_classes || !p.reference_water.empty()) return "";
+  return p.before_uri.empty() ? "permanent_vv" : "change";
+}
+
+std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const PredictorParams& base,
+                                                 const std::string& checkpoint) {
+  const std::string name = type_model_name(p);
+  if (name.empty()) {
+    if (!checkpoint.empty())
+      throw Error(ErrorKind::Usage, "segment",
+                  p.write_classes ? "a reference water raster decides the classes: no water type model is used"
+                                  : "no water classes are made: no water type model is used");
+    return nullptr;
+  }
+  PredictorParams tp = base;
+  tp.checkpoint = checkpoint.empty() ? default_model_path(name) : checkpoint;
+  tp.threshold.reset();
+  tp.tta = false;
+  return std::make_shared<const Predictor>(tp);
 }
 
 SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {

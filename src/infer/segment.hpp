@@ -3,12 +3,15 @@
 // thread prepares tiles while the network runs), blends overlapping tiles, applies the
 // checkpoint's temperature and threshold and writes, in the scene's CRS and grid:
 //   <scene>_proba.tif (COG, Float32, NaN nodata)   <scene>_mask.tif (COG, 1 flood, 0 dry, 255 nodata)
+//   <scene>_classes.tif (COG, 0 dry, 1 permanent water, 2 flood water, 255 nodata; the water is
+//   the mask's, split by a pre-event scene, a reference water raster or the permanent-water head)
 //   <scene>_flood.geojson   <scene>_record.json
 // and, with the explain module's hooks (SegmentHooks::explain, ::render), <scene>_cam.tif
 // (Grad-CAM relevance, blended like the probabilities) and the overlay PNGs.
 // Memory stays bounded by a few tile rows whatever the scene size.
 #include <nlohmann/json.hpp>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,8 +47,29 @@ struct SegmentParams {
   bool write_overlay = true;      // drawn by SegmentHooks::render; without one no overlay is written
   bool cog = true;                // Cloud-Optimized GeoTIFF (else plain tiled GeoTIFF)
   bool progress = true;
+  // Flood vs permanent water (infer/water_classes.hpp): <scene>_classes.tif, classed polygons.
+  bool write_classes = true;
+  std::string before_uri;             // pre-event scene, any grid or CRS (GDAL warps it onto this
+                                      // scene's grid): the change model decides
+  std::string reference_water;        // without a before scene: a water occurrence raster in %
+                                      // (e.g. JRC Global Surface Water), warped by GDAL
+  double reference_water_min = 50.0;  // occurrence (%) from which water counts as permanent
+  // The model that tells the water types apart: the change model (with before_uri) or the
+  // permanent-water head (with neither before_uri nor reference_water); see type_model_name.
+  const Predictor* type_model = nullptr;
   static SegmentParams default_params() { return {}; }
 };
+
+// The embedded model that decides the water classes of a run with these params: "change" with
+// a before scene, "permanent_vv" with neither a before scene nor a reference raster, "" when no
+// model is needed (a reference raster decides, or write_classes is off).
+std::string type_model_name(const SegmentParams& p);
+
+struct PredictorParams;  // infer/predictor.hpp
+// Loads the model type_model_name(p) names: `checkpoint` when given, else the embedded one
+// (default_model_path), with base's device and threads; null when none is needed.
+std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const PredictorParams& base,
+                                                 const std::string& checkpoint = "");
 
 struct SegmentResult {
   std::string scene_id;
@@ -72,6 +96,8 @@ struct SceneProducts {
   GeoTransform geotransform;   // of the output grid (the AOI's window when cropped)
   FloodTally tally;            // areas tallied at full resolution while blending
   double threshold = 0.5;
+  std::string classes_path;    // complete (staged) water classes ("" without classes)
+  nlohmann::json classes;      // stats.classes of the record (null without classes)
 };
 
 // Per-tile explanation maps (the explain module's Grad-CAM), computed on the model workers.

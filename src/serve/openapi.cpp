@@ -133,13 +133,15 @@ nlohmann::json openapi_spec() {
             "confidence": {"type": "string"}, "patches": {"type": "integer"}}},
           "outputs": {"type": "object", "required": ["mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"], "properties": {
             "mask_uri": {"type": "string"}, "proba_uri": {"type": "string"}, "overlay_png": {"type": "string"},
+            "classes_uri": {"type": "string", "nullable": true, "description": "water classes (UInt8 COG: 0 dry, 1 permanent water, 2 flood water, 255 nodata), split by the single-date permanent-water model"},
             "cam_uri": {"type": "string", "nullable": true, "description": "Grad-CAM relevance (Float32 COG), null without explain"},
             "cam_overlay_png": {"type": "string", "nullable": true, "description": "null without explain"},
             "geojson_uri": {"type": "string"}, "record_uri": {"type": "string"}}},
           "provenance": {"type": "object", "required": ["model", "checkpoint_sha256", "threshold", "temperature", "calibration", "timings_s"], "properties": {
             "model": {"type": "string"}, "checkpoint_sha256": {"type": "string"}, "threshold": {"type": "number"},
             "temperature": {"type": "number"}, "calibration": {"type": "string"}, "calibration_source": {"type": "string"},
-            "tile": {"type": "integer"}, "overlap": {"type": "integer"}, "timings_s": {"type": "object"}}},
+            "tile": {"type": "integer"}, "overlap": {"type": "integer"}, "timings_s": {"type": "object"},
+            "classes": {"type": "object", "nullable": true, "description": "what split the water into permanent and flood water"}}},
           "stats": {"type": "object", "required": ["valid_pixels", "flood_pixels", "flood_fraction"], "properties": {
             "valid_pixels": {"type": "integer"}, "flood_pixels": {"type": "integer"}, "flood_fraction": {"type": "number"},
             "flood_area_km2": {"type": "number"}}},

@@ -102,6 +102,9 @@ struct Service::Impl {
   InputPolicy policy;
   RequestLimits limits;
   std::vector<Model> models;
+  // Splits each scene's water into flood and permanent water (infer::type_model_name of a
+  // request without a pre-event scene: the permanent-water head).
+  std::shared_ptr<const infer::Predictor> type_model;
   std::unique_ptr<StoreLock> store_lock;
   std::unique_ptr<JobStore> store;
   core::BlockingQueue<Work> queue;
@@ -180,6 +183,7 @@ struct Service::Impl {
     sp.threshold = w.req.threshold;
     sp.model_workers = threads_per_worker;
     sp.progress = false;
+    sp.type_model = type_model.get();
     if (w.req.aoi) {
       sp.aoi_path = (out / "aoi.geojson").string();
       core::write_text_file_atomic(sp.aoi_path, w.req.aoi->dump() + "\n");
@@ -228,6 +232,7 @@ struct Service::Impl {
             {"outputs",
              {{"mask_uri", uri("mask")},
               {"proba_uri", uri("proba")},
+              {"classes_uri", uri("classes")},
               {"overlay_png", uri("overlay_png")},
               {"cam_uri", uri("cam")},
               {"cam_overlay_png", uri("cam_overlay_png")},
@@ -243,7 +248,8 @@ struct Service::Impl {
               {"source_uri", prov.value("source_uri", "")},
               {"tile", w.req.tile},
               {"overlap", w.req.overlap},
-              {"timings_s", prov.value("timings_s", nlohmann::json::object())}}},
+              {"timings_s", prov.value("timings_s", nlohmann::json::object())},
+              {"classes", prov.value("classes", nlohmann::json(nullptr))}}},
             {"stats", r.record.value("stats", nlohmann::json::object())},
             {"policy", r.record.value("policy", nlohmann::json::object())}};
   }
@@ -339,8 +345,13 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
     core::log().info("serve: model {} = {}", name, pred->describe());
     s.models.push_back({name, std::move(pred)});
   }
-  int multiple = 1;
-  for (const auto& m : s.models) multiple = std::lcm(multiple, m.predictor->net()->config().input_multiple());
+  {
+    infer::PredictorParams pp;
+    pp.threads = 1;
+    s.type_model = infer::load_type_model(infer::SegmentParams{}, pp);
+    core::log().info("serve: water type model {}", s.type_model->describe());
+  }
+  int multiple = s.type_model->net()->config().input_multiple();
   s.limits.tile_multiple = multiple;
   for (const auto& m : s.models) s.limits.models.push_back(m.name);
   const std::string db = o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db;

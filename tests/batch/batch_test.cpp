@@ -126,6 +126,14 @@ TEST(Manifest, TextCsvAndYamlResolveRelativePathsAndIds) {
   EXPECT_EQ(y[1].id, "two");
   EXPECT_EQ(y[1].uri, tmp.file("s2.tif"));
   EXPECT_EQ(y[1].aoi, "/x/aoi.geojson");
+
+  // A pre-event scene per scene (segment --before), resolved like the scene itself.
+  write_text(tmp.file("b.csv"), "path,before\nafter.tif,pre/before.tif\n");
+  auto b = batch::read_manifest(tmp.file("b.csv"));
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].before, tmp.file("pre/before.tif"));
+  write_text(tmp.file("b.yaml"), "- {path: after.tif, before: /x/before.tif}\n");
+  EXPECT_EQ(batch::read_manifest(tmp.file("b.yaml"))[0].before, "/x/before.tif");
 }
 
 TEST(Manifest, ProblemsAreUsageErrorsNamingTheLine) {
@@ -141,7 +149,6 @@ TEST(Manifest, ProblemsAreUsageErrorsNamingTheLine) {
   bad("cols.csv", "path,when\nx.tif,now\n", "unknown column 'when'");
   bad("nopath.csv", "id\nx\n", "no 'path'");
   bad("fields.csv", "path,id\nx.tif\n", "line 2: 1 fields");
-  bad("before.csv", "path,before\nafter.tif,before.tif\n", "'before' scenes");
   bad("id.csv", "path,id\nx.tif,../up\n", "not a usable folder name");
   bad("key.yaml", "- {path: x.tif, colour: red}\n", "unknown key 'colour'");
   bad("shape.yaml", "scenes: 3\n", "must be a list");

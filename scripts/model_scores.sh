@@ -2,7 +2,8 @@
 # Print every score in docs/model_card.md: each embedded model (or the checkpoints given) on the
 # Sen1Floods11 chips as they are and with every input band shifted by -2, +2 and +3 dB (the
 # calibration stress test), and the VV-only model on the OMBRIA test split; per-chip Otsu on
-# the same pixels beside each row. Needs ../shared/data (or DRSHYM_SHARED_DATA) and a build.
+# the same pixels beside each row; the change model on OMBRIA and the water classes on ETCI
+# Nebraska. Needs ../shared/data (or DRSHYM_SHARED_DATA) and a build.
 #   bash scripts/model_scores.sh [VVVH_CKPT VV_CKPT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,7 @@ for ckpt in "$vvvh" "$vv"; do
 done
 echo "== $vv on OMBRIA test (label-free dB line)"
 "$bin" eval --ckpt "$vv" --dataset ombria --root "$shared/ombria/OmbriaS1" --split test 2>/dev/null
+echo "== models/change on OMBRIA test: flood (new water) IoU beside classical change detection"
+"$bin" eval --dataset ombria --root "$shared/ombria/OmbriaS1" --split test 2>/dev/null
+echo "== $vv split by models/permanent_vv on the held-out ETCI Nebraska scene: per class"
+"$bin" eval --ckpt "$vv" --dataset etci --root "$shared/etci2021" --scenes nebraska_20170213t002121 --classes 2>/dev/null

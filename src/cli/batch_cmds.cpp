@@ -95,7 +95,8 @@ class EvalCommand : public Command {
                                    "Score a checkpoint on a labelled dataset next to the per-chip Otsu baseline on\n"
                                    "VV dB (same valid pixels): total and mean per-chip IoU, F1, precision, recall.");
     sub->add_option("--ckpt", p_.checkpoint,
-                    "Checkpoint (.pt or folder); default: the embedded model (models/default_vv for ombria)");
+                    "Checkpoint (.pt or folder); default: the embedded model (models/change for ombria: flood\n"
+                    "from before/after pairs, scored beside Otsu on after, on after-before, and both)");
     data_.declare(sub, p_.split);
     sub->add_option("--threshold", p_.threshold, "Override the checkpoint's threshold");
     sub->add_option("--report", report_,
@@ -105,6 +106,10 @@ class EvalCommand : public Command {
                     "Write report.md (tables), report.json, reliability.png and slices.png into this folder");
     sub->add_option("--reliability-png", p_.reliability_png, "Write a reliability diagram here");
     sub->add_option("--threads", p_.threads, "CPU threads (0 = all cores)");
+    sub->add_flag("--classes", p_.classes,
+                  "Per-class report on data with permanent and flood water labels (etci): the model's water split\n"
+                  "by the permanent-water head, scored per class beside 'every water pixel is flood'");
+    sub->add_option("--type-ckpt", p_.type_checkpoint, "With --classes: the permanent-water head (default models/permanent_vv)");
     sub->add_flag("--tta", p_.tta, "Flip test-time augmentation: average the logits of the 4 flips of each chip (4x the time)");
     sub->add_option("--offset-db", p_.offset_db,
                     "Stress test: add this many dB to every input band first (e.g. 2 = water reads 2 dB brighter)");
@@ -122,7 +127,7 @@ class EvalCommand : public Command {
   int run() override {
     p_.data = data_.spec(p_.split);
     // OMBRIA holds VV only: its default is the VV-only model.
-    if (p_.checkpoint.empty() && data_.type == "ombria") p_.checkpoint = infer::default_model_path("default_vv");
+    if (p_.checkpoint.empty() && data_.type == "ombria") p_.checkpoint = infer::default_model_path("change");
     if (!report_dir_.empty()) {
       core::ensure_writable_dir(report_dir_);
       if (p_.reliability_png.empty()) p_.reliability_png = report_dir_ + "/reliability.png";
@@ -146,7 +151,16 @@ class EvalCommand : public Command {
                 r["samples"].get<size_t>(), r["threshold"].get<double>(), r["temperature"].get<double>(),
                 p_.offset_db != 0.0 ? fmt::format(", inputs shifted by {:+.1f} dB", p_.offset_db).c_str() : "");
     row("model", r["model"]);
-    if (r.contains("otsu_vv_db")) row("otsu_vv_db", r["otsu_vv_db"]);
+    if (r.contains("otsu_vv_db")) row(r.contains("otsu_change_db") ? "otsu_after" : "otsu_vv_db", r["otsu_vv_db"]);
+    if (r.contains("segment_rule")) row("segment", r["segment_rule"]);
+    if (r.contains("otsu_change_db")) row("otsu_change", r["otsu_change_db"]);
+    if (r.contains("otsu_after_and_change")) row("otsu_both", r["otsu_after_and_change"]);
+    if (r.contains("classes")) {
+      const auto& c = r["classes"];
+      row("permanent", c["permanent_water"]);
+      row("flood", c["flood_water"]);
+      row("flood_base", c["baseline_every_water_pixel_flood"]["flood_water"]);
+    }
     return 0;
   }
 

@@ -83,11 +83,26 @@ std::string report_markdown(const nlohmann::json& r, bool with_reliability_png, 
   if (r.value("offset_db", 0.0) != 0.0)
     md << fmt::format("- stress test: every input band shifted by {:+.1f} dB (Otsu sees the same pixels)\n",
                       r.value("offset_db", 0.0));
-  md << "\n## Totals (water class, the same valid pixels for both rows)\n\n";
+  md << (r.contains("otsu_change_db") ? "\n## Totals (flood class: new water, the same pixels for every row)\n\n"
+                                      : "\n## Totals (water class, the same valid pixels for both rows)\n\n");
   md << "| | total IoU | mean IoU | F1 | precision | recall | false alarms on dry chips |\n";
   md << "|---|---|---|---|---|---|---|\n";
   md << totals_row("model", r["model"]);
-  if (otsu) md << totals_row("per-chip Otsu on VV dB", r["otsu_vv_db"]);
+  if (otsu) md << totals_row(r.contains("otsu_change_db") ? "per-image Otsu on the after image (VV dB)" : "per-chip Otsu on VV dB",
+                             r["otsu_vv_db"]);
+  if (r.contains("segment_rule")) md << totals_row("what segment --before maps as flood water", r["segment_rule"]);
+  if (r.contains("otsu_change_db")) md << totals_row("per-image Otsu on after − before (VV dB)", r["otsu_change_db"]);
+  if (r.contains("otsu_after_and_change"))
+    md << totals_row("both: dark after and darkened (Otsu each)", r["otsu_after_and_change"]);
+  if (r.contains("classes")) {
+    const auto& c = r["classes"];
+    md << "\n## Per class (the model's water split by the permanent-water head)\n\n";
+    md << "| | total IoU | mean IoU | F1 | precision | recall | false alarms on dry chips |\n";
+    md << "|---|---|---|---|---|---|---|\n";
+    md << totals_row("permanent water", c["permanent_water"]);
+    md << totals_row("flood water", c["flood_water"]);
+    md << totals_row("flood water if every water pixel were flood", c["baseline_every_water_pixel_flood"]["flood_water"]);
+  }
   md << "\nTotal IoU pools every pixel; mean IoU averages chips that have water in the label or "
         "the prediction.\n";
   if (r.contains("calibration_on_this_data")) {

@@ -17,6 +17,7 @@
 #include "eval/plot.hpp"
 #include "eval/slices.hpp"
 #include "infer/predictor.hpp"
+#include "infer/water_classes.hpp"
 
 namespace drshym::train {
 
@@ -38,9 +39,37 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   pp.tta = p.tta;
   if (p.threshold >= 0) pp.threshold = p.threshold;
   infer::Predictor predictor(pp);
-  auto ds = data::make_dataset(p.data, p.split, predictor.preprocess(), false, 42);
+  nlohmann::json data = p.data;
+  // OMBRIA serves bi-temporal samples (flood labels) to a change model, all-water ones otherwise.
+  if (data.value("type", "") == "ombria") data["change"] = predictor.preprocess().needs_before();
+  auto ds = data::make_dataset(data, p.split, predictor.preprocess(), false, 42);
   const bool has_raw = data::raw_sample_of(*ds, 0).has_value();
+  std::optional<infer::Predictor> head;
+  eval::SegmentationEvaluator perm_eval, flood_eval, flood_base_eval;
+  if (p.classes) {
+    const auto first = data::raw_sample_of(*ds, 0);
+    if (!first || first->water_type.empty())
+      throw Error(ErrorKind::Usage, "eval",
+                  "--classes needs data that tells permanent from flood water (etci); " + ds->name() + " does not");
+    infer::PredictorParams hp;
+    hp.checkpoint = p.type_checkpoint.empty() ? infer::default_model_path("permanent_vv") : p.type_checkpoint;
+    hp.threads = p.threads;
+    head.emplace(hp);
+  }
   eval::SegmentationEvaluator model_eval, otsu_eval;
+  // Classical change detection on bi-temporal samples, on the same pixels: per-image Otsu on
+  // the after-minus-before difference (flood = darkened), and both (dark after AND darkened).
+  eval::SegmentationEvaluator change_eval, both_eval, rule_eval;
+  bool has_before = false;
+  // What `segment --before` makes of a pair: the VV water model on the post-event image, split
+  // by the change model with the pre-event darkness veto (infer/water_classes.hpp).
+  std::optional<infer::Predictor> water_model;
+  if (predictor.preprocess().needs_before()) {
+    infer::PredictorParams wp;
+    wp.checkpoint = infer::default_model_path("default_vv");
+    wp.threads = p.threads;
+    water_model.emplace(wp);
+  }
   eval::PixelSample sample;
   const float thr = float(predictor.threshold());
   if (p.offset_db != 0.0 && !has_raw)
@@ -76,6 +105,32 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
       }
       auto water = eval::otsu_water_mask(raw->vv.data(), v.data(), n);
       otsu_eval.add(s.id, eval::confusion(water.data(), l.data(), v.data(), n));
+      if (raw->has_before()) {
+        has_before = true;
+        std::vector<float> diff(n);
+        for (size_t k = 0; k < n; ++k) diff[k] = raw->vv[k] - raw->before[k];
+        auto darker = eval::otsu_water_mask(diff.data(), v.data(), n);
+        change_eval.add(s.id, eval::confusion(darker.data(), l.data(), v.data(), n));
+        for (size_t k = 0; k < n; ++k) darker[k] = darker[k] && water[k];
+        both_eval.add(s.id, eval::confusion(darker.data(), l.data(), v.data(), n));
+        if (water_model) {
+          data::RawSample after_only = *raw;
+          after_only.before.clear();
+          data::Sample ws = data::to_sample(after_only, water_model->preprocess());
+          auto wprob = water_model->predict(ws.image.unsqueeze(0)).contiguous();
+          const float* wpp = wprob.data_ptr<float>();
+          const float* cp = prob.data_ptr<float>();
+          const float bshift = predictor.preprocess().anchor.shift(raw->before.data(), raw->valid.data(), n);
+          const float wt = float(water_model->threshold());
+          std::vector<uint8_t> rule(n);
+          for (size_t k = 0; k < n; ++k) {
+            const bool dark_before = std::isfinite(raw->before[k]) &&
+                                     raw->before[k] + bshift < infer::ClassesRule::kPermanentMaxBeforeDb;
+            rule[k] = wpp[k] >= wt && (cp[k] >= thr || !dark_before);
+          }
+          rule_eval.add(s.id, eval::confusion(rule.data(), l.data(), v.data(), n));
+        }
+      }
       std::vector<uint8_t> pred(n);
       const float* pr = prob.data_ptr<float>();
       for (size_t k = 0; k < n; ++k) pred[k] = pr[k] >= thr ? 1 : 0;
@@ -88,6 +143,22 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
         const eval::ChipGrid grid{raw->crs_wkt, *raw->geotransform, raw->width, raw->height};
         if (dem) aux.slope_deg = (slope = eval::slope_on_grid(*dem, grid)).data();
         if (landcover) aux.landcover = (classes = eval::classes_on_grid(*landcover, grid)).data();
+      }
+      if (head && raw->water_type.size() == n) {
+        data::Sample hs = data::to_sample(*raw, head->preprocess());
+        auto hprob = head->predict(hs.image.unsqueeze(0)).contiguous();
+        const float* hp = hprob.data_ptr<float>();
+        const float ht = float(head->threshold());
+        std::vector<uint8_t> pk(n), tk(n), pf(n), tf(n), hv(n);
+        for (size_t k = 0; k < n; ++k) {
+          hv[k] = v[k];
+          const uint8_t cls = pred[k] ? (hp[k] >= ht ? 1 : 2) : 0;
+          pk[k] = cls == 1, pf[k] = cls == 2;
+          tk[k] = raw->water_type[k] == 1, tf[k] = raw->water_type[k] == 2;
+        }
+        perm_eval.add(s.id, eval::confusion(pk.data(), tk.data(), hv.data(), n));
+        flood_eval.add(s.id, eval::confusion(pf.data(), tf.data(), hv.data(), n));
+        flood_base_eval.add(s.id, eval::confusion(pred.data(), tf.data(), hv.data(), n));
       }
       slices.add(group, raw->vv.data(), v.data(), l.data(), pred.data(), water.data(), n,
                  raw->water_type.size() == n ? raw->water_type.data() : nullptr, aux);
@@ -103,6 +174,28 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
                         {"offset_db", p.offset_db},
                         {"model", model_eval.to_json(true)}};
   if (has_raw) out["otsu_vv_db"] = otsu_eval.to_json(true);
+  if (head)
+    out["classes"] = {
+        {"what", "water of the model split by the permanent-water head; truth: ETCI water_body_label (permanent) "
+                 "and flood_label outside it (flood)"},
+        {"type_checkpoint", head->checkpoint_path()},
+        {"type_checkpoint_sha256", head->checkpoint_sha256()},
+        {"permanent_water", perm_eval.to_json(false)},
+        {"flood_water", flood_eval.to_json(false)},
+        {"baseline_every_water_pixel_flood", {{"flood_water", flood_base_eval.to_json(false)}}}};
+  if (has_before) {
+    out["task"] = "flood (new water) from a before/after pair: model.total_iou is flood IoU";
+    out["otsu_vv_db"]["what"] = "per-image Otsu on the after image's VV dB";
+    out["otsu_change_db"] = change_eval.to_json(true);
+    out["otsu_change_db"]["what"] = "per-image Otsu on after minus before VV dB (flood = darkened)";
+    out["otsu_after_and_change"] = both_eval.to_json(true);
+    out["otsu_after_and_change"]["what"] = "both: dark after (Otsu) and darkened (Otsu on the difference)";
+    if (water_model) {
+      out["segment_rule"] = rule_eval.to_json(true);
+      out["segment_rule"]["what"] = "segment --before: water of " + water_model->checkpoint_path() +
+                                    " that the change model calls flood or that was not dark before";
+    }
+  }
   // Error slices need the pixels' dB (datasets of normalized tiles have none).
   out["slices"] = has_raw ? slices.to_json()
                           : nlohmann::json{{"unavailable", "this dataset has no raw dB pixels (" + ds->name() + ")"}};

@@ -24,6 +24,11 @@ struct EvaluateParams {
   // Opened and checked (exists, readable, has a CRS) before the model loads.
   std::string dem;
   std::string landcover;
+  // Per-class report (permanent / flood water) on data that tells them apart (ETCI): each
+  // water pixel of the model is split by the permanent-water head (type_checkpoint, "" = the
+  // embedded models/permanent_vv), scored per class beside "every water pixel is flood".
+  bool classes = false;
+  std::string type_checkpoint;
 };
 
 // Returns {"model": {...}, "otsu": {...}, "data": ..., "checkpoint": ...}.

@@ -7,6 +7,7 @@ bash scripts/install_deps.sh
 bash scripts/build.sh --target drshym
 BIN=build/bin/drshym
 mkdir -p out/demo
-$BIN demo-scene --out out/demo/demo_scene.tif --label out/demo/demo_truth.tif
-$BIN segment out/demo/demo_scene.tif --out out/demo
-echo "demo: outputs in out/demo"
+$BIN demo-scene --out out/demo/demo_scene.tif --before out/demo/demo_before.tif --label out/demo/demo_truth.tif
+# Bi-temporal: the pre-event scene lets the change model tell flood water from the river.
+$BIN segment out/demo/demo_scene.tif --before out/demo/demo_before.tif --out out/demo
+echo "demo: outputs in out/demo (demo_truth.tif: 0 dry, 1 permanent water, 2 flood water)"

@@ -45,11 +45,14 @@ double speckle_db(uint64_t seed, int x, int y, int stream) {
 }  // namespace
 
 void synthesize_window(const SyntheticSceneParams& p, const Window& win, std::vector<float>& vv,
-                       std::vector<float>& vh, std::vector<uint8_t>& water) {
+                       std::vector<float>& vh, std::vector<uint8_t>& water, std::vector<uint8_t>* water_class) {
   const size_t n = size_t(win.w) * win.h;
   vv.assign(n, 0.0f);
   vh.assign(n, 0.0f);
   water.assign(n, 0);
+  if (water_class) water_class->assign(n, 0);
+  // Another acquisition: independent speckle (streams 6, 7 instead of 4, 5).
+  const int speckle_stream = p.pre_event ? 6 : 4;
   const double W = p.width, H = p.height;
   const double pi = 3.14159265358979323846;
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -64,6 +67,7 @@ void synthesize_window(const SyntheticSceneParams& p, const Window& win, std::ve
       if (p.nodata_border && (x + 0.35 * y < W * 0.06 || x >= p.width || y >= p.height)) {
         vv[i] = vh[i] = nan;
         water[i] = 255;
+        if (water_class) (*water_class)[i] = 255;
         continue;
       }
       const double d = std::fabs(x - cx);
@@ -71,7 +75,7 @@ void synthesize_window(const SyntheticSceneParams& p, const Window& win, std::ve
       const double plain = W * 0.10 * value_noise(p.seed, x, y, W * 0.08, 1) *
                            (0.5 + 0.5 * std::sin(2 * pi * y / (H * 0.9) + 1.0));
       const bool river = d < half_width;
-      const bool flood = !river && d < half_width + plain;
+      const bool flood = !river && d < half_width + plain && !p.pre_event;
       const double texture = 3.0 * (value_noise(p.seed, x, y, 40.0, 2) - 0.5);  // fields, urban
       double vv_db, vh_db;
       if (river) {
@@ -84,14 +88,16 @@ void synthesize_window(const SyntheticSceneParams& p, const Window& win, std::ve
         vv_db = -8.5 + texture;
         vh_db = -15.0 + texture;
       }
-      vv[i] = float(vv_db + speckle_db(p.seed, x, y, 4));
-      vh[i] = float(vh_db + speckle_db(p.seed, x, y, 5));
+      vv[i] = float(vv_db + speckle_db(p.seed, x, y, speckle_stream));
+      vh[i] = float(vh_db + speckle_db(p.seed, x, y, speckle_stream + 1));
       water[i] = (river || flood) ? 1 : 0;
+      if (water_class) (*water_class)[i] = river ? 1 : flood ? 2 : 0;
     }
   }
 }
 
-void write_synthetic_scene(const SyntheticSceneParams& p, const std::string& path, const std::string& label_path) {
+void write_synthetic_scene(const SyntheticSceneParams& p, const std::string& path, const std::string& label_path,
+                           const std::string& before_path) {
   io::CreateOptions o;
   o.width = p.width;
   o.height = p.height;
@@ -104,28 +110,45 @@ void write_synthetic_scene(const SyntheticSceneParams& p, const std::string& pat
   core::OutputSet outs;
   auto img = io::Raster::create_geotiff(outs.temp(path), o);
   img.set_metadata_item("DRSHYM_SYNTHETIC", "seed=" + std::to_string(p.seed));
-  std::optional<io::Raster> lab;
+  std::optional<io::Raster> lab, before;
+  const bool classes = !before_path.empty();
   if (!label_path.empty()) {
     io::CreateOptions lo = o;
     lo.bands = 1;
     lo.type = io::DataType::Byte;
     lo.nodata = 255;
-    lo.descriptions = {"water"};
+    lo.descriptions = {classes ? "water_class" : "water"};
     lab = io::Raster::create_geotiff(outs.temp(label_path), lo);
+    if (classes) lab->set_metadata_item("DRSHYM_CLASSES", "0=dry,1=permanent_water,2=flood_water,255=nodata");
+  }
+  SyntheticSceneParams pre = p;
+  pre.pre_event = true;
+  if (classes) {
+    before = io::Raster::create_geotiff(outs.temp(before_path), o);
+    before->set_metadata_item("DRSHYM_SYNTHETIC", "seed=" + std::to_string(p.seed) + ",pre_event");
   }
   std::vector<float> vv, vh;
-  std::vector<uint8_t> water;
+  std::vector<uint8_t> water, water_class;
   const int strip = std::max(1, (1 << 22) / std::max(1, p.width));  // ~4 M pixels per strip
   for (int y = 0; y < p.height; y += strip) {
     core::check_interrupted("demo-scene");  // nothing is left: outs removes the staged files
     Window w{0, y, p.width, std::min(strip, p.height - y)};
-    synthesize_window(p, w, vv, vh, water);
+    synthesize_window(p, w, vv, vh, water, classes ? &water_class : nullptr);
     img.write_band(1, w, vv.data());
     img.write_band(2, w, vh.data());
-    if (lab) lab->write_band(1, w, water.data());
+    if (lab) lab->write_band(1, w, classes ? water_class.data() : water.data());
+    if (before) {
+      synthesize_window(pre, w, vv, vh, water);
+      before->write_band(1, w, vv.data());
+      before->write_band(2, w, vh.data());
+    }
   }
   img.close();
   outs.commit(path);
+  if (before) {
+    before->close();
+    outs.commit(before_path);
+  }
   if (lab) {
     lab->close();
     outs.commit(label_path);

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "io/gdal_env.hpp"
+#include "io/warp.hpp"
 
 namespace drshym::eval {
 namespace {
@@ -43,38 +44,6 @@ void check_grid(const ChipGrid& g) {
 }
 
 std::vector<float> not_covered(const ChipGrid& g) { return std::vector<float>(size_t(g.width) * size_t(g.height), kNaN); }
-
-// False when the chip lies outside the raster for sure: its border and centre points, taken to
-// the raster's CRS, make a box that misses the raster's box (or none can be taken there). Saves
-// the warp for chips far away, where GDAL may fail to compute a source window at all.
-bool may_overlap(const io::RasterInfo& aux, const ChipGrid& g) {
-  OGRSpatialReference chip = srs_of(g.crs_wkt, "chip"), target = srs_of(aux.crs_wkt, quoted(aux.uri));
-  io::QuietGdal quiet;  // points outside the target CRS's area fail to transform: expected
-  std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&chip, &target));
-  if (!ct) return true;  // let the warp try, and report GDAL's reason
-  constexpr int kSteps = 4;  // 5 x 5 points over the chip, its border included
-  std::vector<double> x, y;
-  std::vector<int> ok((kSteps + 1) * (kSteps + 1), 0);
-  for (int i = 0; i <= kSteps; ++i)
-    for (int j = 0; j <= kSteps; ++j) {
-      double gx, gy;
-      g.geotransform.pixel_to_geo(double(g.width) * j / kSteps, double(g.height) * i / kSteps, gx, gy);
-      x.push_back(gx);
-      y.push_back(gy);
-    }
-  ct->Transform(x.size(), x.data(), y.data(), nullptr, ok.data());
-  double lo_x = INFINITY, lo_y = INFINITY, hi_x = -INFINITY, hi_y = -INFINITY;
-  for (size_t k = 0; k < x.size(); ++k)
-    if (ok[k] && std::isfinite(x[k]) && std::isfinite(y[k])) {
-      lo_x = std::min(lo_x, x[k]), hi_x = std::max(hi_x, x[k]);
-      lo_y = std::min(lo_y, y[k]), hi_y = std::max(hi_y, y[k]);
-    }
-  if (!(lo_x <= hi_x)) return false;
-  // Edges between the sampled points may bulge a little in another CRS: widen by 5%.
-  const double mx = 0.05 * (hi_x - lo_x), my = 0.05 * (hi_y - lo_y);
-  const auto b = aux.geotransform.bounds(Window{0, 0, aux.width, aux.height});
-  return lo_x - mx <= b[2] && hi_x + mx >= b[0] && lo_y - my <= b[3] && hi_y + my >= b[1];
-}
 
 // Band 1 of the source warped by GDAL onto the grid (a Float32 MEM raster), kNoData where no
 // source pixel contributed (outside its extent, or its nodata).
@@ -198,7 +167,7 @@ std::array<double, 2> ground_pixel_size_m(const ChipGrid& g) {
 
 std::vector<float> slope_on_grid(const AuxRaster& dem, const ChipGrid& g) {
   check_grid(g);
-  if (!may_overlap(dem.info(), g)) return not_covered(g);
+  if (!io::may_overlap(dem.info(), g)) return not_covered(g);
   // Slope needs horizontal distances in the elevation's unit. Two ways were possible: slope on
   // the DEM in a metric CRS, then warp the slope; or warp the DEM onto the chip's grid, then
   // slope there with the grid's pixel sizes in metres. The second is used: a single resampling
@@ -239,7 +208,7 @@ std::vector<float> slope_on_grid(const AuxRaster& dem, const ChipGrid& g) {
 
 std::vector<float> classes_on_grid(const AuxRaster& classes, const ChipGrid& g) {
   check_grid(g);
-  if (!may_overlap(classes.info(), g)) return not_covered(g);
+  if (!io::may_overlap(classes.info(), g)) return not_covered(g);
   DatasetPtr v = warp_onto(classes.source().band1(), classes.path(), g, "near");
   return read_band(v.get(), 0, 0, g.width, g.height);
 }

@@ -14,16 +14,12 @@
 
 #include "core/geo.hpp"
 #include "io/raster.hpp"
+#include "io/warp.hpp"
 
 namespace drshym::eval {
 
 // The grid of a chip: CRS (WKT), geotransform and size in pixels.
-struct ChipGrid {
-  std::string crs_wkt;
-  GeoTransform geotransform;
-  int width = 0;
-  int height = 0;
-};
+using ChipGrid = io::Grid;
 
 // Band 1 of a georeferenced raster, opened once and warped onto many chips (not thread-safe:
 // one chip at a time).

@@ -138,8 +138,36 @@ TEST(Cli, SegmentWritesEveryOutputUnderItsFinalName) {
   ASSERT_EQ(r.code, 0) << r.output;
   auto files = files_in(tmp.file("out"));
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"scene_flood.geojson", "scene_mask.tif", "scene_overlay.png",
-                                             "scene_proba.tif", "scene_record.json"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"scene_classes.tif", "scene_flood.geojson", "scene_mask.tif",
+                                             "scene_overlay.png", "scene_proba.tif", "scene_record.json"}));
+}
+
+TEST(Cli, SegmentBeforeSplitsFloodFromPermanentWaterAndSaysSo) {
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("after.tif"), "--before", tmp.file("before.tif"), "--label",
+                      tmp.file("truth.tif"), "--width", "256", "--height", "256"})
+                .code,
+            0);
+  auto r = run(tmp, {"segment", tmp.file("after.tif"), "--before", tmp.file("before.tif"), "--out", tmp.file("out"),
+                     "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "flood water")) << r.output;  // the caption splits the water
+  std::ifstream f(tmp.file("out/after_record.json"));
+  const auto rec = nlohmann::json::parse(f);
+  EXPECT_EQ(rec["stats"]["classes"]["source"], "change_model");
+  EXPECT_NE(rec["caption"].get<std::string>().find("permanent water"), std::string::npos);
+  // Both at once, and --no-classes with --before, are usage errors before any work.
+  r = run(tmp, {"segment", tmp.file("after.tif"), "--before", tmp.file("before.tif"), "--reference-water",
+                tmp.file("truth.tif"), "--out", tmp.file("out2")});
+  EXPECT_EQ(r.code, 2) << r.output;
+  r = run(tmp, {"segment", tmp.file("after.tif"), "--before", tmp.file("before.tif"), "--no-classes", "--out",
+                tmp.file("out3")});
+  EXPECT_EQ(r.code, 2) << r.output;
+  // A missing pre-event scene is named.
+  r = run(tmp, {"segment", tmp.file("after.tif"), "--before", tmp.file("nope.tif"), "--out", tmp.file("out4")});
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "nope.tif")) << r.output;
+  EXPECT_TRUE(!fs::exists(tmp.file("out4")) || files_in(tmp.file("out4")).empty());
 }
 
 TEST(Cli, SegmentExplainWritesTheHeatmapAndRefusesAnUnknownLayer) {
@@ -150,8 +178,9 @@ TEST(Cli, SegmentExplainWritesTheHeatmapAndRefusesAnUnknownLayer) {
   ASSERT_EQ(r.code, 0) << r.output;
   auto files = files_in(tmp.file("out"));
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"scene_cam.tif", "scene_cam_overlay.png", "scene_mask.tif",
-                                             "scene_overlay.png", "scene_proba.tif", "scene_record.json"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"scene_cam.tif", "scene_cam_overlay.png", "scene_classes.tif",
+                                             "scene_mask.tif", "scene_overlay.png", "scene_proba.tif",
+                                             "scene_record.json"}));
   // A layer the model does not have: a usage error listing the valid ones, before any output.
   auto bad = run(tmp, {"segment", tmp.file("scene.tif"), "--out", tmp.file("out2"), "--explain", "--explain-layer",
                        "dec9"});

@@ -255,11 +255,16 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads (0 = all)")->capture_default_str();
   app.add_option("--workers", sp.model_workers, "Model workers (0 = one single-threaded worker per thread, as segment)")
       ->capture_default_str();
+  bool classes = false;
+  app.add_flag("--classes", classes,
+               "Also split the water into flood and permanent water (the permanent-water head: a second\n"
+               "network pass); off by default, so the figures compare the same work as the Python baseline");
   app.add_option("--json", json_out, "Write the figures here as JSON");
   app.add_flag("--keep", keep, "Keep the segment outputs");
   app.add_option("--child-segment", child_scene)->group("");
   app.add_option("--child-out", child_out)->group("");
   CLI11_PARSE(app, argc, argv);
+  sp.write_classes = classes;
   pp.threads = threads;
   drshym::core::log().set_level(spdlog::level::warn);
   try {
@@ -274,6 +279,7 @@ int main(int argc, char** argv) {
                                     "--batch", std::to_string(sp.batch_size), "--threads", std::to_string(threads),
                                     "--workers", std::to_string(sp.model_workers)};
     if (!pp.checkpoint.empty()) common.insert(common.end(), {"--ckpt", pp.checkpoint});
+    if (classes) common.push_back("--classes");
     auto segment_child = [&](int s) {
       ensure_scene(work_dir, s);
       const std::string out = work_dir + "/out_" + std::to_string(s);

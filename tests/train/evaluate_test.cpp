@@ -137,3 +137,22 @@ TEST(EvaluateSlices, DemWithoutCrsFailsBeforeTheModelLoads) {
 }
 
 }  // namespace
+
+// The bar: on OMBRIA test the change model (the default for ombria) scores flood IoU
+// above every classical change detector in the same report, and what segment --before maps too.
+TEST(EvaluateChange, OmbriaTestChangeModelBeatsEveryClassicalBaseline) {
+  DRSHYM_REQUIRE_SHARED(root, "ombria/OmbriaS1/test");
+  train::EvaluateParams p;
+  p.checkpoint = std::string(DRSHYM_SOURCE_DIR) + "/models/change";
+  p.data = {{"type", "ombria"}, {"root", root.substr(0, root.size() - 5)}, {"split", "test"}};
+  p.split = "test";
+  p.threads = 2;
+  const auto r = train::evaluate_checkpoint(p);
+  auto iou = [&](const char* k) { return r[k]["total"]["metrics"]["iou"].get<double>(); };
+  const double model = iou("model");
+  for (const char* b : {"otsu_vv_db", "otsu_change_db", "otsu_after_and_change"}) {
+    EXPECT_GT(model, iou(b)) << b;
+    EXPECT_GT(iou("segment_rule"), iou(b)) << b;
+  }
+  EXPECT_EQ(r["samples"], 70);
+}

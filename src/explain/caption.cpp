@@ -299,7 +299,8 @@ std::string classes_sentence(const nlohmann::json& c) {
   const std::string src = c["source"].get<std::string>();
   const std::string by = src == "change_model"      ? "compared with the pre-event scene"
                          : src == "reference_water" ? "by the reference water map"
-                                                    : "by the single-date permanent-water model (no pre-event scene)";
+                                                    : "a single-date guess without a pre-event scene, which tends to call "
+                                                      "flood water permanent";
   const bool km2 = c.contains("flood_water_km2");
   auto amount = [&](const char* key, int64_t px) {
     return km2 ? fmt::format("{:.2f} km²", c[key].get<double>()) : fmt::format("{} pixels", px);

@@ -366,7 +366,10 @@ void write_flood_overlay_png(const OverlayInputs& in, const std::string& out_png
     if (classes) {
       lg.swatch(kFloodVermillion, kFloodAlphaHi, "flood water", "new water; opacity rises with p:");
       lg.ramp({kFloodVermillion, kFloodVermillion}, {kFloodAlphaLo, kFloodAlphaHi}, "p = " + fmt("%.2f", thr), "1.00", 24);
-      lg.swatch(kPermanentNavy, kFloodAlphaHi, "permanent water", "water there before the event");
+      lg.swatch(kPermanentNavy, kFloodAlphaHi, "permanent water",
+                in.classes_source == "change_model"      ? "dark in the pre-event scene too"
+                : in.classes_source == "reference_water" ? "per the reference water map"
+                                                         : "single-date guess: may hide flood");
       lg.swatch(kUncertainYellow, kUncertainAlpha, "uncertain, mapped dry",
                 fmt("%.2f", kUncertainLo) + " ≤ p < " + fmt("%.2f", thr));
       common_legend(lg, in, l);

@@ -44,6 +44,7 @@ struct OverlayInputs {
   // Byte water classes on the region grid (1 permanent, 2 flood water, 0 dry, 255 nodata), or
   // "": the water is then drawn as one class.
   std::string classes_path;
+  std::string classes_source;  // infer::ClassSource as text ("change_model", ...), for the legend
 };
 
 // Flood map: backdrop VV in grey (-25 dB black .. 0 dB white), mask == 1 in blue with opacity

@@ -39,6 +39,13 @@ std::string source_uri_of(const std::string& uri) {
   return io::is_local(uri) ? io::to_file_uri(io::to_gdal_path(uri)) : uri;
 }
 
+// An input file as an output key names it: its path and, when local, its content's SHA-256.
+nlohmann::json file_key(const std::string& path) {
+  return {{"path", path},
+          {"sha256", io::is_local(path) ? nlohmann::json(model::file_sha256(io::to_gdal_path(path)))
+                                        : nlohmann::json(nullptr)}};
+}
+
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -172,36 +179,7 @@ void SceneRun::prepare() {
                 "tile size " + std::to_string(p_.grid.tile) + " is not a multiple of " + std::to_string(m) +
                     ", which " + predictor_.net()->config().arch + " needs; try " +
                     std::to_string(std::max(m, p_.grid.tile / m * m)));
-  if (p_.write_classes) {
-    const std::string want = type_model_name(p_);
-    if (!p_.before_uri.empty() && !p_.reference_water.empty())
-      throw Error(ErrorKind::Usage, "segment",
-                  "give a pre-event scene (--before) or a reference water raster (--reference-water), not both");
-    type_model_ = p_.type_model;
-    if (!want.empty() && !type_model_) {
-      // The embedded model, on the main model's device, leaving the caller's thread count alone.
-      PredictorParams base;
-      base.threads = at::get_num_threads();
-      base.device = predictor_.on_cpu() ? "cpu" : "cuda";
-      own_type_model_ = load_type_model(p_, base);
-      type_model_ = own_type_model_.get();
-    }
-    if (type_model_ && type_model_->preprocess().needs_before() != !p_.before_uri.empty())
-      throw Error(ErrorKind::Usage, "segment",
-                  p_.before_uri.empty() ? "model " + type_model_->describe() +
-                                              " is a change model: it needs a pre-event scene (--before)"
-                                        : "model " + type_model_->describe() +
-                                              " is not a change model (its bands have no VV_BEFORE): it cannot use --before");
-    if (!p_.reference_water.empty() && !(p_.reference_water_min > 0.0 && p_.reference_water_min <= 100.0))
-      throw Error(ErrorKind::Usage, "segment",
-                  fmt::format("reference water occurrence must be in (0, 100] %, got {:g}", p_.reference_water_min));
-    if (type_model_ && p_.grid.tile % type_model_->net()->config().input_multiple() != 0)
-      throw Error(ErrorKind::Usage, "segment",
-                  "tile size " + std::to_string(p_.grid.tile) + " does not suit the water type model " +
-                      type_model_->describe());
-  } else if (!p_.before_uri.empty() || !p_.reference_water.empty()) {
-    throw Error(ErrorKind::Usage, "segment", "--before and --reference-water make the water classes: not with --no-classes");
-  }
+  type_model_ = checked_type_model(p_, predictor_, own_type_model_);
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();
   core::ensure_writable_dir(p_.out_dir);
@@ -753,12 +731,7 @@ SegmentResult SceneRun::record_and_commit() {
 }  // namespace
 
 nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {
-  nlohmann::json aoi = nullptr;
-  if (!p.aoi_path.empty()) {
-    const bool local = io::is_local(p.aoi_path);
-    aoi = {{"path", p.aoi_path},
-           {"sha256", local ? nlohmann::json(model::file_sha256(io::to_gdal_path(p.aoi_path))) : nlohmann::json(nullptr)}};
-  }
+  const nlohmann::json aoi = p.aoi_path.empty() ? nlohmann::json(nullptr) : file_key(p.aoi_path);
   nlohmann::json classes = nullptr;
   if (p.write_classes) {
     const std::string name = type_model_name(p);
@@ -770,11 +743,8 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
                {"model_temperature", p.type_model ? nlohmann::json(p.type_model->temperature()) : nlohmann::json(nullptr)},
                {"model_threshold", p.type_model ? nlohmann::json(p.type_model->threshold()) : nlohmann::json(nullptr)}};
     if (!p.reference_water.empty()) {
-      const bool local = io::is_local(p.reference_water);
-      classes["reference_water"] = {
-          {"path", p.reference_water},
-          {"sha256", local ? nlohmann::json(model::file_sha256(io::to_gdal_path(p.reference_water))) : nlohmann::json(nullptr)},
-          {"min_occurrence_percent", p.reference_water_min}};
+      classes["reference_water"] = file_key(p.reference_water);
+      classes["reference_water"]["min_occurrence_percent"] = p.reference_water_min;
     }
   }
   return {{"source_uri", source_uri_of(p.scene_uri)},
@@ -791,28 +761,6 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
           {"cog", p.cog},
           {"explain", hooks.explain ? hooks.explain->provenance : nlohmann::json(nullptr)},
           {"classes", classes}};
-}
-
-std::string type_model_name(const SegmentParams& p) {
-  if (!p.write_classes || !p.reference_water.empty()) return "";
-  return p.before_uri.empty() ? "permanent_vv" : "change";
-}
-
-std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const PredictorParams& base,
-                                                 const std::string& checkpoint) {
-  const std::string name = type_model_name(p);
-  if (name.empty()) {
-    if (!checkpoint.empty())
-      throw Error(ErrorKind::Usage, "segment",
-                  p.write_classes ? "a reference water raster decides the classes: no water type model is used"
-                                  : "no water classes are made: no water type model is used");
-    return nullptr;
-  }
-  PredictorParams tp = base;
-  tp.checkpoint = checkpoint.empty() ? default_model_path(name) : checkpoint;
-  tp.threshold.reset();
-  tp.tta = false;
-  return std::make_shared<const Predictor>(tp);
 }
 
 SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {

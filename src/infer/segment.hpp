@@ -71,6 +71,13 @@ struct PredictorParams;  // infer/predictor.hpp
 std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const PredictorParams& base,
                                                  const std::string& checkpoint = "");
 
+// Checks the water class options of p before any work (usage errors: --before with
+// --reference-water, a change model without --before or the reverse, a bad occurrence, a tile
+// the type model cannot take) and returns the model to use: p.type_model, else the embedded
+// one loaded into `own` (on main's device, with the current thread count), or null.
+const Predictor* checked_type_model(const SegmentParams& p, const Predictor& main,
+                                    std::shared_ptr<const Predictor>& own);
+
 struct SegmentResult {
   std::string scene_id;
   nlohmann::json outputs;   // name → path

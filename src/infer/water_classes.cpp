@@ -5,8 +5,13 @@
 #include <cmath>
 #include <vector>
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include "core/error.hpp"
+#include "infer/predictor.hpp"
 #include "infer/proba_writer.hpp"
+#include "infer/segment.hpp"
 #include "io/raster.hpp"
 
 namespace drshym::infer {
@@ -85,6 +90,64 @@ ClassesTally write_classes_stage(const std::string& mask_stage, const ClassesRul
   }
   out.close();
   return t;
+}
+
+std::string type_model_name(const SegmentParams& p) {
+  if (!p.write_classes || !p.reference_water.empty()) return "";
+  return p.before_uri.empty() ? "permanent_vv" : "change";
+}
+
+std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const PredictorParams& base,
+                                                 const std::string& checkpoint) {
+  const std::string name = type_model_name(p);
+  if (name.empty()) {
+    if (!checkpoint.empty())
+      throw Error(ErrorKind::Usage, "segment",
+                  p.write_classes ? "a reference water raster decides the classes: no water type model is used"
+                                  : "no water classes are made: no water type model is used");
+    return nullptr;
+  }
+  PredictorParams tp = base;
+  tp.checkpoint = checkpoint.empty() ? default_model_path(name) : checkpoint;
+  tp.threshold.reset();
+  tp.tta = false;
+  return std::make_shared<const Predictor>(tp);
+}
+
+
+const Predictor* checked_type_model(const SegmentParams& p, const Predictor& main,
+                                    std::shared_ptr<const Predictor>& own) {
+  const Predictor* type_model = p.type_model;
+  if (p.write_classes) {
+    const std::string want = type_model_name(p);
+    if (!p.before_uri.empty() && !p.reference_water.empty())
+      throw Error(ErrorKind::Usage, "segment",
+                  "give a pre-event scene (--before) or a reference water raster (--reference-water), not both");
+    if (!want.empty() && !type_model) {
+      // The embedded model, on the main model's device, leaving the caller's thread count alone.
+      PredictorParams base;
+      base.threads = at::get_num_threads();
+      base.device = main.on_cpu() ? "cpu" : "cuda";
+      own = load_type_model(p, base);
+      type_model = own.get();
+    }
+    if (type_model && type_model->preprocess().needs_before() != !p.before_uri.empty())
+      throw Error(ErrorKind::Usage, "segment",
+                  p.before_uri.empty() ? "model " + type_model->describe() +
+                                              " is a change model: it needs a pre-event scene (--before)"
+                                        : "model " + type_model->describe() +
+                                              " is not a change model (its bands have no VV_BEFORE): it cannot use --before");
+    if (!p.reference_water.empty() && !(p.reference_water_min > 0.0 && p.reference_water_min <= 100.0))
+      throw Error(ErrorKind::Usage, "segment",
+                  fmt::format("reference water occurrence must be in (0, 100] %, got {:g}", p.reference_water_min));
+    if (type_model && p.grid.tile % type_model->net()->config().input_multiple() != 0)
+      throw Error(ErrorKind::Usage, "segment",
+                  "tile size " + std::to_string(p.grid.tile) + " does not suit the water type model " +
+                      type_model->describe());
+  } else if (!p.before_uri.empty() || !p.reference_water.empty()) {
+    throw Error(ErrorKind::Usage, "segment", "--before and --reference-water make the water classes: not with --no-classes");
+  }
+  return type_model;
 }
 
 }  // namespace drshym::infer

@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/text.hpp"
 
 namespace drshym::core {
 namespace {
@@ -79,14 +81,46 @@ T convert(const Json& v, const std::string& key, const std::string& origin) {
     return v.get<T>();
   } catch (const std::exception& e) {
     throw Error(ErrorKind::InvalidInput, "config",
-                origin + ": key '" + key + "' has the wrong type (" + e.what() + "): " + v.dump());
+                origin + ": key '" + key + "' has the wrong type (" + e.what() + "): " + clip_utf8(dump_json(v), 200));
   }
 }
+
+// Walks a YAML text's events and refuses aliases (*name). yaml-cpp shares an aliased node,
+// but its conversion to JSON copies it at every use: ten aliases nested eight deep turned a
+// 300-byte manifest into 10^8 nodes (1 GB, killed after 98 s). No config or manifest needs
+// them, so they are a usage error found before anything is built.
+class AliasGuard : public YAML::EventHandler {
+ public:
+  explicit AliasGuard(const std::string& origin) : origin_(origin) {}
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    throw Error(ErrorKind::Usage, "config",
+                quoted(origin_) + ": line " + std::to_string(mark.line + 1) +
+                    ": YAML aliases (*name) are not accepted; write the value out");
+  }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::string origin_;
+};
 
 }  // namespace
 
 Json parse_yaml(const std::string& text, const std::string& origin) {
   try {
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      AliasGuard guard(origin);
+      while (parser.HandleNextDocument(guard)) {
+      }
+    }
     return yaml_to_json(YAML::Load(text));
   } catch (const YAML::Exception& e) {
     throw Error(ErrorKind::InvalidInput, "config", quoted(origin) + ": invalid YAML: " + e.what());

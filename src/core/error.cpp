@@ -22,6 +22,7 @@ constexpr KindRow kKinds[] = {
     {ErrorKind::Unavailable, "unavailable", 1, 503},
     {ErrorKind::Interrupted, "interrupted", 130, 503},
     {ErrorKind::Timeout, "timeout", 1, 504},
+    {ErrorKind::NoSpace, "insufficient_storage", 1, 507},
 };
 
 const KindRow& row(ErrorKind kind) {

@@ -19,6 +19,7 @@ namespace drshym {
 //   Unavailable   unavailable      1    503  busy (queue full) or shutting down; retry later
 //   Interrupted   interrupted    130    503  stopped by SIGINT/SIGTERM; outputs were rolled back
 //   Timeout       timeout          1    504  a deadline passed; outputs were rolled back
+//   NoSpace       insufficient_storage 1 507  the output disk is (nearly) full; nothing was started
 enum class ErrorKind {
   Usage,
   Forbidden,
@@ -29,6 +30,7 @@ enum class ErrorKind {
   Unavailable,
   Interrupted,
   Timeout,
+  NoSpace,
 };
 
 class Error : public std::runtime_error {

@@ -34,8 +34,9 @@ void write_text_file_atomic(const std::string& path, const std::string& text) {
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
+    const std::string why = ec.message();  // before remove() reuses (and clears) ec
     fs::remove(tmp, ec);
-    throw Error(ErrorKind::Io, "fs", "cannot rename into " + quoted(path) + ": " + ec.message());
+    throw Error(ErrorKind::Io, "fs", "cannot rename into " + quoted(path) + ": " + why);
   }
 }
 

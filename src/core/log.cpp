@@ -28,8 +28,9 @@ void set_log_level(const std::string& level) {
   log().set_level(lvl);
 }
 
-std::string utc_now_iso() {
-  const auto now = std::chrono::system_clock::now();
+std::string utc_now_iso() { return utc_iso(std::chrono::system_clock::now()); }
+
+std::string utc_iso(std::chrono::system_clock::time_point now) {
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};

@@ -53,7 +53,31 @@ TEST(Config, YamlTypedGetters) {
   }
   EXPECT_THROW(core::get_required<int>(j, "train.batch", "cfg.yaml"), Error);
   EXPECT_THROW(core::parse_yaml("a: [1, 2"), Error);
+  // Anchors alone are harmless; aliases are refused before anything is built (usage error).
+  EXPECT_NO_THROW(core::parse_yaml("a: &x 1\n"));
+  try {
+    core::parse_yaml("a: &x [1, 2]\nb: *x\n", "cfg.yaml");
+    ADD_FAILURE() << "an alias was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+    EXPECT_NE(std::string(e.what()).find("'cfg.yaml': line 2: YAML aliases"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(core::load_yaml("/nonexistent/x.yaml"), Error);
+}
+
+TEST(Fs, AFailedRenameSaysWhyNotSuccess) {
+  // The error_code was reused by the clean-up, so the message read "...: Success".
+  drshym::testing::TempDir tmp;
+  const std::string dir = tmp.file("taken");
+  std::filesystem::create_directories(dir + "/inside");
+  try {
+    core::write_text_file_atomic(dir, "x");
+    ADD_FAILURE() << "renaming over a non-empty folder succeeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("Success"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot rename into"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(drshym::testing::files_in(tmp.path()), std::vector<std::string>{"taken"});
 }
 
 TEST(Fs, OutputSetRemovesOnFailure) {

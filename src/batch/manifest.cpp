@@ -54,6 +54,10 @@ class ManifestReader {
     if (!valid_scene_id(e.id))
       fail(e.line, "scene id " + quoted(e.id) +
                        " is not a usable folder name (1-100 of A-Z a-z 0-9 . _ -, not starting with '.'); give an id");
+    if (is_reserved_output_name(e.id))
+      fail(e.line, "scene id " + quoted(e.id) +
+                       " is the name of one of the batch's own outputs (catalog.json, batch_summary.json, "
+                       "mosaic_*.vrt); choose another id");
     if (e.id == default_scene_id(e.uri) + "_record")
       fail(e.line, "scene id " + quoted(e.id) + " would make its STAC item <id>.json overwrite the scene's record; "
                    "choose another id");
@@ -200,6 +204,13 @@ class ManifestReader {
 };
 
 }  // namespace
+
+bool is_reserved_output_name(const std::string& s) {
+  auto ends_with = [&](const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return s == "catalog.json" || s == "batch_summary.json" || (s.rfind("mosaic_", 0) == 0 && ends_with(".vrt"));
+}
 
 bool valid_scene_id(const std::string& s) {
   if (s.empty() || s.size() > 100 || s[0] == '.') return false;

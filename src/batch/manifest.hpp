@@ -25,6 +25,10 @@ std::vector<SceneEntry> read_manifest(const std::string& path);
 // Whether s is a valid scene id: 1-100 of [A-Za-z0-9._-], not starting with '.'.
 bool valid_scene_id(const std::string& s);
 
+// Whether s names one of the batch's own top-level outputs (catalog.json, batch_summary.json,
+// mosaic_*.vrt): a scene folder of that name would block them after every scene has run.
+bool is_reserved_output_name(const std::string& s);
+
 // The id a scene gets without an explicit one: its file stem ("a/b/S1_x.tif" -> "S1_x").
 std::string default_scene_id(const std::string& uri);
 

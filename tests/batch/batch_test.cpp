@@ -153,6 +153,22 @@ TEST(Manifest, ProblemsAreUsageErrorsNamingTheLine) {
   bad("key.yaml", "- {path: x.tif, colour: red}\n", "unknown key 'colour'");
   bad("shape.yaml", "scenes: 3\n", "must be a list");
   bad("record.csv", "path,id\nx.tif,x_record\n", "overwrite the scene's record");
+  // Ids that name the batch's own outputs ran every scene, then failed on catalog.json.
+  bad("catalog.csv", "path,id\nx.tif,catalog.json\n", "line 2: scene id 'catalog.json' is the name of one of the batch's own outputs");
+  bad("summary.csv", "path,id\nx.tif,batch_summary.json\n", "line 2: scene id 'batch_summary.json'");
+  bad("mosaic.yaml", "- {path: x.tif, id: mosaic_mask_EPSG-32631.vrt}\n", "one of the batch's own outputs");
+  // YAML aliases nested 8 deep x 10 expanded to 10^8 nodes (1 GB, killed after 98 s).
+  std::string bomb = "a0: &a0 [x.tif, x.tif, x.tif, x.tif, x.tif, x.tif, x.tif, x.tif, x.tif, x.tif]\n";
+  for (int i = 1; i <= 8; ++i) {
+    std::string row = "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) row += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    bomb += row + "]\n";
+  }
+  bomb += "scenes: *a8\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  bad("bomb.yaml", bomb, "line 2: YAML aliases (*name) are not accepted");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0)
+      << "the alias bomb was expanded before it was refused";
   EXPECT_EQ(kind_of([&] { batch::read_manifest(tmp.file("missing.txt")); }), ErrorKind::NotFound);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 #include <limits>
 
 #include "core/error.hpp"
@@ -76,8 +77,28 @@ Raster::Raster(Raster&&) noexcept = default;
 Raster& Raster::operator=(Raster&&) noexcept = default;
 Raster::~Raster() = default;
 
+namespace {
+std::mutex g_drivers_m;
+std::vector<std::string> g_drivers;  // Raster::open's allowed drivers; empty: any
+}  // namespace
+
+std::vector<std::string> restrict_raster_drivers(const std::vector<std::string>& drivers) {
+  std::lock_guard<std::mutex> lk(g_drivers_m);
+  std::vector<std::string> previous = g_drivers;
+  g_drivers = drivers;
+  return previous;
+}
+
 Raster Raster::open(const std::string& uri) {
   gdal_init();
+  std::vector<std::string> allowed;
+  {
+    std::lock_guard<std::mutex> lk(g_drivers_m);
+    allowed = g_drivers;
+  }
+  std::vector<const char*> allowed_c;
+  for (const auto& d : allowed) allowed_c.push_back(d.c_str());
+  allowed_c.push_back(nullptr);
   std::string path = to_gdal_path(uri);
   if (is_local(uri)) {
     std::error_code ec;
@@ -95,13 +116,15 @@ Raster Raster::open(const std::string& uri) {
     const bool remote = !is_local(uri);
     if (remote) CPLSetThreadLocalConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
     ds = GDALDataset::FromHandle(
-        GDALOpenEx(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY, nullptr, nullptr, nullptr));
+        GDALOpenEx(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY, allowed.empty() ? nullptr : allowed_c.data(),
+                   nullptr, nullptr));
     if (remote) CPLSetThreadLocalConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", nullptr);
   }
   if (!ds) {
     std::string why = last_gdal_error();
     if (why.empty() || why.find("not recognized") != std::string::npos)
-      why = "not a raster GDAL can read";
+      why = allowed.empty() ? "not a raster GDAL can read" : "not a raster the allowed drivers (" + allowed.front() +
+                                                                 (allowed.size() > 1 ? ", ..." : "") + ") read";
     throw Error(ErrorKind::InvalidInput, "io", "cannot open " + quoted(uri) + ": " + why);
   }
   if (ds->GetRasterCount() == 0) {

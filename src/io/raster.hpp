@@ -121,6 +121,12 @@ std::string crs_code_of(const std::string& wkt);
 // WKT for "EPSG:xxxx" or any user string OGR understands; throws Usage otherwise.
 std::string crs_wkt_of(const std::string& user_crs);
 
+// Process-wide: the GDAL drivers Raster::open may use from now on (empty: any). `drshym serve`
+// allows GTiff only (COGs included), so that an input swapped for a VRT or another format that
+// references other files after its submit-time check still cannot read elsewhere. Returns the
+// previous list.
+std::vector<std::string> restrict_raster_drivers(const std::vector<std::string>& drivers);
+
 // Short name of the GDAL driver that would open the URI ("GTiff", "VRT", ...), "" when none
 // would. Reads the file's header only.
 std::string identify_driver(const std::string& uri);

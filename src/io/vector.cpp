@@ -80,7 +80,14 @@ Aoi Aoi::read(const std::string& path, const std::string& target_crs_wkt) {
   GDALDatasetUniquePtr ds;
   {
     QuietGdal quiet;
-    ds.reset(GDALDataset::Open(path.c_str(), GDAL_OF_VECTOR | GDAL_OF_READONLY));
+    // A *.geojson / *.json file is read as GeoJSON and nothing else: GDAL would otherwise pick a
+    // driver by content, and some (OGR VRT, GML) follow references to other files or URLs.
+    const std::string ext = std::filesystem::path(path).extension().string();
+    std::string lext(ext);
+    std::transform(lext.begin(), lext.end(), lext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    const char* const geojson_only[] = {"GeoJSON", nullptr};
+    ds.reset(GDALDataset::Open(path.c_str(), GDAL_OF_VECTOR | GDAL_OF_READONLY,
+                               (lext == ".geojson" || lext == ".json") ? geojson_only : nullptr));
   }
   if (!ds) throw Error(ErrorKind::InvalidInput, "io", "cannot open AOI " + quoted(path) + ": not a vector file GDAL can read");
   Aoi aoi;

@@ -223,3 +223,33 @@ TEST(RealData, PyrosarUtmScene) {
     }
   }
 }
+
+TEST(Raster, RestrictedDriversRefuseAVrtThatPointsElsewhere) {
+  // `drshym serve` allows GTiff only: an input swapped for a VRT after its submit-time check
+  // must not be read through the VRT driver (it can name files outside the input roots).
+  drshym::testing::TempDir tmp;
+  io::CreateOptions o;
+  o.width = o.height = 8;
+  o.bands = 1;
+  o.type = io::DataType::Float32;
+  {
+    auto r = io::Raster::create_geotiff(tmp.file("a.tif"), o);
+    std::vector<float> v(64, 1.0f);
+    r.write_band(1, Window{0, 0, 8, 8}, v.data());
+  }
+  std::ofstream(tmp.file("b.tif")) << "<VRTDataset rasterXSize=\"8\" rasterYSize=\"8\"><VRTRasterBand dataType=\"Float32\" "
+                                      "band=\"1\"><SimpleSource><SourceFilename relativeToVRT=\"0\">"
+                                   << tmp.file("a.tif")
+                                   << "</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>";
+  EXPECT_NO_THROW(io::Raster::open(tmp.file("b.tif")));  // any driver by default
+  const auto previous = io::restrict_raster_drivers({"GTiff"});
+  EXPECT_NO_THROW(io::Raster::open(tmp.file("a.tif")));
+  try {
+    io::Raster::open(tmp.file("b.tif"));
+    ADD_FAILURE() << "a VRT was opened with only GTiff allowed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput) << e.what();
+  }
+  io::restrict_raster_drivers(previous);
+  EXPECT_NO_THROW(io::Raster::open(tmp.file("b.tif")));
+}

@@ -49,6 +49,21 @@ class ServeCommand : public Command {
     sub->add_option("--max-body", max_body_kib_, "Largest request body in KiB (then 413)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 20));
+    sub->add_option("--request-read-timeout", srv_.request_read_timeout_s,
+                    "Seconds a client has to send a whole request (line, headers, body); slower ones are cut off")
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 3600.0));
+    sub->add_option("--max-connections", srv_.max_connections,
+                    "Connections open at once (served or waiting); more are answered 503 and closed")
+        ->capture_default_str()
+        ->check(CLI::Range(8, 100000));
+    sub->add_option("--keep-jobs-days", svc_.keep_jobs_days,
+                    "Remove finished jobs and request folders older than this many days (0: keep everything)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 36500.0));
+    sub->add_option("--min-free-mb", svc_.min_free_mb,
+                    "Refuse new requests (507) while the output disk has less free space than this, in MiB")
+        ->capture_default_str();
     return sub;
   }
 

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace drshym::serve {
 namespace {
@@ -48,7 +49,7 @@ class SqliteJobStore final : public JobStore {
   void create(const std::string& id, const nlohmann::json& request) override {
     const std::string now = utc_now();
     run("INSERT INTO jobs (id, status, request, created_at, updated_at) VALUES (?, 'queued', ?, ?, ?)",
-        {id, request.dump(), now, now});
+        {id, core::dump_json(request), now, now});
   }
   void set_running(const std::string& id) override {
     run("UPDATE jobs SET status='running', updated_at=? WHERE id=? AND status='queued'", {utc_now(), id});
@@ -66,11 +67,11 @@ class SqliteJobStore final : public JobStore {
   void set_done(const std::string& id, const nlohmann::json& result) override {
     run("UPDATE jobs SET status='done', stage='record', fraction=1, result=?, updated_at=? WHERE id=? AND "
         "status='running'",
-        {result.dump(), utc_now(), id});
+        {core::dump_json(result), utc_now(), id});
   }
   void set_failed(const std::string& id, const nlohmann::json& error) override {
     run("UPDATE jobs SET status='failed', error=?, updated_at=? WHERE id=? AND status IN ('queued', 'running')",
-        {error.dump(), utc_now(), id});
+        {core::dump_json(error), utc_now(), id});
   }
   void remove(const std::string& id) override {
     run("DELETE FROM jobs WHERE id=? AND status='queued'", {id});
@@ -104,7 +105,7 @@ class SqliteJobStore final : public JobStore {
     sqlite3_finalize(st);
     return out;
   }
-  int recover() override {
+  std::vector<std::string> recover() override {
     const std::string now = utc_now();
     const nlohmann::json running = {
         {"code", to_string(ErrorKind::Interrupted)},
@@ -112,21 +113,44 @@ class SqliteJobStore final : public JobStore {
     const nlohmann::json queued = {{"code", to_string(ErrorKind::Interrupted)},
                                    {"message", "the server stopped before this job started; submit it again"}};
     std::lock_guard<std::mutex> lk(m_);
-    int n = 0;
+    std::vector<std::string> ids;
     for (const auto& [status, err] : {std::pair<const char*, const nlohmann::json&>{"running", running},
                                       std::pair<const char*, const nlohmann::json&>{"queued", queued}}) {
+      for (auto& id : ids_where("SELECT id FROM jobs WHERE status=?", status)) ids.push_back(std::move(id));
       sqlite3_stmt* st = prepare("UPDATE jobs SET status='failed', error=?, updated_at=? WHERE status=?");
       const std::string e = err.dump();
       sqlite3_bind_text(st, 1, e.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_text(st, 2, now.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
       step_done(st);
-      n += sqlite3_changes(db_);
     }
-    return n;
+    return ids;
+  }
+  std::vector<std::string> purge_finished_before(const std::string& before_utc) override {
+    std::lock_guard<std::mutex> lk(m_);
+    const char* where = "status IN ('done', 'failed') AND updated_at < ?";
+    std::vector<std::string> ids = ids_where(std::string("SELECT id FROM jobs WHERE ") + where, before_utc);
+    sqlite3_stmt* st = prepare((std::string("DELETE FROM jobs WHERE ") + where).c_str());
+    sqlite3_bind_text(st, 1, before_utc.c_str(), -1, SQLITE_TRANSIENT);
+    step_done(st);
+    return ids;
   }
 
  private:
+  // Ids of the rows a one-parameter SELECT id ... returns (the lock is held by the caller).
+  std::vector<std::string> ids_where(const std::string& sql, const std::string& param) const {
+    sqlite3_stmt* st = prepare(sql.c_str());
+    sqlite3_bind_text(st, 1, param.c_str(), -1, SQLITE_TRANSIENT);
+    std::vector<std::string> ids;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(st, 0);
+      if (t) ids.emplace_back(reinterpret_cast<const char*>(t));
+    }
+    if (rc != SQLITE_DONE) fail_stmt(st, "read");
+    sqlite3_finalize(st);
+    return ids;
+  }
   void exec(const char* sql) {
     char* msg = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,8 +37,12 @@ class JobStore {
   virtual std::optional<JobRecord> get(const std::string& id) const = 0;
   // Forgets a job that was never queued (refused with 503).
   virtual void remove(const std::string& id) = 0;
-  // Jobs left queued or running by a previous process become failed; returns how many.
-  virtual int recover() = 0;
+  // Jobs left queued or running by a previous process become failed; returns their ids (the
+  // caller removes what they left in their output folders).
+  virtual std::vector<std::string> recover() = 0;
+  // Forgets finished (done or failed) jobs last updated before `before_utc` (ISO 8601, as
+  // created_at); returns their ids so their folders can go too.
+  virtual std::vector<std::string> purge_finished_before(const std::string& before_utc) = 0;
 };
 
 // SQLite file (created if missing; ":memory:" for a throwaway store). Thread-safe.

@@ -13,7 +13,7 @@ nlohmann::json openapi_spec() {
   "openapi": "3.0.3",
   "info": {
     "title": "DrShym Climate flood mapping API",
-    "description": "Flood extent from Sentinel-1 SAR scenes. Inputs only from the server's input roots (file://) or allowed remote prefixes; outputs in a fresh folder per request under the output root. Errors are {\"error\": {\"code\", \"message\"}}.",
+    "description": "Flood extent from Sentinel-1 SAR scenes. Inputs only from the server's input roots (file://) or allowed remote prefixes; outputs in a fresh folder per request under the output root. Errors are {\"error\": {\"code\", \"message\"}}; messages name the client's own URIs, never the server's paths. Limits: request bodies up to --max-body (no Content-Encoding: 415), a whole request must arrive within --request-read-timeout, at most --max-connections connections (then 503), new work refused with 507 while the output disk is nearly full; finished jobs and their outputs are removed after --keep-jobs-days.",
     "version": "0"
   },
   "paths": {
@@ -28,10 +28,12 @@ nlohmann::json openapi_spec() {
           "404": {"$ref": "#/components/responses/Error"},
           "411": {"$ref": "#/components/responses/Error"},
           "413": {"$ref": "#/components/responses/Error"},
+          "415": {"$ref": "#/components/responses/Error"},
           "422": {"$ref": "#/components/responses/Error"},
           "500": {"$ref": "#/components/responses/Error"},
           "503": {"$ref": "#/components/responses/Busy"},
-          "504": {"$ref": "#/components/responses/Error"}
+          "504": {"$ref": "#/components/responses/Error"},
+          "507": {"$ref": "#/components/responses/Error"}
         }
       }
     },
@@ -46,9 +48,11 @@ nlohmann::json openapi_spec() {
           "404": {"$ref": "#/components/responses/Error"},
           "411": {"$ref": "#/components/responses/Error"},
           "413": {"$ref": "#/components/responses/Error"},
+          "415": {"$ref": "#/components/responses/Error"},
           "422": {"$ref": "#/components/responses/Error"},
           "500": {"$ref": "#/components/responses/Error"},
-          "503": {"$ref": "#/components/responses/Busy"}
+          "503": {"$ref": "#/components/responses/Busy"},
+          "507": {"$ref": "#/components/responses/Error"}
         }
       }
     },
@@ -97,7 +101,7 @@ nlohmann::json openapi_spec() {
       "Error": {
         "type": "object", "required": ["error"],
         "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-          "code": {"type": "string", "enum": ["usage", "forbidden", "not_found", "invalid_input", "io_error", "internal", "unavailable", "interrupted", "timeout"]},
+          "code": {"type": "string", "enum": ["usage", "forbidden", "not_found", "invalid_input", "io_error", "internal", "unavailable", "interrupted", "timeout", "insufficient_storage"]},
           "message": {"type": "string"}}}}
       },
       "SegmentRequest": {
@@ -108,14 +112,15 @@ nlohmann::json openapi_spec() {
           "options": {
             "type": "object", "additionalProperties": false,
             "properties": {
-              "tile": {"type": "integer", "minimum": 64, "maximum": 2048, "default": 512, "description": "a multiple of what the networks accept (16)"},
+              "tile": {"type": "integer", "minimum": 64, "maximum": 2048, "default": 512, "description": "a multiple of what the networks accept (16); at most 512 with explain: true (Grad-CAM memory grows with tile², about 4 GB at 2048)"},
               "overlap": {"type": "integer", "minimum": 0, "default": 64, "description": "less than tile/2"},
               "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "description": "default: the model's calibrated threshold"},
               "explain": {"type": "boolean", "default": false, "description": "Grad-CAM: adds cam_uri (relevance raster) and cam_overlay_png"},
               "explain_method": {"type": "string", "enum": ["gradcam", "gradcam++"], "default": "gradcam", "description": "needs explain: true"},
-              "explain_region": {"type": "object", "description": "GeoJSON polygon (any CRS; RFC 7946 lon/lat when none is named): explain the mean flood logit over it instead of the predicted flood; needs explain: true"},
+              "explain_region": {"type": "object", "description": "GeoJSON polygon (a named CRS, {\"type\": \"name\", \"properties\": {\"name\": \"EPSG:...\"}}, or none: RFC 7946 lon/lat; linked CRSs are refused): explain the mean flood logit over it instead of the predicted flood; needs explain: true"},
               "explain_layer": {"type": "string", "maxLength": 32, "description": "one of the model's explain_layers (GET /v1/models); default: its last decoder block; needs explain: true"},
-              "aoi": {"type": "object", "description": "GeoJSON geometry, Feature or FeatureCollection (any CRS; RFC 7946 lon/lat when none is named)"},
+              "aoi": {"type": "object", "description": "GeoJSON geometry, Feature or FeatureCollection (a named CRS, EPSG code or OGC URN, or none: RFC 7946 lon/lat; linked CRSs are refused)"},
+              "before_uri": {"type": "string", "description": "pre-event scene of the same area (same rules as image_uri; any grid or CRS): the bi-temporal change model splits the water into permanent and flood water, as segment --before; provenance.classes.source says so"},
               "model": {"type": "string", "description": "a name from GET /v1/models; default: by the scene's bands"}
             }
           }
@@ -133,7 +138,7 @@ nlohmann::json openapi_spec() {
             "confidence": {"type": "string"}, "patches": {"type": "integer"}}},
           "outputs": {"type": "object", "required": ["mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"], "properties": {
             "mask_uri": {"type": "string"}, "proba_uri": {"type": "string"}, "overlay_png": {"type": "string"},
-            "classes_uri": {"type": "string", "nullable": true, "description": "water classes (UInt8 COG: 0 dry, 1 permanent water, 2 flood water, 255 nodata), split by the single-date permanent-water model"},
+            "classes_uri": {"type": "string", "nullable": true, "description": "water classes (UInt8 COG: 0 dry, 1 permanent water, 2 flood water, 255 nodata), split by the change model with options.before_uri, else by the single-date permanent-water model (provenance.classes.source)"},
             "cam_uri": {"type": "string", "nullable": true, "description": "Grad-CAM relevance (Float32 COG), null without explain"},
             "cam_overlay_png": {"type": "string", "nullable": true, "description": "null without explain"},
             "geojson_uri": {"type": "string"}, "record_uri": {"type": "string"}}},

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 
@@ -40,6 +41,39 @@ size_t count_positions(const nlohmann::json& j) {
   if (j.is_array() || j.is_object())
     for (const auto& v : j) n += count_positions(v);
   return n;
+}
+
+// A client GeoJSON may name its CRS ({"type": "name", "properties": {"name": "EPSG:4326"}}, an
+// EPSG or OGC URN) or leave it out (WGS 84). Anything else is refused: GDAL's GeoJSON reader
+// follows a {"type": "link", "properties": {"href": ...}} CRS, which let a request make the
+// server open a connection of the client's choosing.
+void require_named_crs(const nlohmann::json& j, const std::string& field) {
+  if (j.is_array()) {
+    for (const auto& v : j) require_named_crs(v, field);
+    return;
+  }
+  if (!j.is_object()) return;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "crs") {
+      const auto& c = it.value();
+      const bool named = c.is_object() && c.value("type", nlohmann::json()) == "name" && c.contains("properties") &&
+                         c["properties"].is_object() && c["properties"].contains("name") &&
+                         c["properties"]["name"].is_string();
+      if (!named)
+        bad("options." + field + ": only a named CRS ({\"type\": \"name\", \"properties\": {\"name\": \"EPSG:4326\"}}) "
+            "or none (WGS 84) is accepted");
+      const std::string name = c["properties"]["name"].get<std::string>();
+      const bool known = (name.rfind("EPSG:", 0) == 0 || name.rfind("urn:ogc:def:crs:", 0) == 0) && name.size() <= 64 &&
+                         std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+                           return std::isalnum(ch) || ch == ':' || ch == '.' || ch == '_' || ch == '-';
+                         });
+      if (!known)
+        bad("options." + field + ": CRS name " + quoted(core::clip_utf8(name, 64)) +
+            " must be an EPSG code or an OGC URN (e.g. \"EPSG:32633\", \"urn:ogc:def:crs:OGC:1.3:CRS84\")");
+    } else {
+      require_named_crs(it.value(), field);
+    }
+  }
 }
 
 std::string lower(std::string s) {
@@ -93,10 +127,10 @@ InputPolicy::InputPolicy(const std::vector<std::string>& roots, const std::vecto
                   "--allow-remote " + quoted(p) + " must be an http(s):// or s3:// prefix with a host and a '/'");
 }
 
-std::string InputPolicy::resolve(const std::string& uri) const {
-  if (uri.empty()) bad("image_uri is empty");
-  if (uri.size() > 4096) bad("image_uri is longer than 4096 characters");
-  if (uri.find('\0') != std::string::npos) bad("image_uri contains a NUL character");
+std::string InputPolicy::resolve(const std::string& uri, const std::string& field) const {
+  if (uri.empty()) bad(field + " is empty");
+  if (uri.size() > 4096) bad(field + " is longer than 4096 characters");
+  if (uri.find('\0') != std::string::npos) bad(field + " contains a NUL character");
   if (starts_with(uri, "http://") || starts_with(uri, "https://") || starts_with(uri, "s3://")) {
     require_plain_remote_path(uri);
     for (const auto& p : remote_)
@@ -117,7 +151,7 @@ std::string InputPolicy::resolve(const std::string& uri) const {
     bad(e.what());
   }
   const fs::path p(path);
-  if (!p.is_absolute()) bad("image_uri must be a file:// URI or an absolute path, got " + quoted(uri));
+  if (!p.is_absolute()) bad(field + " must be a file:// URI or an absolute path, got " + quoted(uri));
   for (const auto& part : p)
     if (part == "..") forbidden(quoted(uri) + " contains '..'");
   // Every symlink resolved: a link inside a root that points outside it is refused.
@@ -138,6 +172,7 @@ nlohmann::json SegmentRequest::to_json() const {
   if (threshold) o["threshold"] = *threshold;
   if (aoi) o["aoi"] = *aoi;
   if (!model.empty()) o["model"] = model;
+  if (!before_uri.empty()) o["before_uri"] = before_uri;
   if (explain) {
     o["explain"] = true;
     o["explain_method"] = explain_method;
@@ -165,17 +200,15 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
                                      const RequestLimits& limits) {
   if (!body.is_object()) bad("the request body must be a JSON object");
   for (auto it = body.begin(); it != body.end(); ++it)
-    if (it.key() != "domain" && it.key() != "image_uri" && it.key() != "options" && it.key() != "before_uri")
-      bad("unknown field " + quoted(it.key().substr(0, 64)) + " (expected domain, image_uri, options)");
+    if (it.key() != "domain" && it.key() != "image_uri" && it.key() != "options")
+      bad("unknown field " + quoted(core::clip_utf8(it.key(), 64)) + " (expected domain, image_uri, options)");
   if (!body.contains("domain")) bad("missing field 'domain' (\"flood_sar\")");
   if (!body["domain"].is_string()) bad("domain must be the string \"flood_sar\"");
   if (body["domain"] != "flood_sar")
-    bad("unsupported domain " + quoted(body["domain"].get<std::string>().substr(0, 64)) +
+    bad("unsupported domain " + quoted(core::clip_utf8(body["domain"].get<std::string>(), 64)) +
         "; this server maps \"flood_sar\"");
   if (!body.contains("image_uri")) bad("missing field 'image_uri'");
   if (!body["image_uri"].is_string()) bad("image_uri must be a string");
-  if (body.contains("before_uri"))
-    bad("before_uri (bi-temporal input) is not supported by this server yet; send the after scene alone");
   SegmentRequest r;
   r.image_uri = body["image_uri"].get<std::string>();
   const nlohmann::json opts = body.value("options", nlohmann::json::object());
@@ -207,15 +240,21 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
         bad("options." + k + " must be a GeoJSON object (geometry, Feature or FeatureCollection)");
       if (count_positions(v) > limits.max_aoi_vertices)
         bad(fmt::format("options.{} has more than {} vertices", k, limits.max_aoi_vertices));
+      require_named_crs(v, k);
       (k == "aoi" ? r.aoi : r.explain_region) = v;
+    } else if (k == "before_uri") {
+      if (!v.is_string()) bad("options.before_uri must be a string (the pre-event scene's URI)");
+      r.before_uri = v.get<std::string>();
     } else if (k == "model") {
       if (!v.is_string() || v.get<std::string>().empty()) bad("options.model must be a model name (see GET /v1/models)");
       r.model = v.get<std::string>();
       if (!limits.models.empty() &&
           std::find(limits.models.begin(), limits.models.end(), r.model) == limits.models.end())
-        bad("unknown model " + quoted(r.model.substr(0, 64)) + " (see GET /v1/models)");
+        bad("unknown model " + quoted(core::clip_utf8(r.model, 64)) + " (see GET /v1/models)");
     } else {
-      bad("unknown option " + quoted(k.substr(0, 64)) + " (expected tile, overlap, threshold, explain, explain_method, explain_layer, explain_region, aoi, model)");
+      bad("unknown option " + quoted(core::clip_utf8(k, 64)) +
+          " (expected tile, overlap, threshold, explain, explain_method, explain_layer, explain_region, aoi, model, "
+          "before_uri)");
     }
   }
   if (r.tile % limits.tile_multiple != 0)
@@ -224,7 +263,12 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
   if (!r.explain && (opts.contains("explain_method") || opts.contains("explain_layer") || opts.contains("explain_region")))
     bad("options.explain_method, explain_layer and explain_region need options.explain: true");
   if (2 * r.overlap >= r.tile) bad(fmt::format("options.overlap must be less than tile/2 = {}, got {}", r.tile / 2, r.overlap));
+  if (r.explain && r.tile > limits.max_explain_tile)
+    bad(fmt::format("options.tile must be at most {} with options.explain (Grad-CAM keeps every activation of a "
+                    "tile for its backward pass), got {}",
+                    limits.max_explain_tile, r.tile));
   r.source = policy.resolve(r.image_uri);  // last: a malformed body is a 400 whatever the URI
+  if (!r.before_uri.empty()) r.before_source = policy.resolve(r.before_uri, "before_uri");
   return r;
 }
 

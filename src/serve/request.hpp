@@ -24,7 +24,8 @@ class InputPolicy {
   // '\\' or '.'. Nothing is opened before those checks; then the file must be a GeoTIFF (GDAL's
   // GTiff driver, COGs included): a VRT or any format that can reference other files could
   // reach outside the roots, so it is refused (InvalidInput).
-  std::string resolve(const std::string& uri) const;
+  // field names the request field in messages ("image_uri", "before_uri").
+  std::string resolve(const std::string& uri, const std::string& field = "image_uri") const;
   const std::vector<std::string>& roots() const { return roots_; }
 
  private:
@@ -34,6 +35,9 @@ class InputPolicy {
 
 struct RequestLimits {
   int min_tile = 64, max_tile = 2048;
+  // Grad-CAM keeps a tile's activations and gradients: memory grows with tile², about 4 GB
+  // for one 2048 px tile, so explained requests take smaller tiles.
+  int max_explain_tile = 512;
   int tile_multiple = 16;          // what every loaded network accepts
   size_t max_aoi_vertices = 100000;
   std::vector<std::string> models; // names options.model may take (empty: any)
@@ -49,6 +53,8 @@ nlohmann::json parse_request_json(const std::string& text);
 struct SegmentRequest {
   std::string image_uri;           // as the client gave it
   std::string source;              // resolved by the InputPolicy
+  std::string before_uri;          // options.before_uri: pre-event scene ("" = none), as given
+  std::string before_source;       // ... resolved by the InputPolicy
   int tile = 512, overlap = 64;
   std::optional<double> threshold;
   std::optional<nlohmann::json> aoi;   // a GeoJSON geometry, Feature or FeatureCollection

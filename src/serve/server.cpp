@@ -2,14 +2,22 @@
 
 #include <httplib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "serve/request.hpp"
 #include "serve/service.hpp"
 
@@ -17,6 +25,228 @@ namespace drshym::serve {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// httplib's Server::process_and_close_socket(sock) is private and virtual: a subclass may
+// override it (that is how the gate below sees each connection's socket) but may not name the
+// base version. The library exports it; this declares that symbol (Itanium C++ ABI: `this`
+// first) so the override can call it. A cpp-httplib that renamed it fails to link, not at run time.
+extern "C++" bool httplib_process_and_close_socket(httplib::Server* self, int sock) __asm__(
+    "_ZN7httplib6Server24process_and_close_socketEi");
+
+// Every open connection, with the phase it is in. A connection is "reading" from its start
+// until its request has been read (the route runs), and again after each response while it
+// waits for the next request on keep-alive; a request's line, headers and body must arrive
+// within `read_timeout` of the start of that phase, or a watchdog shuts the socket down. That
+// bounds a client that trickles bytes (httplib's own timeout is per read, so a byte every few
+// seconds kept a thread forever). evict_oldest_readers() frees threads for waiting connections.
+class ConnectionGate {
+ public:
+  explicit ConnectionGate(double read_timeout_s)
+      : timeout_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(read_timeout_s))),
+        watchdog_([this] { watch(); }) {}
+  ~ConnectionGate() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    watchdog_.join();
+  }
+
+  // On the thread that serves the connection, around its whole life.
+  void open(int sock) {
+    std::lock_guard<std::mutex> lk(m_);
+    // A duplicate keeps the socket alive while it is listed: httplib closes `sock` itself,
+    // and a closed number could be reused by the next accept before we forget it.
+    const int fd = ::dup(sock);
+    t_id = next_++;
+    t_gate = this;
+    conns_[t_id] = Conn{fd, true, Clock::now()};
+  }
+  void close() {
+    std::lock_guard<std::mutex> lk(m_);
+    auto it = conns_.find(t_id);
+    if (it != conns_.end()) {
+      if (it->second.fd >= 0) ::close(it->second.fd);
+      conns_.erase(it);
+    }
+    t_gate = nullptr;
+  }
+  // The calling thread's connection has read its request (the route runs) / sent its response.
+  static void handling() { set_phase(false); }
+  static void reading() { set_phase(true); }
+
+  // Shuts down the n connections that have spent the longest (at least kEvictAge) reading
+  // their request: used while every thread is busy and other connections wait.
+  void evict_oldest_readers(size_t n) {
+    std::lock_guard<std::mutex> lk(m_);
+    evict_locked(n);
+  }
+  // How many connections wait for a thread (the pool tells; null: none).
+  void set_waiting_counter(std::function<size_t()> f) {
+    std::lock_guard<std::mutex> lk(m_);
+    waiting_ = std::move(f);
+  }
+  static constexpr std::chrono::seconds kEvictAge{1};
+
+ private:
+  struct Conn {
+    int fd = -1;
+    bool reading = true;
+    Clock::time_point since;
+  };
+  static thread_local ConnectionGate* t_gate;
+  static thread_local uint64_t t_id;
+
+  static void set_phase(bool reading) {
+    ConnectionGate* g = t_gate;
+    if (!g) return;
+    std::lock_guard<std::mutex> lk(g->m_);
+    auto it = g->conns_.find(t_id);
+    if (it == g->conns_.end()) return;
+    it->second.reading = reading;
+    it->second.since = Clock::now();
+  }
+  void evict_locked(size_t n) {
+    const auto now = Clock::now();
+    for (; n > 0; --n) {
+      Conn* oldest = nullptr;
+      for (auto& [id, c] : conns_)
+        if (c.reading && c.fd >= 0 && (!oldest || c.since < oldest->since)) oldest = &c;
+      if (!oldest || now - oldest->since < kEvictAge) return;
+      cut(*oldest, "evicted: every thread was busy and it was the slowest to send its request");
+    }
+  }
+  void cut(Conn& c, const char* why) {
+    ::shutdown(c.fd, SHUT_RDWR);  // the serving thread's next read or write fails; httplib closes
+    c.reading = false;            // cut once
+    core::log().warn("serve: a connection was closed: {}", why);
+  }
+  void watch() {
+    std::unique_lock<std::mutex> lk(m_);
+    while (!stop_) {
+      cv_.wait_for(lk, std::chrono::milliseconds(200));
+      const auto now = Clock::now();
+      for (auto& [id, c] : conns_)
+        if (c.reading && c.fd >= 0 && now - c.since > timeout_) cut(c, "its request did not arrive in time");
+      if (waiting_) evict_locked(waiting_());  // a thread for every connection that waits
+    }
+  }
+
+  Clock::duration timeout_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Conn> conns_;
+  std::function<size_t()> waiting_;
+  uint64_t next_ = 1;
+  bool stop_ = false;
+  std::thread watchdog_;
+};
+thread_local ConnectionGate* ConnectionGate::t_gate = nullptr;
+thread_local uint64_t ConnectionGate::t_id = 0;
+
+// Set while a connection is refused on the accepting thread (the server is full).
+thread_local bool t_refuse = false;
+
+// httplib::Server with every connection under the gate, and refused ones answered 503 at once.
+class GatedServer : public httplib::Server {
+ public:
+  explicit GatedServer(ConnectionGate& gate) : gate_(gate) {}
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    if (t_refuse) {
+      static const std::string body =
+          "{\"error\": {\"code\": \"unavailable\", \"message\": \"too many connections; retry later\"}}\n";
+      const std::string msg = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                              "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      (void)::send(sock, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::shutdown(sock, SHUT_RDWR);
+      ::close(sock);
+      return false;
+    }
+    gate_.open(sock);
+    struct Close {
+      ConnectionGate& g;
+      ~Close() { g.close(); }
+    } close{gate_};
+    return httplib_process_and_close_socket(this, sock);
+  }
+  ConnectionGate& gate_;
+};
+
+// httplib's thread pool, bounded: at most max_connections connections served or waiting;
+// more are refused on the accepting thread. A connection that has to wait for a thread makes
+// the gate evict the slowest request sender.
+class GatedPool : public httplib::TaskQueue {
+ public:
+  GatedPool(size_t threads, size_t max_connections, ConnectionGate& gate) : max_(max_connections), gate_(gate) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+    gate_.set_waiting_counter([this] {
+      std::lock_guard<std::mutex> lk(m_);
+      return queue_.size();
+    });
+  }
+  ~GatedPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> lk(m_);
+    if (stop_ || queue_.size() + active_ >= max_) {
+      lk.unlock();
+      t_refuse = true;
+      fn();  // closes the socket at once (GatedServer)
+      t_refuse = false;
+      return;
+    }
+    queue_.push_back(std::move(fn));
+    const bool must_wait = active_ + queue_.size() > threads_.size();
+    lk.unlock();
+    cv_.notify_one();
+    if (must_wait) gate_.evict_oldest_readers(1);
+  }
+  void shutdown() override {
+    gate_.set_waiting_counter(nullptr);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, nothing left
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+        ++active_;
+      }
+      try {
+        fn();
+      } catch (...) {
+        core::log().error("serve: a connection ended with an unexpected exception");
+      }
+      std::lock_guard<std::mutex> lk(m_);
+      --active_;
+    }
+  }
+
+  size_t max_;
+  ConnectionGate& gate_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  size_t active_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
 
 // Per-request state for the access log: httplib runs a request start to end on one thread.
 struct RequestClock {
@@ -29,7 +259,7 @@ thread_local RequestClock t_request;
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(2) + "\n", "application/json");
+  res.set_content(core::dump_json(body, 2) + "\n", "application/json");
 }
 
 void send_error(httplib::Response& res, ErrorKind kind, const std::string& message) {
@@ -51,7 +281,7 @@ ErrorKind kind_for_status(int status) {
 nlohmann::json parse_body(const httplib::Request& req) {
   const auto ct = req.get_header_value("Content-Type");
   if (!ct.empty() && ct.find("application/json") == std::string::npos)
-    throw Error(ErrorKind::Usage, "request", "Content-Type must be application/json, got " + quoted(ct.substr(0, 64)));
+    throw Error(ErrorKind::Usage, "request", "Content-Type must be application/json, got " + quoted(core::clip_utf8(ct, 64)));
   return parse_request_json(req.body);
 }
 
@@ -68,18 +298,20 @@ const std::vector<RouteInfo>& api_routes() {
 struct HttpServer::Impl {
   Service& service;
   ServerOptions opt;
-  httplib::Server svr;
+  ConnectionGate gate;  // before svr: the pool svr creates refers to it
+  GatedServer svr;
   int port = -1;
   int listen_fd = -1;
   std::atomic<bool> stop_requested{false};
 
-  Impl(Service& s, const ServerOptions& o) : service(s), opt(o) {}
+  Impl(Service& s, const ServerOptions& o) : service(s), opt(o), gate(o.request_read_timeout_s), svr(gate) {}
 
   // Every route runs through here: errors become JSON with the table's status, and nothing a
   // handler throws takes the server down.
   template <class F>
   httplib::Server::Handler route(F f) {
     return [this, f](const httplib::Request& req, httplib::Response& res) {
+      ConnectionGate::handling();  // the request has arrived whole; no read deadline while it runs
       try {
         f(req, res);
       } catch (const Error& e) {
@@ -93,8 +325,10 @@ struct HttpServer::Impl {
   }
 
   void setup() {
+    if (!(opt.request_read_timeout_s > 0)) throw Error(ErrorKind::Usage, "serve", "the request read timeout must be > 0 s");
     const size_t threads = size_t(std::max(2, opt.http_threads));
-    svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    const size_t max_conn = size_t(std::max(opt.max_connections, int(threads)));
+    svr.new_task_queue = [this, threads, max_conn] { return new GatedPool(threads, max_conn, gate); };
     // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients overflows it and some
     // see their connection dropped. Keep its socket options (SO_REUSEADDR) and remember the
     // socket so bind() can widen the backlog.
@@ -112,6 +346,14 @@ struct HttpServer::Impl {
     svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
       t_request = {true, Clock::now(), new_request_id()};
       res.set_header("X-Request-Id", t_request.id);
+      // Compressed bodies are refused before they are read: cpp-httplib inflates gzip and
+      // brotli bodies with no bound after checking Content-Length against --max-body.
+      if (req.has_header("Content-Encoding")) {
+        send_error(res, ErrorKind::Usage, "compressed request bodies (Content-Encoding) are not accepted");
+        res.status = 415;
+        res.set_header("Connection", "close");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
         const bool chunked = req.has_header("Transfer-Encoding");
         if (chunked || !req.has_header("Content-Length")) {
@@ -124,28 +366,40 @@ struct HttpServer::Impl {
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
+    // The access log runs after the response is written, outside httplib's exception
+    // handling: it must never throw (client bytes in the path are not valid UTF-8 for sure).
     svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-      nlohmann::json line = {{"request_id", t_request.active ? t_request.id : ""},
-                             {"method", req.method},
-                             {"path", req.path},
-                             {"status", res.status},
-                             {"remote", req.remote_addr}};
-      line["duration_ms"] = t_request.active
-                                ? nlohmann::json(std::chrono::duration<double, std::milli>(Clock::now() - t_request.start).count())
-                                : nlohmann::json(nullptr);
+      ConnectionGate::reading();  // keep-alive: the next request's read deadline starts now
+      try {
+        nlohmann::json line = {{"request_id", t_request.active ? t_request.id : ""},
+                               {"method", core::clip_utf8(req.method, 16)},
+                               {"path", core::clip_utf8(req.path, 512)},
+                               {"status", res.status},
+                               {"remote", req.remote_addr}};
+        line["duration_ms"] =
+            t_request.active ? nlohmann::json(std::chrono::duration<double, std::milli>(Clock::now() - t_request.start).count())
+                             : nlohmann::json(nullptr);
+        core::log().info("access {}", core::dump_json(line));
+      } catch (...) {
+      }
       t_request.active = false;
-      core::log().info("access {}", line.dump());
     });
     // httplib's own answers (unknown route 404, body too large 413, bad request 400) get the
     // same JSON error body as ours; bodies a route already wrote are left alone.
+    // Runs inside httplib's response step, where nothing catches: it must never throw.
     svr.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      const ErrorKind kind = kind_for_status(res.status);
-      std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path + " (see GET /openapi.json)"
-                        : res.status == 413 ? "request body too large"
-                                            : "HTTP status " + std::to_string(res.status);
       const int status = res.status;
-      send_error(res, kind, msg);
+      try {
+        const ErrorKind kind = kind_for_status(status);
+        std::string msg = status == 404   ? "no route " + core::clip_utf8(req.method, 16) + " " + core::clip_utf8(req.path, 200) +
+                                                " (see GET /openapi.json)"
+                          : status == 413 ? "request body too large"
+                                          : "HTTP status " + std::to_string(status);
+        send_error(res, kind, msg);
+      } catch (...) {
+        res.set_content("{\"error\": {\"code\": \"internal\", \"message\": \"error\"}}\n", "application/json");
+      }
       res.status = status;  // keep 413 (and the like) rather than the kind's generic status
       return httplib::Server::HandlerResponse::Handled;
     }));
@@ -157,7 +411,11 @@ struct HttpServer::Impl {
         what += std::string(": ") + e.what();
       } catch (...) {
       }
-      send_error(res, ErrorKind::Internal, what);
+      try {
+        send_error(res, ErrorKind::Internal, what);
+      } catch (...) {
+        res.status = 500;
+      }
     });
 
     svr.Post("/v1/segment", route([this](const httplib::Request& req, httplib::Response& res) {

@@ -18,9 +18,16 @@ struct ServerOptions {
   int port = 8080;                       // 0: any free port (see HttpServer::port())
   size_t max_body_bytes = 1 << 20;       // larger bodies get 413
   int read_timeout_s = 10;               // a client that stops sending is dropped
+  // A whole request (line, headers and body) must arrive within this: a client that trickles
+  // a byte every few seconds (slowloris) is cut off here, not by the per-read timeout above.
+  double request_read_timeout_s = 10;
   // Connections served at once. A synchronous /v1/segment holds one while its scene waits or
   // runs, so this should be workers + queue + a few for /healthz and job polling.
   int http_threads = 16;
+  // Connections open at once (served or waiting for a thread); more are closed at once with a
+  // 503. While every thread is busy, a new connection evicts the connection that has spent the
+  // longest (over 1 s) still sending its request, so slow senders cannot starve /healthz.
+  int max_connections = 256;
 };
 
 // The API routes, in the order they are registered and documented.

@@ -2,7 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <atomic>
 #include <chrono>
@@ -11,7 +15,6 @@
 #include <future>
 #include <mutex>
 #include <numeric>
-#include <random>
 #include <set>
 #include <thread>
 
@@ -27,7 +30,10 @@
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 #include "ingest/scene.hpp"
+#include "io/raster.hpp"
 #include "io/uri.hpp"
+#include "model/sha256.hpp"
+#include "core/text.hpp"
 
 namespace drshym::serve {
 namespace fs = std::filesystem;
@@ -91,10 +97,26 @@ class StoreLock {
 }  // namespace
 
 std::string new_request_id() {
-  static std::mutex m;
-  static std::mt19937_64 rng{std::random_device{}()};
-  std::lock_guard<std::mutex> lk(m);
-  return fmt::format("{:016x}{:016x}", rng(), rng());
+  // 128 bits from the kernel's CSPRNG for every id: ids are handed out in X-Request-Id and a
+  // job id is all it takes to read that job's results, so they must not be predictable.
+  unsigned char b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    const ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ErrorKind::Internal, "serve", std::string("getrandom failed: ") + std::strerror(errno));
+    }
+    got += size_t(n);
+  }
+  std::string id;
+  id.reserve(32);
+  static const char* hex = "0123456789abcdef";
+  for (unsigned char c : b) {
+    id.push_back(hex[c >> 4]);
+    id.push_back(hex[c & 15]);
+  }
+  return id;
 }
 
 struct Service::Impl {
@@ -105,6 +127,8 @@ struct Service::Impl {
   // Splits each scene's water into flood and permanent water (infer::type_model_name of a
   // request without a pre-event scene: the permanent-water head).
   std::shared_ptr<const infer::Predictor> type_model;
+  // ... and of a request with options.before_uri: the bi-temporal change model.
+  std::shared_ptr<const infer::Predictor> change_model;
   std::unique_ptr<StoreLock> store_lock;
   std::unique_ptr<JobStore> store;
   core::BlockingQueue<Work> queue;
@@ -117,6 +141,10 @@ struct Service::Impl {
   std::mutex stats_m;
   double mean_run_s = 5.0;  // running mean of scene times, for Retry-After
   std::once_flag shutdown_once;
+  std::atomic<int> prechecks{0};          // job explain checks running on HTTP threads
+  std::mutex sweep_m;
+  Clock::time_point last_sweep{};
+  std::vector<std::string> previous_drivers;  // Raster::open's driver list before this service
   std::string stop_reason = "the server is shutting down";
 
   explicit Impl(const ServiceOptions& o)
@@ -165,7 +193,11 @@ struct Service::Impl {
   nlohmann::json execute(const Work& w) {
     const Model& m = pick(w.req);
     const fs::path out = fs::path(opt.output_root) / w.id;
-    fs::create_directory(out);
+    std::error_code ec;
+    if (!fs::create_directory(out, ec))  // ids are fresh: an existing folder is not ours to reuse
+      throw Error(ErrorKind::Io, "serve",
+                  ec ? "cannot create the request's output folder: " + ec.message()
+                     : std::string("the request's output folder already exists"));
     // The request's folder is ours alone: on failure it goes, whatever segment left in it.
     struct Cleanup {
       fs::path dir;
@@ -183,7 +215,8 @@ struct Service::Impl {
     sp.threshold = w.req.threshold;
     sp.model_workers = threads_per_worker;
     sp.progress = false;
-    sp.type_model = type_model.get();
+    sp.before_uri = w.req.before_source;
+    sp.type_model = w.req.before_source.empty() ? type_model.get() : change_model.get();
     if (w.req.aoi) {
       sp.aoi_path = (out / "aoi.geojson").string();
       core::write_text_file_atomic(sp.aoi_path, w.req.aoi->dump() + "\n");
@@ -272,7 +305,7 @@ struct Service::Impl {
       else
         w.done->set_value(std::move(body));
     } catch (...) {
-      const auto e = std::current_exception();
+      const auto e = redacted(std::current_exception(), w);
       const nlohmann::json err = error_json(e);
       core::log().warn("serve: {} {} failed: {}", w.is_job ? "job" : "request", w.id, err["message"].get<std::string>());
       try {
@@ -289,11 +322,127 @@ struct Service::Impl {
       running.erase(w.token);
     }
     --busy;
+    try {
+      sweep(false);
+    } catch (const std::exception& e) {
+      core::log().warn("serve: retention sweep failed: {}", e.what());
+    }
+  }
+
+  // An error message as the client may see it: the server's own paths (the request's output
+  // folder, the resolved input files, the roots) replaced by the client's URIs or a name.
+  std::string redact(std::string msg, const Work& w) const {
+    auto replace_all = [&msg](const std::string& from, const std::string& to) {
+      if (from.empty()) return;
+      for (size_t at = msg.find(from); at != std::string::npos; at = msg.find(from, at + to.size()))
+        msg.replace(at, from.size(), to);
+    };
+    replace_all((fs::path(opt.output_root) / w.id).string(), "<request outputs>");
+    replace_all(w.req.source, w.req.image_uri);
+    replace_all(w.req.before_source, w.req.before_uri);
+    replace_all(opt.output_root, "<output-root>");
+    for (const auto& r : policy.roots()) replace_all(r, "<input-root>");
+    return msg;
+  }
+
+  std::exception_ptr redacted(const std::exception_ptr& e, const Work& w) const {
+    try {
+      std::rethrow_exception(e);
+    } catch (const Error& err) {
+      std::string m = err.what();
+      const std::string prefix = err.stage() + ": ";
+      if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+      return std::make_exception_ptr(Error(err.kind(), err.stage(), redact(m, w)));
+    } catch (const std::exception& err) {
+      return std::make_exception_ptr(Error(ErrorKind::Internal, "serve", "internal error: " + redact(err.what(), w)));
+    } catch (...) {
+      return std::make_exception_ptr(Error(ErrorKind::Internal, "serve", "internal error"));
+    }
+  }
+
+  // Refuses new work while the output disk is nearly full: a run that fills it fails late and
+  // takes the job store's disk with it.
+  void require_free_space() const {
+    std::error_code ec;
+    const auto sp = fs::space(opt.output_root, ec);
+    if (ec) return;  // unknown: let the run find out
+    const uint64_t free_mb = uint64_t(sp.available / (1024 * 1024));
+    if (free_mb < opt.min_free_mb)
+      throw Error(ErrorKind::NoSpace, "serve",
+                  fmt::format("the server's output disk has {} MiB free, below its {} MiB floor; retry later", free_mb,
+                              opt.min_free_mb));
+  }
+
+  // A request as the job store keeps it: a large AOI or explain region by its SHA-256 and
+  // size, not its text (failed jobs with big AOIs grew the store by a megabyte each).
+  static nlohmann::json stored_request(const SegmentRequest& r) {
+    nlohmann::json j = r.to_json();
+    for (const char* k : {"aoi", "explain_region"}) {
+      auto& o = j["options"];
+      if (!o.contains(k)) continue;
+      const std::string text = core::dump_json(o[k]);
+      if (text.size() > 4096) o[k] = {{"sha256", model::sha256_hex(text)}, {"bytes", text.size()}};
+    }
+    return j;
+  }
+
+  // Removes what runs that died with a previous server left behind (folders of jobs that were
+  // running, folders of requests with half-written outputs, explain-region scratch files).
+  void clean_after_crash(const std::vector<std::string>& recovered) {
+    std::error_code ec;
+    for (const auto& id : recovered)
+      if (plain_id(id)) fs::remove_all(fs::path(opt.output_root) / id, ec);
+    for (const auto& e : fs::directory_iterator(opt.output_root, ec)) {
+      const std::string name = e.path().filename().string();
+      const std::string suffix = ".explain_region.geojson";
+      if (name.size() == 1 + 32 + suffix.size() && name[0] == '.' && plain_id(name.substr(1, 32)) &&
+          name.compare(33, suffix.size(), suffix) == 0) {
+        fs::remove(e.path(), ec);
+        continue;
+      }
+      if (!plain_id(name) || !e.is_directory(ec)) continue;
+      bool half_written = false;
+      for (const auto& f : fs::directory_iterator(e.path(), ec))
+        half_written = half_written || f.path().filename().string().rfind(".", 0) == 0;
+      if (half_written) {
+        core::log().warn("serve: removing {}: a run that did not finish left it half-written", name);
+        fs::remove_all(e.path(), ec);
+      }
+    }
+  }
+
+  // Retention: finished jobs and request folders older than keep_jobs_days go, rows and files.
+  // At most once a minute (force: now); never a folder of a queued or running job.
+  void sweep(bool force) {
+    if (!(opt.keep_jobs_days > 0)) return;
+    {
+      std::lock_guard<std::mutex> lk(sweep_m);
+      if (!force && Clock::now() - last_sweep < std::chrono::minutes(1)) return;
+      last_sweep = Clock::now();
+    }
+    const auto cutoff = std::chrono::system_clock::now() -
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            std::chrono::duration<double>(opt.keep_jobs_days * 86400.0));
+    std::error_code ec;
+    int removed = 0;
+    for (const auto& id : store->purge_finished_before(core::utc_iso(cutoff))) {
+      if (plain_id(id)) removed += fs::remove_all(fs::path(opt.output_root) / id, ec) > 0;
+    }
+    const auto file_cutoff = fs::file_time_type::clock::now() - (std::chrono::system_clock::now() - cutoff);
+    for (const auto& e : fs::directory_iterator(opt.output_root, ec)) {
+      const std::string name = e.path().filename().string();
+      if (!plain_id(name) || !e.is_directory(ec)) continue;
+      if (fs::last_write_time(e.path(), ec) >= file_cutoff || ec) continue;
+      if (auto row = store->get(name); row && (row->status == "queued" || row->status == "running")) continue;
+      removed += fs::remove_all(e.path(), ec) > 0;
+    }
+    if (removed) core::log().info("serve: removed {} request folder(s) older than {:g} days", removed, opt.keep_jobs_days);
   }
 
   // A checked request with its deadline starting now (Usage / Forbidden / NotFound otherwise).
   Work make_work(const nlohmann::json& body, const std::string& id, bool is_job) const {
     if (!plain_id(id)) throw Error(ErrorKind::Internal, "serve", "request ids are 32 hex digits (new_request_id())");
+    require_free_space();
     Work w;
     w.id = id;
     w.req = parse_segment_request(body, policy, limits);
@@ -350,15 +499,26 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
     pp.threads = 1;
     s.type_model = infer::load_type_model(infer::SegmentParams{}, pp);
     core::log().info("serve: water type model {}", s.type_model->describe());
+    infer::SegmentParams with_before;
+    with_before.before_uri = "(any pre-event scene)";
+    s.change_model = infer::load_type_model(with_before, pp);
+    core::log().info("serve: change model (options.before_uri) {}", s.change_model->describe());
   }
-  int multiple = s.type_model->net()->config().input_multiple();
+  int multiple = std::max(s.type_model->net()->config().input_multiple(),
+                          s.change_model->net()->config().input_multiple());
   s.limits.tile_multiple = multiple;
   for (const auto& m : s.models) s.limits.models.push_back(m.name);
   const std::string db = o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db;
   s.store_lock = std::make_unique<StoreLock>(db + ".lock");
   s.store = open_sqlite_job_store(db);
-  if (const int n = s.store->recover())
-    core::log().warn("serve: {} job(s) left queued or running by a previous server are now marked failed", n);
+  // The server reads GeoTIFFs only, whatever a file turns into after its submit-time check.
+  s.previous_drivers = io::restrict_raster_drivers({"GTiff"});
+  const std::vector<std::string> recovered = s.store->recover();
+  if (!recovered.empty())
+    core::log().warn("serve: {} job(s) left queued or running by a previous server are now marked failed",
+                     recovered.size());
+  s.clean_after_crash(recovered);
+  s.sweep(true);
   for (int k = 0; k < o.workers; ++k)
     s.workers.emplace_back([&s] {
       Work w;
@@ -366,7 +526,10 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
     });
 }
 
-Service::~Service() { shutdown(); }
+Service::~Service() {
+  shutdown();
+  io::restrict_raster_drivers(impl_->previous_drivers);
+}
 
 nlohmann::json Service::segment(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
@@ -388,8 +551,22 @@ nlohmann::json Service::segment(const nlohmann::json& body, const std::string& i
 nlohmann::json Service::submit_job(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
   Work w = s.make_work(body, id, true);
-  s.precheck_explain(w.req, id);
-  s.store->create(id, w.req.to_json());
+  if (w.req.explain) {
+    // The check opens the scene on this HTTP thread: bounded like the workers, or a burst of
+    // job submissions would run unbounded work outside the queue.
+    struct Slot {
+      std::atomic<int>& n;
+      ~Slot() { --n; }
+    } slot{s.prechecks};
+    if (++s.prechecks > s.opt.workers)
+      throw Error(ErrorKind::Unavailable, "serve", "busy checking other jobs' explain options; retry later");
+    try {
+      s.precheck_explain(w.req, id);
+    } catch (...) {
+      std::rethrow_exception(s.redacted(std::current_exception(), w));
+    }
+  }
+  s.store->create(id, s.stored_request(w.req));
   // The row exists before a worker can pick the job up; a refused job leaves no row behind
   // (a client hammering a full queue must not grow the store).
   nlohmann::json created = s.store->get(id)->to_json();

@@ -25,6 +25,11 @@ struct ServiceOptions {
   int queue = 8;                            // scenes waiting (>= 1); beyond that requests get 503
   int threads = 0;                          // CPU threads for all workers (0 = available cores)
   double timeout_s = 900;                   // per request, from acceptance (queue wait included)
+  // Finished jobs (rows and output folders) and request folders older than this many days are
+  // removed, at start-up and then at most once a minute as requests finish; 0 keeps everything.
+  double keep_jobs_days = 30;
+  // New requests are refused (507) while the output disk has less free space than this.
+  uint64_t min_free_mb = 1024;
 };
 
 // 128 random bits as 32 hex digits: request ids, job ids and output folder names.

@@ -191,7 +191,9 @@ nlohmann::json parse_request_json(const std::string& text) {
   };
   try {
     return nlohmann::json::parse(text, depth_guard);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number past double's range (1e400): both the
+    // client's malformed input (a 400), never a 500.
     bad(std::string("malformed JSON: ") + e.what());
   }
 }

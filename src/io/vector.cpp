@@ -198,8 +198,17 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
 
   // Areas in m² whatever the CRS: geographic sources in an equal-area projection centred on
   // the scene, projected ones scaled by their linear unit (feet included).
+  // The centre is the polygons' envelope; a dry scene has no polygon and no envelope (GDAL
+  // leaves it empty, so the centre would be NaN and the projection could not be built), so it
+  // falls back to the raster's extent: nothing is measured then, but the meter must exist.
   OGREnvelope env;
-  if (layer->GetExtent(&env) != OGRERR_NONE) env = OGREnvelope();
+  if (layer->GetFeatureCount() == 0 || layer->GetExtent(&env) != OGRERR_NONE || !env.IsInit()) {
+    const auto b = info.geotransform.bounds(Window{0, 0, info.width, info.height});
+    env.MinX = b[0];
+    env.MinY = b[1];
+    env.MaxX = b[2];
+    env.MaxY = b[3];
+  }
   const AreaMeter meter(srs, 0.5 * (env.MinX + env.MaxX), 0.5 * (env.MinY + env.MaxY));
   // RFC 7946 (the default): GDAL's GeoJSON driver reprojects to WGS 84 lon/lat itself and
   // writes no `crs` member. "source" keeps the scene's CRS; any other CRS is reprojected here.

@@ -470,6 +470,8 @@ TEST(Polygonize, StreamingStatisticsMatchThePerPolygonReference) {
           if (min_area > 0) {
             EXPECT_GT(ref.dropped_small, 500);
           }
+          // Every polygon's statistics came from the one-pass scan, none from rasterizing it.
+          EXPECT_EQ(got.burned_for_stats, 0);
           std::set<int> got_ids, ref_ids;
           const auto g = features_by_geometry(tmp.file("new.geojson"), &got_ids);
           const auto r = features_by_geometry(tmp.file("ref.geojson"), &ref_ids);

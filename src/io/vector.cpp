@@ -5,8 +5,10 @@
 #include <ogr_geometry.h>
 #include <ogrsf_frmts.h>
 
-#include <cctype>
 #include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdint>
 #include <cmath>
 #include <filesystem>
 
@@ -59,6 +61,221 @@ std::vector<uint8_t> burn_mask(const OGRGeometry* geom, const GeoTransform& gt, 
   std::vector<uint8_t> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) out[i] = v[i] > 0.5f ? 1 : 0;
   return out;
+}
+
+// One 8-connected piece of one water value (what GDALPolygonize makes one polygon of, with
+// "8CONNECTED=8"), found by scanning the mask.
+struct Piece {
+  int64_t key = 0;     // row * width + col of its first pixel in raster order
+  int dn = 0;          // its mask value
+  int64_t pixels = 0;  // all its pixels
+  int64_t finite = 0;  // those with a finite probability
+  double sum = 0;      // of those probabilities
+};
+
+// Connected pieces of a mask in one pass over its rows, with union-find over runs: a run of
+// equal values joins the runs of the previous row it touches, corners included. Only the
+// pieces crossing the current row are held (O(width)); a piece is finished, and its totals
+// kept, as soon as a row no longer continues it. Memory: O(width + pieces), whatever the scene.
+class PieceScan {
+ public:
+  PieceScan(int width, bool classes) : width_(width), classes_(classes) {}
+
+  // Row y of the mask (values as floats) and of the probabilities.
+  void add_row(int y, const float* mask, const float* proba) {
+    cur_.clear();
+    size_t j = 0;  // first run of the previous row that may touch the current run
+    for (int x = 0; x < width_;) {
+      const float v = mask[x];
+      const int dn = v == 1.0f ? 1 : classes_ && v == 2.0f ? 2 : 0;
+      int x1 = x + 1;
+      while (x1 < width_ && mask[x1] == v) ++x1;
+      if (dn != 0) {
+        // Runs [a0, a1) of the previous row and [x, x1) touch (8-connected) when
+        // a0 <= x1 and x <= a1.
+        while (j < prev_.size() && prev_[j].x1 < x) ++j;
+        uint32_t node = kNone;
+        for (size_t k = j; k < prev_.size() && prev_[k].x0 <= x1; ++k)
+          if (prev_[k].dn == dn) node = node == kNone ? find(prev_[k].node) : unite(node, prev_[k].node);
+        if (node == kNone) node = make(int64_t(y) * width_ + x, dn);
+        Piece& p = nodes_[node].piece;
+        p.pixels += x1 - x;
+        for (int i = x; i < x1; ++i)
+          if (std::isfinite(proba[i])) {
+            p.sum += proba[i];
+            ++p.finite;
+          }
+        cur_.push_back(Run{x, x1, dn, node});
+      }
+      x = x1;
+    }
+    // Every run now points at its piece's root; pieces of the previous row that no run of
+    // this row reached are finished, and nodes merged into others are free again.
+    for (auto& r : cur_) {
+      r.node = find(r.node);
+      nodes_[r.node].seen_row = y;
+    }
+    for (const auto& r : prev_) release(r.node, y);
+    std::swap(prev_, cur_);
+  }
+
+  // All pieces, sorted by key.
+  std::vector<Piece> finish() {
+    for (const auto& r : prev_) release(r.node, -1);
+    prev_.clear();
+    std::sort(done_.begin(), done_.end(), [](const Piece& a, const Piece& b) { return a.key < b.key; });
+    return std::move(done_);
+  }
+
+ private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr int kReleased = INT_MIN;
+  struct Node {
+    Piece piece;
+    uint32_t parent = 0;
+    int seen_row = 0;  // last row with a run of this root; kReleased once free
+  };
+  struct Run {
+    int x0, x1, dn;
+    uint32_t node;
+  };
+
+  uint32_t make(int64_t key, int dn) {
+    uint32_t i;
+    if (!free_.empty()) {
+      i = free_.back();
+      free_.pop_back();
+    } else {
+      i = uint32_t(nodes_.size());
+      nodes_.emplace_back();
+    }
+    nodes_[i] = Node{};
+    nodes_[i].piece.key = key;
+    nodes_[i].piece.dn = dn;
+    nodes_[i].parent = i;
+    return i;
+  }
+  uint32_t find(uint32_t i) {
+    while (nodes_[i].parent != i) {
+      nodes_[i].parent = nodes_[nodes_[i].parent].parent;  // path halving
+      i = nodes_[i].parent;
+    }
+    return i;
+  }
+  // Merges two pieces; the root keeps the smaller key (the first pixel of the union).
+  uint32_t unite(uint32_t a, uint32_t b) {
+    a = find(a);
+    b = find(b);
+    if (a == b) return a;
+    if (nodes_[b].piece.key < nodes_[a].piece.key) std::swap(a, b);
+    Piece& pa = nodes_[a].piece;
+    const Piece& pb = nodes_[b].piece;
+    pa.pixels += pb.pixels;
+    pa.finite += pb.finite;
+    pa.sum += pb.sum;
+    nodes_[b].parent = a;
+    return a;
+  }
+  // A node of the previous row after row y: still a live root (seen in row y), a finished
+  // piece (a root not seen), or merged into another; the latter two are freed, once.
+  void release(uint32_t i, int y) {
+    Node& n = nodes_[i];
+    if (n.seen_row == y || n.seen_row == kReleased) return;
+    if (n.parent == i) done_.push_back(n.piece);
+    n.seen_row = kReleased;
+    free_.push_back(i);
+  }
+
+  int width_;
+  bool classes_;
+  std::vector<Node> nodes_;
+  std::vector<uint32_t> free_;
+  std::vector<Run> prev_, cur_;
+  std::vector<Piece> done_;
+};
+
+// Pieces of the mask with the sums of their finite probabilities, both rasters read in strips
+// of rows.
+std::vector<Piece> scan_pieces(const Raster& mask, const Raster& proba, bool classes) {
+  const int width = mask.info().width, height = mask.info().height;
+  PieceScan scan(width, classes);
+  constexpr int kStripRows = 256;
+  std::vector<float> mv, pv;
+  for (int y = 0; y < height; y += kStripRows) {
+    const Window sw{0, y, width, std::min(kStripRows, height - y)};
+    mv.resize(size_t(sw.w) * sw.h);
+    pv.resize(mv.size());
+    mask.read_band(1, sw, mv.data());
+    proba.read_band(1, sw, pv.data());
+    for (int r = 0; r < sw.h; ++r) scan.add_row(y + r, mv.data() + size_t(r) * width, pv.data() + size_t(r) * width);
+  }
+  return scan.finish();
+}
+
+// Which piece a polygon of GDALPolygonize is: its first pixel in raster order, i.e. the top-left
+// corner, in pixel coordinates, of the topmost row of its vertices (the first pixel's top edge
+// is always part of the outline), and its area in pixels (exact: vertices are pixel corners).
+// False when a vertex is not on a pixel corner, which should not happen.
+bool polygon_key(const OGRGeometry& g, const GeoTransform& gt, int width, int64_t& key, int64_t& pixels) {
+  if (wkbFlatten(g.getGeometryType()) != wkbPolygon) return false;
+  const OGRPolygon& poly = *g.toPolygon();
+  int64_t top = INT64_MAX, left = INT64_MAX, twice_area = 0;
+  for (int k = 0; k <= poly.getNumInteriorRings(); ++k) {
+    const OGRLinearRing* ring = k == 0 ? poly.getExteriorRing() : poly.getInteriorRing(k - 1);
+    const int n = ring ? ring->getNumPoints() : 0;
+    if (n == 0) continue;
+    int64_t ring_area = 0, c0 = 0, r0 = 0, pc = 0, pr = 0;
+    for (int i = 0; i < n; ++i) {
+      double col, row;
+      gt.geo_to_pixel(ring->getX(i), ring->getY(i), col, row);
+      const double rc = std::round(col), rr = std::round(row);
+      if (!(std::abs(col - rc) < 1e-3 && std::abs(row - rr) < 1e-3)) return false;
+      const int64_t c = int64_t(rc), r = int64_t(rr);
+      if (r < top || (r == top && c < left)) {
+        top = r;
+        left = c;
+      }
+      if (i == 0) {
+        c0 = c;
+        r0 = r;
+      } else {
+        ring_area += pc * r - c * pr;
+      }
+      pc = c;
+      pr = r;
+    }
+    ring_area += pc * r0 - c0 * pr;  // closes the ring (0 when it is already closed)
+    twice_area += k == 0 ? std::abs(ring_area) : -std::abs(ring_area);
+  }
+  if (top == INT64_MAX) return false;
+  key = top * width + left;
+  pixels = twice_area / 2;
+  return true;
+}
+
+// Mean finite probability over the pixels whose centre lies inside a polygon, by burning it
+// over its envelope in strips of rows: the fallback for a polygon that matches no piece.
+double mean_by_burning(const OGRGeometry& g, const GeoTransform& gt, int width, int height, const Raster& proba,
+                       const std::string& what) {
+  OGREnvelope env;
+  g.getEnvelope(&env);
+  const Window w = envelope_window(gt, env, width, height);
+  double sum = 0;
+  int64_t n = 0;
+  constexpr int kStripRows = 512;
+  std::vector<float> pv;
+  for (int y = w.y; y < w.y + w.h; y += kStripRows) {
+    const Window sw{w.x, y, w.w, std::min(kStripRows, w.y + w.h - y)};
+    auto inside = burn_mask(&g, gt, sw, what);
+    pv.resize(inside.size());
+    proba.read_band(1, sw, pv.data());
+    for (size_t i = 0; i < inside.size(); ++i)
+      if (inside[i] && std::isfinite(pv[i])) {
+        sum += pv[i];
+        ++n;
+      }
+  }
+  return n ? sum / double(n) : 0.0;
 }
 
 }  // namespace
@@ -205,8 +422,17 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
 
   // Areas in m² whatever the CRS: geographic sources in an equal-area projection centred on
   // the scene, projected ones scaled by their linear unit (feet included).
+  // The centre is the polygons' envelope; a dry scene has no polygon and no envelope (GDAL
+  // leaves it empty, so the centre would be NaN and the projection could not be built), so it
+  // falls back to the raster's extent: nothing is measured then, but the meter must exist.
   OGREnvelope env;
-  if (layer->GetExtent(&env) != OGRERR_NONE) env = OGREnvelope();
+  if (layer->GetFeatureCount() == 0 || layer->GetExtent(&env) != OGRERR_NONE || !env.IsInit()) {
+    const auto b = info.geotransform.bounds(Window{0, 0, info.width, info.height});
+    env.MinX = b[0];
+    env.MinY = b[1];
+    env.MaxX = b[2];
+    env.MaxY = b[3];
+  }
   const AreaMeter meter(srs, 0.5 * (env.MinX + env.MaxX), 0.5 * (env.MinY + env.MaxY));
   // RFC 7946 (the default): GDAL's GeoJSON driver reprojects to WGS 84 lon/lat itself and
   // writes no `crs` member. "source" keeps the scene's CRS; any other CRS is reprojected here.
@@ -246,6 +472,11 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
 
   PolygonizeResult res;
   const GeoTransform& gt = info.geotransform;
+  // Mean probabilities come from one pass over the mask and the probabilities that sums them
+  // per 8-connected piece: the same pixels as each polygon's (GDALPolygonize makes one polygon
+  // of each piece), in time linear in the scene. Burning each polygon over its envelope
+  // instead was quadratic when a river split into thousands of pieces spanning the scene.
+  const std::vector<Piece> pieces = scan_pieces(mask, proba, p.classes);
   for (auto& feat : *layer) {
     OGRGeometry* g = feat->GetGeometryRef();
     const int dn = g ? feat->GetFieldAsInteger("DN") : 0;
@@ -255,27 +486,21 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
       ++res.dropped_small;
       continue;
     }
-    OGREnvelope env;
-    g->getEnvelope(&env);
-    const Window w = envelope_window(gt, env, info.width, info.height);
-    // Mean probability over the polygon's pixels, in strips of rows so that a polygon as
-    // large as the scene needs no scene-sized buffer.
-    double sum = 0;
-    int64_t n = 0;
-    constexpr int kStripRows = 512;
-    std::vector<float> pv;
-    for (int y = w.y; y < w.y + w.h; y += kStripRows) {
-      const Window sw{w.x, y, w.w, std::min(kStripRows, w.y + w.h - y)};
-      auto inside = burn_mask(g, gt, sw, "a flood polygon of " + quoted(p.mask_path));
-      pv.resize(inside.size());
-      proba.read_band(1, sw, pv.data());
-      for (size_t i = 0; i < inside.size(); ++i)
-        if (inside[i] && std::isfinite(pv[i])) {
-          sum += pv[i];
-          ++n;
-        }
+    // The polygon's piece: its first pixel, value and pixel count must all agree.
+    int64_t key = 0, pixels = 0;
+    const Piece* piece = nullptr;
+    if (polygon_key(*g, gt, info.width, key, pixels)) {
+      auto it = std::lower_bound(pieces.begin(), pieces.end(), key,
+                                 [](const Piece& a, int64_t k) { return a.key < k; });
+      if (it != pieces.end() && it->key == key && it->dn == dn && it->pixels == pixels) piece = &*it;
     }
-    const double mean_p = n ? sum / double(n) : 0.0;
+    double mean_p;
+    if (piece) {
+      mean_p = piece->finite ? piece->sum / double(piece->finite) : 0.0;
+    } else {
+      mean_p = mean_by_burning(*g, gt, info.width, info.height, proba, "a flood polygon of " + quoted(p.mask_path));
+      ++res.burned_for_stats;
+    }
     OGRFeature of(ol->GetLayerDefn());
     std::unique_ptr<OGRGeometry> og(g->clone());
     if (to_out) og->transform(to_out.get());

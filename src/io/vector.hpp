@@ -65,10 +65,14 @@ struct PolygonizeResult {
   // With classes: polygons and area per class (permanent water, flood water).
   int permanent_polygons = 0, flood_class_polygons = 0;
   double permanent_area_m2 = 0, flood_class_area_m2 = 0;
+  // Polygons whose mean_proba was found by rasterizing them because they matched no piece of
+  // the one-pass scan (a safety net; 0 unless GDAL's polygons and the scan disagree).
+  int burned_for_stats = 0;
 };
 
 // Flood polygons (value 1) of a mask, with area_m2 (ground area in m²: see io/area.hpp) and
-// mean_proba; with classes, the polygons of both water classes with their class.
+// mean_proba (of the finite probabilities of its pixels); with classes, the polygons of both
+// water classes with their class. Time linear in the scene's size, memory O(width + polygons).
 PolygonizeResult polygonize_flood(const PolygonizeParams& p);
 
 }  // namespace drshym::io

@@ -207,3 +207,40 @@ TEST(Polygonize, UtmMaskInRfc7946IsLonLatWithoutCrsMember) {
   EXPECT_NEAR(gj["features"][0]["geometry"]["coordinates"][0][0][0].get<double>(), 4.28, 0.02);
   EXPECT_NEAR(gj["features"][0]["geometry"]["coordinates"][0][0][1].get<double>(), 45.14, 0.02);
 }
+
+TEST(Polygonize, DryGeographicMaskIsAnEmptyFeatureCollection) {
+  // No water at all in EPSG:4326: the equal-area projection used to be centred on the empty
+  // envelope of no polygon (NaN) and the run failed; it is 0 polygons and 0 m² instead.
+  drshym::testing::TempDir tmp;
+  io::CreateOptions o;
+  o.width = o.height = 32;
+  o.geotransform = GeoTransform{{3.0, 1e-4, 0, 45.0, 0, -1e-4}};
+  o.crs_wkt = io::crs_wkt_of("EPSG:4326");
+  o.type = io::DataType::Byte;
+  o.nodata = 255.0;
+  std::vector<uint8_t> mask(32 * 32, 0);
+  std::vector<float> proba(mask.size(), 0.1f);
+  {
+    auto m = io::Raster::create_geotiff(tmp.file("mask.tif"), o);
+    m.write_band(1, Window{0, 0, 32, 32}, mask.data());
+    o.type = io::DataType::Float32;
+    o.nodata = std::nullopt;
+    auto p = io::Raster::create_geotiff(tmp.file("proba.tif"), o);
+    p.write_band(1, Window{0, 0, 32, 32}, proba.data());
+  }
+  for (const std::string crs : {"rfc7946", "source"}) {
+    for (const bool classes : {false, true}) {
+      io::PolygonizeParams pp{tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 0.0, crs, classes};
+      const auto r = io::polygonize_flood(pp);
+      EXPECT_EQ(r.polygons, 0) << crs;
+      EXPECT_EQ(r.dropped_small, 0) << crs;
+      EXPECT_EQ(r.flood_area_m2, 0.0) << crs;
+      EXPECT_EQ(r.permanent_area_m2 + r.flood_class_area_m2, 0.0) << crs;
+      nlohmann::json gj;
+      std::ifstream(tmp.file("f.geojson")) >> gj;
+      EXPECT_EQ(gj["type"], "FeatureCollection") << crs;
+      ASSERT_TRUE(gj["features"].is_array()) << gj.dump();
+      EXPECT_EQ(gj["features"].size(), 0u) << crs;
+    }
+  }
+}

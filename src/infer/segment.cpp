@@ -422,19 +422,30 @@ void SceneRun::run_model() {
           continue;
         }
         io::Block blk = src.read(w, bands);
-        // A window larger than the scene (a scene smaller than one tile) overhangs it.
-        for (int r = 0; r < w.h; ++r)
-          for (int c = 0; c < w.w; ++c)
-            if (w.x + c >= info.width || w.y + r >= info.height) blk.valid[size_t(r) * w.w + c] = 0;
+        // A window larger than the scene (a scene smaller than one tile) overhangs it: the
+        // network sees the scene mirrored there (a constant pad reads as a dark water edge and
+        // leaked into the last rows and columns), and nothing outside the scene is output.
+        const bool overhangs =
+            tiling::mirror_overhang(blk.data.data(), blk.bands, blk.valid.data(), w, info.width, info.height) > 0;
         pp_.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
                   blk.valid.data(), anchor_shift_);
         if (type_pp_) {
           io::Block bb;
-          if (before_src) bb = before_src->read(w, {1});  // NaN outside the warped scene
+          if (before_src) {
+            bb = before_src->read(w, {1});  // NaN outside the warped scene
+            tiling::mirror_overhang(bb.data.data(), 1, nullptr, w, info.width, info.height);
+          }
           type_pp_->apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.type_input,
                           ti.type_valid, blk.valid.data(), type_shift_, before_src ? bb.band(0) : nullptr,
                           before_shift_);
         }
+        if (overhangs)
+          for (int r = 0; r < w.h; ++r)
+            for (int c = 0; c < w.w; ++c)
+              if (w.x + c >= info.width || w.y + r >= info.height) {
+                ti.valid[size_t(r) * w.w + c] = 0;
+                if (!ti.type_valid.empty()) ti.type_valid[size_t(r) * w.w + c] = 0;
+              }
         // All nodata (a swath edge, the scene's empty wedges): nothing for the model to do.
         if (!any_set(ti.valid)) {
           ti.empty = true;

@@ -21,6 +21,36 @@ std::vector<int> axis_positions(int length, int tile, int overlap) {
   return pos;
 }
 
+int reflect_index(int i, int n) {
+  if (n <= 1) return 0;
+  const int period = 2 * (n - 1);
+  const int m = i % period;
+  return m < n ? m : period - m;
+}
+
+int64_t mirror_overhang(float* data, int bands, uint8_t* valid, const Window& win, int width, int height) {
+  if (win.x < 0 || win.y < 0 || win.x >= width || win.y >= height)
+    throw Error(ErrorKind::Internal, "tiling", "mirror_overhang: window " + win.str() + " does not start in the scene");
+  const int in_w = std::min(win.w, width - win.x), in_h = std::min(win.h, height - win.y);
+  if (in_w == win.w && in_h == win.h) return 0;
+  // Source column/row (window coordinates) of every window column/row; reflected in scene
+  // coordinates, so the content continues across the edge as a mirror image.
+  std::vector<int> cols(size_t(win.w)), rows(size_t(win.h));
+  for (int c = 0; c < win.w; ++c) cols[c] = c < in_w ? c : std::clamp(reflect_index(win.x + c, width) - win.x, 0, in_w - 1);
+  for (int r = 0; r < win.h; ++r) rows[r] = r < in_h ? r : std::clamp(reflect_index(win.y + r, height) - win.y, 0, in_h - 1);
+  const size_t plane = size_t(win.w) * win.h;
+  int64_t n = 0;
+  for (int r = 0; r < win.h; ++r)
+    for (int c = 0; c < win.w; ++c) {
+      if (r < in_h && c < in_w) continue;
+      ++n;
+      const size_t dst = size_t(r) * win.w + c, src = size_t(rows[r]) * win.w + cols[c];
+      for (int b = 0; b < bands; ++b) data[size_t(b) * plane + dst] = data[size_t(b) * plane + src];
+      if (valid) valid[dst] = valid[src];
+    }
+  return n;
+}
+
 std::vector<float> ramp_1d(int n, int ramp_lo, int ramp_hi) {
   std::vector<float> w(size_t(n), 1.0f);
   const double pi = 3.14159265358979323846;

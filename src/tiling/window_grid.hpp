@@ -60,6 +60,18 @@ class WindowGrid {
 // a length shorter than one tile yields the single position 0.
 std::vector<int> axis_positions(int length, int tile, int overlap);
 
+// Index i (any i >= 0) folded into [0, n) by mirror reflection about the edges without
+// repeating them (numpy's "reflect"): 0 1 2 | 1 0 | 1 2 ... for n = 3; n = 1 gives 0.
+int reflect_index(int i, int n);
+
+// A window that overhangs a width x height scene (a scene smaller than one tile) is padded
+// the way the network saw its training crops: with scene content, mirrored at the edges, not
+// with a constant that reads as dark water. Every out-of-scene pixel of `bands` planes of
+// win.w x win.h floats (band-major) takes the value of its mirrored in-scene pixel, and
+// valid (win.w x win.h, may be null) is copied the same way. Windows must start inside the
+// scene. Returns the number of out-of-scene pixels (0: nothing to do).
+int64_t mirror_overhang(float* data, int bands, uint8_t* valid, const Window& win, int width, int height);
+
 // 1-D ramp weights of a window of length n: cosine ramp over ramp_lo pixels at the start and
 // ramp_hi at the end (0 = flat side), values in (0, 1].
 std::vector<float> ramp_1d(int n, int ramp_lo, int ramp_hi);

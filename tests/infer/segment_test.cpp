@@ -7,6 +7,9 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <random>
+
+#include <fmt/format.h>
 
 #include "core/cancel.hpp"
 #include "core/config.hpp"
@@ -400,6 +403,72 @@ TEST(Segment, FloodAreaIsInSquareKilometresForGeographicScenes) {
     EXPECT_NEAR(stats["flood_polygon_area_km2"].get<double>(), stats["flood_area_km2"].get<double>(),
                 0.05 * stats["flood_area_km2"].get<double>())
         << crs;
+  }
+}
+
+// Speckled land only (VV -8 dB, VH -15 dB, 4-look gamma speckle), no water anywhere.
+static std::string land_scene(const drshym::testing::TempDir& tmp, int w, int h, const char* crs, const std::string& name) {
+  io::CreateOptions o;
+  o.width = w;
+  o.height = h;
+  o.bands = 2;
+  o.type = io::DataType::Float32;
+  o.nodata = std::numeric_limits<double>::quiet_NaN();
+  o.crs_wkt = io::crs_wkt_of(crs);
+  o.geotransform = std::string(crs) == "EPSG:4326" ? GeoTransform{{-1.5, 1e-4, 0, 6.5, 0, -1e-4}}
+                                                   : GeoTransform{{500000, 10, 0, 5000000, 0, -10}};
+  o.descriptions = {"VV", "VH"};
+  const std::string path = tmp.file(name);
+  auto dst = io::Raster::create_geotiff(path, o);
+  std::mt19937 rng(42);
+  std::gamma_distribution<float> speckle(4.0f, 0.25f);
+  for (int b = 0; b < 2; ++b) {
+    std::vector<float> v(size_t(w) * h);
+    const float db = b == 0 ? -8.0f : -15.0f;
+    for (auto& x : v) x = db + 10.0f * std::log10(speckle(rng));
+    dst.write_band(b + 1, Window{0, 0, w, h}, v.data());
+  }
+  return path;
+}
+
+TEST(Segment, LandOnlyScenesOfAnySizeHaveNoWaterAlongTheirEdges) {
+  // A scene smaller than one tile is padded out to the tile: the padding must not leak into
+  // the outputs (a constant pad read as dark water and mapped the whole last row and column
+  // as water on 360 and 500 px scenes). Sizes below, at and above one 512 px tile; the 360 px
+  // scene is also in lon/lat, where a dry scene failed to measure its (absent) polygons.
+  drshym::testing::TempDir tmp;
+  struct Case { int w, h; const char* crs; };
+  for (const Case c : {Case{200, 200, "EPSG:32633"}, Case{360, 360, "EPSG:32633"}, Case{500, 500, "EPSG:32633"},
+                       Case{500, 300, "EPSG:32633"}, Case{512, 512, "EPSG:32633"}, Case{700, 600, "EPSG:32633"},
+                       Case{360, 360, "EPSG:4326"}}) {
+    const std::string tag = fmt::format("{}x{}_{}", c.w, c.h, c.crs + 5);
+    infer::SegmentParams p;
+    p.scene_uri = land_scene(tmp, c.w, c.h, c.crs, "land_" + tag + ".tif");
+    p.out_dir = tmp.file("out_" + tag);
+    p.progress = false;
+    p.write_overlay = false;
+    infer::SegmentResult r;
+    ASSERT_NO_THROW(r = infer::segment_scene(p, predictor())) << tag;
+    auto mask = io::Raster::open(r.outputs["mask"].get<std::string>());
+    std::vector<float> m(size_t(c.w) * c.h);
+    mask.read_band(1, Window{0, 0, c.w, c.h}, m.data());
+    int64_t water = 0, last_row = 0, last_col = 0;
+    for (int y = 0; y < c.h; ++y)
+      for (int x = 0; x < c.w; ++x)
+        if (m[size_t(y) * c.w + x] == 1.0f) {
+          ++water;
+          last_row += y == c.h - 1;
+          last_col += x == c.w - 1;
+        }
+    EXPECT_EQ(last_row, 0) << tag << ": water along the bottom row";
+    EXPECT_EQ(last_col, 0) << tag << ": water along the right column";
+    EXPECT_LT(double(water) / (double(c.w) * c.h), 0.002) << tag;
+    if (water == 0) {
+      EXPECT_EQ(r.record["stats"]["flood_area_km2"].get<double>(), 0.0) << tag;
+      const auto fc = core::read_json_file(r.outputs["geojson"].get<std::string>());
+      EXPECT_EQ(fc["type"], "FeatureCollection") << tag;
+      EXPECT_TRUE(fc["features"].empty()) << tag;
+    }
   }
 }
 

@@ -170,3 +170,35 @@ TEST(StripAccumulator, MemoryStaysBounded) {
   }
   EXPECT_LE(max_rows, 2 * 64);
 }
+
+TEST(WindowGrid, ReflectIndexMirrorsWithoutRepeatingTheEdge) {
+  const std::vector<int> want{0, 1, 2, 1, 0, 1, 2, 1, 0};
+  for (int i = 0; i < int(want.size()); ++i) EXPECT_EQ(tiling::reflect_index(i, 3), want[size_t(i)]) << i;
+  EXPECT_EQ(tiling::reflect_index(7, 1), 0);
+  EXPECT_EQ(tiling::reflect_index(5, 2), 1);
+}
+
+TEST(WindowGrid, MirrorOverhangFillsOutOfScenePixelsWithMirroredSceneContent) {
+  // A 3x2 scene in a 5x4 window: columns 3, 4 mirror columns 1, 0; rows 2, 3 mirror rows 0, 1.
+  const Window win{0, 0, 5, 4};
+  std::vector<float> d(size_t(2) * 20, -1.0f);  // two bands; -1 where nothing is read
+  std::vector<uint8_t> valid(20, 0);
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 3; ++x) {
+      d[size_t(y) * 5 + x] = float(10 * y + x);
+      d[20 + size_t(y) * 5 + x] = float(100 + 10 * y + x);
+      valid[size_t(y) * 5 + x] = x == 2 ? 0 : 1;  // an in-scene nodata column mirrors as nodata
+    }
+  EXPECT_EQ(tiling::mirror_overhang(d.data(), 2, valid.data(), win, 3, 2), 20 - 6);
+  const int col_of[5] = {0, 1, 2, 1, 0}, row_of[4] = {0, 1, 0, 1};
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 5; ++x) {
+      EXPECT_EQ(d[size_t(y) * 5 + x], float(10 * row_of[y] + col_of[x])) << x << "," << y;
+      EXPECT_EQ(d[20 + size_t(y) * 5 + x], float(100 + 10 * row_of[y] + col_of[x])) << x << "," << y;
+      EXPECT_EQ(valid[size_t(y) * 5 + x], col_of[x] == 2 ? 0 : 1) << x << "," << y;
+    }
+  // A window inside the scene is left alone.
+  std::vector<float> inside(4, 7.0f);
+  EXPECT_EQ(tiling::mirror_overhang(inside.data(), 1, nullptr, Window{1, 1, 2, 2}, 3, 3), 0);
+  EXPECT_THROW(tiling::mirror_overhang(inside.data(), 1, nullptr, Window{3, 0, 2, 2}, 3, 3), Error);
+}

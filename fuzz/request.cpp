@@ -16,6 +16,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "harness.hpp"
 #include "serve/request.hpp"
 
@@ -85,19 +86,12 @@ const Context& context() {
   return ctx;
 }
 
-// What the server sends for an error (a copy of server.cpp send_error; service.cpp stores the
-// same message with a job): the message quotes client bytes, and nlohmann's dump() throws
-// type_error 316 on invalid UTF-8 (a malformed body's parse error quotes its raw bytes; a key
-// cut at 64 bytes can split a character). The server dumps strictly today, and so does this
-// copy; DRSHYM_FUZZ_DUMP=replace renders as the fixed server will (error_handler_t::replace).
+// What the server sends for an error (server.cpp send_error; service.cpp stores the same
+// message with a job): the message quotes client bytes (a malformed body's parse error its raw
+// bytes), which may be invalid UTF-8. core::dump_json must render them, never throw.
 void render_error(const Error& e) {
-  static const auto handler = [] {
-    const char* mode = std::getenv("DRSHYM_FUZZ_DUMP");
-    return mode && std::string(mode) == "replace" ? nlohmann::json::error_handler_t::replace
-                                                  : nlohmann::json::error_handler_t::strict;
-  }();
   const nlohmann::json body = {{"error", {{"code", drshym::to_string(e.kind())}, {"message", e.what()}}}};
-  (void)body.dump(2, ' ', false, handler);
+  (void)drshym::core::dump_json(body, 2);
 }
 
 }  // namespace

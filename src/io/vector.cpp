@@ -11,9 +11,12 @@
 #include <cstdint>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/text.hpp"
 #include "io/area.hpp"
 #include "io/gdal_env.hpp"
 #include "io/raster.hpp"
@@ -280,6 +283,44 @@ double mean_by_burning(const OGRGeometry& g, const GeoTransform& gt, int width, 
 
 }  // namespace
 
+namespace {
+void check_crs_members(const nlohmann::json& j, int depth) {
+  // Valid GeoJSON is a few levels deep (MultiPolygon coordinates: 4 inside a geometry).
+  if (depth > 64) throw Error(ErrorKind::InvalidInput, "io", "GeoJSON nested deeper than 64 levels");
+  if (j.is_array()) {
+    if (!j.empty() && j[0].is_number()) return;  // a position
+    for (const auto& v : j) check_crs_members(v, depth + 1);
+    return;
+  }
+  if (!j.is_object()) return;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "crs") {
+      check_crs_members(it.value(), depth + 1);
+      continue;
+    }
+    const auto& c = it.value();
+    const bool named = c.is_object() && c.value("type", nlohmann::json()) == "name" && c.contains("properties") &&
+                       c["properties"].is_object() && c["properties"].contains("name") &&
+                       c["properties"]["name"].is_string();
+    if (!named)
+      throw Error(ErrorKind::InvalidInput, "io",
+                  "only a named CRS ({\"type\": \"name\", \"properties\": {\"name\": \"EPSG:4326\"}}) or none "
+                  "(WGS 84) is accepted in GeoJSON; a linked CRS would make GDAL fetch it");
+    const std::string name = c["properties"]["name"].get<std::string>();
+    const bool known = (name.rfind("EPSG:", 0) == 0 || name.rfind("urn:ogc:def:crs:", 0) == 0) && name.size() <= 64 &&
+                       std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+                         return std::isalnum(ch) || ch == ':' || ch == '.' || ch == '_' || ch == '-';
+                       });
+    if (!known)
+      throw Error(ErrorKind::InvalidInput, "io",
+                  "GeoJSON CRS name " + quoted(core::clip_utf8(name, 64)) +
+                      " must be an EPSG code or an OGC URN (e.g. \"EPSG:32633\", \"urn:ogc:def:crs:OGC:1.3:CRS84\")");
+  }
+}
+}  // namespace
+
+void require_named_geojson_crs(const nlohmann::json& j) { check_crs_members(j, 0); }
+
 struct Aoi::Impl {
   std::unique_ptr<OGRGeometry> geom;
 };
@@ -303,6 +344,20 @@ Aoi Aoi::read(const std::string& path, const std::string& target_crs_wkt) {
     std::string lext(ext);
     std::transform(lext.begin(), lext.end(), lext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
     const char* const geojson_only[] = {"GeoJSON", nullptr};
+    if (lext == ".geojson" || lext == ".json") {
+      // Its CRS is checked before GDAL reads it (GDAL would fetch a linked one).
+      std::ifstream f(path);
+      std::stringstream text;
+      text << f.rdbuf();
+      const auto j = nlohmann::json::parse(text.str(), nullptr, false);
+      if (!j.is_discarded()) {
+        try {
+          require_named_geojson_crs(j);
+        } catch (const Error& e) {
+          throw Error(ErrorKind::InvalidInput, "io", "AOI " + quoted(path) + ": " + e.what());
+        }
+      }
+    }
     ds.reset(GDALDataset::Open(path.c_str(), GDAL_OF_VECTOR | GDAL_OF_READONLY,
                                (lext == ".geojson" || lext == ".json") ? geojson_only : nullptr));
   }

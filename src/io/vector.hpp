@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/geo.hpp"
 
 namespace drshym::io {
@@ -36,6 +38,13 @@ class Aoi {
   std::unique_ptr<Impl> impl_;
   std::string path_;
 };
+
+// A GeoJSON object may name its CRS ({"type": "name", "properties": {"name": "EPSG:4326"}}, an
+// EPSG code or an OGC URN) or leave it out (WGS 84). Anything else, at any level, is refused
+// (InvalidInput): GDAL's GeoJSON reader follows {"type": "link", "properties": {"href": ...}},
+// which makes it open a URL or a file the GeoJSON's author chose. Aoi::read checks its
+// *.geojson files with this before GDAL sees them, and the server checks client GeoJSON.
+void require_named_geojson_crs(const nlohmann::json& geojson);
 
 struct PolygonizeParams {
   std::string mask_path;       // uint8 raster: 1 flood, 0 dry, 255 nodata

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "io/raster.hpp"
+#include "io/vector.hpp"
 #include "io/uri.hpp"
 
 namespace drshym::serve {
@@ -41,39 +42,6 @@ size_t count_positions(const nlohmann::json& j) {
   if (j.is_array() || j.is_object())
     for (const auto& v : j) n += count_positions(v);
   return n;
-}
-
-// A client GeoJSON may name its CRS ({"type": "name", "properties": {"name": "EPSG:4326"}}, an
-// EPSG or OGC URN) or leave it out (WGS 84). Anything else is refused: GDAL's GeoJSON reader
-// follows a {"type": "link", "properties": {"href": ...}} CRS, which let a request make the
-// server open a connection of the client's choosing.
-void require_named_crs(const nlohmann::json& j, const std::string& field) {
-  if (j.is_array()) {
-    for (const auto& v : j) require_named_crs(v, field);
-    return;
-  }
-  if (!j.is_object()) return;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "crs") {
-      const auto& c = it.value();
-      const bool named = c.is_object() && c.value("type", nlohmann::json()) == "name" && c.contains("properties") &&
-                         c["properties"].is_object() && c["properties"].contains("name") &&
-                         c["properties"]["name"].is_string();
-      if (!named)
-        bad("options." + field + ": only a named CRS ({\"type\": \"name\", \"properties\": {\"name\": \"EPSG:4326\"}}) "
-            "or none (WGS 84) is accepted");
-      const std::string name = c["properties"]["name"].get<std::string>();
-      const bool known = (name.rfind("EPSG:", 0) == 0 || name.rfind("urn:ogc:def:crs:", 0) == 0) && name.size() <= 64 &&
-                         std::all_of(name.begin(), name.end(), [](unsigned char ch) {
-                           return std::isalnum(ch) || ch == ':' || ch == '.' || ch == '_' || ch == '-';
-                         });
-      if (!known)
-        bad("options." + field + ": CRS name " + quoted(core::clip_utf8(name, 64)) +
-            " must be an EPSG code or an OGC URN (e.g. \"EPSG:32633\", \"urn:ogc:def:crs:OGC:1.3:CRS84\")");
-    } else {
-      require_named_crs(it.value(), field);
-    }
-  }
 }
 
 std::string lower(std::string s) {
@@ -242,7 +210,11 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
         bad("options." + k + " must be a GeoJSON object (geometry, Feature or FeatureCollection)");
       if (count_positions(v) > limits.max_aoi_vertices)
         bad(fmt::format("options.{} has more than {} vertices", k, limits.max_aoi_vertices));
-      require_named_crs(v, k);
+      try {
+        io::require_named_geojson_crs(v);
+      } catch (const Error& e) {
+        bad("options." + k + ": " + e.what());
+      }
       (k == "aoi" ? r.aoi : r.explain_region) = v;
     } else if (k == "before_uri") {
       if (!v.is_string()) bad("options.before_uri must be a string (the pre-event scene's URI)");

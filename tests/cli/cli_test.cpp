@@ -19,6 +19,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "core/config.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -140,6 +141,21 @@ TEST(Cli, SegmentWritesEveryOutputUnderItsFinalName) {
   std::sort(files.begin(), files.end());
   EXPECT_EQ(files, (std::vector<std::string>{"scene_classes.tif", "scene_flood.geojson", "scene_mask.tif",
                                              "scene_overlay.png", "scene_proba.tif", "scene_record.json"}));
+}
+
+TEST(Cli, ADryLonLatChipIsNoFloodNotAnError) {
+  // "No flood here" failed with exit 1 ("cannot build an equal-area projection") on dry
+  // EPSG:4326 chips: with no polygon the projection was centred on an empty envelope.
+  DRSHYM_REQUIRE_SHARED(chip, "sen1floods11/v1.1/data/flood_events/HandLabeled/S1Hand/Ghana_83483_S1Hand.tif");
+  drshym::testing::TempDir tmp;
+  auto r = run(tmp, {"segment", chip, "--out", tmp.file("out"), "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto rec = drshym::core::read_json_file(tmp.file("out/Ghana_83483_S1Hand_record.json"));
+  EXPECT_EQ(rec["stats"]["flood_area_km2"].get<double>(), 0.0);
+  EXPECT_TRUE(contains(rec["caption"].get<std::string>(), "No flooding detected")) << rec["caption"];
+  const auto fc = drshym::core::read_json_file(tmp.file("out/Ghana_83483_S1Hand_flood.geojson"));
+  EXPECT_EQ(fc["type"], "FeatureCollection");
+  EXPECT_TRUE(fc["features"].empty());
 }
 
 TEST(Cli, SegmentBeforeSplitsFloodFromPermanentWaterAndSaysSo) {

@@ -47,7 +47,10 @@ class SegmentCommand : public Command {
                     "CRS of the GeoJSON: rfc7946 (WGS84 lon/lat, no crs member), source (the scene's CRS)\n"
                     "or any CRS GDAL knows, e.g. EPSG:3857; anything else is refused before work starts")
         ->capture_default_str();
-    sub->add_option("--threads", pred_.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    sub->add_option("--threads", pred_.threads,
+                    "CPU threads, one model worker each (0 = the CPUs this process may use: its affinity mask and\n"
+                    "cgroup quota, so `taskset -c 0` or a 2-CPU container gives 1 or 2, not the host's cores)")
+        ->capture_default_str();
     sub->add_option("--workers", p_.model_workers,
                     "Model workers (0 = one single-threaded worker per CPU thread; 1 = one multi-threaded network)")
         ->capture_default_str()

@@ -659,6 +659,7 @@ nlohmann::json SceneRun::provenance() const {
           {"tile", p_.grid.tile},
           {"overlap", p_.grid.overlap},
           {"batch_size", p_.batch_size},
+          {"model_workers", workers_},  // single-threaded network workers (--threads 0: the usable CPUs)
           {"model_workers", workers_},
           {"window", {region_.x, region_.y, region_.w, region_.h}},
           {"timings_s",

@@ -29,10 +29,9 @@ namespace {
 
 const std::string kBin = std::string(DRSHYM_BINARY_DIR) + "/bin/drshym";
 
-// Starts the binary with args, stdout+stderr into log_path; returns the child's pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  std::vector<std::string> all{kBin};
-  all.insert(all.end(), args.begin(), args.end());
+// Starts argv[0] (a full path) with its arguments, stdout+stderr into log_path; returns the pid.
+pid_t spawn_argv(std::vector<std::string> all, const std::string& log_path) {
+  const std::string exe = all.at(0);
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -41,10 +40,17 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
   posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, kBin.c_str(), &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("cannot start " + kBin);
+  if (rc != 0) throw std::runtime_error("cannot start " + exe);
   return pid;
+}
+
+// Starts the drshym binary with args (see spawn_argv).
+pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
+  std::vector<std::string> all{kBin};
+  all.insert(all.end(), args.begin(), args.end());
+  return spawn_argv(all, log_path);
 }
 
 // The exit code, or -N when the process was killed by signal N (never confused with exit(130)).
@@ -156,6 +162,18 @@ TEST(Cli, ADryLonLatChipIsNoFloodNotAnError) {
   const auto fc = drshym::core::read_json_file(tmp.file("out/Ghana_83483_S1Hand_flood.geojson"));
   EXPECT_EQ(fc["type"], "FeatureCollection");
   EXPECT_TRUE(fc["features"].empty());
+}
+
+TEST(Cli, ThreadDefaultsFollowTheCpuAffinityNotTheHostsCores) {
+  // --threads 0 (the default) must follow the affinity mask: under `taskset -c 0` one model
+  // worker, whatever the host has (a regression to hardware_concurrency would run one per host core).
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "128", "--height", "128"}).code, 0);
+  const std::vector<std::string> args{"/usr/bin/taskset", "-c", "0", kBin,          "segment",   tmp.file("scene.tif"),
+                                      "--out",            tmp.file("out"), "--tile", "64", "--overlap", "8"};
+  ASSERT_EQ(wait_exit(spawn_argv(args, tmp.file("taskset.log"))), 0);
+  const auto rec = drshym::core::read_json_file(tmp.file("out/scene_record.json"));
+  EXPECT_EQ(rec["provenance"]["model_workers"], 1) << rec["provenance"].dump();
 }
 
 TEST(Cli, SegmentBeforeSplitsFloodFromPermanentWaterAndSaysSo) {

@@ -133,8 +133,10 @@ TEST(Classes, DemoPairYieldsBothWaterClassesWhereTheTruthHasThem) {
   expect_classes_follow_the_mask(cls, mask);
   const double flood = class_iou(cls, truth, 2), permanent = class_iou(cls, truth, 1);
   std::printf("demo pair, same grid: flood water IoU %.3f, permanent water IoU %.3f\n", flood, permanent);
-  EXPECT_GT(flood, 0.7) << "flood water IoU";
-  EXPECT_GT(permanent, 0.4) << "permanent water IoU";
+  // Floors near what the shipped models score (0.839 and 0.927 on 2026-12-06): a change model
+  // or rule that lost half its permanent water would pass a floor of 0.4.
+  EXPECT_GT(flood, 0.80) << "flood water IoU";
+  EXPECT_GT(permanent, 0.88) << "permanent water IoU";
   // The record says what decided, and the polygons carry their class.
   const auto rec = read_json(r.outputs["record"]);
   EXPECT_EQ(rec["stats"]["classes"]["source"], "change_model");
@@ -159,9 +161,10 @@ TEST(Classes, DemoPairYieldsBothWaterClassesWhereTheTruthHasThem) {
     if (cls[i] == 1.0f || cls[i] == 2.0f) water++, same += cls_w[i] == cls[i];
   std::printf("demo pair, pre-event scene in UTM 45N at 12 m: %.3f of the water keeps its class; flood IoU %.3f, "
               "permanent IoU %.3f\n", double(same) / double(water), class_iou(cls_w, truth, 2), class_iou(cls_w, truth, 1));
-  EXPECT_GT(double(same) / double(water), 0.75);
-  EXPECT_GT(class_iou(cls_w, truth, 2), 0.6);
-  EXPECT_GT(class_iou(cls_w, truth, 1), 0.3);
+  // Measured 0.819, 0.705 and 0.363 (2026-12-06).
+  EXPECT_GT(double(same) / double(water), 0.78);
+  EXPECT_GT(class_iou(cls_w, truth, 2), 0.66);
+  EXPECT_GT(class_iou(cls_w, truth, 1), 0.33);
 }
 
 TEST(Classes, ReferenceWaterInAnotherCrsDecidesPermanentWater) {

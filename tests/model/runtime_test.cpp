@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "model/runtime.hpp"
 #include "model/segnet.hpp"
@@ -124,8 +125,10 @@ TEST(Runtime, ParseDevice) {
 TEST(Runtime, SetThreads) {
   set_threads(1);
   EXPECT_EQ(torch::get_num_threads(), 1);
+  // 0 = the CPUs this process may use (affinity mask and cgroup quota), as the README says:
+  // under `taskset -c 0` that is 1 on any host, never the host's core count.
   set_threads(0);
-  EXPECT_EQ(torch::get_num_threads(), int(std::max(1u, std::thread::hardware_concurrency())));
+  EXPECT_EQ(torch::get_num_threads(), core::available_cpus());
   set_threads(2);  // calling again is safe (inter-op threads are only set once)
   EXPECT_EQ(torch::get_num_threads(), 2);
   EXPECT_THROW(set_threads(-1), Error);

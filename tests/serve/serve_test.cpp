@@ -306,16 +306,19 @@ TEST(Serve, RemoteUrisOnlyUnderAnAllowedPrefix) {
 }
 
 TEST(Serve, SixteenClientsAgainstOneWorkerGetOnly200Or503AndTheirOwnOutputs) {
-  Dirs d(128);
+  Dirs d(256);  // 16 tiles of 64 px on one thread: each request runs long enough for the rest to arrive
   LiveServer s(d.options(/*workers=*/1, /*queue=*/4));
   std::vector<std::thread> clients;
   std::mutex m;
   std::vector<int> statuses;
   std::vector<json> bodies;
   std::vector<std::string> retry_after;
+  std::atomic<int> ready{0};
   for (int i = 0; i < 16; ++i)
     clients.emplace_back([&, i] {
       auto c = s.client();
+      ++ready;
+      while (ready < 16) std::this_thread::yield();  // all at once: more than the 5 slots
       auto r = post(c, "/v1/segment", body_for(d.scene, {{"tile", 64}, {"overlap", 8 + (i % 4) * 4}}));
       std::lock_guard<std::mutex> lk(m);
       statuses.push_back(r ? r->status : -1);
@@ -332,6 +335,9 @@ TEST(Serve, SixteenClientsAgainstOneWorkerGetOnly200Or503AndTheirOwnOutputs) {
   }
   EXPECT_GE(ok, 1);
   EXPECT_EQ(ok + busy, 16);
+  // One running and 4 waiting: the other ~11 are refused at once (an unbounded queue would
+  // serve all 16). A little slack for a client that arrives after a slot freed up.
+  EXPECT_GE(busy, 8) << ok << " served of 16 with 1 worker and a queue of 4";
   for (const auto& ra : retry_after) EXPECT_GE(std::atoi(ra.c_str()), 1) << "Retry-After '" << ra << "'";
   std::set<std::string> ids;
   for (const auto& b : bodies) {

@@ -156,3 +156,28 @@ TEST(EvaluateChange, OmbriaTestChangeModelBeatsEveryClassicalBaseline) {
   }
   EXPECT_EQ(r["samples"], 70);
 }
+
+// The README's water IoU on the shared Sen1Floods11 chips (0.758 VV+VH, 0.740 VV-only; the
+// models chose nothing on them) and its promise that a calibration shift of +3 dB changes
+// nothing (the scene anchor). Floors a little under the published figures: a model that broke
+// on real chips, or an anchor that stopped cancelling offsets, fails here.
+TEST(EvaluateWater, SharedChipsScoreThePublishedIouAndIgnoreACalibrationOffset) {
+  DRSHYM_REQUIRE_SHARED(root, "sen1floods11/v1.1/data/flood_events/HandLabeled");
+  struct Case { const char* model; double published; };
+  for (const Case c : {Case{"default", 0.758}, Case{"default_vv", 0.740}}) {
+    double iou[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      train::EvaluateParams p;
+      p.checkpoint = std::string(DRSHYM_SOURCE_DIR) + "/models/" + c.model;
+      p.data = {{"type", "sen1floods11"}, {"root", drshym::testing::shared_data_dir() + "/sen1floods11"}, {"split", "all"}};
+      p.split = "all";
+      p.threads = 2;
+      p.offset_db = k == 0 ? 0.0 : 3.0;
+      const auto r = train::evaluate_checkpoint(p);
+      iou[k] = r["model"]["total"]["metrics"]["iou"].get<double>();
+      EXPECT_GT(iou[k], r["otsu_vv_db"]["total"]["metrics"]["iou"].get<double>()) << c.model << " vs Otsu";
+    }
+    EXPECT_GE(iou[0], c.published - 0.01) << c.model;
+    EXPECT_LT(std::abs(iou[1] - iou[0]), 0.005) << c.model << ": +3 dB moved the IoU from " << iou[0] << " to " << iou[1];
+  }
+}

@@ -25,17 +25,7 @@ ModelConfig small_config(const std::string& arch = "unet_compact", int base_widt
   return c;
 }
 
-// Runs f, expects a drshym::Error of `kind` whose message contains every needle.
-template <typename F>
-void expect_error(F&& f, ErrorKind kind, std::initializer_list<std::string> needles) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
-  }
-}
+using drshym::testing::expect_error;
 
 nlohmann::json read_json(const std::string& p) { return nlohmann::json::parse(std::ifstream(p)); }
 void write_text(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "support/test_support.hpp"
 #include "model/layers.hpp"
 #include "model/runtime.hpp"
 #include "model/segnet.hpp"
@@ -133,12 +134,14 @@ TEST(MakeModel, UnknownArchThrowsNamingItAndTheKnownOnes) {
 }
 
 TEST(MakeModel, BadInputShapeIsAClearError) {
+  using drshym::testing::expect_error;
   SegNet net = make_model(small_config("unet_compact"));
-  EXPECT_THROW(net->forward(torch::rand({1, 2, 60, 64})), Error);
-  EXPECT_THROW(net->forward(torch::rand({1, 3, 64, 64})), Error);
-  EXPECT_THROW(net->forward(torch::rand({2, 64, 64})), Error);
+  expect_error([&] { net->forward(torch::rand({1, 2, 60, 64})); }, ErrorKind::InvalidInput, {"multiples of 16", "60"});
+  expect_error([&] { net->forward(torch::rand({1, 3, 64, 64})); }, ErrorKind::InvalidInput, {"expects 2 input channels"});
+  expect_error([&] { net->forward(torch::rand({2, 64, 64})); }, ErrorKind::InvalidInput, {"[N, C, H, W]"});
   SegNet res = make_model(small_config("unet_resnet18"));
-  EXPECT_THROW(res->forward(torch::rand({1, 2, 48, 64})), Error);  // 48 is not a multiple of 32
+  // 48 is not a multiple of 32
+  expect_error([&] { res->forward(torch::rand({1, 2, 48, 64})); }, ErrorKind::InvalidInput, {"multiples of 32", "48"});
 }
 
 TEST(ModelConfig, JsonRoundTripAndStrictKeys) {

@@ -2,8 +2,11 @@
 // Helpers shared by the test executables: where the shared reference data is, temp folders.
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace drshym::testing {
 
@@ -18,6 +21,19 @@ std::string shared_data_dir();
   var = var + "/" + (rel)
 
 bool exists(const std::string& path);
+
+// Runs f and expects a drshym::Error of `kind` whose message contains every needle: a bad-input
+// test that any exception (a crash of the wrong kind, an unrelated failure) would pass is no test.
+template <typename F>
+void expect_error(F&& f, ErrorKind kind, std::initializer_list<std::string> needles) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a drshym::Error (" << to_string(kind) << ")";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
+}
 
 // Names of the entries directly in dir ([] when dir does not exist): what a run left behind.
 std::vector<std::string> files_in(const std::string& dir);

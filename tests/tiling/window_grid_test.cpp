@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "support/test_support.hpp"
 
 using namespace drshym;
 using namespace drshym::tiling;
@@ -89,9 +90,10 @@ TEST(AxisPositions, CoverAndOverlap) {
 }
 
 TEST(WindowGrid, RejectsBadParams) {
-  EXPECT_THROW(WindowGrid(100, 100, {64, 32}), Error);
-  EXPECT_THROW(WindowGrid(100, 100, {64, -1}), Error);
-  EXPECT_THROW(WindowGrid(0, 100, {64, 8}), Error);
+  using drshym::testing::expect_error;
+  expect_error([] { WindowGrid(100, 100, {64, 32}); }, ErrorKind::Usage, {"tile size 64", "2 x overlap (64)"});
+  expect_error([] { WindowGrid(100, 100, {64, -1}); }, ErrorKind::Usage, {"overlap must be >= 0"});
+  expect_error([] { WindowGrid(0, 100, {64, 8}); }, ErrorKind::InvalidInput, {"empty scene (0x100)"});
 }
 
 TEST(WindowGrid, WeightsPositiveAndFlatInside) {

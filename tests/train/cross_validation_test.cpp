@@ -66,15 +66,18 @@ TEST(CrossValidation, HoldsOutEachGroupWithOtsuBesideAndNoSelection) {
     EXPECT_EQ(fold["threshold"].get<double>(), 0.5);
   }
   EXPECT_TRUE(std::filesystem::exists(tmp.file("cv/cv_summary.json")));
-  EXPECT_THROW(train::run_cross_validation(cfg, {"gamma"}), Error);
+  drshym::testing::expect_error([&] { train::run_cross_validation(cfg, {"gamma"}); }, ErrorKind::Usage,
+                                {"unknown group 'gamma'"});
 }
 
 TEST(TrainConfig, SelectIsChecked) {
   nlohmann::json j = {{"data", {{"train", {{"type", "folder"}}}, {"val", {{"type", "folder"}}}}},
                       {"train", {{"select", "first"}}}};
-  EXPECT_THROW(train::TrainConfig::from_json(j), Error);
+  drshym::testing::expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput,
+                                {"train.select must be 'best' or 'last'", "'first'"});
   j["train"] = {{"select", "last"}, {"patience", 3}};
-  EXPECT_THROW(train::TrainConfig::from_json(j), Error);
+  drshym::testing::expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput,
+                                {"train.patience (early stopping) must be 0"});
   j["train"] = {{"select", "last"}};
   EXPECT_EQ(train::TrainConfig::from_json(j).select, "last");
 }

@@ -145,11 +145,14 @@ TEST(Trainer, InterruptStopsAtTheNextStepAndKeepsOnlyCompleteEpochs) {
 TEST(TrainConfig, RejectsBadValues) {
   nlohmann::json j = {{"data", {{"train", {{"type", "etci"}}}, {"val", {{"type", "etci"}}}}},
                       {"train", {{"epochs", 0}}}};
-  EXPECT_THROW(train::TrainConfig::from_json(j), Error);
-  EXPECT_THROW(train::TrainConfig::from_json(nlohmann::json{{"train", {{"epochs", 1}}}}), Error);
+  using drshym::testing::expect_error;
+  expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput, {"'train.epochs' must be > 0"});
+  expect_error([] { train::TrainConfig::from_json(nlohmann::json{{"train", {{"epochs", 1}}}}); }, ErrorKind::InvalidInput,
+               {"missing required section 'data.train'"});
   nlohmann::json bad_loss = {{"data", {{"train", {}}, {"val", {}}}}, {"train", {{"loss", {{"name", "nope"}}}}}};
-  EXPECT_THROW(train::TrainConfig::from_json(bad_loss), Error);
+  expect_error([&] { train::TrainConfig::from_json(bad_loss); }, ErrorKind::InvalidInput, {"unknown loss 'nope'"});
   nlohmann::json missing_root = {{"type", "etci"}, {"root", "/nonexistent/etci"}};
   train::TrainConfig c = tiny_config("/tmp/unused");
-  EXPECT_THROW(train::build_dataset(missing_root, c, true, "training"), Error);
+  expect_error([&] { train::build_dataset(missing_root, c, true, "training"); }, ErrorKind::NotFound,
+               {"/nonexistent/etci", "does not exist"});
 }

@@ -260,10 +260,12 @@ TEST(GradCam, AGivenRegionIsExplainedInsteadOfThePredictedFlood) {
   SceneExplainOptions off = o;
   off.region_path = region_geojson(tmp, "off.geojson", 5000, 5100, 0, 100);
   infer::SegmentHooks h2;
-  EXPECT_THROW(attach_scene_hooks(h2, predictor(), off, p.scene_uri), Error);
+  drshym::testing::expect_error([&] { attach_scene_hooks(h2, predictor(), off, p.scene_uri); },
+                                ErrorKind::InvalidInput, {"off.geojson", "does not overlap scene"});
   SceneExplainOptions no_cam;
   no_cam.region_path = o.region_path;
-  EXPECT_THROW(attach_scene_hooks(h2, predictor(), no_cam, p.scene_uri), Error);
+  drshym::testing::expect_error([&] { attach_scene_hooks(h2, predictor(), no_cam, p.scene_uri); }, ErrorKind::Usage,
+                                {"an explanation region needs Grad-CAM"});
 }
 
 TEST(GradCam, AFailingExplanationLeavesNothingBehind) {
@@ -275,7 +277,8 @@ TEST(GradCam, AFailingExplanationLeavesNothingBehind) {
                                          throw Error(ErrorKind::Internal, "test", "explanation failed");
                                        },
                                        nullptr};
-  EXPECT_THROW(infer::segment_scene(p, predictor(), hooks), Error);
+  drshym::testing::expect_error([&] { infer::segment_scene(p, predictor(), hooks); }, ErrorKind::Internal,
+                                {"explanation failed"});
   EXPECT_TRUE(drshym::testing::files_in(p.out_dir).empty());
 }
 

@@ -8,8 +8,7 @@
 # inputs go to fuzz/crashes/<target>/ (git-ignored). libFuzzer runs in fork mode (-fork=1: one
 # worker process at a time) with -ignore_crashes, so a crash does not end the run early, and
 # with fuzz/<target>.dict as its dictionary. Each target's log is <scratch>/<target>.log.
-# Prints executions and new crash files per target. DRSHYM_FUZZ_DUMP=replace (see
-# fuzz/request.cpp) lets fuzz_request go past the known invalid-UTF-8 error-body bug.
+# Prints executions and new crash files per target.
 # Reproduce one: build-fuzz/fuzz/fuzz_<target> fuzz/crashes/<target>/crash-...
 set -euo pipefail
 cd "$(dirname "$0")/.."

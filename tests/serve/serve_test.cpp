@@ -301,8 +301,10 @@ TEST(Serve, RemoteUrisOnlyUnderAnAllowedPrefix) {
       EXPECT_EQ(e.kind(), ErrorKind::Forbidden) << u << ": " << e.what();
     }
   }
-  EXPECT_THROW(InputPolicy({"/tmp"}, {"ftp://x/"}), Error);
-  EXPECT_THROW(InputPolicy({"/no/such/root"}, {}), Error);
+  drshym::testing::expect_error([] { InputPolicy({"/tmp"}, {"ftp://x/"}); }, ErrorKind::Usage,
+                                {"--allow-remote 'ftp://x/'", "http(s):// or s3://"});
+  drshym::testing::expect_error([] { InputPolicy({"/no/such/root"}, {}); }, ErrorKind::Usage,
+                                {"input root '/no/such/root' is not an existing folder"});
 }
 
 TEST(Serve, SixteenClientsAgainstOneWorkerGetOnly200Or503AndTheirOwnOutputs) {
@@ -538,10 +540,10 @@ TEST(Serve, OptionsTheServiceRefusesAtStart) {
   Dirs d(64);
   ServiceOptions o = d.options();
   o.queue = 0;  // every request would be refused even with an idle worker
-  EXPECT_THROW(Service{o}, Error);
+  drshym::testing::expect_error([&] { Service{o}; }, ErrorKind::Usage, {"--queue must be in [1, 1000]"});
   o = d.options();
   o.output_root = d.in;  // outputs must not land where inputs are read
-  EXPECT_THROW(Service{o}, Error);
+  drshym::testing::expect_error([&] { Service{o}; }, ErrorKind::Usage, {"--output-root must not be an input root"});
   // Two servers on one job store would fail each other's running jobs at start-up.
   Service first(d.options());
   try {
@@ -611,7 +613,8 @@ TEST(JobStore, KeepsJobsAndRecoversInterruptedOnes) {
   EXPECT_EQ(s->get("b")->status, "done");
   EXPECT_EQ(s->get("b")->to_json()["result"]["scene_id"], "x");
   EXPECT_TRUE(s->recover().empty());
-  EXPECT_THROW(open_sqlite_job_store(tmp.file("no/such/dir/jobs.sqlite")), Error);
+  drshym::testing::expect_error([&] { open_sqlite_job_store(tmp.file("no/such/dir/jobs.sqlite")); }, ErrorKind::Io,
+                                {"cannot open job store", "no/such/dir/jobs.sqlite"});
 }
 
 TEST(ErrorKinds, OneTableGivesCodesExitCodesAndStatuses) {

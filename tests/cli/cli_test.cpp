@@ -97,10 +97,16 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_EQ(hs.code, 0);
   for (const char* opt : {"--aoi", "--tile", "--overlap", "--threshold", "--ckpt", "--min-area"})
     EXPECT_TRUE(contains(hs.output, opt)) << opt;
-  EXPECT_EQ(run(tmp, {"segment"}).code, 2);                                       // SCENE and --out missing
-  EXPECT_EQ(run(tmp, {"segment", "x.tif", "--out", tmp.path(), "--tile", "7"}).code, 2);  // out of range
-  EXPECT_EQ(run(tmp, {"no-such-command"}).code, 2);
-  EXPECT_EQ(run(tmp, {"batch", "m.txt"}).code, 2);  // --out missing
+  // Usage errors exit 2 and say what is wrong (an exit code alone passes for any failure).
+  auto usage = [&](const std::vector<std::string>& args, const std::string& says) {
+    const auto r = run(tmp, args);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, says)) << "expected '" << says << "' in: " << r.output;
+  };
+  usage({"segment"}, "scene is required");
+  usage({"segment", "x.tif", "--out", tmp.path(), "--tile", "7"}, "--tile: Value 7 not in range");
+  usage({"no-such-command"}, "subcommand");
+  usage({"batch", "m.txt"}, "--out is required");
   auto dup = tmp.file("dup.txt");
   { std::ofstream(dup) << "a.tif\nsub/a.tif\n"; }
   auto bd = run(tmp, {"batch", dup, "--out", tmp.file("bo")});
@@ -112,7 +118,7 @@ TEST(Cli, HelpAndUsageErrors) {
   auto crs = run(tmp, {"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--geojson-crs", "EPSG:43266"});
   EXPECT_EQ(crs.code, 2) << crs.output;
   EXPECT_TRUE(contains(crs.output, "EPSG:43266")) << crs.output;
-  EXPECT_EQ(run(tmp, {"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--tile", "100"}).code, 2);
+  usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--tile", "100"}, "tile size 100 is not a multiple of 16");
   EXPECT_FALSE(fs::exists(tmp.file("o")));
 }
 
@@ -194,9 +200,11 @@ TEST(Cli, SegmentBeforeSplitsFloodFromPermanentWaterAndSaysSo) {
   r = run(tmp, {"segment", tmp.file("after.tif"), "--before", tmp.file("before.tif"), "--reference-water",
                 tmp.file("truth.tif"), "--out", tmp.file("out2")});
   EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "not both")) << r.output;
   r = run(tmp, {"segment", tmp.file("after.tif"), "--before", tmp.file("before.tif"), "--no-classes", "--out",
                 tmp.file("out3")});
   EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "not with --no-classes")) << r.output;
   // A missing pre-event scene is named.
   r = run(tmp, {"segment", tmp.file("after.tif"), "--before", tmp.file("nope.tif"), "--out", tmp.file("out4")});
   EXPECT_EQ(r.code, 1) << r.output;

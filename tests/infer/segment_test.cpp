@@ -623,7 +623,8 @@ TEST(Segment, DefaultModelFollowsTheScenesPolarisations) {
   pp.threads = 1;
   infer::Predictor vv_model(pp);
   EXPECT_EQ(vv_model.preprocess().bands, std::vector<std::string>{"VV"});
-  EXPECT_THROW(infer::default_model_for_scene(tmp.file("missing.tif")), Error);
+  drshym::testing::expect_error([&] { infer::default_model_for_scene(tmp.file("missing.tif")); }, ErrorKind::NotFound,
+                                {"missing.tif"});
   // predict: chosen by the first tile in the folder that opens (unreadable ones are passed over).
   fs::create_directories(tmp.file("tiles"));
   std::ofstream(tmp.file("tiles/a_corrupt.tif")) << "not a tiff";
@@ -763,5 +764,6 @@ TEST(Segment, HooksReportEveryStageInOrderAndATokenCancelsCleanly) {
   EXPECT_TRUE(files_in(p.out_dir).empty());
   // A threshold outside (0, 1) is a usage error before any work.
   p.threshold = 1.5;
-  EXPECT_THROW(infer::segment_scene(p, predictor()), Error);
+  drshym::testing::expect_error([&] { infer::segment_scene(p, predictor()); }, ErrorKind::Usage,
+                                {"threshold must be in (0, 1), got 1.5"});
 }

@@ -97,7 +97,8 @@ TEST(Serve, SegmentsTheDemoSceneIntoItsOwnGeoreferencedFolder) {
   EXPECT_EQ(j["scene_id"], "demo");
   EXPECT_EQ(j["provenance"]["model"], "default");  // VV+VH scene
   EXPECT_EQ(j["provenance"]["checkpoint_sha256"].get<std::string>().size(), 64u);
-  EXPECT_FALSE(r->get_header_value("X-Request-Id").empty());
+  // The README: the id in the access log and X-Request-Id is the body's request_id.
+  EXPECT_EQ(r->get_header_value("X-Request-Id"), j["request_id"].get<std::string>());
   const std::string folder = fs::canonical(d.out).string() + "/" + j["request_id"].get<std::string>() + "/";
   for (const char* k : {"mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"}) {
     const std::string p = local_path(j["outputs"][k]);

@@ -118,8 +118,9 @@ Json parse_yaml(const std::string& text, const std::string& origin) {
       std::istringstream in(text);
       YAML::Parser parser(in);
       AliasGuard guard(origin);
-      while (parser.HandleNextDocument(guard)) {
-      }
+      // The first document only, as YAML::Load below: looping over "every document" never
+      // ended on some malformed inputs (yaml-cpp 0.7; found by fuzz_manifest).
+      parser.HandleNextDocument(guard);
     }
     return yaml_to_json(YAML::Load(text));
   } catch (const YAML::Exception& e) {

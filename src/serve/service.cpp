@@ -337,11 +337,16 @@ struct Service::Impl {
       for (size_t at = msg.find(from); at != std::string::npos; at = msg.find(from, at + to.size()))
         msg.replace(at, from.size(), to);
     };
+    // The client's own URIs go in last, through markers: they may hold an input root's path,
+    // which must stay as the client wrote it.
+    const std::string src_mark = "\x01source\x01", before_mark = "\x01before\x01";
     replace_all((fs::path(opt.output_root) / w.id).string(), "<request outputs>");
-    replace_all(w.req.source, w.req.image_uri);
-    replace_all(w.req.before_source, w.req.before_uri);
+    replace_all(w.req.source, src_mark);
+    replace_all(w.req.before_source, before_mark);
     replace_all(opt.output_root, "<output-root>");
     for (const auto& r : policy.roots()) replace_all(r, "<input-root>");
+    replace_all(src_mark, w.req.image_uri);
+    replace_all(before_mark, w.req.before_uri);
     return msg;
   }
 

@@ -394,6 +394,8 @@ TEST(Hardening, ErrorsNameTheClientsUrisNotTheServersFolders) {
   EXPECT_EQ(r->status, 422) << r->body;
   EXPECT_EQ(r->body.find(fs::canonical(d.out).string()), std::string::npos) << r->body;
   EXPECT_EQ(r->body.find(d.out), std::string::npos) << r->body;
+  // The scene is named by the client's own URI, whole (its input root is not masked inside it).
+  EXPECT_NE(r->body.find("file://" + d.scene), std::string::npos) << r->body;
   r = post(c, "/v1/jobs", body_for(d.scene, {{"aoi", square_aoi(10.0, 10.0, 0.01)}}));
   ASSERT_EQ(r->status, 202) << r->body;
   const std::string id = json::parse(r->body)["id"];

@@ -40,7 +40,7 @@ AttentionResUNetImpl::AttentionResUNetImpl(const ModelConfig& cfg) : SegNetImpl(
   head_ = register_module("head", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
 }
 
-torch::Tensor AttentionResUNetImpl::forward(torch::Tensor x) {
+torch::Tensor AttentionResUNetImpl::forward_water(torch::Tensor x) {
   check_input(x);
   std::vector<torch::Tensor> skips;
   for (int l = 0; l <= 4; ++l) {

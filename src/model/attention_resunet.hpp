@@ -22,7 +22,7 @@ TORCH_MODULE(ResBlockSE);
 class AttentionResUNetImpl : public SegNetImpl {
  public:
   explicit AttentionResUNetImpl(const ModelConfig& cfg);
-  torch::Tensor forward(torch::Tensor x) override;
+  torch::Tensor forward_water(torch::Tensor x) override;
   std::vector<std::string> tap_points() const override;
 
  private:

@@ -1,5 +1,7 @@
 #include "model/segnet.hpp"
 
+#include <algorithm>
+#include <set>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -34,6 +36,12 @@ void validate(const ModelConfig& c) {
   if (c.norm != "batch" && c.norm != "group") bad_key("norm", "must be batch or group", c.norm);
   if (c.upsample != "transpose" && c.upsample != "bilinear")
     bad_key("upsample", "must be transpose or bilinear", c.upsample);
+  for (const auto& h : c.heads)
+    if (std::find(known_heads().begin(), known_heads().end(), h) == known_heads().end())
+      bad_key("heads", "names an unknown head " + quoted(h) + " (known: permanent_water)", Json(c.heads));
+  if (!c.heads.empty() && c.arch != "unet_compact") bad_key("heads", "are built for unet_compact only", Json(c.heads));
+  if (std::set<std::string>(c.heads.begin(), c.heads.end()).size() != c.heads.size())
+    bad_key("heads", "names a head twice", Json(c.heads));
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -53,11 +61,9 @@ std::string shape_str(const torch::Tensor& x) {
 int ModelConfig::input_multiple() const { return arch.rfind("unet_resnet", 0) == 0 ? 32 : 16; }
 
 Json ModelConfig::to_json() const {
-  return Json{{"arch", arch},
-              {"in_channels", in_channels},
-              {"base_width", base_width},
-              {"norm", norm},
-              {"upsample", upsample}};
+  Json j{{"arch", arch}, {"in_channels", in_channels}, {"base_width", base_width}, {"norm", norm}, {"upsample", upsample}};
+  if (!heads.empty()) j["heads"] = heads;  // absent for single-head networks, as before heads existed
+  return j;
 }
 
 ModelConfig ModelConfig::from_json(const Json& j) {
@@ -75,8 +81,11 @@ ModelConfig ModelConfig::from_json(const Json& j) {
       c.norm = get_string(key, v);
     else if (key == "upsample")
       c.upsample = get_string(key, v);
-    else
-      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample)", v);
+    else if (key == "heads") {
+      if (!v.is_array()) bad_key(key, "must be a list of head names", v);
+      for (const auto& h : v) c.heads.push_back(get_string(key, h));
+    } else
+      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample, heads)", v);
   }
   validate(c);
   return c;
@@ -84,7 +93,38 @@ ModelConfig ModelConfig::from_json(const Json& j) {
 
 bool ModelConfig::operator==(const ModelConfig& o) const {
   return arch == o.arch && in_channels == o.in_channels && base_width == o.base_width &&
-         norm == o.norm && upsample == o.upsample;
+         norm == o.norm && upsample == o.upsample && heads == o.heads;
+}
+
+const std::vector<std::string>& known_heads() {
+  static const std::vector<std::string> heads{"permanent_water"};
+  return heads;
+}
+
+torch::Tensor SegNetImpl::forward(torch::Tensor x) {
+  if (output_head_ == 0) return forward_water(std::move(x));
+  return forward_heads(std::move(x)).narrow(1, output_head_, 1);
+}
+
+torch::Tensor SegNetImpl::forward_heads(torch::Tensor x) {
+  if (config_.heads.empty()) return forward_water(std::move(x));
+  throw Error(ErrorKind::Usage, "model", config_.arch + " has no extra heads");
+}
+
+int SegNetImpl::head_index(const std::string& name) const {
+  if (name == "water") return 0;
+  for (size_t i = 0; i < config_.heads.size(); ++i)
+    if (config_.heads[i] == name) return int(i) + 1;
+  return -1;
+}
+
+void SegNetImpl::set_output_head(const std::string& name) {
+  const int k = head_index(name);
+  if (k < 0)
+    throw Error(ErrorKind::InvalidInput, "model",
+                config_.arch + " has no head " + quoted(name) + " (heads: water" +
+                    (config_.heads.empty() ? std::string() : ", " + join(config_.heads)) + ")");
+  output_head_ = k;
 }
 
 void SegNetImpl::fuse_for_inference() {

@@ -3,6 +3,11 @@
 // [N, C, H, W] (H, W multiples of 16; 32 for the ResNet encoders) to one logit channel
 // [N, 1, H, W]. make_model() is the only way the rest of the system builds one.
 //
+// Extra heads (ModelConfig::heads, unet_compact only): small outputs that read the same
+// network's decoder features, so a second answer about every pixel costs a head, not a second
+// network. "permanent_water" (ETCI's water bodies) splits the water into permanent and flood
+// water. forward() gives the water logit (channel 0) as always; forward_heads() every head.
+//
 //   model::ModelConfig cfg; cfg.arch = "unet_compact"; cfg.in_channels = 2;
 //   model::SegNet net = model::make_model(cfg);
 //   auto logits = net->forward(torch::randn({1, 2, 256, 256}));
@@ -22,6 +27,7 @@ struct ModelConfig {
   int base_width = 16;
   std::string norm = "batch";         // batch | group
   std::string upsample = "transpose"; // transpose (2x2 transposed conv) | bilinear (+ 1x1 conv)
+  std::vector<std::string> heads;     // extra heads after the water logit: "permanent_water"
 
   // Side length the input's H and W must be a multiple of (16, or 32 for ResNet encoders).
   int input_multiple() const;
@@ -34,9 +40,21 @@ struct ModelConfig {
   bool operator!=(const ModelConfig& o) const { return !(*this == o); }
 };
 
+// The extra heads a network may have.
+const std::vector<std::string>& known_heads();
+
 class SegNetImpl : public torch::nn::Module {
  public:
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // The logit of the output head (set_output_head; 0 = water): [N, 1, H, W].
+  torch::Tensor forward(torch::Tensor x);
+  // Every head at once, from one pass through the trunk: [N, 1 + heads, H, W], channel 0 the
+  // water logit, then config().heads in order. Throws Usage for an architecture without heads.
+  virtual torch::Tensor forward_heads(torch::Tensor x);
+  // 0 for "water", 1 + i for config().heads[i], -1 when the network has no such head.
+  int head_index(const std::string& name) const;
+  // Which head forward() returns (training or calibrating one head): InvalidInput if unknown.
+  void set_output_head(const std::string& name);
+  int output_head() const { return output_head_; }
   // Fold BatchNorm into the preceding convolutions for inference (no-op for GroupNorm).
   // Switches to eval(); after this the net is inference-only and cannot be checkpointed.
   virtual void fuse_for_inference();
@@ -51,9 +69,12 @@ class SegNetImpl : public torch::nn::Module {
   // Throws InvalidInput when x is not [N, in_channels, H, W] with H, W multiples of
   // config().input_multiple(); a clear message beats a shape error deep inside torch::cat.
   void check_input(const torch::Tensor& x) const;
+  // The water logit alone (what every architecture computes).
+  virtual torch::Tensor forward_water(torch::Tensor x) = 0;
 
   ModelConfig config_;
   bool fused_ = false;
+  int output_head_ = 0;
 };
 using SegNet = std::shared_ptr<SegNetImpl>;
 

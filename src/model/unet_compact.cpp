@@ -22,9 +22,10 @@ UNetCompactImpl::UNetCompactImpl(const ModelConfig& cfg) : SegNetImpl(cfg) {
     dec_.push_back(register_module("dec" + std::to_string(l),
                                    DecoderBlock(w << (l + 1), w << l, w << l, norm, bilinear)));
   head_ = register_module("head", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
+  if (head_index("permanent_water") > 0) permanent_ = register_module("permanent_water", PermanentHead(w, norm));
 }
 
-torch::Tensor UNetCompactImpl::forward(torch::Tensor x) {
+torch::Tensor UNetCompactImpl::trunk(torch::Tensor x, std::vector<torch::Tensor>* decs) {
   check_input(x);
   std::vector<torch::Tensor> skips;
   for (int l = 0; l <= 4; ++l) {
@@ -32,8 +33,43 @@ torch::Tensor UNetCompactImpl::forward(torch::Tensor x) {
     x = tap(kTaps[l], enc_[l](x));
     skips.push_back(x);
   }
-  for (int l = 3; l >= 0; --l) x = tap(kTaps[8 - l], dec_[l](x, skips[l]));
-  return head_(x);
+  for (int l = 3; l >= 0; --l) {
+    x = tap(kTaps[8 - l], dec_[l](x, skips[l]));
+    if (decs) decs->push_back(x);
+  }
+  return x;
+}
+
+torch::Tensor UNetCompactImpl::forward_water(torch::Tensor x) { return head_(trunk(std::move(x), nullptr)); }
+
+torch::Tensor UNetCompactImpl::forward_heads(torch::Tensor x) {
+  if (config_.heads.empty()) return forward_water(std::move(x));
+  const int64_t h = x.size(2), w = x.size(3);
+  std::vector<torch::Tensor> decs;  // dec3, dec2, dec1, dec0
+  torch::Tensor water = head_(trunk(std::move(x), &decs));
+  return torch::cat({water, permanent_(decs[2], decs[1], decs[0], h, w)}, 1);
+}
+
+PermanentHeadImpl::PermanentHeadImpl(int w, Norm norm) {
+  reduce_ = register_module("reduce", ConvNormAct(14 * w, w, 1, 1, norm, Act::Relu));
+  c1_ = register_module("c1", ConvNormAct(w, w, 3, 1, norm, Act::Relu));
+  c2_ = register_module("c2", ConvNormAct(w, w, 3, 1, norm, Act::Relu));
+  out_ = register_module("out", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
+}
+
+torch::Tensor PermanentHeadImpl::forward(const torch::Tensor& d1, const torch::Tensor& d2, const torch::Tensor& d3,
+                                         int64_t h, int64_t w) {
+  namespace F = torch::nn::functional;
+  auto up = [&](const torch::Tensor& t, int64_t th, int64_t tw) {
+    return F::interpolate(t, F::InterpolateFuncOptions()
+                                 .size(std::vector<int64_t>{th, tw})
+                                 .mode(torch::kBilinear)
+                                 .align_corners(false));
+  };
+  const int64_t hh = d1.size(2), ww = d1.size(3);
+  auto x = torch::cat({d1, up(d2, hh, ww), up(d3, hh, ww)}, 1);
+  x = out_(c2_(c1_(reduce_(x))));
+  return up(x, h, w);
 }
 
 std::vector<std::string> UNetCompactImpl::tap_points() const { return {std::begin(kTaps), std::end(kTaps)}; }

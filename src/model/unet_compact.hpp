@@ -6,16 +6,34 @@
 
 namespace drshym::model {
 
+// The permanent-water head: the decoder's features at 1/2, 1/4 and 1/8 resolution (dec1, dec2,
+// dec3: local texture and the wide context a river or a lake needs), brought to 1/2, reduced
+// to base_width channels and read by two 3x3 convolutions; the logit is upsampled (bilinear)
+// to full size. About 4% of the network's multiply-adds: permanent water is a coarse layer.
+class PermanentHeadImpl : public torch::nn::Module {
+ public:
+  PermanentHeadImpl(int base_width, Norm norm);
+  torch::Tensor forward(const torch::Tensor& d1, const torch::Tensor& d2, const torch::Tensor& d3, int64_t h, int64_t w);
+
+ private:
+  ConvNormAct reduce_{nullptr}, c1_{nullptr}, c2_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(PermanentHead);
+
 class UNetCompactImpl : public SegNetImpl {
  public:
   explicit UNetCompactImpl(const ModelConfig& cfg);
-  torch::Tensor forward(torch::Tensor x) override;
+  torch::Tensor forward_water(torch::Tensor x) override;
+  torch::Tensor forward_heads(torch::Tensor x) override;
   std::vector<std::string> tap_points() const override;
 
  private:
+  // Encoder and decoder; decs (when given) gets dec3, dec2, dec1, dec0 outputs in that order.
+  torch::Tensor trunk(torch::Tensor x, std::vector<torch::Tensor>* decs);
   std::vector<DoubleConv> enc_;    // levels 0..4 (4 = bottleneck at 1/16)
   std::vector<DecoderBlock> dec_;  // dec_[l] brings level l+1 up to level l
   ConvNormAct head_{nullptr};
+  PermanentHead permanent_{nullptr};  // with heads: [permanent_water]
 };
 
 }  // namespace drshym::model

@@ -88,7 +88,7 @@ UNetResNetImpl::UNetResNetImpl(const ModelConfig& cfg, int depth) : SegNetImpl(c
   head_ = register_module("head", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
 }
 
-torch::Tensor UNetResNetImpl::forward(torch::Tensor x) {
+torch::Tensor UNetResNetImpl::forward_water(torch::Tensor x) {
   check_input(x);
   torch::Tensor s2 = tap("stem", stem_(x));                                        // 1/2
   torch::Tensor s4 = tap("layer1", layers_[0]->forward(torch::max_pool2d(s2, 3, 2, 1)));  // 1/4

@@ -35,7 +35,7 @@ class UNetResNetImpl : public SegNetImpl {
  public:
   // depth: 18, 34 or 50 (anything else throws InvalidInput).
   UNetResNetImpl(const ModelConfig& cfg, int depth);
-  torch::Tensor forward(torch::Tensor x) override;
+  torch::Tensor forward_water(torch::Tensor x) override;
   std::vector<std::string> tap_points() const override;
 
  private:

@@ -30,7 +30,7 @@ using drshym::testing::TempDir;
 class QuadrantNet : public model::SegNetImpl {
  public:
   explicit QuadrantNet(int hot) : SegNetImpl(model::ModelConfig{}), hot_(hot) {}
-  torch::Tensor forward(torch::Tensor x) override {
+  torch::Tensor forward_water(torch::Tensor x) override {
     const auto p = torch::avg_pool2d(x.narrow(1, 0, 1), 2);  // half resolution: the map is upsampled
     const int64_t h = p.size(2), w = p.size(3);
     std::vector<torch::Tensor> chans;

@@ -64,6 +64,21 @@ TEST(Checkpoint, RoundTripIsBitIdentical) {
   }
 }
 
+TEST(Checkpoint, HeadsRoundTrip) {
+  TempDir tmp;
+  seed_everything(42);
+  ModelConfig c = small_config();
+  c.heads = {"permanent_water"};
+  SegNet net = make_model(c);
+  net->eval();
+  save_checkpoint(tmp.file("model.pt"), net, {{"threshold", 0.5}, {"temperature", 1.0}});
+  Checkpoint ck = load_checkpoint(tmp.path());
+  EXPECT_EQ(ck.net->config().heads, c.heads);
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({1, 2, 64, 64});
+  EXPECT_TRUE(torch::equal(net->forward_heads(x), ck.net->forward_heads(x)));
+}
+
 TEST(Checkpoint, MissingFilesAreNotFound) {
   TempDir tmp;
   expect_error([&] { load_checkpoint(tmp.file("nope.pt")); }, ErrorKind::NotFound, {"nope.pt"});

@@ -166,6 +166,49 @@ TEST(ModelConfig, JsonRoundTripAndStrictKeys) {
   expect_bad(nlohmann::json::array(), "object");
 }
 
+TEST(Heads, OnePassGivesTheWaterAndEveryHead) {
+  // A permanent_water head reads the same pass: forward_heads()'s channel 0 is forward()'s
+  // water logit, channel 1 the head's; set_output_head picks what forward() returns; BatchNorm
+  // folding keeps both; the config round-trips and refuses unknown or duplicate heads.
+  seed_everything(7);
+  ModelConfig c = small_config("unet_compact", "batch", "transpose");
+  c.heads = {"permanent_water"};
+  SegNet net = make_model(c);
+  randomize_batchnorm(*net);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({2, 2, 64, 64});
+  auto all = net->forward_heads(x);
+  ASSERT_EQ(all.sizes(), (std::vector<int64_t>{2, 2, 64, 64}));
+  EXPECT_TRUE(torch::allclose(all.narrow(1, 0, 1), net->forward(x), 1e-5, 1e-5));
+  EXPECT_FALSE(torch::allclose(all.narrow(1, 0, 1), all.narrow(1, 1, 1), 1e-3, 1e-3));
+  EXPECT_EQ(net->head_index("water"), 0);
+  EXPECT_EQ(net->head_index("permanent_water"), 1);
+  EXPECT_EQ(net->head_index("snow"), -1);
+  net->set_output_head("permanent_water");
+  EXPECT_TRUE(torch::allclose(net->forward(x), all.narrow(1, 1, 1), 1e-5, 1e-5));
+  drshym::testing::expect_error([&] { net->set_output_head("snow"); }, ErrorKind::InvalidInput,
+                                {"snow", "water, permanent_water"});
+  net->set_output_head("water");
+  net->fuse_for_inference();
+  auto fused = net->forward_heads(x);
+  EXPECT_LE((fused - all).abs().max().item<double>(), kFuseTol * std::max(1.0, all.abs().max().item<double>()));
+
+  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
+  EXPECT_FALSE(small_config("unet_compact", "batch", "transpose").to_json().contains("heads"));
+  nlohmann::json bad = c.to_json();
+  bad["heads"] = {"permanent_water", "permanent_water"};
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"twice"});
+  bad["heads"] = {"glaciers"};
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"glaciers"});
+  bad = small_config("unet_resnet18", "batch", "transpose").to_json();
+  bad["heads"] = {"permanent_water"};
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"unet_compact"});
+  // A network without heads has none to give.
+  SegNet plain = make_model(small_config("unet_compact", "batch", "transpose"));
+  EXPECT_EQ(plain->forward_heads(x).size(1), 1);
+}
+
 TEST(Layers, GroupCountDividesChannels) {
   for (int c : {1, 2, 3, 8, 12, 16, 24, 64, 96, 256, 2048}) {
     int g = group_count(c);

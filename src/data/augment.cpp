@@ -259,6 +259,7 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
   if (s.has_vh()) out.vh = remap(s.vh, map, nan);
   if (s.has_before()) out.before = remap(s.before, map, nan);
   out.label = remap(s.label, map, uint8_t(0));
+  for (const auto& h : s.head_labels) out.head_labels.push_back(remap(h, map, uint8_t(0)));
   out.valid = remap(s.valid, map, uint8_t(0));
   auto shift = [](std::vector<float>& v, float off) {
     if (off == 0.0f) return;
@@ -281,6 +282,7 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
       }
     }
     std::fill(out.label.begin(), out.label.end(), uint8_t(0));  // nothing new
+    for (auto& h : out.head_labels) std::fill(h.begin(), h.end(), uint8_t(0));
   }
   shift(out.vh, d.offset_vh);
   shift(out.before, d.offset_before);

@@ -15,7 +15,9 @@ namespace drshym::data {
 
 struct Sample {
   torch::Tensor image;  // [C, H, W] float32, normalized input
-  torch::Tensor label;  // [1, H, W] float32, 1 water, 0 dry (0 where invalid)
+  // [1 + K, H, W] float32: channel 0 water (1) or dry (0), then one channel per extra head of
+  // the network (K = 0 unless the dataset was asked for head labels); 0 where invalid.
+  torch::Tensor label;
   torch::Tensor valid;  // [1, H, W] float32, 1 = counts in loss/metrics
   std::string id;       // chip / tile name
   std::string group;    // region (Sen1Floods11) or scene (ETCI): the unit of hold-out splits

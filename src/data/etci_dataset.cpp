@@ -152,6 +152,12 @@ RawSample EtciDataset::raw(size_t index) const {
     if (r.water_type.size() != r.label.size())
       throw Error(ErrorKind::Internal, "data", "etci: tile " + quoted(r.id) + " lost its water types");
     for (size_t i = 0; i < r.label.size(); ++i) r.label[i] = r.water_type[i] == 1;
+  } else if (opt_.label == EtciLabel::water_and_permanent) {
+    if (r.water_type.size() != r.label.size())
+      throw Error(ErrorKind::Internal, "data", "etci: tile " + quoted(r.id) + " lost its water types");
+    std::vector<uint8_t> permanent(r.label.size());
+    for (size_t i = 0; i < r.label.size(); ++i) permanent[i] = r.water_type[i] == 1;
+    r.head_labels.push_back(std::move(permanent));
   }
   return r;
 }

@@ -18,7 +18,9 @@ namespace drshym::data {
 // What a sample's label marks: all water (flood OR water_body, the Sen1Floods11 semantics) or
 // only the reference (permanent) water bodies, for the permanent-water head: flood water and
 // dry land are then both 0.
-enum class EtciLabel { all_water, permanent_water };
+// water_and_permanent: all water as label, and the permanent water as the label of the
+// network's permanent_water head (RawSample::head_labels), for multi-task training.
+enum class EtciLabel { all_water, permanent_water, water_and_permanent };
 
 struct EtciOptions {
   std::string root;

@@ -133,9 +133,13 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
     if (cfg.contains("mapping")) o.mapping = EtciMapping::from_json(cfg["mapping"], prefix + ".mapping");
     if (cfg.contains("label")) {
       const std::string l = cfg["label"].is_string() ? cfg["label"].get<std::string>() : "";
-      if (l != "water" && l != "permanent_water")
-        throw bad(prefix + ".label", "expected water (flood or permanent, the default) or permanent_water");
-      o.label = l == "water" ? EtciLabel::all_water : EtciLabel::permanent_water;
+      if (l != "water" && l != "permanent_water" && l != "water+permanent_water")
+        throw bad(prefix + ".label",
+                  "expected water (flood or permanent, the default), permanent_water, or water+permanent_water "
+                  "(both, for a network with a permanent_water head)");
+      o.label = l == "water"             ? EtciLabel::all_water
+                : l == "permanent_water" ? EtciLabel::permanent_water
+                                         : EtciLabel::water_and_permanent;
     }
     o.cache_mb = cache_mb(cfg, o.cache_mb, prefix);
     o.progress = progress(cfg, prefix);

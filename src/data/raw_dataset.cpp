@@ -31,13 +31,22 @@ Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::option
   s.group = raw.group;
   s.image = torch::empty({c, h, w}, torch::kFloat32);
   std::memcpy(s.image.data_ptr<float>(), x.data(), x.size() * sizeof(float));
-  s.label = torch::empty({1, h, w}, torch::kFloat32);
+  const int64_t heads = int64_t(raw.head_labels.size());
+  for (const auto& hl : raw.head_labels)
+    if (hl.size() != n)
+      throw Error(ErrorKind::Internal, "data", "sample " + quoted(raw.id) + ": a head label has " +
+                                                   std::to_string(hl.size()) + " pixels, not " + std::to_string(n));
+  s.label = torch::empty({1 + heads, h, w}, torch::kFloat32);
   s.valid = torch::empty({1, h, w}, torch::kFloat32);
   float* lab = s.label.data_ptr<float>();
   float* val = s.valid.data_ptr<float>();
   for (size_t i = 0; i < n; ++i) {
     val[i] = valid[i] ? 1.0f : 0.0f;
     lab[i] = (valid[i] && raw.label[i]) ? 1.0f : 0.0f;
+  }
+  for (int64_t k = 0; k < heads; ++k) {
+    float* hl = lab + size_t(k + 1) * n;
+    for (size_t i = 0; i < n; ++i) hl[i] = (valid[i] && raw.head_labels[size_t(k)][i]) ? 1.0f : 0.0f;
   }
   return s;
 }

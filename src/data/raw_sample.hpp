@@ -32,6 +32,10 @@ struct RawSample {
   // Where the source tells permanent from flood water (ETCI): 1 permanent water, 2 flood water,
   // 0 dry or invalid. Empty when the source does not know. Not carried through augmentation.
   std::vector<uint8_t> water_type;
+  // Labels of a network's extra heads (model::ModelConfig::heads, in that order), one plane per
+  // head over the same pixels as label (1 yes, 0 no); carried through augmentation. Empty when
+  // the dataset was not asked for them (ETCI with label water+permanent_water fills one).
+  std::vector<std::vector<uint8_t>> head_labels;
   std::string id;
   std::string group;
   // The pixels' grid where the source is georeferenced (GeoTIFF chips): CRS as WKT and the

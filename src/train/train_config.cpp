@@ -41,6 +41,9 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& o
   c.device = get_or<std::string>(j, "device", "cpu", origin);
   c.out_dir = get_or<std::string>(j, "out_dir", c.out_dir, origin);
   c.resume = get_or<std::string>(j, "resume", "", origin);
+  c.head_weight = get_or<double>(j, "train.head_weight", 1.0, origin);
+  if (!(c.head_weight > 0) || c.head_weight > 100)
+    throw Error(ErrorKind::InvalidInput, "train", origin + ": 'train.head_weight' must be in (0, 100]");
   if (j.contains("model")) c.model = model::ModelConfig::from_json(j["model"]);
   if (j.contains("preprocess")) c.preprocess = ingest::Preprocess::from_json(j["preprocess"]);
   c.model.in_channels = int(c.preprocess.bands.size());
@@ -97,6 +100,7 @@ nlohmann::json TrainConfig::to_json() const {
             {"val_batch_size", val_batch_size}, {"crop", crop}, {"augment", augment}, {"lr", lr},
             {"weight_decay", weight_decay}, {"min_lr", min_lr}, {"restart_epochs", restart_epochs},
             {"restart_mult", restart_mult}, {"patience", patience}, {"select", select}, {"threshold_metric", threshold_metric}, {"fit_threshold", fit_threshold},
+            {"head_weight", head_weight},
             {"loss", loss.to_json()}}}};
 }
 

@@ -17,6 +17,9 @@ struct TrainConfig {
   std::string device = "cpu";
   std::string out_dir = "runs/train";
   std::string resume;         // checkpoint (.pt) of a previous run's last epoch
+  // Multi-task training (model.heads): each head's loss is added to the
+  // water loss with this weight (train.head_weight).
+  double head_weight = 1.0;
 
   model::ModelConfig model;
   ingest::Preprocess preprocess;

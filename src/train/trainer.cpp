@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <tuple>
 #include <random>
 
 #include "core/config.hpp"
@@ -52,6 +53,14 @@ double cosine_lr(double epoch, double lr_max, double lr_min, int first_period, i
   return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + std::cos(pi * std::min(t / period, 1.0)));
 }
 
+torch::Tensor head_label(const torch::Tensor& label, int head) {
+  if (label.size(1) == 1) return label.contiguous();  // the dataset's one label is this head's
+  if (head >= label.size(1))
+    throw Error(ErrorKind::Usage, "train",
+                "the data has " + std::to_string(label.size(1)) + " label channels, no label for head " + std::to_string(head));
+  return label.narrow(1, head, 1).contiguous();
+}
+
 EvalOutput evaluate_net(const model::SegNet& net, const data::Dataset& ds, const LossConfig& loss,
                         double temperature, double threshold, int batch_size, torch::Device device) {
   torch::NoGradGuard no_grad;
@@ -66,10 +75,10 @@ EvalOutput evaluate_net(const model::SegNet& net, const data::Dataset& ds, const
     for (size_t i = start; i < std::min(ds.size(), start + size_t(batch_size)); ++i) idx.push_back(i);
     Batch b = collate(ds, idx);
     auto logits = net->forward(b.image.to(device)).to(torch::kCPU).contiguous();
-    auto l = masked_loss(loss, logits, b.label, b.valid);
+    auto label = head_label(b.label, net->output_head()), valid = b.valid.contiguous();
+    auto l = masked_loss(loss, logits, label, b.valid);
     loss_sum += l.item<double>() * double(idx.size());
     loss_n += int64_t(idx.size());
-    auto label = b.label.contiguous(), valid = b.valid.contiguous();
     const int64_t plane = logits.size(2) * logits.size(3);
     for (size_t k = 0; k < idx.size(); ++k) {
       const float* lg = logits.data_ptr<float>() + k * plane;
@@ -150,9 +159,10 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
   if (!cal_ds) cal_ds = val_ds;
 
   model::SegNet net = model::make_model(cfg.model);
+  // Multi-task: a network with extra heads trained whole, every head on its own label.
+  const bool joint = !cfg.model.heads.empty();
   net->to(device);
-  torch::optim::AdamW opt(net->parameters(),
-                          torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
 
   TrainResult result;
   std::vector<EpochLog> logs;
@@ -213,8 +223,24 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
       std::vector<size_t> idx;
       for (int k = 0; k < cfg.batch_size; ++k) idx.push_back(order[(size_t(step) * cfg.batch_size + k) % n_train]);
       Batch b = collate(*train_ds, idx, uint64_t(epoch));
-      auto logits = net->forward(b.image.to(device));
-      auto loss = masked_loss(cfg.loss, logits, b.label.to(device), b.valid.to(device));
+      torch::Tensor logits, loss;
+      if (joint) {
+        // Multi-task: the water logit and every head's, one pass, the losses summed.
+        auto all = net->forward_heads(b.image.to(device));
+        if (all.size(1) != b.label.size(1))
+          throw Error(ErrorKind::Usage, "train",
+                      "model.heads needs a label per head: the training data gives " +
+                          std::to_string(b.label.size(1) - 1) + " head label(s) for " +
+                          std::to_string(all.size(1) - 1) + " head(s) (etci: label: water+permanent_water)");
+        auto label = b.label.to(device), valid = b.valid.to(device);
+        logits = all.narrow(1, 0, 1);
+        loss = masked_loss(cfg.loss, logits, label.narrow(1, 0, 1), valid);
+        for (int64_t k = 1; k < all.size(1); ++k)
+          loss = loss + cfg.head_weight * masked_loss(cfg.loss, all.narrow(1, k, 1), label.narrow(1, k, 1), valid);
+      } else {
+        logits = net->forward(b.image.to(device));
+        loss = masked_loss(cfg.loss, logits, b.label.narrow(1, 0, 1).to(device), b.valid.to(device));
+      }
       if (!std::isfinite(loss.item<double>()))
         throw Error(ErrorKind::Internal, "train", "non-finite loss at epoch " + std::to_string(epoch + 1) +
                                                       " step " + std::to_string(step) + " (batch " + b.ids[0] + ")");
@@ -224,7 +250,7 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
       loss_sum += loss.item<double>();
       {
         auto lg = logits.detach().to(torch::kCPU).contiguous();
-        auto lab = b.label.contiguous(), val = b.valid.contiguous();
+        auto lab = b.label.narrow(1, 0, 1).contiguous(), val = b.valid.contiguous();
         train_conf += eval::confusion_from_scores(lg.data_ptr<float>(), 0.0f, lab.data_ptr<float>(),
                                                   val.data_ptr<float>(), size_t(lg.numel()));
       }
@@ -269,27 +295,53 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
     }
   }
 
-  // Calibrate the best checkpoint: temperature + threshold on the calibration set.
+  // Calibrate the best checkpoint: temperature + threshold on the calibration set, per output
+  // (the water, and in multi-task training every head on its own label).
   auto best = model::load_checkpoint(best_path);
   best.net->to(device);
-  auto cal_out = evaluate_net(best.net, *cal_ds, cfg.loss, 1.0, 0.5, cfg.val_batch_size, device);
-  eval::CalibrationParams cp;
-  cp.threshold_metric = eval::parse_threshold_metric(cfg.threshold_metric);
-  eval::CalibrationResult cal = eval::calibrate(cal_out.sample, cp);
-  if (!cfg.fit_threshold) {
-    cal.threshold.threshold = 0.5;
-    cal.threshold.score = std::numeric_limits<double>::quiet_NaN();
+  auto calibrate_output = [&](const std::string& head) {
+    best.net->set_output_head(head.empty() ? "water" : head);
+    auto cal_out = evaluate_net(best.net, *cal_ds, cfg.loss, 1.0, 0.5, cfg.val_batch_size, device);
+    eval::CalibrationParams cp;
+    cp.threshold_metric = eval::parse_threshold_metric(cfg.threshold_metric);
+    eval::CalibrationResult cal = eval::calibrate(cal_out.sample, cp);
+    if (!cfg.fit_threshold) {
+      cal.threshold.threshold = 0.5;
+      cal.threshold.score = std::numeric_limits<double>::quiet_NaN();
+    }
+    auto final_val = evaluate_net(best.net, *val_ds, cfg.loss, cal.temperature, cal.threshold.threshold,
+                                  cfg.val_batch_size, device);
+    if (head.empty()) {
+      best.meta["temperature"] = cal.temperature;
+      best.meta["threshold"] = cal.threshold.threshold;
+      best.meta["calibration"] = {{"data", cal_ds->name()}, {"result", cal.to_json()}};
+      best.meta["metrics"]["val_calibrated"] = final_val.evaluator.to_json(true);
+    } else {
+      best.meta["heads"][head] = {{"temperature", cal.temperature},
+                                  {"threshold", cal.threshold.threshold},
+                                  {"calibration", {{"data", cal_ds->name()}, {"result", cal.to_json()}}},
+                                  {"metrics", {{"val_calibrated", final_val.evaluator.to_json(true)}}}};
+      core::log().info("train: head {}: val IoU {:.3f} at T {:.3f}", head, final_val.evaluator.total_metrics().iou,
+                       cal.temperature);
+    }
+    // A head's calibration is its own file: thresholds.json beside a checkpoint is the water's.
+    const std::string suffix = head.empty() ? "" : "_" + head;
+    core::write_json_file(cfg.out_dir + "/calibration" + suffix + ".json", cal.to_json());
+    core::write_json_file(cfg.out_dir + "/thresholds" + suffix + ".json", cal.thresholds_json());
+    eval::write_reliability_png(cfg.out_dir + "/reliability" + suffix + ".png", cal);
+    return std::make_tuple(cal, final_val.evaluator.to_json(false), final_val.evaluator.total_metrics().iou,
+                           final_val.evaluator.mean_iou());
+  };
+  std::vector<std::string> outputs{""};
+  if (joint) outputs.insert(outputs.end(), cfg.model.heads.begin(), cfg.model.heads.end());
+  auto [cal, val_calibrated, val_iou, val_mean_iou] = calibrate_output(outputs[0]);
+  nlohmann::json heads_summary = nlohmann::json::object();
+  for (size_t k = 1; k < outputs.size(); ++k) {
+    auto [hc, hv, hiou, hmean] = calibrate_output(outputs[k]);
+    heads_summary[outputs[k]] = {{"temperature", hc.temperature}, {"val_calibrated", hv}};
   }
-  auto final_val = evaluate_net(best.net, *val_ds, cfg.loss, cal.temperature, cal.threshold.threshold,
-                                cfg.val_batch_size, device);
-  best.meta["temperature"] = cal.temperature;
-  best.meta["threshold"] = cal.threshold.threshold;
-  best.meta["calibration"] = {{"data", cal_ds->name()}, {"result", cal.to_json()}};
-  best.meta["metrics"]["val_calibrated"] = final_val.evaluator.to_json(true);
+  best.net->set_output_head("water");
   model::save_checkpoint(best_path, best.net, best.meta);
-  core::write_json_file(cfg.out_dir + "/calibration.json", cal.to_json());
-  core::write_json_file(cfg.out_dir + "/thresholds.json", cal.thresholds_json());
-  eval::write_reliability_png(cfg.out_dir + "/reliability.png", cal);
 
   result.best_checkpoint = best_path;
   result.last_checkpoint = last_path;
@@ -299,12 +351,13 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
                     {"stopped_early", result.stopped_early},
                     {"temperature", cal.temperature},
                     {"threshold", cal.threshold.threshold},
-                    {"val_calibrated", final_val.evaluator.to_json(false)},
+                    {"val_calibrated", val_calibrated},
                     {"best_checkpoint", best_path}};
+  if (!heads_summary.empty()) result.summary["heads"] = heads_summary;
   core::write_json_file(cfg.out_dir + "/summary.json", result.summary);
   core::log().info("train: best epoch {} | calibrated T={:.3f} threshold={:.2f} | val total IoU {:.3f} mean IoU {:.3f}",
                    result.best_epoch, cal.temperature, cal.threshold.threshold,
-                   final_val.evaluator.total_metrics().iou, final_val.evaluator.mean_iou());
+                   val_iou, val_mean_iou);
   return result;
 }
 

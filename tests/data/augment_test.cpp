@@ -84,6 +84,34 @@ TEST(Augment, ImageLabelAndValidityMoveTogether) {
   }
 }
 
+TEST(Augment, HeadLabelsMoveWithThePixels) {
+  // A head's label plane (multi-task training) follows crop, flips and turns exactly as the
+  // water label does, and becomes label channel 1 of the sample.
+  RawSample s = tagged_sample(24, 20);
+  s.head_labels.push_back(std::vector<uint8_t>(s.pixels()));
+  for (size_t i = 0; i < s.pixels(); ++i) s.head_labels[0][i] = (i % 5 == 0) && s.valid[i];
+  AugmentOptions opt;
+  opt.crop = 16;
+  int heads_seen = 0;
+  for (uint64_t index = 0; index < 40; ++index) {
+    AugmentDraw d = draw_augment(opt, s, 11, 3, index);
+    RawSample r = apply_augment(s, d);
+    ASSERT_EQ(r.head_labels.size(), 1u);
+    ASSERT_EQ(r.head_labels[0].size(), r.pixels());
+    for (size_t i = 0; i < r.pixels(); ++i) {
+      const size_t src = source_of(r.vh[i], d.offset_vh);
+      ASSERT_LT(src, s.pixels());
+      EXPECT_EQ(r.head_labels[0][i], s.head_labels[0][src]) << "index " << index << " pixel " << i;
+      heads_seen += r.head_labels[0][i];
+    }
+    Sample t = to_sample(r, ingest::Preprocess{});
+    ASSERT_EQ(t.label.size(0), 2);
+    for (size_t i = 0; i < r.pixels(); ++i)
+      EXPECT_EQ(t.label[1].view(-1)[int64_t(i)].item<float>(), (r.valid[i] && r.head_labels[0][i]) ? 1.0f : 0.0f);
+  }
+  EXPECT_GT(heads_seen, 100);  // the check above saw head pixels, not only zeros
+}
+
 TEST(Augment, SampleTensorsKeepImageEqualToLabel) {
   // Through the whole dataset path: the VV channel is low exactly where the label is water.
   ingest::Preprocess pp;

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "data/memory_dataset.hpp"
+#include "data/raw_dataset.hpp"
 #include "model/checkpoint.hpp"
 #include "support/test_support.hpp"
 #include "train/train_config.hpp"
@@ -100,6 +101,47 @@ TEST(Trainer, LearnsAToyTask) {
   auto cfg = train::TrainConfig::from_json(j);
   auto r = train::run_training(cfg, toy(8, 1, cfg.preprocess), toy(4, 9, cfg.preprocess), nullptr);
   EXPECT_GT(r.best_val_iou, 0.9) << r.summary.dump();
+}
+
+TEST(Trainer, MultiTaskLearnsTheWaterAndTheHead) {
+  // One network, two outputs trained together: water where VV is dark, and a permanent_water
+  // head whose label is the left half of that water only. Both must be learnt, and each output
+  // gets its own calibration in the checkpoint.
+  drshym::testing::TempDir tmp;
+  auto with_head = [](data::DatasetPtr ds, const ingest::Preprocess& pp) {
+    std::vector<data::RawSample> v;
+    for (size_t k = 0; k < ds->size(); ++k) {
+      auto r = *data::raw_sample_of(*ds, k);
+      std::vector<uint8_t> perm(r.pixels());
+      for (size_t i = 0; i < r.pixels(); ++i) perm[i] = r.label[i] && (i % 32) < 6;
+      r.head_labels.push_back(std::move(perm));
+      v.push_back(std::move(r));
+    }
+    return std::make_shared<data::MemoryDataset>(std::move(v), pp, "toy_heads");
+  };
+  nlohmann::json j = {{"out_dir", tmp.file("mt")},
+                      {"threads", 1},
+                      {"model", {{"arch", "unet_compact"}, {"base_width", 4}, {"norm", "batch"}, {"heads", {"permanent_water"}}}},
+                      {"data", {{"train", {{"type", "memory"}}}, {"val", {{"type", "memory"}}}}},
+                      {"train", {{"epochs", 8}, {"batch_size", 4}, {"steps_per_epoch", 12}, {"lr", 0.01}, {"select", "last"}}}};
+  auto cfg = train::TrainConfig::from_json(j);
+  auto r = train::run_training(cfg, with_head(toy(8, 1, cfg.preprocess), cfg.preprocess),
+                                with_head(toy(4, 9, cfg.preprocess), cfg.preprocess), nullptr);
+  EXPECT_GT(r.best_val_iou, 0.9) << r.summary.dump();
+  ASSERT_TRUE(r.summary.contains("heads")) << r.summary.dump();
+  EXPECT_GT(r.summary["heads"]["permanent_water"]["val_calibrated"]["total_iou"].get<double>(), 0.8) << r.summary.dump();
+  auto ck = model::load_checkpoint(r.best_checkpoint);
+  EXPECT_EQ(ck.net->head_index("permanent_water"), 1);
+  EXPECT_EQ(ck.net->output_head(), 0);
+  EXPECT_GT(ck.meta["heads"]["permanent_water"]["temperature"].get<double>(), 0.0);
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("mt/thresholds_permanent_water.json")));
+
+  // Without head labels in the data, multi-task training refuses to start.
+  auto cfg2 = cfg;
+  cfg2.out_dir = tmp.file("mt2");
+  drshym::testing::expect_error(
+      [&] { train::run_training(cfg2, toy(4, 1, cfg.preprocess), toy(2, 9, cfg.preprocess), nullptr); },
+      ErrorKind::Usage, {"label per head", "water+permanent_water"});
 }
 
 namespace {

@@ -107,9 +107,9 @@ struct SceneRunner::Impl {
   std::map<std::string, std::shared_ptr<const infer::Predictor>> type_models;  // by type_model_name
 
   // The water type model a scene's params need (loaded once per rank), or null.
-  const infer::Predictor* type_model_for(const infer::SegmentParams& p) {
+  const infer::Predictor* type_model_for(const infer::SegmentParams& p, const infer::Predictor& main) {
     const std::string name = infer::type_model_name(p);
-    if (name.empty()) return nullptr;
+    if (name.empty() || infer::classes_from_main_head(p, main)) return nullptr;
     auto& slot = type_models[name];
     if (!slot) {
       infer::PredictorParams pp;
@@ -197,7 +197,7 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
     p.aoi_path = scene.aoi;
     p.before_uri = scene.before;
     p.progress = false;
-    p.type_model = impl_->type_model_for(p);
+    p.type_model = impl_->type_model_for(p, predictor);
     explain::SceneExplainOptions eo;
     if (opt.explain)
       eo.gradcam = explain::GradCamParams{"", explain::CamMethod::GradCam, p.threshold.value_or(predictor.threshold())};

@@ -25,7 +25,8 @@ class SegmentCommand : public Command {
         "Water is also split into flood and permanent water: <scene>_classes.tif (0 dry, 1 permanent water,\n"
         "2 flood water, 255 nodata, COG), polygons with their class. With --before the bi-temporal change model\n"
         "(models/change) compares the pre-event scene; with --reference-water a water occurrence raster decides;\n"
-        "with neither, the single-date permanent-water head (models/permanent_vv). The record says which.");
+        "with neither, the single-date permanent-water head of the water model itself (one pass, two heads;\n"
+        "models/permanent_vv for models without one). The record says which.");
     sub->add_option("scene", p_.scene_uri, "Scene GeoTIFF (VV or VV+VH in dB): path or URI (file://, https://, s3://)")
         ->required();
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
@@ -80,7 +81,7 @@ class SegmentCommand : public Command {
         ->capture_default_str();
     sub->add_option("--type-ckpt", type_ckpt_,
                     "Checkpoint of the water type model: the change model with --before (default models/change),\n"
-                    "else the permanent-water head (default models/permanent_vv)");
+                    "else a separate permanent-water network (default: the model's own head, or models/permanent_vv)");
     sub->add_flag("--no-classes", no_classes_, "Skip the flood/permanent water classes (no second model runs)");
     return sub;
   }
@@ -99,7 +100,9 @@ class SegmentCommand : public Command {
     core::log().info("segment: model {}", predictor.describe());
     p_.write_classes = !no_classes_;
     if (no_classes_ && !type_ckpt_.empty()) throw Error(ErrorKind::Usage, "segment", "--type-ckpt needs the classes (not --no-classes)");
-    const auto type_model = infer::load_type_model(p_, pred_, type_ckpt_);
+    const auto type_model = type_ckpt_.empty() && infer::classes_from_main_head(p_, predictor)
+                                ? nullptr  // the model's own permanent-water head splits the water
+                                : infer::load_type_model(p_, pred_, type_ckpt_);
     p_.type_model = type_model.get();
     if (type_model) core::log().info("segment: water type model {}", type_model->describe());
     explain::SceneExplainOptions eo = eo_;

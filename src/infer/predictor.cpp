@@ -74,6 +74,24 @@ Predictor::Predictor(const PredictorParams& p) {
                        for_sha.substr(0, 12));
     }
   }
+  // Extra heads carry their own calibration (the trainer fits it when it trains the head).
+  head_temperature_ = {temperature_};
+  head_threshold_ = {threshold};
+  const auto& heads_meta = meta_.value("heads", nlohmann::json::object());
+  for (const auto& name : net_->config().heads) {
+    if (!heads_meta.contains(name) || !heads_meta[name].contains("temperature"))
+      throw Error(ErrorKind::InvalidInput, "infer",
+                  quoted(path_) + ": head " + quoted(name) + " has no calibration in its metadata (heads." + name + ")");
+    head_temperature_.push_back(heads_meta[name]["temperature"].get<double>());
+    head_threshold_.push_back(heads_meta[name].value("threshold", 0.5));
+  }
+  if (!p.head.empty()) {
+    net_->set_output_head(p.head);  // InvalidInput naming the heads it has
+    const int k = net_->output_head();
+    temperature_ = head_temperature_[size_t(k)];
+    threshold = head_threshold_[size_t(k)];
+    calibration_source_ = "checkpoint metadata (heads." + p.head + ")";
+  }
   threshold_ = p.threshold ? *p.threshold : threshold;
   tile_size_ = meta_.value("tile_size", 512);
   if (!(temperature_ > 0)) throw Error(ErrorKind::InvalidInput, "infer", quoted(path_) + ": temperature must be > 0");
@@ -109,6 +127,20 @@ torch::Tensor Predictor::logits_with_grad(const torch::Tensor& x) const {
 
 torch::Tensor Predictor::predict(const torch::Tensor& x) const {
   return torch::sigmoid(logits(x) / temperature_).contiguous();
+}
+
+torch::Tensor Predictor::predict_heads(const torch::Tensor& x) const {
+  torch::NoGradGuard ng;
+  auto in = x.to(device_);
+  if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
+  auto lg = net_->forward_heads(in);
+  if (tta_)  // flips are their own inverse: flip the input, run, flip the logits back, average
+    for (const std::vector<int64_t>& dims : {std::vector<int64_t>{3}, std::vector<int64_t>{2}, std::vector<int64_t>{2, 3}})
+      lg = lg + net_->forward_heads(in.flip(dims)).flip(dims);
+  if (tta_) lg = lg / 4.0;
+  lg = lg.to(torch::kCPU);
+  auto t = torch::tensor(std::vector<float>(head_temperature_.begin(), head_temperature_.end())).view({1, -1, 1, 1});
+  return torch::sigmoid(lg / t).contiguous();
 }
 
 std::string Predictor::describe() const {

@@ -22,6 +22,9 @@ struct PredictorParams {
   // Test-time augmentation: logits averaged over the four flips of each input (identity,
   // left-right, up-down, both), mapped back. Costs 4 network passes. Not with Grad-CAM.
   bool tta = false;
+  // Which head of the checkpoint is this predictor's output: "" = water; an extra head
+  // ("permanent_water") uses that head's calibration (checkpoint meta "heads").
+  std::string head;
   static PredictorParams default_params() { return {}; }
 };
 
@@ -35,6 +38,14 @@ class Predictor {
 
   // x: [N, C, H, W] normalized inputs → [N, 1, H, W] calibrated probabilities (CPU, float).
   torch::Tensor predict(const torch::Tensor& x) const;
+  // Every head from one pass through the network: [N, 1 + extra heads, H, W] calibrated
+  // probabilities (channel 0 water, then net()->config().heads), each with its own temperature.
+  torch::Tensor predict_heads(const torch::Tensor& x) const;
+  // 0 for "water", 1 + i for an extra head, -1 when the checkpoint has no such head.
+  int head_index(const std::string& name) const { return net_->head_index(name); }
+  // Calibration of head k (0 = water, as temperature() / threshold() of a water predictor).
+  double head_temperature(int k) const { return head_temperature_.at(size_t(k)); }
+  double head_threshold(int k) const { return head_threshold_.at(size_t(k)); }
   // Raw logits (for calibration), without autograd; flip-averaged with PredictorParams::tta.
   torch::Tensor logits(const torch::Tensor& x) const;
   // Raw logits of one pass (never TTA) with autograd left as the caller set it (Grad-CAM:
@@ -62,6 +73,7 @@ class Predictor {
   nlohmann::json meta_;
   std::string path_, sha256_;
   double temperature_ = 1.0, threshold_ = 0.5;
+  std::vector<double> head_temperature_, head_threshold_;  // per head, water first
   std::string calibration_source_;
   int tile_size_ = 512;
   torch::Device device_{torch::kCPU};

@@ -151,6 +151,7 @@ class SceneRun {
   std::shared_ptr<const Predictor> own_type_model_;  // loaded here when the caller gave none
   const Predictor* type_model_ = nullptr;            // p_.type_model or own_type_model_
   const ingest::Preprocess* type_pp_ = nullptr;      // the type model's recipe
+  int type_head_ = 0;  // > 0: the main network's permanent-water head is the type layer (no second network)
   float type_shift_ = 0, before_shift_ = 0, before_vv_db_ = std::numeric_limits<float>::quiet_NaN();
   int before_vv_band_ = 1;
   std::string before_stage_, reference_stage_, classes_stage_;  // scratch rasters
@@ -259,6 +260,15 @@ void SceneRun::prepare_classes(const io::CreateOptions& geo, const OutputCrop& c
                       quoted(p_.scene_uri) + " (no overlap, or all nodata there)");
     return;
   }
+  if (p_.before_uri.empty() && !type_model_) {
+    // The main network has a permanent-water head (checked_type_model loaded no network): the
+    // classes cost that head, computed in the same pass as the water.
+    type_head_ = predictor_.head_index("permanent_water");
+    if (type_head_ <= 0) throw Error(ErrorKind::Internal, "segment", "no water type model and no permanent-water head");
+    type_band_.emplace(geo, *grid_, base_ + "_water_type.tif", "water_type_probability", crop);
+    classes_ = ClassSource::permanent_head;
+    return;
+  }
   type_pp_ = &type_model_->preprocess();
   const ingest::Anchor& ta = type_pp_->anchor;
   type_shift_ = (ta.enabled == pp_.anchor.enabled && ta.percentile == pp_.anchor.percentile &&
@@ -319,7 +329,14 @@ nlohmann::json SceneRun::classes_json() const {
 nlohmann::json SceneRun::classes_provenance() const {
   if (!classes_) return nullptr;
   nlohmann::json j{{"source", to_string(*classes_)}};
-  if (type_model_) {
+  if (type_head_ > 0) {
+    j["model"] = {{"head", "permanent_water"},
+                  {"of", "the water model (one pass, two heads)"},
+                  {"checkpoint", predictor_.checkpoint_path()},
+                  {"checkpoint_sha256", predictor_.checkpoint_sha256()},
+                  {"temperature", predictor_.head_temperature(type_head_)},
+                  {"threshold", predictor_.head_threshold(type_head_)}};
+  } else if (type_model_) {
     j["model"] = {{"checkpoint", type_model_->checkpoint_path()},
                   {"checkpoint_sha256", type_model_->checkpoint_sha256()},
                   {"describe", type_model_->describe()},
@@ -517,16 +534,22 @@ void SceneRun::run_model() {
           for (size_t b = 0; b < batch.size(); ++b)
             std::memcpy(x[int64_t(b)].data_ptr<float>(), batch[b].input.data(), batch[b].input.size() * sizeof(float));
           const auto t0 = Clock::now();
-          torch::Tensor prob, cam;
+          torch::Tensor prob, cam, typ;
           if (hooks_.explain) {
             std::vector<Window> windows;
             for (const auto& b : batch) windows.push_back(b.tile.window);
             std::tie(prob, cam) = hooks_.explain->compute(x, windows);
             cam = cam.to(torch::kFloat).contiguous();
+            if (type_head_ > 0) typ = predictor_.predict_heads(x).narrow(1, type_head_, 1).contiguous();
+          } else if (type_head_ > 0) {
+            const auto heads = predictor_.predict_heads(x);  // water and permanent water, one pass
+            prob = heads.narrow(1, 0, 1).contiguous();
+            typ = heads.narrow(1, type_head_, 1).contiguous();
           } else {
             prob = predictor_.predict(x);
           }
-          torch::Tensor typ;
+          if (type_head_ > 0)
+            for (auto& b : batch) b.type_valid = b.valid;  // same input, same valid pixels
           if (type_pp_) {
             const int64_t Ct = int64_t(type_pp_->bands.size());
             auto xt = torch::empty({int64_t(batch.size()), Ct, T, T});
@@ -585,7 +608,9 @@ void SceneRun::finish_outputs() {
     const auto t0 = Clock::now();
     ClassesRule rule{*classes_,
                      *classes_ == ClassSource::reference_water ? reference_stage_ : type_band_->stage(),
-                     *classes_ == ClassSource::reference_water ? p_.reference_water_min : type_model_->threshold()};
+                     *classes_ == ClassSource::reference_water ? p_.reference_water_min
+                     : type_head_ > 0                             ? predictor_.head_threshold(type_head_)
+                                                                  : type_model_->threshold()};
     if (*classes_ == ClassSource::change_model) {
       rule.before_path = before_stage_;
       rule.before_x0 = region_.x;

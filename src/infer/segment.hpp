@@ -64,6 +64,10 @@ struct SegmentParams {
 // a before scene, "permanent_vv" with neither a before scene nor a reference raster, "" when no
 // model is needed (a reference raster decides, or write_classes is off).
 std::string type_model_name(const SegmentParams& p);
+// Whether `main`'s own permanent-water head splits the water (classes wanted, neither a
+// before scene nor a reference raster, and the network has the head): then no water type
+// model is loaded or run, and the classes cost one head.
+bool classes_from_main_head(const SegmentParams& p, const Predictor& main);
 
 struct PredictorParams;  // infer/predictor.hpp
 // Loads the model type_model_name(p) names: `checkpoint` when given, else the embedded one

@@ -97,6 +97,10 @@ std::string type_model_name(const SegmentParams& p) {
   return p.before_uri.empty() ? "permanent_vv" : "change";
 }
 
+bool classes_from_main_head(const SegmentParams& p, const Predictor& main) {
+  return type_model_name(p) == "permanent_vv" && main.head_index("permanent_water") > 0;
+}
+
 std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const PredictorParams& base,
                                                  const std::string& checkpoint) {
   const std::string name = type_model_name(p);
@@ -123,7 +127,8 @@ const Predictor* checked_type_model(const SegmentParams& p, const Predictor& mai
     if (!p.before_uri.empty() && !p.reference_water.empty())
       throw Error(ErrorKind::Usage, "segment",
                   "give a pre-event scene (--before) or a reference water raster (--reference-water), not both");
-    if (!want.empty() && !type_model) {
+    // A main network with a permanent-water head splits the water itself: no second network.
+    if (!want.empty() && !type_model && !classes_from_main_head(p, main)) {
       // The embedded model, on the main model's device, leaving the caller's thread count alone.
       PredictorParams base;
       base.threads = at::get_num_threads();

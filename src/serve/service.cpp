@@ -216,7 +216,9 @@ struct Service::Impl {
     sp.model_workers = threads_per_worker;
     sp.progress = false;
     sp.before_uri = w.req.before_source;
-    sp.type_model = w.req.before_source.empty() ? type_model.get() : change_model.get();
+    sp.type_model = !w.req.before_source.empty()                    ? change_model.get()
+                    : infer::classes_from_main_head(sp, *m.predictor) ? nullptr  // the model's own head
+                                                                      : type_model.get();
     if (w.req.aoi) {
       sp.aoi_path = (out / "aoi.geojson").string();
       core::write_text_file_atomic(sp.aoi_path, w.req.aoi->dump() + "\n");
@@ -502,15 +504,20 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
   {
     infer::PredictorParams pp;
     pp.threads = 1;
-    s.type_model = infer::load_type_model(infer::SegmentParams{}, pp);
-    core::log().info("serve: water type model {}", s.type_model->describe());
+    // A separate permanent-water network only for models without their own head.
+    bool all_have_head = true;
+    for (const auto& m : s.models) all_have_head = all_have_head && m.predictor->head_index("permanent_water") > 0;
+    if (!all_have_head) {
+      s.type_model = infer::load_type_model(infer::SegmentParams{}, pp);
+      core::log().info("serve: water type model {}", s.type_model->describe());
+    }
     infer::SegmentParams with_before;
     with_before.before_uri = "(any pre-event scene)";
     s.change_model = infer::load_type_model(with_before, pp);
     core::log().info("serve: change model (options.before_uri) {}", s.change_model->describe());
   }
-  int multiple = std::max(s.type_model->net()->config().input_multiple(),
-                          s.change_model->net()->config().input_multiple());
+  int multiple = s.change_model->net()->config().input_multiple();
+  if (s.type_model) multiple = std::max(multiple, s.type_model->net()->config().input_multiple());
   s.limits.tile_multiple = multiple;
   for (const auto& m : s.models) s.limits.models.push_back(m.name);
   const std::string db = o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db;

@@ -52,7 +52,12 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
       throw Error(ErrorKind::Usage, "eval",
                   "--classes needs data that tells permanent from flood water (etci); " + ds->name() + " does not");
     infer::PredictorParams hp;
-    hp.checkpoint = p.type_checkpoint.empty() ? infer::default_model_path("permanent_vv") : p.type_checkpoint;
+    if (p.type_checkpoint.empty() && predictor.head_index("permanent_water") > 0) {
+      hp.checkpoint = predictor.checkpoint_path();  // the model's own head, as segment uses it
+      hp.head = "permanent_water";
+    } else {
+      hp.checkpoint = p.type_checkpoint.empty() ? infer::default_model_path("permanent_vv") : p.type_checkpoint;
+    }
     hp.threads = p.threads;
     head.emplace(hp);
   }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -17,6 +18,9 @@
 #include "infer/segment.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "io/raster.hpp"
+#include "model/checkpoint.hpp"
+#include "model/runtime.hpp"
+#include "model/segnet.hpp"
 #include "support/test_support.hpp"
 
 using namespace drshym;
@@ -217,6 +221,50 @@ TEST(Classes, WithNeitherThePermanentHeadDecidesAndNoClassesWritesNone) {
   const auto k1 = infer::output_key(p, predictor());
   p.before_uri = d.before;
   EXPECT_NE(k1, infer::output_key(p, predictor()));
+}
+
+TEST(Classes, AModelWithAPermanentWaterHeadSplitsTheWaterInTheSamePass) {
+  // A network with a permanent_water head: no second network is loaded, the record names the
+  // head, the classes follow the mask, and computing the head leaves the water untouched (the
+  // probability raster is the same bytes with and without the classes).
+  drshym::testing::TempDir tmp;
+  const DemoPair d = demo_pair(tmp, 256);
+  model::seed_everything(42);
+  model::ModelConfig mc;
+  mc.arch = "unet_compact";
+  mc.base_width = 4;
+  mc.in_channels = 2;
+  mc.heads = {"permanent_water"};
+  model::SegNet net = model::make_model(mc);
+  net->eval();
+  nlohmann::json meta = read_json(std::string(DRSHYM_SOURCE_DIR) + "/models/default/model.json");
+  for (const char* k : {"weights_sha256", "model", "calibration", "metrics"}) meta.erase(k);
+  meta["heads"] = {{"permanent_water", {{"temperature", 0.8}, {"threshold", 0.5}}}};
+  model::save_checkpoint(tmp.file("heads/model.pt"), net, meta);
+  infer::PredictorParams pp;
+  pp.checkpoint = tmp.file("heads");
+  pp.threads = 1;
+  const infer::Predictor two(pp);
+  ASSERT_EQ(two.head_index("permanent_water"), 1);
+  infer::SegmentParams p = params(d.after, tmp.file("out"));
+  EXPECT_TRUE(infer::classes_from_main_head(p, two));
+  const auto r = infer::segment_scene(p, two);
+  expect_classes_follow_the_mask(band1(r.outputs["classes"]), band1(r.outputs["mask"]));
+  const auto rec = read_json(r.outputs["record"]);
+  EXPECT_EQ(rec["stats"]["classes"]["source"], "permanent_head");
+  EXPECT_EQ(rec["provenance"]["classes"]["model"]["head"], "permanent_water");
+  EXPECT_EQ(rec["provenance"]["classes"]["model"]["checkpoint_sha256"], two.checkpoint_sha256());
+  EXPECT_DOUBLE_EQ(rec["provenance"]["classes"]["model"]["temperature"].get<double>(), 0.8);
+  infer::SegmentParams q = params(d.after, tmp.file("out_plain"));
+  q.write_classes = false;
+  const auto n = infer::segment_scene(q, two);
+  const auto pa = band1(r.outputs["proba"]), pb = band1(n.outputs["proba"]);  // NaN outside: compare bits
+  ASSERT_EQ(pa.size(), pb.size());
+  EXPECT_EQ(std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)), 0);
+  EXPECT_EQ(band1(r.outputs["mask"]), band1(n.outputs["mask"]));
+  // With a pre-event scene the change model decides, not the head.
+  p.before_uri = d.before;
+  EXPECT_FALSE(infer::classes_from_main_head(p, two));
 }
 
 TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {

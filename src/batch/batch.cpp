@@ -129,6 +129,7 @@ struct SceneRunner::Impl {
       pp.checkpoint = ckpt;
       pp.device = opt.device;
       pp.threads = threads;
+      pp.precision = infer::Precision::automatic;  // as segment: bf16 where this machine runs it faster
       slot = std::make_unique<infer::Predictor>(pp);
       core::log().info("batch: rank {} loaded {}", rank, slot->describe());
     }

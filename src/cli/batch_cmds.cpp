@@ -53,9 +53,16 @@ class PredictCommand : public Command {
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
     sub->add_option("--batch", p_.batch_size, "Tiles per model batch")->capture_default_str()->check(CLI::Range(1, 256));
     sub->add_option("--threads", pred_.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    sub->add_option("--precision", precision_,
+                    "Network arithmetic: fp32, bf16 (CPUs with native BF16 only) or auto (a short timed trial on\n"
+                    "this machine, cached in ~/.cache/drshym/precision.json, picks bf16 when >= 1.15x faster; the\n"
+                    "record says what ran and why)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
     return sub;
   }
   int run() override {
+    pred_.precision = infer::parse_precision(precision_);
     if (pred_.checkpoint.empty()) pred_.checkpoint = infer::default_model_for_folder(p_.in_dir);
     infer::Predictor predictor(pred_);
     auto r = infer::predict_folder(p_, predictor);
@@ -65,6 +72,7 @@ class PredictCommand : public Command {
  private:
   infer::PredictFolderParams p_;
   infer::PredictorParams pred_;
+  std::string precision_ = "auto";
 };
 
 class StitchCommand : public Command {
@@ -111,6 +119,11 @@ class EvalCommand : public Command {
                   "by the permanent-water head, scored per class beside 'every water pixel is flood'");
     sub->add_option("--type-ckpt", p_.type_checkpoint, "With --classes: the permanent-water head (default models/permanent_vv)");
     sub->add_flag("--tta", p_.tta, "Flip test-time augmentation: average the logits of the 4 flips of each chip (4x the time)");
+    sub->add_option("--precision", p_.precision,
+                    "Network arithmetic: fp32 (default: scores are exact), bf16 (to measure what BF16 costs in\n"
+                    "accuracy) or auto (as segment's default)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
     sub->add_option("--offset-db", p_.offset_db,
                     "Stress test: add this many dB to every input band first (e.g. 2 = water reads 2 dB brighter)");
     sub->add_option("--dem", p_.dem,

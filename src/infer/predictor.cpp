@@ -107,6 +107,14 @@ Predictor::Predictor(const PredictorParams& p) {
     for (auto& param : net_->parameters())
       if (param.dim() == 4) param.set_data(param.contiguous(torch::MemoryFormat::ChannelsLast));
   }
+  precision_ = choose_precision(p.precision, net_, net_->config().in_channels, device_, channels_last_);
+  if (p.precision != Precision::fp32) core::log().info("infer: precision {} ({})", precision_.bf16 ? "bf16" : "fp32", precision_.reason);
+}
+
+torch::Tensor Predictor::forward_raw(const torch::Tensor& in, bool heads) const {
+  Bf16Autocast scope(precision_.bf16);
+  auto out = heads ? net_->forward_heads(in) : net_->forward(in);
+  return precision_.bf16 ? out.to(torch::kFloat) : out;
 }
 
 torch::Tensor Predictor::logits(const torch::Tensor& x) const {
@@ -122,7 +130,7 @@ torch::Tensor Predictor::logits(const torch::Tensor& x) const {
 torch::Tensor Predictor::logits_with_grad(const torch::Tensor& x) const {
   auto in = x.to(device_);
   if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
-  return net_->forward(in);
+  return forward_raw(in, false);
 }
 
 torch::Tensor Predictor::predict(const torch::Tensor& x) const {
@@ -133,10 +141,10 @@ torch::Tensor Predictor::predict_heads(const torch::Tensor& x) const {
   torch::NoGradGuard ng;
   auto in = x.to(device_);
   if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
-  auto lg = net_->forward_heads(in);
+  auto lg = forward_raw(in, true);
   if (tta_)  // flips are their own inverse: flip the input, run, flip the logits back, average
     for (const std::vector<int64_t>& dims : {std::vector<int64_t>{3}, std::vector<int64_t>{2}, std::vector<int64_t>{2, 3}})
-      lg = lg + net_->forward_heads(in.flip(dims)).flip(dims);
+      lg = lg + forward_raw(in.flip(dims), true).flip(dims);
   if (tta_) lg = lg / 4.0;
   lg = lg.to(torch::kCPU);
   auto t = torch::tensor(std::vector<float>(head_temperature_.begin(), head_temperature_.end())).view({1, -1, 1, 1});

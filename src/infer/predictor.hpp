@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "infer/precision.hpp"
 #include "ingest/preprocess.hpp"
 #include "model/segnet.hpp"
 
@@ -25,6 +26,9 @@ struct PredictorParams {
   // Which head of the checkpoint is this predictor's output: "" = water; an extra head
   // ("permanent_water") uses that head's calibration (checkpoint meta "heads").
   std::string head;
+  // Arithmetic of the network (infer/precision.hpp): fp32 (exact; the library default), bf16,
+  // or auto (a timed trial per machine, cached). The front-ends default to auto.
+  Precision precision = Precision::fp32;
   static PredictorParams default_params() { return {}; }
 };
 
@@ -66,8 +70,12 @@ class Predictor {
   const model::SegNet& net() const { return net_; }
   bool on_cpu() const { return device_.is_cpu(); }
   bool tta() const { return tta_; }
+  // What the network runs in (fp32 or bf16) and why.
+  const PrecisionChoice& precision() const { return precision_; }
 
  private:
+  torch::Tensor forward_raw(const torch::Tensor& in, bool heads) const;  // in the chosen precision, float out
+
   model::SegNet net_;
   ingest::Preprocess preprocess_;
   nlohmann::json meta_;
@@ -79,6 +87,7 @@ class Predictor {
   torch::Device device_{torch::kCPU};
   bool channels_last_ = true;
   bool tta_ = false;
+  PrecisionChoice precision_;
 };
 
 // The embedded default models: "default" (VV+VH input) and "default_vv" (VV only, for

@@ -685,7 +685,7 @@ nlohmann::json SceneRun::provenance() const {
           {"overlap", p_.grid.overlap},
           {"batch_size", p_.batch_size},
           {"model_workers", workers_},  // single-threaded network workers (--threads 0: the usable CPUs)
-          {"model_workers", workers_},
+          {"precision", predictor_.precision().to_json()},
           {"window", {region_.x, region_.y, region_.w, region_.h}},
           {"timings_s",
            {{"total", res_.seconds_total},

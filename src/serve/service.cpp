@@ -491,6 +491,7 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
     infer::PredictorParams pp;
     pp.checkpoint = c;
     pp.threads = 1;
+    pp.precision = infer::Precision::automatic;  // as segment: bf16 where this machine runs it faster
     auto pred = std::make_unique<infer::Predictor>(pp);
     if (!seen.insert(pred->checkpoint_sha256()).second) continue;  // one model named twice
     fs::path path(pred->checkpoint_path());

@@ -37,6 +37,7 @@ nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   pp.checkpoint = p.checkpoint;
   pp.threads = p.threads;
   pp.tta = p.tta;
+  pp.precision = infer::parse_precision(p.precision);
   if (p.threshold >= 0) pp.threshold = p.threshold;
   infer::Predictor predictor(pp);
   nlohmann::json data = p.data;

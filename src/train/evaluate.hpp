@@ -14,6 +14,7 @@ struct EvaluateParams {
   double threshold = -1;       // < 0: the checkpoint's
   int threads = 0;
   bool tta = false;            // flip test-time augmentation (infer::PredictorParams::tta)
+  std::string precision = "fp32";  // fp32 | bf16 | auto (infer/precision.hpp)
   std::string reliability_png;  // optional: reliability diagram of the model on this data
   // Stress test: add this many dB to every input band (VV and VH) before preprocessing, e.g.
   // +2 to mimic a scene whose water reads 2 dB brighter than the training data. The Otsu

@@ -5,7 +5,8 @@
 # `segment --no-classes` (water only, the peer's work) and the peer, ROUNDS times in turn
 # (A B C A B C ...), each under /usr/bin/time -v. Prints per command the median wall seconds and
 # peak RSS, the ratios peer/segment (> 1: segment is faster), and where segment's time went
-# (provenance.timings_s of its record: model, polygonize, ...).
+# (provenance.timings_s of its record: model, polygonize, ...). segment runs with its default
+# --precision auto (BF16 where this CPU runs it faster; the line "precision" says); the peer in FP32.
 #
 #   bash bench/vs_peer.sh [SIZES] [ROUNDS]        # default: "4096 8192" 3
 #   PEER=/path/to/peer_pipeline.py bash bench/vs_peer.sh 4096 1
@@ -38,6 +39,11 @@ run() {
 
 median() { sort -n | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
+# segment's default --precision auto times fp32 against BF16 once per machine and keeps the answer
+# (~/.cache/drshym/precision.json): settle it on a small scene first so no timed run pays for it.
+"$BIN" demo-scene --width 512 --height 512 --out "$WORK/warm.tif" > /dev/null 2>&1
+"$BIN" segment "$WORK/warm.tif" --out "$WORK/warm" --threads "$THREADS" > "$WORK/warm.log" 2>&1
+echo "vs_peer: precision $(python3 -c 'import json,sys,glob; p=json.load(open(glob.glob(sys.argv[1]+"/*_record.json")[0]))["provenance"]["precision"]; print(p["used"], "-", p["reason"])' "$WORK/warm")"
 echo "vs_peer: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $ROUNDS round(s), work in $WORK"
 for size in $SIZES; do
   scene=$WORK/s$size.tif

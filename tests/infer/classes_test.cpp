@@ -210,7 +210,13 @@ TEST(Classes, WithNeitherThePermanentHeadDecidesAndNoClassesWritesNone) {
   expect_classes_follow_the_mask(band1(r.outputs["classes"]), band1(r.outputs["mask"]));
   const auto rec = read_json(r.outputs["record"]);
   EXPECT_EQ(rec["stats"]["classes"]["source"], "permanent_head");
-  EXPECT_NE(rec["provenance"]["classes"]["model"]["checkpoint"].get<std::string>().find("permanent_vv"), std::string::npos);
+  const auto& model = rec["provenance"]["classes"]["model"];
+  if (predictor().head_index("permanent_water") > 0) {  // the embedded model's own head, no second network
+    EXPECT_EQ(model["head"], "permanent_water");
+    EXPECT_EQ(model["checkpoint_sha256"], predictor().checkpoint_sha256());
+  } else {  // a model without the head: the separate models/permanent_vv network
+    EXPECT_NE(model["checkpoint"].get<std::string>().find("permanent_vv"), std::string::npos);
+  }
   infer::SegmentParams p = params(d.after, tmp.file("out_none"));
   p.write_classes = false;
   const auto n = infer::segment_scene(p, predictor());

@@ -183,6 +183,7 @@ void SceneRun::prepare() {
                 "tile size " + std::to_string(p_.grid.tile) + " is not a multiple of " + std::to_string(m) +
                     ", which " + predictor_.net()->config().arch + " needs; try " +
                     std::to_string(std::max(m, p_.grid.tile / m * m)));
+  if (!p_.dem_uri.empty()) check_terrain_options(p_);
   type_model_ = checked_type_model(p_, predictor_, own_type_model_);
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();

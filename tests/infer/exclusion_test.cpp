@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -114,6 +115,7 @@ TEST(RealData, DemKeepsFloodplainWaterAndExcludesTheHilltopPatch) {
   // Chosen by height alone: the lowest ground (the Tiber's floodplain) and the highest (a hilltop).
   const Window plain = extreme_window(z, w, h, true), hill = extreme_window(z, w, h, false);
   ASSERT_TRUE(plain.intersect(hill).empty());
+  std::printf("floodplain patch %s, hilltop patch %s (DEM pixels)\n", plain.str().c_str(), hill.str().c_str());
   const std::string scene = tmp.file("rome.tif");
   write_scene(scene, grid, {plain, hill});
 
@@ -153,6 +155,7 @@ TEST(RealData, DemKeepsFloodplainWaterAndExcludesTheHilltopPatch) {
   // The record counts what was removed, per reason (the caption's sentence: tests/explain).
   const auto rec = read_json(r1.outputs["record"]);
   const auto& st = rec["stats"]["exclusion"];
+  std::printf("stats.exclusion: %s\n", st.dump().c_str());
   EXPECT_TRUE(st["applied"].get<bool>());
   EXPECT_GE(st["removed_pixels"].get<int64_t>(), int64_t(0.9 * kPatch * kPatch));
   // 24 x 24 px of ~23 x 31 m: ~0.41 km², and the model's edge of the patch.

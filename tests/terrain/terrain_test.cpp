@@ -187,6 +187,35 @@ TEST(RealData, HandIsNearZeroOnTheTiberFloodplainAndTensOfMetresOnTheHills) {
   for (const auto& p : terrain::layer_paths(tmp.file("t"))) EXPECT_TRUE(drshym::testing::exists(p)) << p;
 }
 
+TEST(RealData, HandOnlyGrowsWithTheDrainageThreshold) {
+  // A higher threshold keeps a subset of the streams: a cell's flow path meets its first one at
+  // or below where it met one before, so its HAND can only grow.
+  DRSHYM_REQUIRE_SHARED(dem, "dem/Rome-30m-DEM.tif");
+  const io::Grid g = grid_of(dem);
+  auto w = terrain::check_dem(dem, g, terrain::TerrainParams::default_params());
+  terrain::DemGrid grid{w.window.w, w.window.h, terrain::read_heights(w), w.cell_x_m, w.cell_y_m};
+  std::vector<float> previous;
+  for (double km2 : {0.1, 0.5, 2.0, 10.0}) {
+    terrain::HandParams hp;
+    hp.drainage_min_km2 = km2;
+    auto r = terrain::compute_hand(grid, hp);
+    std::vector<float> low, high;
+    for (size_t i = 0; i < grid.z.size(); ++i) {
+      if (grid.z[i] <= 15) low.push_back(r.hand[i]);
+      if (grid.z[i] >= 70) high.push_back(r.hand[i]);
+    }
+    std::printf("drainage >= %4.1f km2: %6lld drainage cells, %5lld unknown; HAND median floodplain %.1f m, hills %.1f m\n",
+                km2, (long long)r.drainage_cells, (long long)r.unknown_cells, median(low), median(high));
+    if (!previous.empty()) {
+      int64_t lower = 0;
+      for (size_t i = 0; i < previous.size(); ++i)
+        lower += std::isfinite(previous[i]) && std::isfinite(r.hand[i]) && r.hand[i] < previous[i] - 1e-3f;
+      EXPECT_EQ(lower, 0) << km2;
+    }
+    previous = r.hand;
+  }
+}
+
 TEST(DemChecks, BadDemsFailNamingTheFile) {
   TempDir tmp;
   auto flat = [](int, int) { return 10.0f; };

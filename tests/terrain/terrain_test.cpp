@@ -187,6 +187,54 @@ TEST(RealData, HandIsNearZeroOnTheTiberFloodplainAndTensOfMetresOnTheHills) {
   for (const auto& p : terrain::layer_paths(tmp.file("t"))) EXPECT_TRUE(drshym::testing::exists(p)) << p;
 }
 
+TEST(RealData, AUtmSceneInsideTheDemGetsTheSameHandThroughAMarginAndAWarp) {
+  // A 20 m UTM 33N scene over the middle of the lon/lat DEM (4 km square): the DEM window is the
+  // scene's footprint widened by the margin, and HAND warped onto the scene agrees with HAND on
+  // the whole DEM at the same places (the margin holds the streams that drain the scene).
+  DRSHYM_REQUIRE_SHARED(dem, "dem/Rome-30m-DEM.tif");
+  TempDir tmp;
+  terrain::TerrainParams tp;
+  const io::Grid whole = grid_of(dem);
+  auto ww = terrain::check_dem(dem, whole, tp);
+  auto full = terrain::compute_layers(ww, whole, tp, tmp.file("full"));
+  // Rome's centre (12.5°E, 42.0°N) is about (291,500 m E, 4,652,600 m N) in UTM 33N.
+  const io::Grid utm{io::crs_wkt_of("EPSG:32633"), GeoTransform{{289500, 20, 0, 4654600, 0, -20}}, 200, 200};
+  auto w = terrain::check_dem(dem, utm, tp);
+  EXPECT_GT(w.scene_part.w, 150);  // ~4 km of 23 m cells
+  EXPECT_LT(w.scene_part.w, 190);
+  const int mx = int(std::ceil(2000 / w.cell_x_m)), my = int(std::ceil(2000 / w.cell_y_m));
+  EXPECT_EQ(w.window.x, std::max(0, w.scene_part.x - mx));
+  EXPECT_EQ(w.window.x + w.window.w, std::min(360, w.scene_part.x + w.scene_part.w + mx));
+  EXPECT_EQ(w.window.y, std::max(0, w.scene_part.y - my));
+  EXPECT_EQ(w.window.y + w.window.h, std::min(360, w.scene_part.y + w.scene_part.h + my));
+  auto part = terrain::compute_layers(w, utm, tp, tmp.file("utm"));
+  EXPECT_NEAR(w.scene_cell_m, 20.0, 1e-6);
+  // The whole-DEM HAND warped onto the same UTM grid by GDAL, for the comparison.
+  io::warp_band_to_grid(full.hand, 1, utm, tmp.file("ref_hand.tif"), "bilinear", "test");
+  const auto a = band(part.hand), b = band(tmp.file("ref_hand.tif")), s = band(part.slope);
+  std::vector<float> diff;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::isfinite(a[i]) && std::isfinite(b[i])) diff.push_back(std::abs(a[i] - b[i]));
+  ASSERT_GT(diff.size(), a.size() * 8 / 10);
+  const float med = median(diff);
+  std::sort(diff.begin(), diff.end());
+  const float p90 = diff[diff.size() * 9 / 10];
+  std::printf("UTM scene: HAND vs whole-DEM HAND: median |diff| %.2f m, 90th percentile %.2f m; slope median %.2f deg\n",
+              med, p90, median(s));
+  EXPECT_LT(med, 0.5f);
+  EXPECT_LT(p90, 5.0f);
+  EXPECT_GT(median(s), 0.5f);
+  // Without the margin, paths that leave the scene before a stream have no HAND.
+  terrain::TerrainParams no_margin = tp;
+  no_margin.margin_m = 0;
+  auto w0 = terrain::check_dem(dem, utm, no_margin);
+  EXPECT_EQ(w0.window, w0.scene_part);
+  const auto a0 = band(terrain::compute_layers(w0, utm, no_margin, tmp.file("utm0")).hand);
+  auto unknown = [](const std::vector<float>& v) { return std::count_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); }); };
+  std::printf("UTM scene: pixels without HAND: %ld with the 2 km margin, %ld without\n", long(unknown(a)), long(unknown(a0)));
+  EXPECT_GT(unknown(a0), unknown(a) + 1000);
+}
+
 TEST(RealData, HandOnlyGrowsWithTheDrainageThreshold) {
   // A higher threshold keeps a subset of the streams: a cell's flow path meets its first one at
   // or below where it met one before, so its HAND can only grow.

@@ -43,6 +43,17 @@ void ExclusionStage::compute(core::OutputSet& scratch, const std::optional<io::P
   tally_ = terrain::write_exclusion_stage(layers_, p_.exclusion, flags_stage_, area);
 }
 
+const terrain::TerrainLayers& ExclusionStage::scene_layers(const io::Grid& scene, core::OutputSet& scratch) {
+  if (scene.width == grid_.width && scene.height == grid_.height && scene.geotransform == grid_.geotransform)
+    return layers_;
+  if (!scene_layers_) {
+    const std::string prefix = prefix_ + "_scene";
+    for (const auto& f : terrain::layer_paths(prefix)) scratch.adopt(f);
+    scene_layers_ = terrain::compute_layers(terrain::check_dem(p_.dem_uri, scene, p_.terrain), scene, p_.terrain, prefix);
+  }
+  return *scene_layers_;
+}
+
 void ExclusionStage::write_output(core::OutputSet& outs, bool cog) const {
   auto staged = io::Raster::open(flags_stage_);
   const std::string tmp = outs.temp(final_path_);

@@ -32,6 +32,11 @@ class ExclusionStage {
   // `scratch` (removed whatever happens). InvalidInput when the DEM is all nodata there.
   void compute(core::OutputSet& scratch, const std::optional<io::PixelArea>& area);
 
+  // Heights, slope and HAND on the whole scene grid, for a model whose bands read terrain (call
+  // after compute): the exclusion's own layers when the output grid is the scene's, else
+  // computed once more for the whole scene (an AOI crops the outputs, never the model's input).
+  const terrain::TerrainLayers& scene_layers(const io::Grid& scene, core::OutputSet& scratch);
+
   const std::string& flags_stage() const { return flags_stage_; }
   const std::string& final_path() const { return final_path_; }
   // The flags as <scene>_exclusion.tif (COG or tiled GeoTIFF) at outs.temp(final_path()).
@@ -47,6 +52,7 @@ class ExclusionStage {
   std::string final_path_, prefix_, flags_stage_;
   terrain::DemWindow dem_;
   terrain::TerrainLayers layers_;
+  std::optional<terrain::TerrainLayers> scene_layers_;  // on the whole scene grid, when it is not grid_
   terrain::ExclusionTally tally_;
 };
 

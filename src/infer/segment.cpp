@@ -160,6 +160,7 @@ class SceneRun {
   std::optional<BlendedBand> type_band_;  // the type model's blended probabilities
   ClassesTally classes_tally_;
   std::optional<ExclusionStage> exclusion_;  // with p_.dem_uri
+  std::vector<std::string> model_terrain_;    // height, slope, HAND on the scene grid, when the model reads them
   core::OutputSet scratch_;  // never finished: its files are removed whatever happens
   SegmentResult res_;
   // model
@@ -184,6 +185,9 @@ void SceneRun::prepare() {
                     ", which " + predictor_.net()->config().arch + " needs; try " +
                     std::to_string(std::max(m, p_.grid.tile / m * m)));
   if (!p_.dem_uri.empty()) check_terrain_options(p_);
+  if (pp_.needs_terrain() && p_.dem_uri.empty())
+    throw Error(ErrorKind::Usage, "segment",
+                "model " + predictor_.describe() + " reads terrain (its bands include DEM, SLOPE or HAND): give a DEM (--dem)");
   type_model_ = checked_type_model(p_, predictor_, own_type_model_);
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();
@@ -242,6 +246,10 @@ void SceneRun::prepare() {
     exclusion_->compute(scratch_, writer_->pixel_area());
     writer_->exclude(exclusion_->flags_stage(), p_.exclusion.apply);
     res_.outputs["exclusion"] = exclusion_->final_path();
+    if (pp_.needs_terrain()) {
+      const auto& l = exclusion_->scene_layers(io::Grid{info_.crs_wkt, info_.geotransform, info_.width, info_.height}, scratch_);
+      model_terrain_ = {l.dem, l.slope, l.hand};  // ingest::kTerrainPlanes' order
+    }
     terrain_seconds_ = seconds_since(t0);
   }
   progress("prepare", 1.0);
@@ -422,6 +430,9 @@ void SceneRun::run_model() {
       auto src = io::Raster::open(p_.scene_uri);  // GDAL handles are per thread
       std::optional<io::Raster> before_src;
       if (!before_stage_.empty()) before_src.emplace(io::Raster::open(before_stage_));
+      std::vector<io::Raster> terrain_src;
+      for (const auto& t : model_terrain_) terrain_src.push_back(io::Raster::open(t));
+      std::vector<float> terrain;
       std::vector<int> bands{scene.bands.vv};
       if (scene.bands.vh) bands.push_back(scene.bands.vh);
       for (const auto& t : grid.tiles()) {
@@ -444,8 +455,18 @@ void SceneRun::run_model() {
         // leaked into the last rows and columns), and nothing outside the scene is output.
         const bool overhangs =
             tiling::mirror_overhang(blk.data.data(), blk.bands, blk.valid.data(), w, info.width, info.height) > 0;
+        if (!terrain_src.empty()) {
+          // Height, slope and HAND under the window (NaN outside the scene, then mirrored as the scene is).
+          const size_t n = blk.valid.size();
+          terrain.resize(3 * n);
+          for (size_t k = 0; k < 3; ++k) {
+            io::Block tb = terrain_src[k].read(w, {1});
+            tiling::mirror_overhang(tb.data.data(), 1, nullptr, w, info.width, info.height);
+            std::copy(tb.data.begin(), tb.data.end(), terrain.begin() + k * n);
+          }
+        }
         pp_.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
-                  blk.valid.data(), anchor_shift_);
+                  blk.valid.data(), anchor_shift_, nullptr, 0.0f, terrain_src.empty() ? nullptr : terrain.data());
         if (type_pp_) {
           io::Block bb;
           if (before_src) {

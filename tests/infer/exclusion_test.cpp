@@ -1,7 +1,7 @@
 // segment --dem: the terrain exclusion layer. On a scene on the Rome DEM's grid with two equally
 // dark patches, one on the Tiber floodplain and one on a hilltop, the DEM keeps the first and
 // removes and flags the second; --no-exclusion removes nothing; bad DEMs fail before any output;
-// DEM nodata is never excluded.
+// DEM nodata is never excluded; a model that reads HAND gets it from the DEM.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +13,8 @@
 
 #include "core/error.hpp"
 #include "infer/predictor.hpp"
+#include "model/checkpoint.hpp"
+#include "model/segnet.hpp"
 #include "infer/segment.hpp"
 #include "io/raster.hpp"
 #include "support/test_support.hpp"
@@ -275,4 +277,65 @@ TEST(Exclusion, DemNodataIsNeverExcludedAndCountedApart) {
   EXPECT_GT(st["dem_nodata_pixels"].get<int64_t>(), 128 * 80);
   EXPECT_GT(st["dem_nodata_km2"].get<double>(), 0.8);
   EXPECT_EQ(st["removed_pixels"].get<int64_t>(), 0);
+}
+
+TEST(Exclusion, AModelThatReadsHandGetsItFromTheDemAndNeedsOne) {
+  TempDir tmp;
+  // An (untrained) network on bands [VV, HAND]: what it outputs depends on the HAND it is fed.
+  torch::manual_seed(42);
+  model::ModelConfig mc;
+  mc.arch = "unet_compact";
+  mc.base_width = 4;
+  mc.in_channels = 2;
+  model::save_checkpoint(tmp.file("hand_model/model.pt"), model::make_model(mc),
+                         {{"preprocess", {{"bands", {"VV", "HAND"}}, {"normalization", {{"method", "reference"}}}}}});
+  infer::PredictorParams pp;
+  pp.checkpoint = tmp.file("hand_model");
+  pp.threads = 1;
+  const infer::Predictor hand_model(pp);
+  io::RasterInfo grid;
+  grid.width = grid.height = 96;
+  grid.geotransform = GeoTransform{{290000, 10, 0, 4650000, 0, -10}};
+  grid.crs_wkt = io::crs_wkt_of("EPSG:32633");
+  grid.has_geotransform = true;
+  const std::string scene = tmp.file("s.tif");
+  write_scene(scene, grid, {Window{20, 20, 30, 30}});
+  auto p = params(scene, tmp.file("no_dem"));
+  p.grid.tile = 64;
+  p.grid.overlap = 8;
+  p.write_classes = false;
+  expect_error([&] { infer::segment_scene(p, hand_model); }, ErrorKind::Usage, {"reads terrain", "HAND", "--dem"});
+  EXPECT_TRUE(files_in(p.out_dir).empty());
+  // Two DEMs under the same scene: a valley floor (HAND ~0) and a hillside rising 1 m per 10 m
+  // east of a stream 600 m west of the scene (HAND 60-160 m).
+  auto write_dem = [&](const std::string& name, bool hill) {
+    io::CreateOptions o;
+    o.width = o.height = 200;
+    o.type = io::DataType::Float32;
+    o.geotransform = GeoTransform{{287000, 30, 0, 4653000, 0, -30}};
+    o.crs_wkt = grid.crs_wkt;
+    o.nodata = -32768.0;
+    std::vector<float> v(200 * 200);
+    for (int y = 0; y < 200; ++y)
+      for (int x = 0; x < 200; ++x) v[size_t(y) * 200 + x] = hill ? float(3.0 * std::abs(x - 80) - 0.05 * y) : float(0.01 * y + 0.001 * x);
+    auto r = io::Raster::create_geotiff(tmp.file(name), o);
+    r.write_band(1, Window{0, 0, 200, 200}, v.data());
+    r.close();
+    return tmp.file(name);
+  };
+  std::vector<std::vector<float>> probas;
+  for (bool hill : {false, true}) {
+    p.out_dir = tmp.file(hill ? "hill" : "flat");
+    p.dem_uri = write_dem(hill ? "hill.tif" : "flat.tif", hill);
+    p.exclusion.apply = false;  // the model's own view, nothing removed
+    auto r = infer::segment_scene(p, hand_model);
+    EXPECT_NE(r.record["provenance"]["processing"][0].get<std::string>().find("HAND"), std::string::npos)
+        << r.record["provenance"]["processing"];
+    probas.push_back(band1(r.outputs["proba"]));
+  }
+  double diff = 0;
+  for (size_t i = 0; i < probas[0].size(); ++i) diff = std::max(diff, double(std::abs(probas[0][i] - probas[1][i])));
+  EXPECT_GT(diff, 1e-3) << "the network's output does not depend on the HAND it was given";
+  for (const auto& pr : probas)  // HAND known everywhere: every pixel predicted
+    EXPECT_EQ(std::count_if(pr.begin(), pr.end(), [](float v) { return std::isnan(v); }), 0);
 }

@@ -92,7 +92,8 @@ class SegmentCommand : public Command {
                     "Digital elevation model (any CRS and resolution, heights in metres or feet; at most\n"
                     "--dem-max-ratio times coarser than the scene). Slope (GDAL's DEM processing) and height above\n"
                     "nearest drainage (HAND: priority-flood fill, D8, flow accumulation) are computed on the DEM's\n"
-                    "grid around the scene and warped onto it (bilinear) to make <scene>_exclusion.tif");
+                    "grid around the scene and warped onto it (bilinear) to make <scene>_exclusion.tif. A model whose\n"
+                    "bands include DEM, SLOPE or HAND reads them from it too (and cannot run without it)");
     sub->add_option("--slope-max", p_.exclusion.slope_max_deg,
                     "With --dem: ground steeper than this (degrees) is excluded (flag 1)")
         ->capture_default_str();

@@ -23,6 +23,7 @@
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
 #include "explain/scene_hooks.hpp"
+#include "infer/exclusion_stage.hpp"
 #include "infer/predictor.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
@@ -197,6 +198,7 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
     p.out_dir = scene_dir(opt, scene);
     p.aoi_path = scene.aoi;
     p.before_uri = scene.before;
+    if (!scene.dem.empty()) p.dem_uri = scene.dem;  // else the batch's --dem (opt.segment), if any
     p.progress = false;
     p.type_model = impl_->type_model_for(p, predictor);
     explain::SceneExplainOptions eo;
@@ -364,6 +366,7 @@ void check_options(const BatchOptions& opt) {
     throw Error(ErrorKind::Usage, "batch", fmt::format("--threshold must be in (0, 1), got {:g}", *opt.segment.threshold));
   tiling::WindowGrid(opt.segment.grid.tile, opt.segment.grid.tile, opt.segment.grid);  // tile and overlap
   io::parse_geojson_crs(opt.segment.geojson_crs);
+  infer::check_terrain_options(opt.segment);
   model::parse_device(opt.device);
   if (!opt.checkpoint.empty()) {
     try {

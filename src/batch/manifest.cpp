@@ -50,6 +50,7 @@ class ManifestReader {
     e.uri = resolve(e.uri);
     e.aoi = resolve(e.aoi);
     e.before = resolve(e.before);
+    e.dem = resolve(e.dem);
     if (e.id.empty()) e.id = default_scene_id(e.uri);
     if (!valid_scene_id(e.id))
       fail(e.line, "scene id " + quoted(e.id) +
@@ -139,8 +140,8 @@ class ManifestReader {
           std::string h = header[i];
           std::transform(h.begin(), h.end(), h.begin(), [](unsigned char ch) { return std::tolower(ch); });
           if (h == "uri") h = "path";
-          if (h != "path" && h != "id" && h != "aoi" && h != "before")
-            fail(n, "unknown column " + quoted(header[i]) + " (known: path or uri, id, aoi, before)");
+          if (h != "path" && h != "id" && h != "aoi" && h != "before" && h != "dem")
+            fail(n, "unknown column " + quoted(header[i]) + " (known: path or uri, id, aoi, before, dem)");
           if (col.count(h)) fail(n, "column " + quoted(h) + " appears twice");
           col[h] = i;
         }
@@ -150,7 +151,7 @@ class ManifestReader {
       if (fields.size() != header.size())
         fail(n, std::to_string(fields.size()) + " fields, but the header has " + std::to_string(header.size()));
       auto get = [&](const char* k) { return col.count(k) ? fields[col[k]] : std::string(); };
-      add(SceneEntry{get("path"), get("id"), get("aoi"), get("before"), n});
+      add(SceneEntry{get("path"), get("id"), get("aoi"), get("before"), get("dem"), n});
     }
   }
 
@@ -187,8 +188,11 @@ class ManifestReader {
             e.aoi = v;
           else if (k == "before")
             e.before = v;
+          else if (k == "dem")
+            e.dem = v;
           else
-            fail(n, "scene " + std::to_string(n) + ": unknown key " + quoted(k) + " (known: path or uri, id, aoi, before)");
+            fail(n, "scene " + std::to_string(n) + ": unknown key " + quoted(k) +
+                        " (known: path or uri, id, aoi, before, dem)");
         }
       } else {
         fail(n, "scene " + std::to_string(n) + " is neither a path nor a map");

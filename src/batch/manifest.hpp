@@ -1,10 +1,10 @@
 #pragma once
 // The list of scenes a `drshym batch` run works through. Three forms, chosen by extension:
 //   *.yaml / *.yml  a list of scenes (or {scenes: [...]}), each a path/URI or a map with
-//                   path (or uri), and optional id, aoi, before
-//   *.csv           a header row naming path (or uri) and optionally id, aoi, before
+//                   path (or uri), and optional id, aoi, before, dem
+//   *.csv           a header row naming path (or uri) and optionally id, aoi, before, dem
 //   anything else   one path or URI per line; blank lines and lines starting with # are skipped
-// Relative paths (scenes and AOIs) are resolved against the manifest's folder; URIs
+// Relative paths (scenes, AOIs, pre-event scenes and DEMs) are resolved against the manifest's folder; URIs
 // (scheme://...) are kept as they are. Every problem is a usage error naming the manifest and
 // line, found before any scene runs.
 #include <string>
@@ -17,6 +17,7 @@ struct SceneEntry {
   std::string id;      // output folder name under --out: the manifest's id, else the file stem
   std::string aoi;     // optional polygon GeoJSON (any CRS)
   std::string before;  // optional pre-event scene (segment --before: the change model splits the water)
+  std::string dem;     // optional DEM (segment --dem: terrain exclusion layer); else the batch's --dem
   int line = 0;        // 1-based line (text/CSV) or list position (YAML), for messages
 };
 

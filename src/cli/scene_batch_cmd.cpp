@@ -54,6 +54,17 @@ class BatchCommand : public Command {
     sub->add_flag("--explain", opt_.explain, "Grad-CAM heatmaps as segment --explain (default method and layer)");
     sub->add_flag("--no-overlay", no_overlay_, "Skip the overlay PNGs");
     sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");
+    sub->add_option("--dem", opt_.segment.dem_uri,
+                    "DEM for every scene (segment --dem: <scene>_exclusion.tif, water on steep or high ground\n"
+                    "removed); a manifest's 'dem' column or key overrides it per scene");
+    sub->add_option("--slope-max", opt_.segment.exclusion.slope_max_deg, "With a DEM: steep-slope threshold (degrees)")
+        ->capture_default_str();
+    sub->add_option("--hand-max", opt_.segment.exclusion.hand_max_m, "With a DEM: height above drainage threshold (m)")
+        ->capture_default_str();
+    sub->add_option("--drainage-area", opt_.segment.terrain.hand.drainage_min_km2,
+                    "With a DEM: contributing area (km²) from which a DEM cell is drainage for HAND")
+        ->capture_default_str();
+    sub->add_flag("--no-exclusion", no_exclusion_, "With a DEM: write the exclusion layer but remove nothing");
     return sub;
   }
 
@@ -61,6 +72,7 @@ class BatchCommand : public Command {
     if (threshold_ >= 0) opt_.segment.threshold = threshold_;  // 0 or 1 are refused before any work
     opt_.segment.write_overlay = !no_overlay_;
     opt_.segment.write_polygons = !no_polygons_;
+    opt_.segment.exclusion.apply = !no_exclusion_;
     const auto r = batch::run_batch(opt_);
     if (r.summary.is_null()) {
       if (r.interrupted) throw Error(ErrorKind::Interrupted, "batch", "interrupted; rerun with --resume to continue");
@@ -83,7 +95,7 @@ class BatchCommand : public Command {
  private:
   batch::BatchOptions opt_;
   double threshold_ = -1;
-  bool no_overlay_ = false, no_polygons_ = false;
+  bool no_overlay_ = false, no_polygons_ = false, no_exclusion_ = false;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // drshym segment SCENE --out DIR [--ckpt CKPT] [--aoi AOI.geojson] [--tile 512 --overlap 64] [--threshold T]
 //                [--explain [--explain-method gradcam|gradcam++] [--explain-layer NAME]]
 //                [--before BEFORE | --reference-water RASTER [--reference-water-min 50] | --no-classes]
+//                [--dem DEM [--slope-max 10] [--hand-max 15] [--drainage-area 0.5] [--no-exclusion]]
 #include "cli/command.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -26,7 +27,12 @@ class SegmentCommand : public Command {
         "2 flood water, 255 nodata, COG), polygons with their class. With --before the bi-temporal change model\n"
         "(models/change) compares the pre-event scene; with --reference-water a water occurrence raster decides;\n"
         "with neither, the single-date permanent-water head of the water model itself (one pass, two heads;\n"
-        "models/permanent_vv for models without one). The record says which.");
+        "models/permanent_vv for models without one). The record says which.\n"
+        "With --dem, terrain excludes ground where SAR water is not believed (radar shadow and dark slopes look\n"
+        "like water): <scene>_exclusion.tif (COG, UInt8 bit flags on the scene's grid: 1 steep slope,\n"
+        "2 high above drainage (HAND), 4 reserved for radar shadow/layover, 255 no DEM data). Water on flagged\n"
+        "ground is removed from the mask, the classes and the polygons, counted in the record (stats.exclusion)\n"
+        "and named in the caption; --no-exclusion writes the layer but removes nothing.");
     sub->add_option("scene", p_.scene_uri, "Scene GeoTIFF (VV or VV+VH in dB): path or URI (file://, https://, s3://)")
         ->required();
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
@@ -89,6 +95,31 @@ class SegmentCommand : public Command {
                     "Checkpoint of the water type model: the change model with --before (default models/change),\n"
                     "else a separate permanent-water network (default: the model's own head, or models/permanent_vv)");
     sub->add_flag("--no-classes", no_classes_, "Skip the flood/permanent water classes (no second model runs)");
+    sub->add_option("--dem", p_.dem_uri,
+                    "Digital elevation model (any CRS and resolution, heights in metres or feet; at most\n"
+                    "--dem-max-ratio times coarser than the scene). Slope (GDAL's DEM processing) and height above\n"
+                    "nearest drainage (HAND: priority-flood fill, D8, flow accumulation) are computed on the DEM's\n"
+                    "grid around the scene and warped onto it (bilinear) to make <scene>_exclusion.tif. A model whose\n"
+                    "bands include DEM, SLOPE or HAND reads them from it too (and cannot run without it)");
+    sub->add_option("--slope-max", p_.exclusion.slope_max_deg,
+                    "With --dem: ground steeper than this (degrees) is excluded (flag 1)")
+        ->capture_default_str();
+    sub->add_option("--hand-max", p_.exclusion.hand_max_m,
+                    "With --dem: ground more than this many metres above its drainage (HAND) is excluded (flag 2)")
+        ->capture_default_str();
+    sub->add_option("--drainage-area", p_.terrain.hand.drainage_min_km2,
+                    "With --dem: contributing area (km²) from which a DEM cell is drainage for HAND")
+        ->capture_default_str();
+    sub->add_option("--dem-margin", p_.terrain.margin_m,
+                    "With --dem: ground (m) read around the scene, so that a river just outside still drains it")
+        ->capture_default_str();
+    sub->add_option("--dem-max-ratio", p_.terrain.max_cell_ratio,
+                    "With --dem: a DEM whose cells are more than this many times the scene's pixel is refused")
+        ->capture_default_str();
+    sub->add_flag("--no-exclusion", no_exclusion_,
+                  "With --dem: write <scene>_exclusion.tif and count water on excluded ground, but remove nothing");
+    terrain_opts_ = {"--slope-max", "--hand-max", "--drainage-area", "--dem-margin", "--dem-max-ratio", "--no-exclusion"};
+    sub_ = sub;
     return sub;
   }
 
@@ -97,6 +128,10 @@ class SegmentCommand : public Command {
       throw Error(ErrorKind::Usage, "segment", "--explain-method, --explain-layer and --explain-region need --explain");
     if (threshold_ > 0) pred_.threshold = threshold_;
     pred_.precision = infer::parse_precision(precision_);
+    if (p_.dem_uri.empty())
+      for (const auto& o : terrain_opts_)
+        if (sub_->count(o) > 0) throw Error(ErrorKind::Usage, "segment", o + " needs --dem");
+    p_.exclusion.apply = !no_exclusion_;
     p_.write_overlay = !no_overlay_;
     p_.write_polygons = !no_polygons_;
     if (pred_.checkpoint.empty()) {
@@ -130,7 +165,9 @@ class SegmentCommand : public Command {
   infer::PredictorParams pred_;
   std::string precision_ = "auto";
   double threshold_ = -1;
-  bool no_overlay_ = false, no_polygons_ = false, explain_ = false, no_classes_ = false;
+  bool no_overlay_ = false, no_polygons_ = false, explain_ = false, no_classes_ = false, no_exclusion_ = false;
+  std::vector<std::string> terrain_opts_;
+  CLI::App* sub_ = nullptr;
   std::string type_ckpt_;
   std::string explain_method_ = "gradcam", explain_layer_;
   explain::SceneExplainOptions eo_;

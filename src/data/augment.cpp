@@ -258,6 +258,15 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
   out.vv = remap(s.vv, map, nan);
   if (s.has_vh()) out.vh = remap(s.vh, map, nan);
   if (s.has_before()) out.before = remap(s.before, map, nan);
+  if (s.has_terrain()) {
+    // Geometry only: terrain has no radiometry to jitter.
+    const size_t n = s.pixels();
+    for (size_t k = 0; k < 3; ++k) {
+      const std::vector<float> plane(s.terrain.begin() + k * n, s.terrain.begin() + (k + 1) * n);
+      const auto moved = remap(plane, map, nan);
+      out.terrain.insert(out.terrain.end(), moved.begin(), moved.end());
+    }
+  }
   out.label = remap(s.label, map, uint8_t(0));
   for (const auto& h : s.head_labels) out.head_labels.push_back(remap(h, map, uint8_t(0)));
   out.valid = remap(s.valid, map, uint8_t(0));

@@ -63,6 +63,15 @@ RawSample read_folder_item(const FolderItem& item, bool need_vh) {
     r.label[i] = known && v == 1.0f ? 1 : 0;
     r.valid[i] = known && ib.valid[i] ? 1 : 0;
   }
+  if (!item.terrain_path.empty()) {
+    io::Raster ter = io::Raster::open(item.terrain_path);
+    if (ter.width() != img.width() || ter.height() != img.height() || ter.info().bands < 3)
+      throw Error(ErrorKind::InvalidInput, "data",
+                  "terrain " + quoted(item.terrain_path) + " must have 3 bands (height, slope, HAND) of " +
+                      std::to_string(img.width()) + "x" + std::to_string(img.height()) + " pixels");
+    io::Block tb = ter.read(w, {1, 2, 3});  // NaN where a band is nodata
+    r.terrain.assign(tb.data.begin(), tb.data.end());
+  }
   r.normalize_validity();
   return r;
 }
@@ -74,7 +83,8 @@ FolderDataset::FolderDataset(const FolderOptions& opt, const ingest::Preprocess&
     throw Error(ErrorKind::NotFound, "data", "folder dataset: root " + quoted(opt.root) + " does not exist");
   if (opt.split.empty()) throw Error(ErrorKind::InvalidInput, "data", "folder dataset: empty split name");
   const std::string split_dir = opt.root + "/" + opt.split;
-  const std::string images = split_dir + "/images", labels = split_dir + "/labels";
+  const std::string images = split_dir + "/images", labels = split_dir + "/labels", terrain = split_dir + "/terrain";
+  const bool need_terrain = pp.needs_terrain();
   if (!fs::is_directory(split_dir, ec))
     throw Error(ErrorKind::NotFound, "data",
                 "folder dataset: split " + quoted(opt.split) + " not found (no folder " + quoted(split_dir) + ")");
@@ -89,8 +99,12 @@ FolderDataset::FolderDataset(const FolderOptions& opt, const ingest::Preprocess&
     it.group = group_of_stem(it.id);
     it.image_path = e.path().string();
     it.label_path = labels + "/" + e.path().filename().string();
+    const std::string t = terrain + "/" + e.path().filename().string();
+    if (need_terrain && fs::exists(t, ec)) it.terrain_path = t;
     if (!fs::exists(it.label_path, ec))
       skipped_.push_back({it.id, "no label " + quoted(it.label_path)});
+    else if (need_terrain && it.terrain_path.empty())
+      skipped_.push_back({it.id, "no terrain " + quoted(t) + " (the recipe reads DEM, SLOPE or HAND)"});
     else
       found.push_back(std::move(it));
   }

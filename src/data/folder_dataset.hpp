@@ -1,7 +1,10 @@
 #pragma once
 // A generic folder of GeoTIFF pairs: <root>/<split>/images/<name>.tif (1 band VV or 2 bands
 // VV, VH in dB) and <root>/<split>/labels/<name>.tif (1 water, 0 dry, -1 / nodata / anything
-// else = unknown). What `drshym tile` writes, and what users bring.
+// else = unknown). What `drshym tile` writes, and what users bring. Recipes with terrain bands
+// (DEM, SLOPE, HAND) also read <root>/<split>/terrain/<name>.tif: 3 bands on the image's grid,
+// height (m), slope (degrees), HAND (m), nodata where unknown (e.g. gdalwarp of a DEM, of
+// `gdaldem slope` and of a HAND product, stacked); items without one are skipped.
 //
 //   FolderOptions o;  o.root = "runs/tiles";  o.split = "train";
 //   auto ds = std::make_shared<FolderDataset>(o, pp);   // group = name before the first '_'
@@ -27,10 +30,12 @@ struct FolderItem {
   std::string group;
   std::string image_path;
   std::string label_path;
+  std::string terrain_path = "";  // <split>/terrain/<name>.tif when present
 };
 
-// Read an image/label pair (image band(s) chosen by ingest::detect_source_bands). Throws
-// InvalidInput when sizes differ or the image lacks a band the recipe needs.
+// Read an image/label pair (image band(s) chosen by ingest::detect_source_bands), and its
+// terrain when item.terrain_path is set. Throws InvalidInput when sizes differ, the image lacks
+// a band the recipe needs or the terrain raster has fewer than 3 bands.
 RawSample read_folder_item(const FolderItem& item, bool need_vh);
 
 class FolderDataset : public RawDataset {

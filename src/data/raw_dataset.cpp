@@ -18,12 +18,16 @@ Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::option
   if (pp.needs_before() && !raw.has_before())
     throw Error(ErrorKind::InvalidInput, "data",
                 "sample " + quoted(raw.id) + " has no pre-event (before) image but the preprocessing recipe needs it");
+  if (pp.needs_terrain() && !raw.has_terrain())
+    throw Error(ErrorKind::InvalidInput, "data",
+                "sample " + quoted(raw.id) + " has no terrain (DEM, slope, HAND) but the preprocessing recipe needs it");
   const float shift = shift_db ? *shift_db : pp.anchor.shift(raw.vv.data(), raw.valid.data(), n);
   const float before_shift = before_shift_db ? *before_shift_db
                              : raw.has_before() ? pp.anchor.shift(raw.before.data(), raw.valid.data(), n)
                                                 : 0.0f;
   pp.apply(raw.vv.data(), raw.has_vh() ? raw.vh.data() : nullptr, n, x, valid, raw.valid.data(), shift,
-           raw.has_before() ? raw.before.data() : nullptr, before_shift);
+           raw.has_before() ? raw.before.data() : nullptr, before_shift,
+           raw.has_terrain() ? raw.terrain.data() : nullptr);
 
   const int64_t h = raw.height, w = raw.width, c = int64_t(pp.bands.size());
   Sample s;

@@ -27,6 +27,9 @@ struct RawSample {
   // VV dB of the same pixels before the event (bi-temporal sources: OMBRIA with change on), or
   // empty. When present, a pixel is valid only where it is finite too.
   std::vector<float> before;
+  // Terrain of the same pixels (3 x width*height: height m, slope degrees, HAND m, in
+  // ingest::kTerrainPlanes' order; NaN unknown), or empty. Only recipes with terrain bands read it.
+  std::vector<float> terrain;
   std::vector<uint8_t> label;  // 1 water, 0 dry (0 where invalid)
   std::vector<uint8_t> valid;  // 1 where the pixel counts (label known and input finite)
   // Where the source tells permanent from flood water (ETCI): 1 permanent water, 2 flood water,
@@ -46,6 +49,7 @@ struct RawSample {
   size_t pixels() const { return size_t(width) * size_t(height); }
   bool has_vh() const { return !vh.empty(); }
   bool has_before() const { return !before.empty(); }
+  bool has_terrain() const { return !terrain.empty(); }
   bool has_grid() const { return !crs_wkt.empty() && geotransform.has_value(); }
   int64_t valid_count() const;
   int64_t water_count() const;  // valid water pixels

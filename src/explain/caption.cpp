@@ -315,12 +315,32 @@ std::string classes_sentence(const nlohmann::json& c) {
   return t;
 }
 
+std::string exclusion_sentence(const nlohmann::json& e) {
+  if (!e.is_object() || !e.contains("applied")) return "";
+  const int64_t px = e.value("water_on_excluded_pixels", int64_t(0));
+  const bool km2 = e.contains("water_on_excluded_km2");
+  const std::string amount = km2 ? fmt::format("{:.2f} km²", e["water_on_excluded_km2"].get<double>())
+                                 : fmt::format("{} pixels", px);
+  const std::string why = fmt::format("slope over {:g}° or more than {:g} m above the nearest drainage",
+                                      e.value("slope_max_deg", 0.0), e.value("hand_max_m", 0.0));
+  if (px == 0) return " No water was found on ground the DEM excludes (" + why + ").";
+  if (!e["applied"].get<bool>())
+    return " " + amount + " of that water lies on ground the DEM would exclude (" + why +
+           "; --no-exclusion: kept, likely radar shadow or dark slopes).";
+  return " " + amount + " of water-like dark ground on terrain where flooding is implausible (" + why +
+         ") was removed, likely radar shadow or dark slopes.";
+}
+
 nlohmann::json describe_scene(const infer::SceneProducts& p) {
   FloodSummary s = summarize_flood({p.mask_path, p.crs_wkt, p.geotransform, p.tally, p.threshold});
   nlohmann::json j = s.to_json();
   if (!p.classes.is_null()) {
     s.text += classes_sentence(p.classes);
     j["classes"] = p.classes;
+  }
+  if (!p.exclusion.is_null()) {
+    s.text += exclusion_sentence(p.exclusion);
+    j["exclusion"] = p.exclusion;
   }
   return {{"caption", s.text}, {"flood_summary", j}};
 }

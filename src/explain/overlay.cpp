@@ -27,6 +27,10 @@ constexpr float kVvMin = -25.0f, kVvMax = 0.0f;  // backdrop: black .. white
 constexpr double kUncertainLo = 0.2;
 constexpr double kFloodAlphaLo = 0.45, kFloodAlphaHi = 0.95;  // at p = threshold .. 1
 constexpr double kUncertainAlpha = 0.45;
+// Terrain-excluded ground: 2-pixel diagonal lines every 7 map pixels, opaque enough to read over water.
+constexpr size_t kHatchPeriod = 7, kHatchWidth = 2;
+constexpr double kHatchAlpha = 0.85;
+constexpr const char* kExcludedNote = "steep, or high above drainage (DEM)";
 constexpr double kHeatAlphaMax = 0.85;
 constexpr double kHeatPercentile = 0.99;
 constexpr int kMargin = 10;          // white border around the map
@@ -68,6 +72,7 @@ io::Raster open_product(const std::string& path, const Window& region, const cha
 struct MapData {
   int w = 0, h = 0;
   std::vector<float> vv, proba, mask, cls;  // cls: water classes, empty without
+  std::vector<float> excl;                   // terrain exclusion flags, empty without
   bool nodata(size_t i) const { return mask[i] == 255.0f || !std::isfinite(vv[i]) || !std::isfinite(mask[i]); }
 };
 
@@ -80,6 +85,7 @@ std::vector<float> read_small(const io::Raster& r, int band, const Window& win, 
 struct Sources {
   io::Raster scene, proba, mask;
   std::optional<io::Raster> classes;
+  std::optional<io::Raster> exclusion;
 };
 
 // Opens (and checks) every input before anything is drawn, so a bad input leaves no file.
@@ -99,7 +105,9 @@ Sources open_inputs(const OverlayInputs& in, int max_side) {
   io::Raster mask = open_product(in.mask_path, in.region, "mask");
   std::optional<io::Raster> classes;
   if (!in.classes_path.empty()) classes.emplace(open_product(in.classes_path, in.region, "classes raster"));
-  return {std::move(scene), std::move(proba), std::move(mask), std::move(classes)};
+  std::optional<io::Raster> exclusion;
+  if (!in.exclusion_path.empty()) exclusion.emplace(open_product(in.exclusion_path, in.region, "exclusion raster"));
+  return {std::move(scene), std::move(proba), std::move(mask), std::move(classes), std::move(exclusion)};
 }
 
 MapData read_map(const OverlayInputs& in, const Sources& src, const Layout& l) {
@@ -115,6 +123,7 @@ MapData read_map(const OverlayInputs& in, const Sources& src, const Layout& l) {
   d.proba = read_small(src.proba, 1, grid, d.w, d.h);
   d.mask = read_small(src.mask, 1, grid, d.w, d.h);
   if (src.classes) d.cls = read_small(*src.classes, 1, grid, d.w, d.h);
+  if (src.exclusion) d.excl = read_small(*src.exclusion, 1, grid, d.w, d.h);
   return d;
 }
 
@@ -162,6 +171,10 @@ std::vector<uint8_t> flood_pixels(const MapData& d, double threshold) {
     } else if (p >= kUncertainLo && p < threshold) {
       c = blend(c, kUncertainOrange, kUncertainAlpha);
     }
+    // Terrain-excluded ground: diagonal hatching over whatever is drawn there.
+    if (!d.excl.empty() && d.excl[i] != 255.0f && (int(d.excl[i]) & 3) != 0 &&
+        (i % size_t(d.w) + i / size_t(d.w)) % kHatchPeriod < kHatchWidth)
+      c = blend(c, kExcludedPurple, kHatchAlpha);
     put(rgb, i, c);
   }
   return rgb;
@@ -372,6 +385,7 @@ void write_flood_overlay_png(const OverlayInputs& in, const std::string& out_png
                                                          : "single-date guess: may hide flood");
       lg.swatch(kUncertainYellow, kUncertainAlpha, "uncertain, mapped dry",
                 fmt("%.2f", kUncertainLo) + " ≤ p < " + fmt("%.2f", thr));
+      if (!d.excl.empty()) lg.swatch(kExcludedPurple, kHatchAlpha, "excluded by terrain (hatched)", kExcludedNote);
       common_legend(lg, in, l);
       lg.note("p: calibrated water probability");
       return;
@@ -380,6 +394,7 @@ void write_flood_overlay_png(const OverlayInputs& in, const std::string& out_png
     lg.ramp({kFloodBlue, kFloodBlue}, {kFloodAlphaLo, kFloodAlphaHi}, "p = " + fmt("%.2f", thr), "1.00", 24);
     lg.swatch(kUncertainOrange, kUncertainAlpha, "uncertain, mapped dry",
               fmt("%.2f", kUncertainLo) + " ≤ p < " + fmt("%.2f", thr));
+    if (!d.excl.empty()) lg.swatch(kExcludedPurple, kHatchAlpha, "excluded by terrain (hatched)", kExcludedNote);
     common_legend(lg, in, l);
     lg.note("p: calibrated flood probability");
   };

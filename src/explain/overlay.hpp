@@ -31,6 +31,7 @@ inline constexpr eval::Rgb kPermanentNavy{20, 30, 90};     // permanent water (w
 inline constexpr eval::Rgb kFloodVermillion{213, 94, 0};  // #D55E00: flood water (with classes)
 inline constexpr eval::Rgb kUncertainYellow{240, 228, 66}; // #F0E442: uncertain dry (with classes)
 inline constexpr eval::Rgb kOutlineWhite{255, 255, 255};  // flood outline on the CAM overlay
+inline constexpr eval::Rgb kExcludedPurple{204, 121, 167}; // #CC79A7: hatching over terrain-excluded ground
 
 struct OverlayInputs {
   std::string scene_uri;   // the SAR scene (GDAL-readable)
@@ -45,6 +46,9 @@ struct OverlayInputs {
   // "": the water is then drawn as one class.
   std::string classes_path;
   std::string classes_source;  // infer::ClassSource as text ("change_model", ...), for the legend
+  // Byte terrain exclusion flags on the region grid (terrain/exclusion.hpp: 1 steep, 2 high above
+  // drainage, 255 no DEM), or "": ground with flag 1 or 2 is hatched in reddish purple.
+  std::string exclusion_path;
 };
 
 // Flood map: backdrop VV in grey (-25 dB black .. 0 dB white), mask == 1 in blue with opacity

@@ -120,8 +120,21 @@ ProbaWriter::~ProbaWriter() {
   std::filesystem::remove(mask_stage_, ec);
 }
 
+void ProbaWriter::exclude(const std::string& flags_path, bool apply) {
+  flags_.emplace(io::Raster::open(flags_path));
+  if (flags_->width() != mask_.width() || flags_->height() != mask_.height())
+    throw Error(ErrorKind::Internal, "infer", "exclusion flags " + quoted(flags_path) + " are not on the output grid");
+  removal_ = terrain::ExclusionRemoval{};
+  removal_.applied = apply;
+  removal_.has_area = area_.has_value();
+}
+
 void ProbaWriter::on_rows(const Window& out, std::vector<float>& proba) {
   mask_rows_.resize(proba.size());
+  if (flags_) {
+    flag_rows_.resize(proba.size());
+    flags_->read_band(1, out, flag_rows_.data());
+  }
   tally_.has_area = area_.has_value();
   tally_.pixels += int64_t(out.w) * out.h;
   // Where every pixel of a row has the same area, a row's sums are taken in pixels and scaled
@@ -139,6 +152,22 @@ void ProbaWriter::on_rows(const Window& out, std::vector<float>& proba) {
       ++row.valid_pixels;
       const double a = per_row ? 1.0 : area_->at(out.x + c, out.y + r);
       row.valid_m2 += a;
+      if (flags_) {
+        const auto f = uint8_t(flag_rows_[i]);
+        if (f != terrain::kExclusionNodata && (f & (terrain::kSteepSlope | terrain::kHighAboveDrainage))) {
+          if (p >= threshold_) {
+            const double m2 = area_ ? area_->at(out.x + c, out.y + r) : 0.0;
+            ++removal_.pixels;
+            removal_.m2 += m2;
+            if (f & terrain::kSteepSlope) ++removal_.steep_pixels, removal_.steep_m2 += m2;
+            if (f & terrain::kHighAboveDrainage) ++removal_.high_pixels, removal_.high_m2 += m2;
+          }
+          if (removal_.applied) {
+            mask_rows_[i] = 0;  // excluded ground: dry whatever the backscatter
+            continue;
+          }
+        }
+      }
       row.expected_m2 += a * double(p);
       if (p >= FloodTally::kLikely) row.likely_m2 += a;
       if (p >= FloodTally::kPossible) row.possible_m2 += a;

@@ -10,6 +10,7 @@
 #include "core/fs.hpp"
 #include "io/area.hpp"
 #include "io/raster.hpp"
+#include "terrain/exclusion.hpp"
 #include "tiling/window_grid.hpp"
 
 namespace drshym::infer {
@@ -94,6 +95,13 @@ class ProbaWriter {
               std::optional<OutputCrop> crop = std::nullopt);
   ~ProbaWriter();
 
+  // Terrain exclusion (segment --dem): flags on the output grid (terrain/exclusion.hpp). Water
+  // on flagged ground is counted (removal()) and, when `apply`, written as dry and left out of
+  // the tally (flood, expected, likely and possible areas); the probabilities stay the model's.
+  // Call before the first tile.
+  void exclude(const std::string& flags_path, bool apply);
+  const terrain::ExclusionRemoval& removal() const { return removal_; }
+
   // Add one tile's probabilities (tile x tile) where valid != 0.
   void add(const tiling::Tile& t, const float* proba, const uint8_t* valid) { proba_.add(t, proba, valid); }
   // A tile with no valid pixel (outside the AOI or all nodata): see BlendedBand::skip.
@@ -126,6 +134,9 @@ class ProbaWriter {
   std::optional<io::PixelArea> area_;
   std::vector<uint8_t> mask_rows_;
   FloodTally tally_;
+  std::optional<io::Raster> flags_;  // exclusion flags on the output grid
+  std::vector<float> flag_rows_;
+  terrain::ExclusionRemoval removal_;
   BlendedBand proba_;  // last: its hook uses the members above
   bool staging_closed_ = false;
 };

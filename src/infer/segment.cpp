@@ -27,6 +27,7 @@
 #include "io/vector.hpp"
 #include "infer/predictor.hpp"
 #include "infer/proba_writer.hpp"
+#include "infer/exclusion_stage.hpp"
 #include "infer/water_classes.hpp"
 #include "io/warp.hpp"
 #include "model/checkpoint.hpp"
@@ -120,7 +121,9 @@ class SceneRun {
   SceneProducts products() const {
     return {writer_->mask_stage(), writer_->proba_stage(), info_.crs_wkt,
             info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold(),
-            classes_ ? classes_stage_ : "", classes_ ? classes_json() : nlohmann::json(nullptr)};
+            classes_ ? classes_stage_ : "", classes_ ? classes_json() : nlohmann::json(nullptr),
+            exclusion_ ? exclusion_->flags_stage() : "",
+            exclusion_ ? exclusion_->stats(writer_->removal()) : nlohmann::json(nullptr)};
   }
   void prepare_classes(const io::CreateOptions& geo, const OutputCrop& crop);
   nlohmann::json classes_json() const;
@@ -157,6 +160,8 @@ class SceneRun {
   std::string before_stage_, reference_stage_, classes_stage_;  // scratch rasters
   std::optional<BlendedBand> type_band_;  // the type model's blended probabilities
   ClassesTally classes_tally_;
+  std::optional<ExclusionStage> exclusion_;  // with p_.dem_uri
+  std::vector<std::string> model_terrain_;    // height, slope, HAND on the scene grid, when the model reads them
   core::OutputSet scratch_;  // never finished: its files are removed whatever happens
   SegmentResult res_;
   // model
@@ -165,7 +170,7 @@ class SceneRun {
   double read_seconds_ = 0, write_seconds_ = 0;
   // finish
   io::PolygonizeResult poly_;
-  double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0, classes_seconds_ = 0;
+  double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0, classes_seconds_ = 0, terrain_seconds_ = 0;
 };
 
 // ---- prepare: every check that can fail on bad input runs before any compute or output ----
@@ -180,6 +185,10 @@ void SceneRun::prepare() {
                 "tile size " + std::to_string(p_.grid.tile) + " is not a multiple of " + std::to_string(m) +
                     ", which " + predictor_.net()->config().arch + " needs; try " +
                     std::to_string(std::max(m, p_.grid.tile / m * m)));
+  if (!p_.dem_uri.empty()) check_terrain_options(p_);
+  if (pp_.needs_terrain() && p_.dem_uri.empty())
+    throw Error(ErrorKind::Usage, "segment",
+                "model " + predictor_.describe() + " reads terrain (its bands include DEM, SLOPE or HAND): give a DEM (--dem)");
   type_model_ = checked_type_model(p_, predictor_, own_type_model_);
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();
@@ -196,6 +205,10 @@ void SceneRun::prepare() {
                   "AOI " + quoted(p_.aoi_path) + " does not overlap scene " + quoted(p_.scene_uri));
   }
   ingest::require_some_valid(*scene_);
+  // The DEM's checks (no pixel read yet): a bad DEM fails before any work.
+  if (!p_.dem_uri.empty())
+    exclusion_.emplace(p_, io::Grid{info_.crs_wkt, info_.geotransform.shifted(region_.x, region_.y), region_.w, region_.h},
+                       p_.out_dir + "/" + scene_->id);
   check();
   // Anchor over the whole scene (not the AOI): cropping must never change the model's input.
   bool anchor_from_tile = false;
@@ -228,6 +241,18 @@ void SceneRun::prepare() {
     cam_.emplace(geo, *grid_, base_ + "_cam.tif", "gradcam_relevance", crop);
   }
   if (p_.write_classes) prepare_classes(geo, crop);
+  if (exclusion_) {
+    check();
+    const auto t0 = Clock::now();
+    exclusion_->compute(scratch_, writer_->pixel_area());
+    writer_->exclude(exclusion_->flags_stage(), p_.exclusion.apply);
+    res_.outputs["exclusion"] = exclusion_->final_path();
+    if (pp_.needs_terrain()) {
+      const auto& l = exclusion_->scene_layers(io::Grid{info_.crs_wkt, info_.geotransform, info_.width, info_.height}, scratch_);
+      model_terrain_ = {l.dem, l.slope, l.hand};  // ingest::kTerrainPlanes' order
+    }
+    terrain_seconds_ = seconds_since(t0);
+  }
   progress("prepare", 1.0);
 }
 
@@ -422,6 +447,9 @@ void SceneRun::run_model() {
       auto src = io::Raster::open(p_.scene_uri);  // GDAL handles are per thread
       std::optional<io::Raster> before_src;
       if (!before_stage_.empty()) before_src.emplace(io::Raster::open(before_stage_));
+      std::vector<io::Raster> terrain_src;
+      for (const auto& t : model_terrain_) terrain_src.push_back(io::Raster::open(t));
+      std::vector<float> terrain;
       std::vector<int> bands{scene.bands.vv};
       if (scene.bands.vh) bands.push_back(scene.bands.vh);
       for (const auto& t : grid.tiles()) {
@@ -444,8 +472,18 @@ void SceneRun::run_model() {
         // leaked into the last rows and columns), and nothing outside the scene is output.
         const bool overhangs =
             tiling::mirror_overhang(blk.data.data(), blk.bands, blk.valid.data(), w, info.width, info.height) > 0;
+        if (!terrain_src.empty()) {
+          // Height, slope and HAND under the window (NaN outside the scene, then mirrored as the scene is).
+          const size_t n = blk.valid.size();
+          terrain.resize(3 * n);
+          for (size_t k = 0; k < 3; ++k) {
+            io::Block tb = terrain_src[k].read(w, {1});
+            tiling::mirror_overhang(tb.data.data(), 1, nullptr, w, info.width, info.height);
+            std::copy(tb.data.begin(), tb.data.end(), terrain.begin() + k * n);
+          }
+        }
         pp_.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
-                  blk.valid.data(), anchor_shift_);
+                  blk.valid.data(), anchor_shift_, nullptr, 0.0f, terrain_src.empty() ? nullptr : terrain.data());
         if (type_pp_) {
           io::Block bb;
           if (before_src) {
@@ -646,6 +684,7 @@ void SceneRun::finish_outputs() {
     const auto t0 = Clock::now();
     writer.write_outputs(outs_, p_.cog);
     if (cam_) cam_->write_output(outs_, p_.cog);
+    if (exclusion_) exclusion_->write_output(outs_, p_.cog);
     if (classes_) {
       auto staged = io::Raster::open(classes_stage_);
       const std::string tmp = outs_.temp(res_.outputs["classes"].get<std::string>());
@@ -695,8 +734,10 @@ nlohmann::json SceneRun::provenance() const {
             {"finish_rasters", finish_seconds_},  // COG conversion, after the model
             {"polygonize", polygonize_seconds_},  // alongside the COG conversion
             {"classes", classes_seconds_},        // the classes raster, before the COG conversion
+            {"terrain", terrain_seconds_},        // DEM layers, HAND and exclusion flags, before the model
             {"overlay", overlay_seconds_}}},      // after polygonize, alongside the COG conversion
           {"classes", classes_provenance()},
+          {"terrain", exclusion_ ? exclusion_->provenance() : nlohmann::json(nullptr)},
           {"explain", hooks_.explain ? hooks_.explain->provenance : nlohmann::json(nullptr)},
           {"output_key", output_key(p_, predictor_, hooks_)},
           {"drshym_version", predictor_.meta().value("version", std::string())}};
@@ -719,6 +760,7 @@ SegmentResult SceneRun::record_and_commit() {
                                          anchor_vv_db_, anchor_shift_));
   if (aoi_) rec.processing.push_back("aoi:" + p_.aoi_path);
   if (classes_) rec.processing.push_back(std::string("classes:") + to_string(*classes_));
+  if (exclusion_) rec.processing.push_back(exclusion_->processing_tag());
   rec.extra_provenance = provenance();
   nlohmann::json stats = {{"tiles", res_.tiles},
                           {"tiles_skipped_no_valid_pixel", tiles_skipped_},
@@ -741,6 +783,7 @@ SegmentResult SceneRun::record_and_commit() {
       stats["classes"]["flood_water_polygons"] = poly_.flood_class_polygons;
     }
   }
+  if (exclusion_) stats["exclusion"] = exclusion_->stats(writer_->removal());
   nlohmann::json rj = rec.to_json();
   rj["stats"] = stats;
   rj["outputs"] = res_.outputs;
@@ -784,6 +827,15 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
       classes["reference_water"]["min_occurrence_percent"] = p.reference_water_min;
     }
   }
+  nlohmann::json terrain = nullptr;
+  if (!p.dem_uri.empty())
+    terrain = {{"dem", file_key(p.dem_uri)},
+               {"slope_max_deg", p.exclusion.slope_max_deg},
+               {"hand_max_m", p.exclusion.hand_max_m},
+               {"applied", p.exclusion.apply},
+               {"drainage_min_km2", p.terrain.hand.drainage_min_km2},
+               {"margin_m", p.terrain.margin_m},
+               {"max_cell_ratio", p.terrain.max_cell_ratio}};
   return {{"source_uri", source_uri_of(p.scene_uri)},
           {"checkpoint_sha256", predictor.checkpoint_sha256()},
           {"temperature", predictor.temperature()},
@@ -797,7 +849,8 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
           {"overlay", p.write_overlay && bool(hooks.render)},
           {"cog", p.cog},
           {"explain", hooks.explain ? hooks.explain->provenance : nlohmann::json(nullptr)},
-          {"classes", classes}};
+          {"classes", classes},
+          {"terrain", terrain}};
 }
 
 SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {

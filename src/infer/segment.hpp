@@ -6,6 +6,9 @@
 //   <scene>_classes.tif (COG, 0 dry, 1 permanent water, 2 flood water, 255 nodata; the water is
 //   the mask's, split by a pre-event scene, a reference water raster or the permanent-water head)
 //   <scene>_flood.geojson   <scene>_record.json
+// and, with a DEM (dem_uri), <scene>_exclusion.tif (COG, UInt8 flags: 1 steep slope, 2 high
+// above drainage, 4 reserved, 255 no DEM data; terrain/exclusion.hpp): water on flagged ground
+// is removed from the mask, and so from the classes and the polygons, unless exclusion.apply is off.
 // and, with the explain module's hooks (SegmentHooks::explain, ::render), <scene>_cam.tif
 // (Grad-CAM relevance, blended like the probabilities) and the overlay PNGs.
 // Memory stays bounded by a few tile rows whatever the scene size.
@@ -19,6 +22,8 @@
 
 #include "core/geo.hpp"
 #include "infer/proba_writer.hpp"
+#include "terrain/exclusion.hpp"
+#include "terrain/terrain.hpp"
 #include "tiling/window_grid.hpp"
 
 namespace drshym::core {
@@ -57,6 +62,12 @@ struct SegmentParams {
   // The model that tells the water types apart: the change model (with before_uri) or the
   // permanent-water head (with neither before_uri nor reference_water); see type_model_name.
   const Predictor* type_model = nullptr;
+  // Terrain (segment --dem): a DEM in any CRS and resolution (at most terrain.max_cell_ratio
+  // times coarser than the scene), warped by GDAL; slope and HAND flag ground where SAR water is
+  // not believed (radar shadow and dark slopes look like water).
+  std::string dem_uri;
+  terrain::TerrainParams terrain;    // margin around the scene, cell ratio limit, HAND drainage threshold
+  terrain::ExclusionRule exclusion;  // slope and HAND thresholds; apply = false keeps every water pixel
   static SegmentParams default_params() { return {}; }
 };
 
@@ -109,6 +120,8 @@ struct SceneProducts {
   double threshold = 0.5;
   std::string classes_path;    // complete (staged) water classes ("" without classes)
   nlohmann::json classes;      // stats.classes of the record (null without classes)
+  std::string exclusion_path;  // complete (staged) terrain exclusion flags ("" without a DEM)
+  nlohmann::json exclusion;    // stats.exclusion of the record (null without a DEM)
 };
 
 // Per-tile explanation maps (the explain module's Grad-CAM), computed on the model workers.

@@ -23,19 +23,20 @@ void check_band(const std::string& b) {
   const auto& k = known_bands();
   if (std::find(k.begin(), k.end(), b) == k.end())
     throw Error(ErrorKind::InvalidInput, "ingest",
-                "unknown band " + quoted(b) + " (known: VV, VH, VH-VV, NDPI, MAG, VV_BEFORE)");
+                "unknown band " + quoted(b) + " (known: VV, VH, VH-VV, NDPI, MAG, VV_BEFORE, DEM, SLOPE, HAND)");
 }
 
 }  // namespace
 
 const std::vector<std::string>& known_bands() {
-  static const std::vector<std::string> k{"VV", "VH", "VH-VV", "NDPI", "MAG", "VV_BEFORE"};
+  static const std::vector<std::string> k{"VV", "VH", "VH-VV", "NDPI", "MAG", "VV_BEFORE", "DEM", "SLOPE", "HAND"};
   return k;
 }
 
-bool band_needs_vh(const std::string& b) { return b != "VV" && b != "VV_BEFORE"; }
+bool band_needs_terrain(const std::string& b) { return b == "DEM" || b == "SLOPE" || b == "HAND"; }
+bool band_needs_vh(const std::string& b) { return b != "VV" && b != "VV_BEFORE" && !band_needs_terrain(b); }
 bool band_needs_before(const std::string& b) { return b == "VV_BEFORE"; }
-bool band_is_db(const std::string& b) { return b != "NDPI"; }
+bool band_is_db(const std::string& b) { return b != "NDPI" && !band_needs_terrain(b); }
 bool band_is_absolute_db(const std::string& b) { return b == "VV" || b == "VH" || b == "MAG" || b == "VV_BEFORE"; }
 
 namespace {
@@ -91,7 +92,7 @@ float Anchor::shift(const float* vv, const uint8_t* valid, size_t n) const {
 }
 
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
-                    float* out, const float* before) {
+                    float* out, const float* before, const float* terrain) {
   for (size_t bi = 0; bi < bands.size(); ++bi) {
     const std::string& b = bands[bi];
     check_band(b);
@@ -100,8 +101,14 @@ void engineer_bands(const std::vector<std::string>& bands, const float* vv, cons
     if (band_needs_before(b) && !before)
       throw Error(ErrorKind::InvalidInput, "ingest",
                   "band " + quoted(b) + " needs a pre-event (before) scene but none was given");
+    if (band_needs_terrain(b) && !terrain)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  "band " + quoted(b) + " needs terrain (a DEM: segment --dem) but none was given");
     float* o = out + bi * n;
-    if (b == "VV") {
+    if (band_needs_terrain(b)) {
+      const size_t plane = b == "DEM" ? 0 : b == "SLOPE" ? 1 : 2;
+      std::copy(terrain + plane * n, terrain + (plane + 1) * n, o);
+    } else if (b == "VV") {
       std::copy(vv, vv + n, o);
     } else if (b == "VV_BEFORE") {
       std::copy(before, before + n, o);
@@ -164,8 +171,9 @@ void Normalization::apply(float* data, const std::vector<std::string>& bands, si
   for (size_t b = 0; b < bands.size(); ++b) {
     float l, h;
     if (method == "reference") {
-      l = band_is_db(bands[b]) ? -30.0f : -1.0f;
-      h = band_is_db(bands[b]) ? 0.0f : 1.0f;
+      const std::string& nm = bands[b];
+      l = nm == "DEM" ? -100.0f : (nm == "SLOPE" || nm == "HAND") ? 0.0f : band_is_db(nm) ? -30.0f : -1.0f;
+      h = nm == "DEM" ? 2000.0f : nm == "SLOPE" ? 45.0f : nm == "HAND" ? 50.0f : band_is_db(nm) ? 0.0f : 1.0f;
     } else {
       if (b >= lo.size() || b >= hi.size())
         throw Error(ErrorKind::InvalidInput, "ingest",
@@ -245,12 +253,14 @@ bool Preprocess::needs_before() const {
   return std::any_of(bands.begin(), bands.end(), band_needs_before);
 }
 
+bool Preprocess::needs_terrain() const { return std::any_of(bands.begin(), bands.end(), band_needs_terrain); }
+
 void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
                        std::vector<uint8_t>& valid, const uint8_t* src_valid, float shift_db, const float* before,
-                       float before_shift_db) const {
+                       float before_shift_db, const float* terrain) const {
   out.resize(bands.size() * n);
   valid.resize(n);
-  engineer_bands(bands, vv, vh, n, out.data(), before);
+  engineer_bands(bands, vv, vh, n, out.data(), before, terrain);
   for (size_t b = 0; b < bands.size(); ++b) {
     // Each date is anchored on its own scene: the pre-event scene has its own calibration.
     const float s = band_needs_before(bands[b]) ? before_shift_db : shift_db;

@@ -22,19 +22,26 @@ namespace drshym::ingest {
 //   "MAG"        sqrt((VV^2 + VH^2) / 2) of linear power, expressed in dB
 //   "VV_BEFORE"  VV backscatter in dB of a pre-event scene on the same grid (bi-temporal change
 //                models); anchored with the pre-event scene's own shift
+//   "DEM", "SLOPE", "HAND"  terrain on the same grid (segment --dem, terrain/terrain.hpp): height
+//                (m), slope (degrees), height above nearest drainage (m); never anchored
 const std::vector<std::string>& known_bands();
 bool band_needs_vh(const std::string& band);
 bool band_needs_before(const std::string& band);
+// Terrain bands read plane kTerrainPlanes' index of the terrain planes given to apply().
+bool band_needs_terrain(const std::string& band);
+inline const char* const kTerrainPlanes[3] = {"DEM", "SLOPE", "HAND"};
 // True for bands in dB (all but NDPI).
 bool band_is_db(const std::string& band);
 
 // Compute `bands` from VV/VH dB planes of n pixels into out (bands.size() x n).
-// vh (before) may be null when no band needs it. NaN in, NaN out.
+// vh (before, terrain) may be null when no band needs it. terrain: 3 x n planes in
+// kTerrainPlanes' order (height m, slope degrees, HAND m). NaN in, NaN out.
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
-                    float* out, const float* before = nullptr);
+                    float* out, const float* before = nullptr, const float* terrain = nullptr);
 
 struct Normalization {
-  // "reference": (dB + 30) / 30 clipped to [0, 1] (NDPI: (r + 1) / 2)
+  // "reference": (dB + 30) / 30 clipped to [0, 1] (NDPI: (r + 1) / 2; terrain: DEM (m + 100) / 2100,
+  //              SLOPE degrees / 45, HAND m / 50, so the range floods care about spans most of [0, 1])
   // "minmax":    (x - lo[b]) / (hi[b] - lo[b]) clipped to [0, 1], fixed bounds per band
   // "percentile": minmax with lo/hi = per-band percentiles p_lo/p_hi fitted on training data
   std::string method = "reference";
@@ -89,14 +96,16 @@ struct Preprocess {
   static Preprocess from_json(const nlohmann::json& j);  // throws InvalidInput naming the key
   bool needs_vh() const;
   bool needs_before() const;  // a bi-temporal recipe (band VV_BEFORE)
+  bool needs_terrain() const;  // a terrain recipe (DEM, SLOPE or HAND): segment needs --dem
   // vv/vh: n dB values (vh may be null if !needs_vh()). out: bands x n model input, with 0 where
   // invalid; valid: 1 where all inputs are finite (and src_valid[i] if given). shift_db: the
   // anchor shift of the scene these pixels belong to (Anchor::shift), added to absolute dB bands.
   // before / before_shift_db: the pre-event VV dB on the same pixels and its own scene's anchor
-  // shift, for VV_BEFORE (required when needs_before()).
+  // shift, for VV_BEFORE (required when needs_before()). terrain: 3 x n planes (see
+  // engineer_bands), required when needs_terrain(); a pixel without them is invalid.
   void apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
              std::vector<uint8_t>& valid, const uint8_t* src_valid = nullptr, float shift_db = 0.0f,
-             const float* before = nullptr, float before_shift_db = 0.0f) const;
+             const float* before = nullptr, float before_shift_db = 0.0f, const float* terrain = nullptr) const;
 };
 
 // Which bands of a scene hold VV and VH (1-based; vh = 0 when the scene has none).

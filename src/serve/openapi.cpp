@@ -121,6 +121,10 @@ nlohmann::json openapi_spec() {
               "explain_layer": {"type": "string", "maxLength": 32, "description": "one of the model's explain_layers (GET /v1/models); default: its last decoder block; needs explain: true"},
               "aoi": {"type": "object", "description": "GeoJSON geometry, Feature or FeatureCollection (a named CRS, EPSG code or OGC URN, or none: RFC 7946 lon/lat; linked CRSs are refused)"},
               "before_uri": {"type": "string", "description": "pre-event scene of the same area (same rules as image_uri; any grid or CRS): the bi-temporal change model splits the water into permanent and flood water, as segment --before; provenance.classes.source says so"},
+              "dem_uri": {"type": "string", "description": "DEM (same rules as image_uri; any CRS, metres or feet, at most 10x coarser than the scene): slope and height above nearest drainage flag ground where SAR water is not believed (exclusion_uri); water there is removed, as segment --dem; stats.exclusion counts it"},
+              "exclusion": {"type": "boolean", "default": true, "description": "false: write the exclusion layer but remove nothing (segment --no-exclusion); needs dem_uri"},
+              "slope_max_deg": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 90, "default": 10, "description": "steeper ground is excluded (flag 1); needs dem_uri"},
+              "hand_max_m": {"type": "number", "exclusiveMinimum": 0, "default": 15, "description": "ground higher above its drainage is excluded (flag 2); needs dem_uri"},
               "model": {"type": "string", "description": "a name from GET /v1/models; default: by the scene's bands"}
             }
           }
@@ -139,6 +143,7 @@ nlohmann::json openapi_spec() {
           "outputs": {"type": "object", "required": ["mask_uri", "proba_uri", "overlay_png", "geojson_uri", "record_uri"], "properties": {
             "mask_uri": {"type": "string"}, "proba_uri": {"type": "string"}, "overlay_png": {"type": "string"},
             "classes_uri": {"type": "string", "nullable": true, "description": "water classes (UInt8 COG: 0 dry, 1 permanent water, 2 flood water, 255 nodata), split by the change model with options.before_uri, else by the single-date permanent-water model (provenance.classes.source)"},
+            "exclusion_uri": {"type": "string", "nullable": true, "description": "terrain exclusion flags (UInt8 COG: 1 steep slope, 2 high above drainage, 4 reserved for radar shadow/layover, 255 no DEM data), null without options.dem_uri"},
             "cam_uri": {"type": "string", "nullable": true, "description": "Grad-CAM relevance (Float32 COG), null without explain"},
             "cam_overlay_png": {"type": "string", "nullable": true, "description": "null without explain"},
             "geojson_uri": {"type": "string"}, "record_uri": {"type": "string"}}},
@@ -146,7 +151,8 @@ nlohmann::json openapi_spec() {
             "model": {"type": "string"}, "checkpoint_sha256": {"type": "string"}, "threshold": {"type": "number"},
             "temperature": {"type": "number"}, "calibration": {"type": "string"}, "calibration_source": {"type": "string"},
             "tile": {"type": "integer"}, "overlap": {"type": "integer"}, "timings_s": {"type": "object"},
-            "classes": {"type": "object", "nullable": true, "description": "what split the water into permanent and flood water"}}},
+            "classes": {"type": "object", "nullable": true, "description": "what split the water into permanent and flood water"},
+            "terrain": {"type": "object", "nullable": true, "description": "with options.dem_uri: the DEM, its window, slope and HAND methods, thresholds and flags"}}},
           "stats": {"type": "object", "required": ["valid_pixels", "flood_pixels", "flood_fraction"], "properties": {
             "valid_pixels": {"type": "integer"}, "flood_pixels": {"type": "integer"}, "flood_fraction": {"type": "number"},
             "flood_area_km2": {"type": "number"}}},

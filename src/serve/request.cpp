@@ -141,6 +141,12 @@ nlohmann::json SegmentRequest::to_json() const {
   if (aoi) o["aoi"] = *aoi;
   if (!model.empty()) o["model"] = model;
   if (!before_uri.empty()) o["before_uri"] = before_uri;
+  if (!dem_uri.empty()) {
+    o["dem_uri"] = dem_uri;
+    o["exclusion"] = exclusion;
+    if (slope_max_deg) o["slope_max_deg"] = *slope_max_deg;
+    if (hand_max_m) o["hand_max_m"] = *hand_max_m;
+  }
   if (explain) {
     o["explain"] = true;
     o["explain_method"] = explain_method;
@@ -219,6 +225,20 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
     } else if (k == "before_uri") {
       if (!v.is_string()) bad("options.before_uri must be a string (the pre-event scene's URI)");
       r.before_uri = v.get<std::string>();
+    } else if (k == "dem_uri") {
+      if (!v.is_string()) bad("options.dem_uri must be a string (the DEM's URI)");
+      r.dem_uri = v.get<std::string>();
+    } else if (k == "exclusion") {
+      if (!v.is_boolean()) bad("options.exclusion must be true or false");
+      r.exclusion = v.get<bool>();
+    } else if (k == "slope_max_deg") {
+      if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() < 90.0))
+        bad("options.slope_max_deg must be a number in (0, 90)");
+      r.slope_max_deg = v.get<double>();
+    } else if (k == "hand_max_m") {
+      if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() < 10000.0))
+        bad("options.hand_max_m must be a number in (0, 10000)");
+      r.hand_max_m = v.get<double>();
     } else if (k == "model") {
       if (!v.is_string() || v.get<std::string>().empty()) bad("options.model must be a model name (see GET /v1/models)");
       r.model = v.get<std::string>();
@@ -228,7 +248,7 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
     } else {
       bad("unknown option " + quoted(core::clip_utf8(k, 64)) +
           " (expected tile, overlap, threshold, explain, explain_method, explain_layer, explain_region, aoi, model, "
-          "before_uri)");
+          "before_uri, dem_uri, exclusion, slope_max_deg, hand_max_m)");
     }
   }
   if (r.tile % limits.tile_multiple != 0)
@@ -236,6 +256,8 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
                     r.tile));
   if (!r.explain && (opts.contains("explain_method") || opts.contains("explain_layer") || opts.contains("explain_region")))
     bad("options.explain_method, explain_layer and explain_region need options.explain: true");
+  if (r.dem_uri.empty() && (opts.contains("exclusion") || opts.contains("slope_max_deg") || opts.contains("hand_max_m")))
+    bad("options.exclusion, slope_max_deg and hand_max_m need options.dem_uri");
   if (2 * r.overlap >= r.tile) bad(fmt::format("options.overlap must be less than tile/2 = {}, got {}", r.tile / 2, r.overlap));
   if (r.explain && r.tile > limits.max_explain_tile)
     bad(fmt::format("options.tile must be at most {} with options.explain (Grad-CAM keeps every activation of a "
@@ -243,6 +265,7 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
                     limits.max_explain_tile, r.tile));
   r.source = policy.resolve(r.image_uri);  // last: a malformed body is a 400 whatever the URI
   if (!r.before_uri.empty()) r.before_source = policy.resolve(r.before_uri, "before_uri");
+  if (!r.dem_uri.empty()) r.dem_source = policy.resolve(r.dem_uri, "dem_uri");
   return r;
 }
 

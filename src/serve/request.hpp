@@ -24,7 +24,7 @@ class InputPolicy {
   // '\\' or '.'. Nothing is opened before those checks; then the file must be a GeoTIFF (GDAL's
   // GTiff driver, COGs included): a VRT or any format that can reference other files could
   // reach outside the roots, so it is refused (InvalidInput).
-  // field names the request field in messages ("image_uri", "before_uri").
+  // field names the request field in messages ("image_uri", "before_uri", "dem_uri").
   std::string resolve(const std::string& uri, const std::string& field = "image_uri") const;
   const std::vector<std::string>& roots() const { return roots_; }
 
@@ -55,6 +55,10 @@ struct SegmentRequest {
   std::string source;              // resolved by the InputPolicy
   std::string before_uri;          // options.before_uri: pre-event scene ("" = none), as given
   std::string before_source;       // ... resolved by the InputPolicy
+  std::string dem_uri;             // options.dem_uri: DEM for the terrain exclusion layer ("" = none)
+  std::string dem_source;          // ... resolved by the InputPolicy
+  bool exclusion = true;           // options.exclusion: false writes the layer but removes nothing
+  std::optional<double> slope_max_deg, hand_max_m;  // options.slope_max_deg, options.hand_max_m
   int tile = 512, overlap = 64;
   std::optional<double> threshold;
   std::optional<nlohmann::json> aoi;   // a GeoJSON geometry, Feature or FeatureCollection

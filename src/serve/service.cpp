@@ -216,6 +216,10 @@ struct Service::Impl {
     sp.model_workers = threads_per_worker;
     sp.progress = false;
     sp.before_uri = w.req.before_source;
+    sp.dem_uri = w.req.dem_source;
+    sp.exclusion.apply = w.req.exclusion;
+    if (w.req.slope_max_deg) sp.exclusion.slope_max_deg = *w.req.slope_max_deg;
+    if (w.req.hand_max_m) sp.exclusion.hand_max_m = *w.req.hand_max_m;
     sp.type_model = !w.req.before_source.empty()                    ? change_model.get()
                     : infer::classes_from_main_head(sp, *m.predictor) ? nullptr  // the model's own head
                                                                       : type_model.get();
@@ -268,6 +272,7 @@ struct Service::Impl {
              {{"mask_uri", uri("mask")},
               {"proba_uri", uri("proba")},
               {"classes_uri", uri("classes")},
+              {"exclusion_uri", uri("exclusion")},
               {"overlay_png", uri("overlay_png")},
               {"cam_uri", uri("cam")},
               {"cam_overlay_png", uri("cam_overlay_png")},
@@ -284,7 +289,8 @@ struct Service::Impl {
               {"tile", w.req.tile},
               {"overlap", w.req.overlap},
               {"timings_s", prov.value("timings_s", nlohmann::json::object())},
-              {"classes", prov.value("classes", nlohmann::json(nullptr))}}},
+              {"classes", prov.value("classes", nlohmann::json(nullptr))},
+              {"terrain", prov.value("terrain", nlohmann::json(nullptr))}}},
             {"stats", r.record.value("stats", nlohmann::json::object())},
             {"policy", r.record.value("policy", nlohmann::json::object())}};
   }
@@ -341,14 +347,16 @@ struct Service::Impl {
     };
     // The client's own URIs go in last, through markers: they may hold an input root's path,
     // which must stay as the client wrote it.
-    const std::string src_mark = "\x01source\x01", before_mark = "\x01before\x01";
+    const std::string src_mark = "\x01source\x01", before_mark = "\x01before\x01", dem_mark = "\x01dem\x01";
     replace_all((fs::path(opt.output_root) / w.id).string(), "<request outputs>");
     replace_all(w.req.source, src_mark);
     replace_all(w.req.before_source, before_mark);
+    replace_all(w.req.dem_source, dem_mark);
     replace_all(opt.output_root, "<output-root>");
     for (const auto& r : policy.roots()) replace_all(r, "<input-root>");
     replace_all(src_mark, w.req.image_uri);
     replace_all(before_mark, w.req.before_uri);
+    replace_all(dem_mark, w.req.dem_uri);
     return msg;
   }
 

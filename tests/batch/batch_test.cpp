@@ -134,6 +134,14 @@ TEST(Manifest, TextCsvAndYamlResolveRelativePathsAndIds) {
   EXPECT_EQ(b[0].before, tmp.file("pre/before.tif"));
   write_text(tmp.file("b.yaml"), "- {path: after.tif, before: /x/before.tif}\n");
   EXPECT_EQ(batch::read_manifest(tmp.file("b.yaml"))[0].before, "/x/before.tif");
+  // A DEM per scene (segment --dem), resolved the same way.
+  write_text(tmp.file("d.csv"), "path,dem\nafter.tif,dem/srtm.tif\nother.tif,\n");
+  auto d = batch::read_manifest(tmp.file("d.csv"));
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].dem, tmp.file("dem/srtm.tif"));
+  EXPECT_EQ(d[1].dem, "");
+  write_text(tmp.file("d.yaml"), "- {path: after.tif, dem: /x/dem.tif}\n");
+  EXPECT_EQ(batch::read_manifest(tmp.file("d.yaml"))[0].dem, "/x/dem.tif");
 }
 
 TEST(Manifest, ProblemsAreUsageErrorsNamingTheLine) {
@@ -347,6 +355,7 @@ TEST(Batch, UsageErrorsComeBeforeAnyWork) {
   usage([](batch::BatchOptions& o) { o.segment.threshold = 0.0; }, "--threshold must be in (0, 1)");
   usage([](batch::BatchOptions& o) { o.segment.geojson_crs = "EPSG:99999999"; }, "EPSG:99999999");
   usage([&](batch::BatchOptions& o) { o.checkpoint = s.tmp.file("no_model"); }, "--ckpt");
+  usage([](batch::BatchOptions& o) { o.segment.exclusion.hand_max_m = -1; }, "HAND threshold must be > 0 m");
   EXPECT_FALSE(fs::exists(s.tmp.file("out")));
 }
 

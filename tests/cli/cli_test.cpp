@@ -95,7 +95,8 @@ TEST(Cli, HelpAndUsageErrors) {
   }
   auto hs = run(tmp, {"segment", "--help"});
   EXPECT_EQ(hs.code, 0);
-  for (const char* opt : {"--aoi", "--tile", "--overlap", "--threshold", "--ckpt", "--min-area"})
+  for (const char* opt : {"--aoi", "--tile", "--overlap", "--threshold", "--ckpt", "--min-area", "--dem", "--slope-max",
+                          "--hand-max", "--no-exclusion", "_exclusion.tif", "2 high above drainage"})
     EXPECT_TRUE(contains(hs.output, opt)) << opt;
   // Usage errors exit 2 and say what is wrong (an exit code alone passes for any failure).
   auto usage = [&](const std::vector<std::string>& args, const std::string& says) {
@@ -119,6 +120,10 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_EQ(crs.code, 2) << crs.output;
   EXPECT_TRUE(contains(crs.output, "EPSG:43266")) << crs.output;
   usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--tile", "100"}, "tile size 100 is not a multiple of 16");
+  usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--hand-max", "20"}, "--hand-max needs --dem");
+  usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--no-exclusion"}, "--no-exclusion needs --dem");
+  usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--dem", tmp.file("s.tif"), "--slope-max", "95"},
+        "slope threshold must be in (0, 90) degrees, got 95");
   EXPECT_FALSE(fs::exists(tmp.file("o")));
 }
 

@@ -103,3 +103,30 @@ TEST(FolderDataset, MissingFoldersAreNotFound) {
     EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
   }
 }
+
+TEST(FolderDataset, TerrainRecipesReadTheTerrainFolderAndSkipItemsWithout) {
+  drshym::testing::TempDir tmp;
+  write_pair(tmp.path(), "train", "a_tile_00001", 1, label_rows(1, 0, 0, 0));
+  write_pair(tmp.path(), "train", "a_tile_00002", 1, label_rows(1, 0, 0, 0));
+  // Height 30 m, slope 2°, HAND rising 10 m a row; one pixel without HAND.
+  std::vector<float> ter(48);
+  for (int i = 0; i < 16; ++i) {
+    ter[size_t(i)] = 30.0f;
+    ter[size_t(16 + i)] = 2.0f;
+    ter[size_t(32 + i)] = i == 15 ? -9999.0f : 10.0f * float(i / 4);
+  }
+  write_tif(tmp.path() + "/train/terrain/a_tile_00001.tif", 4, 4, 3, ter, io::DataType::Float32, -9999.0);
+  const auto pp = ingest::Preprocess::from_json({{"bands", {"VV", "HAND"}}});
+  FolderDataset ds(opts(tmp.path(), "train"), pp);
+  ASSERT_EQ(ds.size(), 1u);
+  ASSERT_EQ(ds.skipped().size(), 1u);
+  EXPECT_NE(ds.skipped()[0].reason.find("no terrain"), std::string::npos) << ds.skipped()[0].reason;
+  Sample s = ds.get(0);
+  ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{2, 4, 4}));
+  EXPECT_NEAR(s.image[1][2][0].item<float>(), 20.0f / 50.0f, 1e-6);  // HAND / 50
+  EXPECT_EQ(s.valid[0][3][3].item<float>(), 0.0f);                   // no HAND there
+  EXPECT_EQ(s.valid.sum().item<float>(), 15.0f);
+  // Recipes without terrain bands do not need (or read) it.
+  FolderDataset plain(opts(tmp.path(), "train"), ingest::Preprocess::from_json({{"bands", {"VV"}}}));
+  EXPECT_EQ(plain.size(), 2u);
+}

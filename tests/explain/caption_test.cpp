@@ -229,3 +229,30 @@ TEST(Caption, AMeanderingRiverIsABandNotACompactArea) {
 
 }  // namespace
 }  // namespace drshym::explain
+
+namespace drshym::explain {
+namespace {
+
+// segment --dem: the caption says how much water-like ground the terrain removed, or would have.
+TEST(Caption, TerrainExclusionIsNamed) {
+  TempDir tmp;
+  auto s = make_mask(tmp, "EPSG:32644", kUtm10, 200, 200, [](int c, int r) { return c >= 20 && c < 60 && r >= 20 && r < 60; });
+  infer::SceneProducts p{s.in.mask_path, "", s.in.crs_wkt, s.in.geotransform, s.in.tally, 0.5, "", nullptr, "", nullptr};
+  p.exclusion = {{"applied", true},       {"water_on_excluded_pixels", 4100}, {"water_on_excluded_km2", 0.41},
+                 {"slope_max_deg", 10.0}, {"hand_max_m", 15.0}};
+  auto j = describe_scene(p);
+  const std::string t = j["caption"];
+  EXPECT_TRUE(has(t, " 0.41 km² of water-like dark ground on terrain where flooding is implausible (slope over 10° or "
+                     "more than 15 m above the nearest drainage) was removed, likely radar shadow or dark slopes."))
+      << t;
+  EXPECT_EQ(j["flood_summary"]["exclusion"]["water_on_excluded_km2"], 0.41);
+  p.exclusion["applied"] = false;
+  EXPECT_TRUE(has(describe_scene(p)["caption"], "0.41 km² of that water lies on ground the DEM would exclude")) << t;
+  p.exclusion["water_on_excluded_pixels"] = 0;
+  EXPECT_TRUE(has(describe_scene(p)["caption"], "No water was found on ground the DEM excludes")) << t;
+  p.exclusion = nullptr;
+  EXPECT_FALSE(has(describe_scene(p)["caption"], "DEM"));
+}
+
+}  // namespace
+}  // namespace drshym::explain

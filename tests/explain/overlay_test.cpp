@@ -223,6 +223,39 @@ TEST(Overlay, FloodColoursLegendAndScaleBarInUtm) {
   EXPECT_NEAR(longest_ink_run(p, panel), 125, 2);
 }
 
+TEST(Overlay, TerrainExcludedGroundIsHatchedAndOtherGroundIsNot) {
+  TempDir tmp;
+  Scene s = make_scene(tmp, 100, 60, "EPSG:32631", kUtm, 10);
+  // Flags on the region grid: the top-right quarter excluded (2), a no-DEM strip (255) below it.
+  auto excluded = [](int x, int y) { return x >= 60 && x < 90 && y < 30; };
+  s.in.exclusion_path = tmp.file("exclusion.tif");
+  write_raster(s.in.exclusion_path, 100, 60, io::DataType::Byte, "EPSG:32631", s.in.geotransform,
+               [&](int x, int y) { return excluded(x, y) ? 2.0f : (y >= 30 && y < 40) ? 255.0f : 0.0f; });
+  const std::string out = tmp.file("overlay.png");
+  write_flood_overlay_png(s.in, out, 1600);
+  keep(out);
+  const Png p = read_png(out);
+  // Map pixels of each kind that are purple-tinted (red and blue well above green).
+  auto purple = [](Rgb c) { return c.r > c.g + 40 && c.b > c.g + 20; };
+  int in_ex = 0, n_ex = 0, out_ex = 0, n_out = 0;
+  for (int y = 0; y < 60 * kK; ++y)
+    for (int x = 0; x < 100 * kK; ++x) {
+      const int rx = x / kK, ry = y / kK;
+      if (s.nodata(rx, ry) || s.uncertain(rx, ry)) continue;
+      const bool hit = purple(p.at(kMargin + x, kMargin + y));
+      if (excluded(rx, ry)) in_ex += hit, ++n_ex;
+      else out_ex += hit, ++n_out;
+    }
+  // Hatching: 2 of every 7 diagonals, not a fill.
+  EXPECT_GT(double(in_ex) / n_ex, 0.2);
+  EXPECT_LT(double(in_ex) / n_ex, 0.4);
+  EXPECT_EQ(out_ex, 0);
+  // A flags raster of another size is refused.
+  write_raster(s.in.exclusion_path, 50, 60, io::DataType::Byte, "EPSG:32631", s.in.geotransform, [](int, int) { return 0.0f; });
+  EXPECT_THROW(write_flood_overlay_png(s.in, tmp.file("bad.png"), 1600), Error);
+  EXPECT_FALSE(fs::exists(tmp.file("bad.png")));
+}
+
 TEST(Overlay, GeographicScaleBarAndDownsampling) {
   TempDir tmp;
   // 1000x250 region in EPSG:4326 near 60°N, max_side 600: the map is downsampled to fit.

@@ -488,3 +488,31 @@ TEST(Preprocess, BeforeBandIsAnchoredOnItsOwnSceneAndNeededWhereValid) {
     EXPECT_NE(std::string(e.what()).find("pre-event"), std::string::npos) << e.what();
   }
 }
+
+TEST(Preprocess, TerrainBandsReadTheirPlanesAreNeverAnchoredAndNeededWhereValid) {
+  drshym::ingest::Preprocess pp = drshym::ingest::Preprocess::from_json(
+      {{"bands", {"VV", "hand", "SLOPE", "DEM"}}, {"normalization", {{"method", "reference"}}}});
+  EXPECT_TRUE(pp.needs_terrain());
+  EXPECT_FALSE(pp.needs_vh());
+  EXPECT_FALSE(pp.needs_before());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> vv{-20.0f, -10.0f, -10.0f};
+  // Planes in kTerrainPlanes' order: heights, slopes, HAND.
+  const std::vector<float> terrain{40.0f, 1900.0f, 10.0f, /**/ 9.0f, 60.0f, 1.0f, /**/ 5.0f, 25.0f, nan};
+  std::vector<float> out;
+  std::vector<uint8_t> valid;
+  pp.apply(vv.data(), nullptr, 3, out, valid, nullptr, 3.0f, nullptr, 0.0f, terrain.data());
+  EXPECT_NEAR(out[0], (-17.0f + 30.0f) / 30.0f, 1e-6);  // VV shifted by the anchor
+  EXPECT_NEAR(out[3 + 0], 5.0f / 50.0f, 1e-6);          // HAND / 50, not shifted
+  EXPECT_NEAR(out[3 + 1], 25.0f / 50.0f, 1e-6);
+  EXPECT_NEAR(out[6 + 0], 9.0f / 45.0f, 1e-6);          // SLOPE / 45
+  EXPECT_NEAR(out[6 + 1], 1.0f, 1e-6);                  // 60° clipped
+  EXPECT_NEAR(out[9 + 0], (40.0f + 100.0f) / 2100.0f, 1e-6);
+  EXPECT_EQ(valid[0], 1);
+  EXPECT_EQ(valid[1], 1);
+  EXPECT_EQ(valid[2], 0);  // no HAND there: not valid for a terrain model
+  EXPECT_EQ(out[9 + 2], 0.0f);
+  drshym::testing::expect_error([&] { pp.apply(vv.data(), nullptr, 3, out, valid); }, drshym::ErrorKind::InvalidInput,
+                                {"HAND", "needs terrain", "--dem"});
+  EXPECT_FALSE(drshym::ingest::Preprocess::from_json({{"bands", {"VV"}}}).needs_terrain());
+}

@@ -445,5 +445,50 @@ TEST(Hardening, APreEventSceneThroughTheApiSplitsTheWaterWithTheChangeModel) {
   EXPECT_EQ(r->status, 404) << r->body;
 }
 
+TEST(Hardening, ADemThroughTheApiWritesTheExclusionLayerUnderTheSamePolicy) {
+  Dirs d(128);
+  // A steep DEM (26.6°, rising eastwards) under the whole scene, on the scene's own grid.
+  const io::RasterInfo scene = io::Raster::open(d.scene).info();
+  io::CreateOptions o = io::like(scene, 1, io::DataType::Float32, -32768.0);
+  const std::string dem = d.in + "/dem.tif";
+  {
+    auto r = io::Raster::create_geotiff(dem, o);
+    const auto px = scene.geotransform.pixel_spacing();
+    std::vector<float> z(size_t(scene.width) * scene.height);
+    for (size_t i = 0; i < z.size(); ++i) z[i] = float(0.5 * px[0] * double(i % size_t(scene.width)));
+    r.write_band(1, Window{0, 0, scene.width, scene.height}, z.data());
+    r.close();
+  }
+  LiveServer s(d.options());
+  auto c = s.client();
+  auto r = post(c, "/v1/segment", body_for(d.scene, {{"tile", 128}, {"overlap", 16}, {"dem_uri", "file://" + dem}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  ASSERT_FALSE(j["outputs"]["exclusion_uri"].is_null()) << j["outputs"].dump();
+  EXPECT_TRUE(j["stats"]["exclusion"]["applied"].get<bool>());
+  EXPECT_EQ(j["stats"]["exclusion"]["steep_slope_pixels"], 128 * 128);  // every pixel is steep
+  EXPECT_EQ(j["stats"]["flood_pixels"], 0);                              // so no water is left
+  EXPECT_EQ(j["provenance"]["terrain"]["applied"], true);
+  // exclusion: false keeps the water and still writes the layer.
+  r = post(c, "/v1/segment",
+           body_for(d.scene, {{"tile", 128}, {"overlap", 16}, {"dem_uri", "file://" + dem}, {"exclusion", false}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  EXPECT_GT(j["stats"]["flood_pixels"].get<int64_t>(), 0);
+  EXPECT_EQ(j["stats"]["exclusion"]["water_on_excluded_pixels"], j["stats"]["flood_pixels"]);
+  // The same policy as image_uri: outside the roots is 403, a missing file 404; the options
+  // that tune the exclusion need a DEM; a bad threshold is a 400.
+  r = post(c, "/v1/segment", body_for(d.scene, {{"dem_uri", "file:///etc/passwd"}}));
+  EXPECT_EQ(r->status, 403) << r->body;
+  r = post(c, "/v1/segment", body_for(d.scene, {{"dem_uri", "file://" + d.in + "/none.tif"}}));
+  EXPECT_EQ(r->status, 404) << r->body;
+  r = post(c, "/v1/segment", body_for(d.scene, {{"hand_max_m", 20}}));
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("need options.dem_uri"), std::string::npos) << r->body;
+  r = post(c, "/v1/segment", body_for(d.scene, {{"dem_uri", "file://" + dem}, {"slope_max_deg", 90}}));
+  EXPECT_EQ(r->status, 400) << r->body;
+}
+
 }  // namespace
 }  // namespace drshym::serve

@@ -19,6 +19,7 @@ std::unique_ptr<Command> make_stitch_command();
 std::unique_ptr<Command> make_eval_command();
 std::unique_ptr<Command> make_calibrate_command();
 std::unique_ptr<Command> make_demo_scene_command();
+std::unique_ptr<Command> make_terrain_command();
 std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_cv_command();
 std::unique_ptr<Command> make_serve_command();
@@ -33,6 +34,7 @@ std::vector<std::unique_ptr<Command>> all_commands() {
   cmds.push_back(make_eval_command());
   cmds.push_back(make_calibrate_command());
   cmds.push_back(make_demo_scene_command());
+  cmds.push_back(make_terrain_command());
   cmds.push_back(make_train_command());
   cmds.push_back(make_cv_command());
   cmds.push_back(make_serve_command());

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.hpp"
+#include "io/raster.hpp"
+#include "io/warp.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -173,6 +176,58 @@ TEST(Cli, ADryLonLatChipIsNoFloodNotAnError) {
   const auto fc = drshym::core::read_json_file(tmp.file("out/Ghana_83483_S1Hand_flood.geojson"));
   EXPECT_EQ(fc["type"], "FeatureCollection");
   EXPECT_TRUE(fc["features"].empty());
+}
+
+TEST(Cli, TerrainWritesHeightSlopeAndHandOnEachImagesGridForTraining) {
+  // `drshym terrain` makes the <split>/terrain/<name> planes that folder datasets read for
+  // models with DEM, SLOPE or HAND bands: same grid as the image, 3 bands in that order.
+  DRSHYM_REQUIRE_SHARED(dem, "dem/Rome-30m-DEM.tif");
+  drshym::testing::TempDir tmp;
+  namespace io = drshym::io;
+  io::CreateOptions co;
+  co.width = co.height = 150;
+  co.geotransform = drshym::GeoTransform{{289500, 20, 0, 4654600, 0, -20}};  // UTM 33N, inside the DEM
+  co.crs_wkt = io::crs_wkt_of("EPSG:32633");
+  std::filesystem::create_directories(tmp.file("images"));
+  {
+    auto chip = io::Raster::create_geotiff(tmp.file("images/chip_a.tif"), co);
+    std::vector<float> v(150 * 150, -12.0f);
+    chip.write_band(1, drshym::Window{0, 0, 150, 150}, v.data());
+    chip.close();
+  }
+  auto r = run(tmp, {"terrain", "--dem", dem, "--out", tmp.file("terrain"), tmp.file("images/chip_a.tif")});
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto t = io::Raster::open(tmp.file("terrain/chip_a.tif"));
+  ASSERT_EQ(t.info().bands, 3);
+  EXPECT_EQ(t.width(), 150);
+  EXPECT_EQ(t.info().geotransform.t, co.geotransform.t);
+  std::vector<float> h(150 * 150), slope(h.size()), hand(h.size());
+  t.read_band(1, drshym::Window{0, 0, 150, 150}, h.data());
+  t.read_band(2, drshym::Window{0, 0, 150, 150}, slope.data());
+  t.read_band(3, drshym::Window{0, 0, 150, 150}, hand.data());
+  size_t finite = 0;
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (!std::isfinite(hand[i])) continue;
+    ++finite;
+    EXPECT_GE(h[i], 0.0f);   // the Rome DEM spans 5-115 m
+    EXPECT_LE(h[i], 120.0f);
+    EXPECT_GE(slope[i], 0.0f);
+    EXPECT_LT(slope[i], 60.0f);
+    EXPECT_GE(hand[i], 0.0f);
+    EXPECT_LE(hand[i], h[i] + 1.0f);  // never above the ground's own height over sea level
+  }
+  EXPECT_GT(finite, h.size() * 8 / 10);
+  const auto written = files_in(tmp.file("terrain"));  // no scratch layers or partial files left
+  EXPECT_TRUE(std::none_of(written.begin(), written.end(),
+                           [](const std::string& f) { return f[0] == '.' || contains(f, "partial"); }));
+  // An image without a CRS cannot be placed on the DEM: an error naming it.
+  io::CreateOptions bare = co;
+  bare.crs_wkt.clear();
+  io::Raster::create_geotiff(tmp.file("images/bare.tif"), bare).close();
+  auto bad = run(tmp, {"terrain", "--dem", dem, "--out", tmp.file("terrain"), tmp.file("images/bare.tif")});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(contains(bad.output, "bare.tif")) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "no CRS")) << bad.output;
 }
 
 TEST(Cli, ThreadDefaultsFollowTheCpuAffinityNotTheHostsCores) {

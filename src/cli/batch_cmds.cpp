@@ -117,7 +117,8 @@ class EvalCommand : public Command {
     sub->add_flag("--classes", p_.classes,
                   "Per-class report on data with permanent and flood water labels (etci): the model's water split\n"
                   "by the permanent-water head, scored per class beside 'every water pixel is flood'");
-    sub->add_option("--type-ckpt", p_.type_checkpoint, "With --classes: the permanent-water head (default models/permanent_vv)");
+    sub->add_option("--type-ckpt", p_.type_checkpoint, "With --classes: a separate permanent-water network (default: the model's own\n"
+                    "permanent_water head when it has one, else models/permanent_vv)");
     sub->add_flag("--tta", p_.tta, "Flip test-time augmentation: average the logits of the 4 flips of each chip (4x the time)");
     sub->add_option("--precision", p_.precision,
                     "Network arithmetic: fp32 (default: scores are exact), bf16 (to measure what BF16 costs in\n"

@@ -24,6 +24,16 @@ std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_cv_command();
 std::unique_ptr<Command> make_serve_command();
 
+CLI::Option* add_precision_option(CLI::App* sub, std::string& target) {
+  return sub
+      ->add_option("--precision", target,
+                   "Network arithmetic: fp32, bf16 (CPUs with native BF16 only) or auto (a short timed trial on\n"
+                   "this machine, cached in ~/.cache/drshym/precision.json, picks bf16 when >= 1.15x faster; the\n"
+                   "record says what ran and why)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+}
+
 std::vector<std::unique_ptr<Command>> all_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
   cmds.push_back(make_segment_command());

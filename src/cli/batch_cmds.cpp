@@ -53,12 +53,7 @@ class PredictCommand : public Command {
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
     sub->add_option("--batch", p_.batch_size, "Tiles per model batch")->capture_default_str()->check(CLI::Range(1, 256));
     sub->add_option("--threads", pred_.threads, "CPU threads (0 = all cores)")->capture_default_str();
-    sub->add_option("--precision", precision_,
-                    "Network arithmetic: fp32, bf16 (CPUs with native BF16 only) or auto (a short timed trial on\n"
-                    "this machine, cached in ~/.cache/drshym/precision.json, picks bf16 when >= 1.15x faster; the\n"
-                    "record says what ran and why)")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+    add_precision_option(sub, precision_);
     return sub;
   }
   int run() override {

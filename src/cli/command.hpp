@@ -16,6 +16,10 @@ class Command {
   virtual int run() = 0;
 };
 
+// The --precision option (auto|fp32|bf16) of the commands that run the network, one text for
+// all of them; `target` holds the choice for infer::parse_precision (defined in app.cpp).
+CLI::Option* add_precision_option(CLI::App* sub, std::string& target);
+
 // Every subcommand, in --help order (defined in app.cpp).
 std::vector<std::unique_ptr<Command>> all_commands();
 

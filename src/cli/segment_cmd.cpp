@@ -63,12 +63,7 @@ class SegmentCommand : public Command {
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
     sub->add_option("--device", pred_.device, "cpu or cuda[:N] (needs a CUDA build of LibTorch)")->capture_default_str();
-    sub->add_option("--precision", precision_,
-                    "Network arithmetic: fp32, bf16 (CPUs with native BF16 only) or auto (a short timed trial on\n"
-                    "this machine, cached in ~/.cache/drshym/precision.json, picks bf16 when >= 1.15x faster; the\n"
-                    "record says what ran and why)")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+    add_precision_option(sub, precision_);
     sub->add_flag("--no-overlay", no_overlay_, "Skip the overlay PNG");
     sub->add_flag("--explain", explain_,
                   "Explain the flood call with Grad-CAM: per tile, the gradient of the mean flood logit over the\n"

@@ -32,21 +32,26 @@ bool srs_from(const std::string& wkt, OGRSpatialReference& srs) {
 
 }  // namespace
 
+void grid_sample_points(const Grid& g, int steps, std::vector<double>& x, std::vector<double>& y) {
+  x.clear();
+  y.clear();
+  for (int i = 0; i <= steps; ++i)
+    for (int j = 0; j <= steps; ++j) {
+      double gx, gy;
+      g.geotransform.pixel_to_geo(double(g.width) * j / steps, double(g.height) * i / steps, gx, gy);
+      x.push_back(gx);
+      y.push_back(gy);
+    }
+}
+
 bool may_overlap(const RasterInfo& src, const Grid& g) {
   OGRSpatialReference grid_srs, src_srs;
   if (!srs_from(g.crs_wkt, grid_srs) || !srs_from(src.crs_wkt, src_srs)) return true;  // the warp reports why
   QuietGdal quiet;  // points outside the target CRS's area fail to transform: expected
   std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&grid_srs, &src_srs));
   if (!ct) return true;
-  constexpr int kSteps = 8;  // 9 x 9 points over the grid, its border included
   std::vector<double> x, y;
-  for (int i = 0; i <= kSteps; ++i)
-    for (int j = 0; j <= kSteps; ++j) {
-      double gx, gy;
-      g.geotransform.pixel_to_geo(double(g.width) * j / kSteps, double(g.height) * i / kSteps, gx, gy);
-      x.push_back(gx);
-      y.push_back(gy);
-    }
+  grid_sample_points(g, 8, x, y);  // 9 x 9 points over the grid, its border included
   std::vector<int> ok(x.size(), 0);
   ct->Transform(x.size(), x.data(), y.data(), nullptr, ok.data());
   double lo_x = INFINITY, lo_y = INFINITY, hi_x = -INFINITY, hi_y = -INFINITY;

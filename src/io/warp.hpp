@@ -26,6 +26,10 @@ struct Grid {
 // or none of them can be taken there. True means "may overlap": the warp decides.
 bool may_overlap(const RasterInfo& src, const Grid& g);
 
+// (steps + 1)² points evenly over the grid, its border included, in the grid's CRS (row by
+// row): what may_overlap and the DEM check take to another CRS to bound a grid there.
+void grid_sample_points(const Grid& g, int steps, std::vector<double>& x, std::vector<double>& y);
+
 // Band `band` (1-based) of src warped onto g and written as a tiled Float32 GeoTIFF (ZSTD) at
 // out_path, NaN where no source pixel contributed (outside its extent, or its nodata).
 // `resampling` is a gdalwarp -r method ("near", "bilinear", "average", ...). Errors name `what`

@@ -108,15 +108,8 @@ DemWindow check_dem(const std::string& dem_uri, const io::Grid& scene, const Ter
     ct.reset(OGRCreateCoordinateTransformation(&scene_srs, &dem_srs));
   }
   if (!ct) throw Error(ErrorKind::InvalidInput, "terrain", name + ": no transformation from the scene's CRS to the DEM's");
-  constexpr int kSteps = 8;
   std::vector<double> x, y;
-  for (int i = 0; i <= kSteps; ++i)
-    for (int j = 0; j <= kSteps; ++j) {
-      double gx, gy;
-      scene.geotransform.pixel_to_geo(double(scene.width) * j / kSteps, double(scene.height) * i / kSteps, gx, gy);
-      x.push_back(gx);
-      y.push_back(gy);
-    }
+  io::grid_sample_points(scene, 8, x, y);
   std::vector<int> ok(x.size(), 0);
   {
     io::QuietGdal quiet;

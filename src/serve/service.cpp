@@ -347,7 +347,8 @@ struct Service::Impl {
     };
     // The client's own URIs go in last, through markers: they may hold an input root's path,
     // which must stay as the client wrote it.
-    const std::string src_mark = "\x01source\x01", before_mark = "\x01before\x01", dem_mark = "\x01dem\x01";
+    // "\x01" "before": split literals, or the hex escape would swallow the letters a-f after it.
+    const std::string src_mark = "\x01" "source" "\x01", before_mark = "\x01" "before" "\x01", dem_mark = "\x01" "dem" "\x01";
     replace_all((fs::path(opt.output_root) / w.id).string(), "<request outputs>");
     replace_all(w.req.source, src_mark);
     replace_all(w.req.before_source, before_mark);

@@ -89,7 +89,7 @@ void warp_band_to_grid(const std::string& src_uri, int band, const Grid& g, cons
     throw Error(ErrorKind::InvalidInput, "io", name + " has no band " + std::to_string(band));
   // GDAL 3.6's gdalwarp has no -srcband: a VRT of the one band is warped instead.
   CPLStringList targs;
-  for (const std::string a : {std::string("-of"), std::string("VRT"), std::string("-b"), std::to_string(band)})
+  for (const std::string& a : {std::string("-of"), std::string("VRT"), std::string("-b"), std::to_string(band)})
     targs.AddString(a.c_str());
   std::unique_ptr<GDALTranslateOptions, void (*)(GDALTranslateOptions*)> topt(GDALTranslateOptionsNew(targs.List(), nullptr),
                                                                               GDALTranslateOptionsFree);

@@ -286,7 +286,9 @@ TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {
       EXPECT_NE(std::string(e.what()).find(names), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
     }
-    if (fs::exists(p.out_dir)) EXPECT_TRUE(files_in(p.out_dir).empty()) << p.out_dir;
+    if (fs::exists(p.out_dir)) {
+      EXPECT_TRUE(files_in(p.out_dir).empty()) << p.out_dir;
+    }
   };
   infer::SegmentParams p = params(d.after, "");
   p.type_model = &change_model();

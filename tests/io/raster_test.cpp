@@ -72,7 +72,9 @@ TEST(Remote, StalledServerEndsInAnErrorNotAHang) {
     EXPECT_STREQ(CPLGetConfigOption(key, ""), env ? env : value) << key;
   }
   // The README promises 60 s per request: checked against that number, not the code's table.
-  if (!std::getenv("GDAL_HTTP_TIMEOUT")) EXPECT_STREQ(CPLGetConfigOption("GDAL_HTTP_TIMEOUT", ""), "60");
+  if (!std::getenv("GDAL_HTTP_TIMEOUT")) {
+    EXPECT_STREQ(CPLGetConfigOption("GDAL_HTTP_TIMEOUT", ""), "60");
+  }
   // ...so a server that accepts the connection and never answers ends in an error naming the
   // URI. (Shortened here; the default is 60 s.)
   const int sock = socket(AF_INET, SOCK_STREAM, 0);

@@ -139,7 +139,9 @@ TEST(WindowGrid, TileBordersAreDownWeightedWhereNeighboursOverlap) {
     EXPECT_EQ(at(n / 2, 0) < 0.05f, top) << "tile " << t.index;
     EXPECT_EQ(at(n / 2, n - 1) < 0.05f, bottom) << "tile " << t.index;
     for (int x = 1; x < 20; ++x) EXPECT_GE(at(x, n / 2), at(x - 1, n / 2));
-    if (!left) EXPECT_FLOAT_EQ(at(0, n / 2), 1.0f);
+    if (!left) {
+      EXPECT_FLOAT_EQ(at(0, n / 2), 1.0f);
+    }
   }
 }
 

@@ -22,16 +22,18 @@
 #include "serve/service.hpp"
 
 namespace drshym::serve {
-namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // httplib's Server::process_and_close_socket(sock) is private and virtual: a subclass may
 // override it (that is how the gate below sees each connection's socket) but may not name the
 // base version. The library exports it; this declares that symbol (Itanium C++ ABI: `this`
-// first) so the override can call it. A cpp-httplib that renamed it fails to link, not at run time.
-extern "C++" bool httplib_process_and_close_socket(httplib::Server* self, int sock) __asm__(
+// first) so the override can call it. A cpp-httplib that renamed it fails to link, not at run
+// time. Outside the anonymous namespace: the symbol is the library's, not ours.
+bool httplib_process_and_close_socket(httplib::Server* self, int sock) __asm__(
     "_ZN7httplib6Server24process_and_close_socketEi");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // Every open connection, with the phase it is in. A connection is "reading" from its start
 // until its request has been read (the route runs), and again after each response while it

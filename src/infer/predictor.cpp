@@ -117,13 +117,17 @@ torch::Tensor Predictor::forward_raw(const torch::Tensor& in, bool heads) const 
   return precision_.bf16 ? out.to(torch::kFloat) : out;
 }
 
-torch::Tensor Predictor::logits(const torch::Tensor& x) const {
+torch::Tensor Predictor::logits(const torch::Tensor& x) const { return averaged_logits(x, false); }
+
+torch::Tensor Predictor::averaged_logits(const torch::Tensor& x, bool heads) const {
   torch::NoGradGuard ng;
-  if (!tta_) return logits_with_grad(x).to(torch::kCPU).contiguous();
+  auto in = x.to(device_);
+  if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::Tensor sum = forward_raw(in, heads);
+  if (!tta_) return sum.to(torch::kCPU).contiguous();
   // Flips are their own inverse: flip the input, run, flip the logits back, average.
-  torch::Tensor sum = logits_with_grad(x);
   for (const std::vector<int64_t>& dims : {std::vector<int64_t>{3}, std::vector<int64_t>{2}, std::vector<int64_t>{2, 3}})
-    sum = sum + logits_with_grad(x.flip(dims)).flip(dims);
+    sum = sum + forward_raw(in.flip(dims), heads).flip(dims);
   return (sum / 4.0).to(torch::kCPU).contiguous();
 }
 
@@ -138,17 +142,8 @@ torch::Tensor Predictor::predict(const torch::Tensor& x) const {
 }
 
 torch::Tensor Predictor::predict_heads(const torch::Tensor& x) const {
-  torch::NoGradGuard ng;
-  auto in = x.to(device_);
-  if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
-  auto lg = forward_raw(in, true);
-  if (tta_)  // flips are their own inverse: flip the input, run, flip the logits back, average
-    for (const std::vector<int64_t>& dims : {std::vector<int64_t>{3}, std::vector<int64_t>{2}, std::vector<int64_t>{2, 3}})
-      lg = lg + forward_raw(in.flip(dims), true).flip(dims);
-  if (tta_) lg = lg / 4.0;
-  lg = lg.to(torch::kCPU);
   auto t = torch::tensor(std::vector<float>(head_temperature_.begin(), head_temperature_.end())).view({1, -1, 1, 1});
-  return torch::sigmoid(lg / t).contiguous();
+  return torch::sigmoid(averaged_logits(x, true) / t).contiguous();
 }
 
 std::string Predictor::describe() const {

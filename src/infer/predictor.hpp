@@ -75,6 +75,8 @@ class Predictor {
 
  private:
   torch::Tensor forward_raw(const torch::Tensor& in, bool heads) const;  // in the chosen precision, float out
+  // Logits of the output head (or every head) on the CPU, flip-averaged with tta; no autograd.
+  torch::Tensor averaged_logits(const torch::Tensor& x, bool heads) const;
 
   model::SegNet net_;
   ingest::Preprocess preprocess_;

@@ -1,3 +1,4 @@
+#include <atomic>
 #include "infer/segment.hpp"
 
 #include <gtest/gtest.h>
@@ -580,30 +581,45 @@ TEST(Segment, InterruptedRunLeavesNothingBehind) {
 
 TEST(Segment, ReadFailureMidSceneLeavesNothingBehind) {
   drshym::testing::TempDir tmp;
-  // An uncompressed GeoTIFF cut short: the header and first rows are fine, later tiles fail to
-  // read, well after the run has started writing.
-  std::string scene = synthetic_scene(tmp, 256, 256);
+  // An uncompressed GeoTIFF in 64 px blocks (band-interleaved) that is cut short while the run
+  // is under way, once the first tile has been blended: the checks of the prepare stage read it
+  // whole, so the failure must come from a later tile read, after outputs were staged.
+  std::string scene = synthetic_scene(tmp, 512, 1024);
+  const std::string plain = tmp.file("plain.tif");
   {
     auto src = io::Raster::open(scene);
     io::CreateOptions o = io::like(src.info(), 2, io::DataType::Float32, std::nullopt);
     o.compress = "NONE";
-    auto dst = io::Raster::create_geotiff(tmp.file("plain.tif"), o);
-    auto all = src.read(Window{0, 0, 256, 256}, {1, 2});
-    dst.write_band(1, Window{0, 0, 256, 256}, all.band(0));
-    dst.write_band(2, Window{0, 0, 256, 256}, all.band(1));
+    o.block_size = 64;
+    auto dst = io::Raster::create_geotiff(plain, o);
+    auto all = src.read(Window{0, 0, 512, 1024}, {1, 2});
+    dst.write_band(1, Window{0, 0, 512, 1024}, all.band(0));
+    dst.write_band(2, Window{0, 0, 512, 1024}, all.band(1));
   }
-  fs::resize_file(tmp.file("plain.tif"), fs::file_size(tmp.file("plain.tif")) * 6 / 10);
   infer::SegmentParams p;
-  p.scene_uri = tmp.file("plain.tif");
+  p.scene_uri = plain;
   p.out_dir = tmp.file("out");
   p.grid = {64, 8};
+  p.batch_size = 2;  // the reader runs at most a few batches ahead of the blended tiles
   p.progress = false;
+  std::atomic<double> model_done{0};
+  std::once_flag cut;
+  infer::SegmentHooks hooks;
+  hooks.progress = [&](const std::string& stage, double f) {
+    if (stage != "model") return;
+    std::call_once(cut, [&] { fs::resize_file(plain, fs::file_size(plain) * 3 / 4); });
+    if (f > model_done) model_done = f;
+  };
+  std::string why;
   try {
-    infer::segment_scene(p, predictor());
+    infer::segment_scene(p, predictor(), hooks);
     FAIL() << "a truncated scene was segmented";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("plain.tif"), std::string::npos) << e.what();
+    why = e.what();
+    EXPECT_NE(why.find("plain.tif"), std::string::npos) << why;
   }
+  EXPECT_GT(model_done.load(), 0.0) << "the read failed before any tile ran: " << why;
+  EXPECT_LT(model_done.load(), 1.0);
   EXPECT_TRUE(files_in(p.out_dir).empty()) << files_in(p.out_dir).front();
 }
 

@@ -18,7 +18,19 @@ function(drshym_tests module label)
   endif()
   add_executable(test_${module} ${srcs})
   target_link_libraries(test_${module} PRIVATE ${ARGN} drshym_test_support GTest::gtest GTest::gtest_main drshym_warnings)
-  gtest_discover_tests(test_${module}
-    PROPERTIES LABELS "${label}" ENVIRONMENT "DRSHYM_SHARED_DATA=${DRSHYM_SHARED_DATA}"
-    DISCOVERY_TIMEOUT 60)
+  # Suites named Shared* or RealData read ../shared/data: they are `integration` tests wherever
+  # they live, so `ctest -L unit` stays fast and needs nothing outside the repository.
+  set(shared_suites "Shared*:RealData.*")
+  if(label STREQUAL "unit")
+    gtest_discover_tests(test_${module} TEST_FILTER "-${shared_suites}"
+      PROPERTIES LABELS "unit" ENVIRONMENT "DRSHYM_SHARED_DATA=${DRSHYM_SHARED_DATA}"
+      DISCOVERY_TIMEOUT 60)
+    gtest_discover_tests(test_${module} TEST_FILTER "${shared_suites}"
+      PROPERTIES LABELS "integration" ENVIRONMENT "DRSHYM_SHARED_DATA=${DRSHYM_SHARED_DATA}"
+      DISCOVERY_TIMEOUT 60)
+  else()
+    gtest_discover_tests(test_${module}
+      PROPERTIES LABELS "${label}" ENVIRONMENT "DRSHYM_SHARED_DATA=${DRSHYM_SHARED_DATA}"
+      DISCOVERY_TIMEOUT 60)
+  endif()
 endfunction()

@@ -16,6 +16,11 @@ std::string shared_data_dir() {
   return fs::is_directory(dir, ec) ? fs::canonical(dir).string() : "";
 }
 
+bool shared_data_required() {
+  const char* env = std::getenv("DRSHYM_REQUIRE_SHARED_DATA");
+  return env && std::string(env) == "1";
+}
+
 bool exists(const std::string& path) {
   std::error_code ec;
   return fs::exists(path, ec);

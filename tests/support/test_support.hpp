@@ -13,11 +13,21 @@ namespace drshym::testing {
 // Path of ../shared/data (env DRSHYM_SHARED_DATA overrides), or "" when absent.
 std::string shared_data_dir();
 
-// GTEST_SKIP()s the current test unless shared/data/<rel> exists; yields the full path.
-#define DRSHYM_REQUIRE_SHARED(var, rel)                                              \
-  std::string var = ::drshym::testing::shared_data_dir();                           \
-  if (var.empty() || !::drshym::testing::exists(var + "/" + (rel)))                  \
-    GTEST_SKIP() << "shared data not available: " << (rel);                          \
+// True when DRSHYM_REQUIRE_SHARED_DATA=1 (`.ci/run` sets it where ../shared/data exists): a test
+// whose shared file is missing then fails instead of skipping, so a mislocated folder or a renamed
+// file cannot turn the integration tests into silent skips.
+bool shared_data_required();
+
+// GTEST_SKIP()s the current test unless shared/data/<rel> exists (fails instead when shared data
+// is required); yields the full path. Tests that use it belong to a suite named Shared* or
+// RealData, which ctest labels `integration` even in a `unit` test binary.
+#define DRSHYM_REQUIRE_SHARED(var, rel)                                                     \
+  std::string var = ::drshym::testing::shared_data_dir();                                  \
+  if (var.empty() || !::drshym::testing::exists(var + "/" + (rel))) {                       \
+    if (::drshym::testing::shared_data_required())                                          \
+      GTEST_FAIL() << "shared data required (DRSHYM_REQUIRE_SHARED_DATA=1) but missing: " << (rel); \
+    GTEST_SKIP() << "shared data not available: " << (rel);                                 \
+  }                                                                                         \
   var = var + "/" + (rel)
 
 bool exists(const std::string& path);

@@ -34,7 +34,7 @@ int64_t total_pixels(const nlohmann::json& family) {
   return n;
 }
 
-TEST(EvaluateSlices, Sen1Floods11ChipWithSyntheticDemAndLandCover) {
+TEST(SharedEvaluate, SlicesOfASen1Floods11ChipWithSyntheticDemAndLandCover) {
   DRSHYM_REQUIRE_SHARED(root, "sen1floods11/v1.1/data/flood_events/HandLabeled");
   const std::string s1 = root + "/S1Hand/India_900498_S1Hand.tif", lab = root + "/LabelHand/India_900498_LabelHand.tif";
   if (!drshym::testing::exists(s1) || !drshym::testing::exists(lab)) GTEST_SKIP() << "chip India_900498 absent";
@@ -140,7 +140,7 @@ TEST(EvaluateSlices, DemWithoutCrsFailsBeforeTheModelLoads) {
 
 // The bar: on OMBRIA test the change model (the default for ombria) scores flood IoU
 // above every classical change detector in the same report, and what segment --before maps too.
-TEST(EvaluateChange, OmbriaTestChangeModelBeatsEveryClassicalBaseline) {
+TEST(SharedEvaluate, OmbriaTestChangeModelBeatsEveryClassicalBaseline) {
   DRSHYM_REQUIRE_SHARED(root, "ombria/OmbriaS1/test");
   train::EvaluateParams p;
   p.checkpoint = std::string(DRSHYM_SOURCE_DIR) + "/models/change";
@@ -161,7 +161,7 @@ TEST(EvaluateChange, OmbriaTestChangeModelBeatsEveryClassicalBaseline) {
 // models chose nothing on them) and its promise that a calibration shift of +3 dB changes
 // nothing (the scene anchor). Floors a little under the published figures: a model that broke
 // on real chips, or an anchor that stopped cancelling offsets, fails here.
-TEST(EvaluateWater, SharedChipsScoreThePublishedIouAndIgnoreACalibrationOffset) {
+TEST(SharedEvaluate, ChipsScoreThePublishedWaterIouAndIgnoreACalibrationOffset) {
   DRSHYM_REQUIRE_SHARED(root, "sen1floods11/v1.1/data/flood_events/HandLabeled");
   struct Case { const char* model; double published; };
   for (const Case c : {Case{"default", 0.758}, Case{"default_vv", 0.740}}) {

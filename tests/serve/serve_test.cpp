@@ -409,11 +409,12 @@ TEST(Serve, JobsRunInTheBackgroundAndSurviveARestart) {
 
 TEST(Serve, ADeadlineStopsTheRequestWith504AndNothingLeft) {
   Dirs d(64);
-  // 1024² in 64 px tiles on one thread: well over a second, so a 0.5 s deadline lands while
-  // the model runs (after the request folder and staged rasters exist).
-  const std::string big = d.extra_scene("big.tif", 1024, 1024);
+  // 2048² in 64 px tiles on one thread: 1024 tiles, many seconds even on a fast core, while
+  // the checks before the model take well under 2 s even on a loaded machine: the deadline
+  // lands while the model runs (after the request folder and staged rasters exist).
+  const std::string big = d.extra_scene("big.tif", 2048, 2048);
   ServiceOptions o = d.options();
-  o.timeout_s = 0.5;
+  o.timeout_s = 2.0;
   LiveServer s(o);
   auto c = s.client();
   auto r = post(c, "/v1/segment", body_for(big, {{"tile", 64}, {"overlap", 0}}));
@@ -443,7 +444,13 @@ TEST(Serve, ShutdownFailsQueuedJobsAndRefusesNewWork) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 503) << r->body;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Shut down once the synchronous request is queued behind the three waiting jobs (not after
+  // a fixed sleep, which a loaded machine can outlast or fall short of).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (s.service().health()["queue"]["waiting"] != 4 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(s.service().health()["queue"]["waiting"], 4) << s.service().health().dump();
+  ASSERT_EQ(s.service().job(ids[0]).value()["status"], "running");
   s.service().shutdown("test shutdown");
   waiting.join();
   for (const auto& id : ids) {

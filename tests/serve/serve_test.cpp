@@ -302,6 +302,25 @@ TEST(Serve, RemoteUrisOnlyUnderAnAllowedPrefix) {
       EXPECT_EQ(e.kind(), ErrorKind::Forbidden) << u << ": " << e.what();
     }
   }
+  // ... and a GeoTIFF under an allowed prefix is accepted: served here over loopback HTTP (with
+  // range requests, as GDAL's /vsicurl/ reads it), so a policy that refuses everything fails.
+  Dirs d(64);
+  httplib::Server files;
+  ASSERT_TRUE(files.set_mount_point("/s1", d.in));
+  files.set_keep_alive_max_count(1);  // GDAL keeps its connection open; stop() must not wait for it
+  const int port = files.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { files.listen_after_bind(); });
+  const std::string prefix = "http://127.0.0.1:" + std::to_string(port) + "/s1/";
+  InputPolicy remote({"/tmp"}, {prefix});
+  const std::string name = fs::path(d.scene).filename().string();
+  std::string src;
+  EXPECT_NO_THROW(src = remote.resolve(prefix + name));
+  EXPECT_EQ(src, prefix + name);
+  drshym::testing::expect_error([&] { remote.resolve(prefix + "../" + name); }, ErrorKind::Forbidden, {".."});
+  drshym::testing::expect_error([&] { remote.resolve("http://127.0.0.1:" + std::to_string(port) + "/s2/" + name); },
+                                ErrorKind::Forbidden, {"not under an allowed prefix"});
+  files.stop();
+  serving.join();
   drshym::testing::expect_error([] { InputPolicy({"/tmp"}, {"ftp://x/"}); }, ErrorKind::Usage,
                                 {"--allow-remote 'ftp://x/'", "http(s):// or s3://"});
   drshym::testing::expect_error([] { InputPolicy({"/no/such/root"}, {}); }, ErrorKind::Usage,

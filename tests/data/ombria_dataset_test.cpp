@@ -82,9 +82,10 @@ TEST(Ombria, LabelFreeMappingIgnoresTheMask) {
   write_triplet(tmp.path(), "test", "0001", 40);
   OmbriaDataset ds(options(tmp.path(), "test", /*label_free*/ true), vv_only());
   RawSample r = ds.raw(0);
-  const LinearDb line = ombria_label_free_mapping();
-  EXPECT_NEAR(r.vv[5], line(100), 1e-4);
-  EXPECT_NEAR(r.vv[12], line(220), 1e-4);
+  // The train split's median line (docs/dataset_card.md: 0.1190 dB per step, -29.45 dB at 0),
+  // written out here so a changed constant or a mask-fitted line fails: 100 → -17.55, 220 → -3.27.
+  EXPECT_NEAR(r.vv[5], -17.55, 1e-4);
+  EXPECT_NEAR(r.vv[12], -3.27, 1e-4);
   // make_dataset serves label-free pixels wherever there is no augmentation (evaluation).
   nlohmann::json cfg = {{"type", "ombria"}, {"root", tmp.path()}, {"split", "test"}};
   auto eval_ds = make_dataset(cfg, "valid", vv_only(), false, 42);

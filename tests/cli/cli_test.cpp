@@ -242,6 +242,47 @@ TEST(Cli, ThreadDefaultsFollowTheCpuAffinityNotTheHostsCores) {
   EXPECT_EQ(rec["provenance"]["model_workers"], 1) << rec["provenance"].dump();
 }
 
+namespace {
+// The first number after `key` in `text` (NaN when `key` is absent).
+double number_after(const std::string& text, const std::string& key) {
+  const auto at = text.find(key);
+  return at == std::string::npos ? std::nan("") : std::strtod(text.c_str() + at + key.size(), nullptr);
+}
+}  // namespace
+
+TEST(Cli, TheCaptionStatesTheAreasOfTheRunsOwnRasters) {
+  // The caption's numbers, counted independently from the rasters the same run wrote (a 10 m
+  // UTM grid: 1 px = 1e-4 km²): flood = mask pixels, likely = p >= 0.8, possibly = p >= 0.2,
+  // the share of the valid area, and the flood / permanent split of the classes raster.
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "512", "--height", "512"}).code, 0);
+  auto r = run(tmp, {"segment", tmp.file("scene.tif"), "--out", tmp.file("out"), "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto rec = drshym::core::read_json_file(tmp.file("out/scene_record.json"));
+  const std::string caption = rec["caption"];
+  auto count = [&](const std::string& file, auto pred) {
+    auto ras = drshym::io::Raster::open(tmp.file("out/" + file));
+    auto blk = ras.read(drshym::Window{0, 0, ras.width(), ras.height()}, {1});
+    int64_t n = 0;
+    for (size_t i = 0; i < blk.valid.size(); ++i) n += blk.valid[i] && pred(blk.band(0)[i]);
+    return n;
+  };
+  const int64_t flood = count("scene_mask.tif", [](float v) { return v == 1; });
+  const int64_t valid = count("scene_mask.tif", [](float) { return true; });
+  const int64_t likely = count("scene_proba.tif", [](float p) { return p >= 0.8f; });
+  const int64_t possible = count("scene_proba.tif", [](float p) { return p >= 0.2f; });
+  const int64_t permanent = count("scene_classes.tif", [](float v) { return v == 1; });
+  const int64_t flood_water = count("scene_classes.tif", [](float v) { return v == 2; });
+  ASSERT_GT(flood, 10000) << caption;  // the demo's river and lake: a caption with numbers to check
+  EXPECT_EQ(permanent + flood_water, flood);
+  EXPECT_NEAR(number_after(caption, "Flooding detected over "), flood * 1e-4, 0.005) << caption;
+  EXPECT_NEAR(number_after(caption, "(likely "), likely * 1e-4, 0.005) << caption;
+  EXPECT_NEAR(number_after(caption, "possibly up to "), possible * 1e-4, 0.005) << caption;
+  EXPECT_NEAR(number_after(caption, "km²), "), std::round(100.0 * double(flood) / double(valid)), 0.5) << caption;
+  EXPECT_NEAR(number_after(caption, "Of the water, "), flood_water * 1e-4, 0.005) << caption;
+  EXPECT_NEAR(number_after(caption, "flood water and "), permanent * 1e-4, 0.005) << caption;
+}
+
 TEST(Cli, SegmentBeforeSplitsFloodFromPermanentWaterAndSaysSo) {
   drshym::testing::TempDir tmp;
   ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("after.tif"), "--before", tmp.file("before.tif"), "--label",

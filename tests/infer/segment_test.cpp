@@ -56,6 +56,21 @@ void expect_same_grid(const std::string& a, const std::string& b) {
   EXPECT_EQ(ra.info().geotransform, rb.info().geotransform);
   EXPECT_TRUE(io::same_crs(ra.info().crs_wkt, rb.info().crs_wkt));
 }
+// Water IoU of a run's mask against the demo generator's own truth (same grid).
+double demo_water_iou(const ingest::SyntheticSceneParams& sp, const std::string& mask_path) {
+  std::vector<float> vv, vh;
+  std::vector<uint8_t> truth;
+  ingest::synthesize_window(sp, Window{0, 0, sp.width, sp.height}, vv, vh, truth);
+  auto mask = io::Raster::open(mask_path).read(Window{0, 0, sp.width, sp.height}, {1});
+  int64_t inter = 0, uni = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    if (truth[i] == 255 || !mask.valid[i]) continue;
+    const bool t = truth[i] == 1, m = mask.data[i] == 1;
+    inter += t && m;
+    uni += t || m;
+  }
+  return uni ? double(inter) / double(uni) : 0.0;
+}
 }  // namespace
 
 TEST(Segment, DemoSceneOutputsKeepGridNodataAndMatchStitch) {
@@ -85,7 +100,9 @@ TEST(Segment, DemoSceneOutputsKeepGridNodataAndMatchStitch) {
       ASSERT_EQ(mask.valid[i], 0) << "pixel " << i << " had no data in but has a mask value";
     }
   }
-  EXPECT_GT(r.flood_pixels, 0);
+  // The demo's river and lake against the generator's truth: 0.82 measured (a broken model,
+  // threshold or blend falls well below).
+  EXPECT_GT(demo_water_iou(sp, r.outputs["mask"]), 0.78);
   // tile → predict → stitch reproduces segment.
   ingest::tile_scene({scene, "", tmp.file("tiles"), {128, 16}, false, false});
   infer::PredictFolderParams pf{tmp.file("tiles/images"), tmp.file("pred"), 4, false};
@@ -393,6 +410,7 @@ TEST(Segment, FloodAreaIsInSquareKilometresForGeographicScenes) {
     p.grid = {64, 8};
     p.progress = false;
     p.write_overlay = false;
+    p.min_area_m2 = 0;  // every polygon kept
     auto r = infer::segment_scene(p, predictor());
     const auto& stats = r.record["stats"];
     ASSERT_TRUE(stats.contains("flood_area_km2")) << crs << ": " << stats.dump();
@@ -400,9 +418,13 @@ TEST(Segment, FloodAreaIsInSquareKilometresForGeographicScenes) {
     // 0.0001° at 26°N: 11.07 m (lat) x 10.01 m (lon) ≈ 110.8 m² a pixel.
     EXPECT_NEAR(stats["flood_area_km2"].get<double>() / (double(r.flood_pixels) * 110.8e-6), 1.0, 0.01) << crs;
     EXPECT_NE(stats["area_method"].get<std::string>().find("ellipsoidal"), std::string::npos);
-    // Polygon areas agree with the pixel count (the same pixels, measured two ways).
+    // Polygon areas agree with the pixel count (the same pixels, measured two ways: the
+    // polygons' geodesic areas against the pixels' ellipsoidal ones) when no polygon is
+    // dropped for its size: equal to 0.1% (they agree to 1e-6 today), where dropping the speckle
+    // below the default 1000 m² costs 4.4% here.
+    EXPECT_EQ(stats["polygons_dropped_below_min_area"], 0) << crs;
     EXPECT_NEAR(stats["flood_polygon_area_km2"].get<double>(), stats["flood_area_km2"].get<double>(),
-                0.05 * stats["flood_area_km2"].get<double>())
+                0.001 * stats["flood_area_km2"].get<double>())
         << crs;
   }
 }

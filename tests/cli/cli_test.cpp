@@ -11,6 +11,7 @@
 #include <cmath>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -335,28 +336,68 @@ TEST(Cli, SegmentExplainWritesTheHeatmapAndRefusesAnUnknownLayer) {
             2);
 }
 
-TEST(Cli, InterruptedSegmentExits130AndLeavesNothing) {
-  drshym::testing::TempDir tmp;
-  // The signal is sent as soon as the staged outputs appear (the model loop has started), and
-  // 256 tiles on one thread keep the run going for many seconds after that on any machine.
-  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "2048", "--height", "2048"}).code, 0);
-  const std::string out = tmp.file("out");
-  pid_t pid = spawn({"segment", tmp.file("scene.tif"), "--out", out, "--tile", "128", "--overlap", "0", "--batch", "1",
-                     "--threads", "1"},
+namespace {
+// Starts `segment` on `scene` into `out` (256 tiles of 128 px on one thread for a 2048² scene:
+// many seconds on any machine), waits until it has staged files beyond `before` (the checks
+// passed, the model loop started), sends `sig` and returns the exit code and the log.
+std::pair<int, std::string> interrupt_segment(const drshym::testing::TempDir& tmp, const std::string& scene,
+                                              const std::string& out, int sig, size_t before) {
+  pid_t pid = spawn({"segment", scene, "--out", out, "--tile", "128", "--overlap", "0", "--batch", "1", "--threads",
+                     "1"},
                     tmp.file("seg.log"));
-  // The staged (hidden, temporary) rasters appear once the checks pass and the model loop starts.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (files_in(out).empty() && std::chrono::steady_clock::now() < deadline)
+  while (files_in(out).size() <= before && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_FALSE(files_in(out).empty()) << "segment never started writing";
-  kill(pid, SIGINT);
-  EXPECT_EQ(wait_exit(pid), 130);  // a clean exit after rolling back, not death by the signal
+  EXPECT_GT(files_in(out).size(), before) << "segment never started writing";
+  kill(pid, sig);
+  const int code = wait_exit(pid);
   std::ifstream log(tmp.file("seg.log"));
   std::stringstream ss;
   ss << log.rdbuf();
-  EXPECT_TRUE(contains(ss.str(), "interrupted")) << ss.str();
-  auto left = files_in(out);
-  EXPECT_TRUE(left.empty()) << left.size() << " file(s) left, first: " << left.front();
+  return {code, ss.str()};
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST(Cli, InterruptedSegmentExits130AndLeavesNothing) {
+  // Ctrl-C and SIGTERM alike (README: exit 130, nothing left behind).
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "2048", "--height", "2048"}).code, 0);
+  for (int sig : {SIGINT, SIGTERM}) {
+    const std::string out = tmp.file("out_" + std::to_string(sig));
+    auto [code, log] = interrupt_segment(tmp, tmp.file("scene.tif"), out, sig, 0);
+    EXPECT_EQ(code, 130) << sig;  // a clean exit after rolling back, not death by the signal
+    EXPECT_TRUE(contains(log, "interrupted")) << log;
+    auto left = files_in(out);
+    EXPECT_TRUE(left.empty()) << sig << ": " << left.size() << " file(s) left, first: " << left.front();
+  }
+}
+
+TEST(Cli, AnInterruptedRerunIntoTheSameOutKeepsThePreviousOutputs) {
+  // README: "a failed rerun into the same --out puts the previous run's outputs back".
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "256", "--height", "256"}).code, 0);
+  const std::string out = tmp.file("out");
+  ASSERT_EQ(run(tmp, {"segment", tmp.file("scene.tif"), "--out", out, "--threads", "1"}).code, 0);
+  const auto first = files_in(out);
+  std::map<std::string, std::string> bytes;
+  for (const auto& f : first) bytes[f] = file_bytes(out + "/" + f);
+  // The same scene name, now large: the rerun stages its outputs beside the old ones, then stops.
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("scene.tif"), "--width", "2048", "--height", "2048"}).code, 0);
+  auto [code, log] = interrupt_segment(tmp, tmp.file("scene.tif"), out, SIGINT, first.size());
+  EXPECT_EQ(code, 130) << log;
+  auto now = files_in(out);
+  std::sort(now.begin(), now.end());
+  auto want = first;
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(now, want);
+  for (const auto& [f, b] : bytes) EXPECT_TRUE(file_bytes(out + "/" + f) == b) << f << " changed";
 }
 
 TEST(Cli, InterruptedTileExits130AndLeavesNothing) {

@@ -400,6 +400,42 @@ TEST(Cli, AnInterruptedRerunIntoTheSameOutKeepsThePreviousOutputs) {
   for (const auto& [f, b] : bytes) EXPECT_TRUE(file_bytes(out + "/" + f) == b) << f << " changed";
 }
 
+TEST(Cli, AnInterruptedBatchWritesNoCatalogOrSummaryAndKeepsFinishedScenes) {
+  // README: "An interrupted batch (Ctrl-C) writes no catalog or summary"; finished scenes stay
+  // for --resume.
+  drshym::testing::TempDir tmp;
+  std::ofstream manifest(tmp.file("m.txt"));
+  for (const char* id : {"s1", "s2", "s3"}) {
+    ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file(std::string(id) + ".tif"), "--width", "1024", "--height",
+                        "1024"})
+                  .code,
+              0);
+    manifest << tmp.file(std::string(id) + ".tif") << "\n";
+  }
+  manifest.close();
+  const std::string out = tmp.file("out");
+  pid_t pid = spawn({"batch", tmp.file("m.txt"), "--out", out, "--tile", "128", "--overlap", "0", "--threads", "1"},
+                    tmp.file("batch.log"));
+  // Ctrl-C once the first scene is complete (its record is committed with its outputs), the
+  // second under way.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(out + "/s1/s1_record.json") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(fs::exists(out + "/s1/s1_record.json")) << "the first scene never finished";
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130);
+  EXPECT_FALSE(fs::exists(out + "/catalog.json"));
+  EXPECT_FALSE(fs::exists(out + "/batch_summary.json"));
+  EXPECT_TRUE(fs::exists(out + "/s1/s1_mask.tif"));
+  EXPECT_TRUE(files_in(out + "/s3").empty()) << "a scene after the interrupt ran";
+  // --resume finishes the job: the first scene is resumed, the others computed.
+  auto r = run(tmp, {"batch", tmp.file("m.txt"), "--out", out, "--tile", "128", "--overlap", "0", "--resume"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto sum = drshym::core::read_json_file(out + "/batch_summary.json");
+  EXPECT_EQ(sum["scenes"][0]["status"], "resumed") << sum.dump();
+  EXPECT_EQ(sum["scenes"][2]["status"], "done") << sum.dump();
+}
+
 TEST(Cli, InterruptedTileExits130AndLeavesNothing) {
   // The case from the hardening review: tile on a large scene, Ctrl-C after it started writing.
   drshym::testing::TempDir tmp;

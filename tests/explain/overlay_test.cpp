@@ -223,6 +223,44 @@ TEST(Overlay, FloodColoursLegendAndScaleBarInUtm) {
   EXPECT_NEAR(longest_ink_run(p, panel), 125, 2);
 }
 
+TEST(Overlay, WaterClassesGetTheirOwnColours) {
+  // README: with classes, permanent water navy, flood water vermillion (#D55E00), uncertain
+  // dry ground yellow (#F0E442) instead of the orange of a map without classes.
+  TempDir tmp;
+  Scene s = make_scene(tmp, 100, 60, "EPSG:32631", kUtm, 10);
+  // The water's left half permanent (1), its right half flood water (2).
+  auto permanent = [&](int x, int y) { return s.flood(x, y) && x < 37; };
+  s.in.classes_path = tmp.file("classes.tif");
+  s.in.classes_source = "permanent_head";
+  write_raster(s.in.classes_path, 100, 60, io::DataType::Byte, "EPSG:32631", s.in.geotransform, [&](int x, int y) {
+    return s.nodata(x, y) ? 255.0f : permanent(x, y) ? 1.0f : s.flood(x, y) ? 2.0f : 0.0f;
+  });
+  const std::string out = tmp.file("overlay_classes.png");
+  write_flood_overlay_png(s.in, out, 1600);
+  keep(out);
+  const Png p = read_png(out);
+  auto navy = [](Rgb c) { return c.b > c.r + 30 && c.b > c.g + 30 && c.r < 60; };
+  auto vermillion = [](Rgb c) { return c.r > c.g + 50 && c.r > c.b + 80; };
+  auto yellow = [](Rgb c) { return c.r > c.b + 40 && c.g > c.b + 40 && std::abs(c.r - c.g) < 40; };
+  int checked[3] = {0, 0, 0};
+  for (int y = 0; y < 60; y += 2)
+    for (int x = 0; x < 100; x += 2) {
+      const Rgb c = region_px(p, kK, x, y);
+      if (s.nodata(x, y)) continue;
+      if (permanent(x, y)) {
+        EXPECT_TRUE(navy(c)) << x << "," << y << ": " << int(c.r) << " " << int(c.g) << " " << int(c.b);
+        ++checked[0];
+      } else if (s.flood(x, y)) {
+        EXPECT_TRUE(vermillion(c)) << x << "," << y << ": " << int(c.r) << " " << int(c.g) << " " << int(c.b);
+        ++checked[1];
+      } else if (s.uncertain(x, y)) {
+        EXPECT_TRUE(yellow(c)) << x << "," << y << ": " << int(c.r) << " " << int(c.g) << " " << int(c.b);
+        ++checked[2];
+      }
+    }
+  for (int n : checked) EXPECT_GT(n, 20);
+}
+
 TEST(Overlay, TerrainExcludedGroundIsHatchedAndOtherGroundIsNot) {
   TempDir tmp;
   Scene s = make_scene(tmp, 100, 60, "EPSG:32631", kUtm, 10);

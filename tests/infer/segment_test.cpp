@@ -19,6 +19,8 @@
 #include "infer/batch.hpp"
 #include "infer/predictor.hpp"
 #include "ingest/synthetic_scene.hpp"
+#include "model/segnet.hpp"
+#include "model/checkpoint.hpp"
 #include "ingest/tile_scene.hpp"
 #include "io/raster.hpp"
 #include "support/test_support.hpp"
@@ -246,6 +248,40 @@ TEST(Segment, WindowsWithoutValidPixelsSkipTheModelAndStayNodata) {
   auto in = io::Raster::open(tmp.file("holed.tif")).read(Window{0, 0, 256, 256}, {1, 2});
   auto mask = io::Raster::open(r.outputs["mask"].get<std::string>()).read(Window{0, 0, 256, 256}, {1});
   EXPECT_EQ(in.valid, mask.valid);
+}
+
+TEST(Segment, AResNetEncoderNeedsTilesInMultiplesOf32) {
+  // README: ResNet encoders downsample 32x, so their tiles are multiples of 32; segment says so
+  // (with the nearest size that works) before any output, and runs at a size that is.
+  drshym::testing::TempDir tmp;
+  nlohmann::json meta = core::read_json_file(std::string(DRSHYM_SOURCE_DIR) + "/models/default/model.json");
+  model::ModelConfig cfg;
+  cfg.arch = "unet_resnet18";
+  cfg.base_width = 4;
+  cfg.in_channels = 2;
+  torch::manual_seed(42);
+  model::SegNet net = model::make_model(cfg);
+  net->eval();
+  meta.erase("heads");
+  meta["model"] = net->config().to_json();
+  model::save_checkpoint(tmp.file("resnet/model.pt"), net, meta);
+  infer::PredictorParams pp;
+  pp.checkpoint = tmp.file("resnet");
+  pp.threads = 1;
+  infer::Predictor resnet(pp);
+  const std::string scene = synthetic_scene(tmp, 128, 128);
+  infer::SegmentParams p;
+  p.scene_uri = scene;
+  p.out_dir = tmp.file("out");
+  p.grid = {48, 8};
+  p.progress = false;
+  p.write_classes = false;
+  drshym::testing::expect_error([&] { infer::segment_scene(p, resnet); }, ErrorKind::Usage,
+                                {"tile size 48 is not a multiple of 32", "unet_resnet18", "try 32"});
+  EXPECT_TRUE(files_in(p.out_dir).empty());
+  p.grid = {64, 8};
+  EXPECT_NO_THROW(infer::segment_scene(p, resnet));
+  EXPECT_TRUE(fs::exists(p.out_dir + "/scene_mask.tif"));
 }
 
 TEST(Segment, BadInputsFailBeforeWriting) {

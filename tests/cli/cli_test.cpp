@@ -505,6 +505,22 @@ TEST(Cli, ServeStopsOnSigtermCancelsRunningWorkAndARestartReportsIt) {
   kill(pid, SIGTERM);
   EXPECT_EQ(wait_exit(pid), 0) << read_file(tmp.file("serve.log"));
   EXPECT_TRUE(contains(read_file(tmp.file("serve.log")), "serve: stopped"));
+  {  // README: one access line per request (JSON: request id, method, path, status, duration),
+     // its id the X-Request-Id header.
+    std::istringstream lines(read_file(tmp.file("serve.log")));
+    std::string line;
+    nlohmann::json post;
+    while (std::getline(lines, line))
+      if (auto at = line.find("access {"); at != std::string::npos) {
+        const auto a = nlohmann::json::parse(line.substr(at + 7));
+        if (a["request_id"] == r->get_header_value("X-Request-Id")) post = a;
+      }
+    ASSERT_TRUE(post.is_object()) << "no access line for request " << r->get_header_value("X-Request-Id");
+    EXPECT_EQ(post["method"], "POST");
+    EXPECT_EQ(post["path"], "/v1/jobs");
+    EXPECT_EQ(post["status"], 202);
+    EXPECT_GE(post["duration_ms"].get<double>(), 0.0);
+  }
   for (const auto& f : files_in(out))
     EXPECT_EQ(f.rfind("jobs.sqlite", 0), 0u) << "left behind by the cancelled job: " << f;
   // A new server on the same output root reports the job failed, not running.

@@ -474,6 +474,72 @@ int wait_for_port(const std::string& log) {
 
 }  // namespace
 
+namespace {
+// A folder dataset (what `drshym tile --label` writes) of three demo scenes, 64 labelled
+// 128 px tiles each, under <root>/train; the groups (cv folds) are the scene names a, b, c.
+std::string demo_folder_dataset(const drshym::testing::TempDir& tmp) {
+  const std::string root = tmp.file("root");
+  for (const std::string id : {"a", "b", "c"}) {
+    EXPECT_EQ(run(tmp, {"demo-scene", "--out", tmp.file(id + ".tif"), "--label", tmp.file(id + "_truth.tif"), "--seed",
+                        std::to_string(id[0]), "--width", "1024", "--height", "1024"})
+                  .code,
+              0);
+    EXPECT_EQ(run(tmp, {"tile", tmp.file(id + ".tif"), "--label", tmp.file(id + "_truth.tif"), "--out",
+                        tmp.file("tiles_" + id), "--tile", "128", "--overlap", "0"})
+                  .code,
+              0);
+    for (const char* sub : {"images", "labels"}) {
+      fs::create_directories(root + "/train/" + sub);
+      for (const auto& f : fs::directory_iterator(tmp.file("tiles_" + id + "/" + sub)))
+        fs::rename(f.path(), root + "/train/" + sub + "/" + f.path().filename().string());
+    }
+  }
+  return root;
+}
+
+// Waits (up to a minute) until `path` exists.
+bool wait_for_file(const std::string& path) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(path) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return fs::exists(path);
+}
+}  // namespace
+
+TEST(Cli, AnInterruptedCvKeepsTheFinishedFoldsAndAnInterruptedEvalWritesNoReport) {
+  // README: Ctrl-C stops `cv` keeping the folds that finished (cv_partial.json, no summary) and
+  // `eval` writing no report.
+  drshym::testing::TempDir tmp;
+  const std::string root = demo_folder_dataset(tmp);
+  std::ofstream(tmp.file("cv.yaml")) << "seed: 42\nthreads: 1\nout_dir: " << tmp.file("cv") << "\n"
+                                     << "model: {arch: unet_compact, base_width: 4, norm: batch}\n"
+                                        "preprocess: {bands: [VV, VH], normalization: {method: reference}}\n"
+                                        "data:\n  train: {type: folder, root: " << root << ", split: train}\n"
+                                     << "  val: {type: folder, root: " << root << ", split: train}\n"
+                                     << "train: {epochs: 1, batch_size: 4, steps_per_epoch: 60, crop: 64, lr: 0.002}\n";
+  pid_t pid = spawn({"cv", "--config", tmp.file("cv.yaml")}, tmp.file("cv.log"));
+  ASSERT_TRUE(wait_for_file(tmp.file("cv/cv_partial.json"))) << "no fold finished";
+  kill(pid, SIGINT);  // fold 'b' is training
+  EXPECT_EQ(wait_exit(pid), 130);
+  const auto partial = drshym::core::read_json_file(tmp.file("cv/cv_partial.json"));
+  ASSERT_EQ(partial.size(), 1u) << partial.dump();
+  EXPECT_EQ(partial[0]["held_out"], "a");
+  EXPECT_FALSE(fs::exists(tmp.file("cv/cv_summary.json")));
+
+  // eval: interrupted once the model is running on the 192 tiles (seconds on one thread).
+  pid = spawn({"eval", "--ckpt", std::string(DRSHYM_SOURCE_DIR) + "/models/default", "--dataset", "folder", "--root",
+               root, "--split", "train", "--threads", "1", "--report", tmp.file("report.json"), "--report-dir",
+               tmp.file("report")},
+              tmp.file("eval.log"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!contains(read_file(tmp.file("eval.log")), "192 samples") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read_file(tmp.file("eval.log"));
+  EXPECT_FALSE(fs::exists(tmp.file("report.json")));
+  EXPECT_TRUE(files_in(tmp.file("report")).empty());
+}
+
 TEST(Cli, ServeStopsOnSigtermCancelsRunningWorkAndARestartReportsIt) {
   drshym::testing::TempDir tmp;
   const std::string in = tmp.file("in"), out = tmp.file("out");

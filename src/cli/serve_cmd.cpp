@@ -64,6 +64,13 @@ class ServeCommand : public Command {
     sub->add_option("--min-free-mb", svc_.min_free_mb,
                     "Refuse new requests (507) while the output disk has less free space than this, in MiB")
         ->capture_default_str();
+    sub->add_option("--leaflet-dir", srv_.leaflet_dir,
+                    "Folder with leaflet.js, leaflet.css and images/ for the map page (Debian's libjs-leaflet)")
+        ->capture_default_str();
+    sub->add_option("--tile-renders", srv_.tiles.renders,
+                    "Map tiles rendered at once; at most 8 more requests wait, the rest get 503 (segmentation keeps its CPUs)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
     return sub;
   }
 
@@ -75,8 +82,8 @@ class ServeCommand : public Command {
     srv_.http_threads = svc_.workers + svc_.queue + 8;
     serve::HttpServer server(service, srv_);
     const int port = server.bind();
-    core::log().info("serve: listening on http://{}:{} (workers {}, queue {}, outputs under {})", srv_.host, port,
-                     svc_.workers, svc_.queue, svc_.output_root);
+    core::log().info("serve: listening on http://{}:{} (workers {}, queue {}, outputs under {}); map page: http://{}:{}/",
+                     srv_.host, port, svc_.workers, svc_.queue, svc_.output_root, srv_.host, port);
     // SIGTERM/SIGINT only raise a flag (core/interrupt): this thread turns it into a shutdown.
     std::atomic<bool> done{false};
     std::thread watcher([&] {

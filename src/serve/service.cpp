@@ -687,7 +687,8 @@ std::optional<JobFiles> Service::job_files(const std::string& id) const {
   }
   f.threshold = r->result.value("provenance", nlohmann::json::object()).value("threshold", 0.5);
   try {
-    if (r->request.is_object()) f.scene = s.policy.resolve(r->request.value("image_uri", ""));
+    if (r->request.is_object()) f.image_uri = r->request.value("image_uri", "");
+    if (!f.image_uri.empty()) f.scene = s.policy.resolve(f.image_uri);
   } catch (const Error&) {
     f.scene.clear();  // moved, removed or no longer allowed: the map has no backdrop
   }

@@ -42,7 +42,8 @@ struct JobFiles {
   std::string id;
   std::string folder;                          // <output-root>/<id>
   std::map<std::string, std::string> outputs;  // "mask", "proba", "classes", "geojson", ... → file
-  std::string scene;      // the job's image_uri resolved again by the input policy; "" when gone
+  std::string image_uri;  // as the client gave it
+  std::string scene;      // image_uri resolved again by the input policy; "" when gone
   double threshold = 0.5; // the flood threshold the job used
 };
 

@@ -108,7 +108,7 @@ function resultCell(job) {
 
 function jobRow(job) {
   const tr = el('tr');
-  tr.appendChild(el('td', (job.created_at || '').replace('T', ' ').replace('Z', '')));
+  tr.appendChild(el('td', (job.created_at || '').replace('T', ' ').replace(/\.\d+Z?$|Z$/, '')));
   const scene = el('td', sceneName(job.image_uri));
   scene.title = job.image_uri || '';
   tr.appendChild(scene);

@@ -105,8 +105,8 @@ auto without_paths(const char* what, F f) {
 }
 
 // The files of a finished job, or NotFound (unknown, or not finished yet).
-JobFiles finished_job(const Service& service, const std::string& id) {
-  auto f = service.job_files(id);
+JobFiles finished_job(const Service& service, const std::string& id, bool with_scene = true) {
+  auto f = service.job_files(id, with_scene);
   if (!f) {
     auto j = service.job(id);
     if (!j) no_job(id, "such");
@@ -134,7 +134,8 @@ void send_tile(PageContext& ctx, const httplib::Request& req, httplib::Response&
     throw Error(ErrorKind::NotFound, "tiles",
                 "no layer " + quoted(core::clip_utf8(layer_name, 32)) + " (backdrop, proba, classes or exclusion)");
   const TileKey k = parse_tile_key(req.matches[3], req.matches[4], req.matches[5]);
-  const JobFiles f = finished_job(ctx.service, id);
+  // The scene is checked only for the backdrop, and only until its COG exists.
+  const JobFiles f = finished_job(ctx.service, id, *layer == TileLayer::backdrop);
   std::optional<std::string> png;
   try {
     png = without_paths("rendering the tile", [&] { return ctx.tiles.tile(f, *layer, k); });
@@ -171,7 +172,7 @@ void send_output(PageContext& ctx, const httplib::Request& req, httplib::Respons
   const std::string id = req.matches[1], key = req.matches[2];
   const OutputKind* kind = find_output_kind(key);
   if (!kind) throw Error(ErrorKind::NotFound, "jobs", "no output " + quoted(core::clip_utf8(key, 32)) + " (see GET /v1/jobs/{id}/map)");
-  const JobFiles f = finished_job(ctx.service, id);
+  const JobFiles f = finished_job(ctx.service, id, false);
   if (key == "stac") {
     res.set_header("Content-Disposition", "attachment; filename=\"" + id + "_stac_item.json\"");
     const auto item = without_paths("writing the STAC item", [&] { return stac_item(f, *ctx.service.job(id)); });

@@ -666,7 +666,7 @@ nlohmann::json Service::input_files() const {
   return {{"files", files}, {"truncated", !complete}};
 }
 
-std::optional<JobFiles> Service::job_files(const std::string& id) const {
+std::optional<JobFiles> Service::job_files(const std::string& id, bool with_scene) const {
   const auto& s = *impl_;
   if (!plain_id(id)) return std::nullopt;
   auto r = s.store->get(id);
@@ -688,7 +688,7 @@ std::optional<JobFiles> Service::job_files(const std::string& id) const {
   f.threshold = r->result.value("provenance", nlohmann::json::object()).value("threshold", 0.5);
   try {
     if (r->request.is_object()) f.image_uri = r->request.value("image_uri", "");
-    if (!f.image_uri.empty()) f.scene = s.policy.resolve(f.image_uri);
+    if (with_scene && !f.image_uri.empty()) f.scene = s.policy.resolve(f.image_uri);
   } catch (const Error&) {
     f.scene.clear();  // moved, removed or no longer allowed: the map has no backdrop
   }

@@ -74,8 +74,9 @@ class Service {
   // may name, sorted; at most kMaxListedInputs, kMaxInputDepth folders deep, no hidden files, no
   // symlink that leads out of its root. {"files": [{"uri", "name", "bytes"}], "truncated"}.
   nlohmann::json input_files() const;
-  // The files of a done job; nullopt when the id is unknown, malformed or not done.
-  std::optional<JobFiles> job_files(const std::string& id) const;
+  // The files of a done job; nullopt when the id is unknown, malformed or not done. The scene is
+  // resolved (a file check) only with_scene; JobFiles::scene stays "" otherwise.
+  std::optional<JobFiles> job_files(const std::string& id, bool with_scene = true) const;
   nlohmann::json models() const;    // GET /v1/models
   nlohmann::json health() const;    // GET /healthz
   // Stop taking work: queued work fails with Unavailable, running work is cancelled (its

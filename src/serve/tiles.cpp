@@ -83,46 +83,6 @@ bool overlaps(const std::array<double, 4>& a, const std::array<double, 4>& b) {
   return a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
 }
 
-// ---- render slots ----
-
-// At most `slots` renders at once and `waiting` callers queued; the rest are refused.
-class RenderGate {
- public:
-  RenderGate(int slots, int waiting, double wait_s)
-      : free_(std::max(1, slots)), max_waiting_(std::max(0, waiting)), wait_(wait_s) {}
-  void acquire() {
-    std::unique_lock<std::mutex> lk(m_);
-    if (free_ == 0 && waiting_ >= max_waiting_) throw busy();
-    ++waiting_;
-    const bool got = cv_.wait_for(lk, wait_, [this] { return free_ > 0; });
-    --waiting_;
-    if (!got) throw busy();
-    --free_;
-  }
-  void release() {
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      ++free_;
-    }
-    cv_.notify_one();
-  }
-
- private:
-  static Error busy() {
-    return Error(ErrorKind::Unavailable, "tiles", "busy rendering other map tiles; retry shortly");
-  }
-  std::mutex m_;
-  std::condition_variable cv_;
-  int free_, max_waiting_, waiting_ = 0;
-  std::chrono::duration<double> wait_;
-};
-
-struct Slot {
-  RenderGate& g;
-  explicit Slot(RenderGate& gate) : g(gate) { g.acquire(); }
-  ~Slot() { g.release(); }
-};
-
 // ---- the disk cache ----
 
 // Tiles per job folder, oldest (first written) evicted beyond the count or byte bound.
@@ -305,6 +265,28 @@ std::string make_backdrop(const JobFiles& job, const fs::path& dir) {
 
 }  // namespace
 
+RenderGate::RenderGate(int slots, int waiting, double wait_s)
+    : free_(std::max(1, slots)), max_waiting_(std::max(0, waiting)), wait_(std::max(0.0, wait_s)) {}
+
+void RenderGate::acquire() {
+  std::unique_lock<std::mutex> lk(m_);
+  auto busy = [] { return Error(ErrorKind::Unavailable, "tiles", "busy rendering other map tiles; retry shortly"); };
+  if (free_ == 0 && waiting_ >= max_waiting_) throw busy();
+  ++waiting_;
+  const bool got = cv_.wait_for(lk, wait_, [this] { return free_ > 0; });
+  --waiting_;
+  if (!got) throw busy();
+  --free_;
+}
+
+void RenderGate::release() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    ++free_;
+  }
+  cv_.notify_one();
+}
+
 const char* to_string(TileLayer l) {
   switch (l) {
     case TileLayer::backdrop: return "backdrop";
@@ -430,7 +412,7 @@ std::optional<std::string> TileService::tile(const JobFiles& job, TileLayer laye
     src_path = s.source(job, layer, dir);
     if (outside(src_path)) return std::nullopt;
   }
-  Slot slot(s.gate);
+  RenderGate::Slot slot(s.gate);
   if (src_path.empty()) {
     src_path = s.source(job, layer, dir);  // writes the backdrop COG the first time
     if (outside(src_path)) return std::nullopt;

@@ -17,8 +17,11 @@
 // go first). Renders run at most `renders` at once with at most `waiting` requests queued for
 // a slot: a panning map cannot take every CPU from segmentation; excess gets Unavailable (503).
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +54,29 @@ struct TileOptions {
   double wait_s = 10;                       // longest wait for a slot, then 503
   size_t cache_tiles = 4096;                // cached tiles per job, at most
   uint64_t cache_bytes = uint64_t(64) << 20;  // cached bytes per job, at most
+};
+
+// At most `slots` renders at once and `waiting` callers queued for a slot, each for at most
+// wait_s; acquire() throws Unavailable (503) beyond that.
+class RenderGate {
+ public:
+  RenderGate(int slots, int waiting, double wait_s);
+  void acquire();
+  void release();
+  // A slot held for a scope.
+  struct Slot {
+    RenderGate& g;
+    explicit Slot(RenderGate& gate) : g(gate) { g.acquire(); }
+    ~Slot() { g.release(); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+  };
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int free_, max_waiting_, waiting_ = 0;
+  std::chrono::duration<double> wait_;
 };
 
 // 8-bit RGBA pixels (width * height * 4, row by row) as PNG bytes (libpng). Throws Internal.

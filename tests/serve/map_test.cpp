@@ -19,6 +19,7 @@
 
 #include "explain/overlay.hpp"
 #include "ingest/scene.hpp"
+#include "serve/job_store.hpp"
 #include "serve/map_info.hpp"
 #include "serve/pages.hpp"
 #include "serve/tiles.hpp"
@@ -558,6 +559,69 @@ TEST_F(MapTest, HeadlessChromiumScreenshotOfTheMapShowsTheFlood) {
   ASSERT_EQ(png.h, 768);
   if (const char* keep = std::getenv("DRSHYM_MAP_SCREENSHOT")) fs::copy_file(shot, keep, fs::copy_options::overwrite_existing);
   EXPECT_GT(flood_blue_pixels(png), 2000) << "no flood blue on the map page's screenshot";
+}
+
+}  // namespace
+}  // namespace drshym::serve
+
+namespace drshym::serve {
+namespace {
+
+TEST(MapRenderGate, RefusesBeyondItsSlotsAndQueueWithUnavailable) {
+  RenderGate gate(1, 1, 0.05);
+  RenderGate::Slot held(gate);
+  // One caller may wait; it gives up after wait_s.
+  drshym::testing::expect_error([&] { RenderGate::Slot s(gate); }, ErrorKind::Unavailable, {"busy", "retry"});
+  // With the queue full, the next is refused at once.
+  RenderGate full(1, 0, 10);
+  RenderGate::Slot h2(full);
+  const auto t0 = std::chrono::steady_clock::now();
+  drshym::testing::expect_error([&] { RenderGate::Slot s(full); }, ErrorKind::Unavailable, {"busy"});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+}
+
+TEST(MapRenderGate, AWaiterGetsTheSlotWhenItIsReleased) {
+  RenderGate gate(1, 4, 5);
+  std::atomic<bool> got{false};
+  std::thread t;
+  {
+    RenderGate::Slot held(gate);
+    t = std::thread([&] {
+      RenderGate::Slot s(gate);
+      got = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_FALSE(got);
+  }
+  t.join();
+  EXPECT_TRUE(got);
+}
+
+TEST(MapJobList, TheStoreListsTheNewestJobsFirst) {
+  auto store = open_sqlite_job_store(":memory:");
+  for (const char* id : {"a", "b", "c"}) store->create(id, {{"image_uri", std::string("file:///in/") + id + ".tif"}});
+  const auto two = store->list(2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].id, "c");  // same second: insertion order decides
+  EXPECT_EQ(two[1].id, "b");
+  EXPECT_EQ(two[0].request["image_uri"], "file:///in/c.tif");
+  EXPECT_EQ(store->list(10).size(), 3u);
+}
+
+TEST(MapTiles, KeysOutsideTheirZoomsRangeAreUsageErrors) {
+  EXPECT_EQ(tile_bounds_3857({0, 0, 0})[0], -20037508.342789244);
+  const auto b = tile_bounds_3857({1, 1, 0});  // north-east quarter
+  EXPECT_EQ(b[0], 0.0);
+  EXPECT_EQ(b[1], 0.0);
+  const TileKey k = parse_tile_key("24", "16777215", "0");
+  EXPECT_EQ(k.x, 16777215);
+  for (auto [z, x, y] : std::vector<std::array<const char*, 3>>{
+           {"25", "0", "0"}, {"1", "2", "0"}, {"1", "0", "2"}, {"-1", "0", "0"}, {"", "0", "0"}, {"+1", "0", "0"},
+           {"1e3", "0", "0"}, {"0x1", "0", "0"}, {"1234567890", "0", "0"}, {" 1", "0", "0"}})
+    drshym::testing::expect_error([&] { parse_tile_key(z, x, y); }, ErrorKind::Usage, {"tile"});
+  EXPECT_FALSE(parse_tile_layer(".."));
+  EXPECT_FALSE(parse_tile_layer("mask"));
+  EXPECT_EQ(parse_tile_layer("exclusion"), TileLayer::exclusion);
 }
 
 }  // namespace

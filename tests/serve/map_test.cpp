@@ -14,11 +14,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <thread>
 
 #include "explain/overlay.hpp"
 #include "ingest/scene.hpp"
+#include "ingest/synthetic_scene.hpp"
 #include "serve/job_store.hpp"
 #include "serve/map_info.hpp"
 #include "serve/pages.hpp"
@@ -144,11 +146,12 @@ std::pair<int, int> tile_of_centre(const Band& b, int z) {
 }
 
 // Expected colours: nullopt where the check is skipped (near an edge or a colour boundary).
-using Expect = std::function<std::optional<explain::Paint>(const Band&, double col, double row)>;
+// (gx, gy): the pixel in the whole zoom level's picture (tile * 256 + pixel), for the hatching.
+using Expect = std::function<std::optional<explain::Paint>(const Band&, double col, double row, int64_t gx, int64_t gy)>;
 
 // Nearest (classes): the value under the centre, only where its 3x3 neighbourhood agrees.
 Expect nearest_classes(double thr) {
-  return [thr](const Band& b, double col, double row) -> std::optional<explain::Paint> {
+  return [thr](const Band& b, double col, double row, int64_t, int64_t) -> std::optional<explain::Paint> {
     const int c = int(std::floor(col)), r = int(std::floor(row));
     const float v = b.at(c, r);
     for (int dr = -1; dr <= 1; ++dr)
@@ -171,8 +174,20 @@ std::optional<double> bilinear(const Band& b, double col, double row) {
   return (1 - ay) * ((1 - ax) * v00 + ax * v10) + ay * ((1 - ax) * v01 + ax * v11);
 }
 
+// Nearest (exclusion flags): hatched purple on excluded ground, where the 3x3 neighbourhood agrees.
+Expect nearest_exclusion() {
+  return [](const Band& b, double col, double row, int64_t gx, int64_t gy) -> std::optional<explain::Paint> {
+    const int c = int(std::floor(col)), r = int(std::floor(row));
+    const float v = b.at(c, r);
+    for (int dr = -1; dr <= 1; ++dr)
+      for (int dc = -1; dc <= 1; ++dc)
+        if (!(b.at(c + dc, r + dr) == v)) return std::nullopt;  // NaN (no data) skipped too
+    return explain::exclusion_paint(int(v), gx, gy);
+  };
+}
+
 Expect bilinear_proba(double thr) {
-  return [thr](const Band& b, double col, double row) -> std::optional<explain::Paint> {
+  return [thr](const Band& b, double col, double row, int64_t, int64_t) -> std::optional<explain::Paint> {
     const auto p = bilinear(b, col, row);
     if (!p || std::abs(*p - thr) < 0.02 || std::abs(*p - 0.2) < 0.02) return std::nullopt;  // colour boundary
     return *p >= thr ? explain::flood_paint(*p, thr) : explain::uncertain_paint(*p, thr, false);
@@ -180,7 +195,7 @@ Expect bilinear_proba(double thr) {
 }
 
 Expect bilinear_backdrop() {
-  return [](const Band& b, double col, double row) -> std::optional<explain::Paint> {
+  return [](const Band& b, double col, double row, int64_t, int64_t) -> std::optional<explain::Paint> {
     const auto v = bilinear(b, col, row);
     if (!v) return std::nullopt;
     const uint8_t g = explain::backdrop_grey(float(*v));
@@ -209,7 +224,7 @@ Compared compare_tile(const Rgba& tile, const Band& b, int z, int tx, int ty, co
         ++n.outside;
         continue;
       }
-      const auto e = expect(b, col, row);
+      const auto e = expect(b, col, row, int64_t(tx) * kTileSize + px, int64_t(ty) * kTileSize + py);
       if (!e) continue;
       const int alpha = int(std::lround(e->alpha * 255));
       // Colours are exact (one colour per class); only the backdrop's grey level interpolates.
@@ -289,7 +304,7 @@ std::string MapTest::id_;
 // footprint (anti-aliasing): only the nearest layer's values and every layer's edges are compared.
 void check_layers_at(httplib::Client& c, const std::string& id, const JobFiles& f, int z, Compared& classes,
                      Compared& proba, Compared& backdrop) {
-  const Expect none = [](const Band&, double, double) { return std::optional<explain::Paint>(); };
+  const Expect none = [](const Band&, double, double, int64_t, int64_t) { return std::optional<explain::Paint>(); };
   const Band cls = read_band(f.outputs.at("classes"), 1);
   const Band pr = read_band(f.outputs.at("proba"), 1);
   const Band vv = read_band(f.scene, ingest::open_scene(f.scene, false).bands.vv);
@@ -350,6 +365,48 @@ TEST_F(MapTest, TilesOfASharedSentinel1ChipInLonLatMatchToo) {
   EXPECT_GT(classes.opaque + classes.transparent, 100);
   EXPECT_GT(proba.opaque + proba.transparent, 100);
   EXPECT_GT(backdrop.opaque, 1000);
+}
+
+TEST_F(MapTest, ExclusionTilesHatchTerrainExcludedGroundAsTheOverlayDoes) {
+  DRSHYM_REQUIRE_SHARED(dem, "dem/Rome-30m-DEM.tif");
+  // A demo scene over Rome (UTM 33N, inside the DEM) mapped with that DEM.
+  ingest::SyntheticSceneParams sp;
+  sp.width = sp.height = 192;
+  sp.epsg = 32633;
+  sp.origin_x = 289500;
+  sp.origin_y = 4654600;
+  const std::string scene = dirs_->in + "/rome.tif", dem_copy = dirs_->in + "/rome_dem.tif";
+  ingest::write_synthetic_scene(sp, scene);
+  fs::copy_file(dem, dem_copy, fs::copy_options::overwrite_existing);
+  auto c = server_->client();
+  auto r = post(c, "/v1/jobs", body_for(scene, {{"tile", 128}, {"overlap", 16}, {"dem_uri", "file://" + dem_copy}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  ASSERT_EQ(wait_done(c, id).value("status", ""), "done");
+  const JobFiles f = *server_->service().job_files(id);
+  ASSERT_TRUE(f.outputs.count("exclusion"));
+  const Band ex = read_band(f.outputs.at("exclusion"), 1);
+  int flagged = 0;
+  for (float v : ex.v) flagged += std::isfinite(v) && v != 255 && (int(v) & 3) != 0;
+  const int z = 16;
+  const auto [tx, ty] = tile_of_centre(ex, z);
+  auto t = c.Get(tile_url(id, "exclusion", z, tx, ty).c_str());
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->status, 200) << t->body;
+  const Compared n = compare_tile(decode_png(t->body), ex, z, tx, ty, nearest_exclusion(), 0, "exclusion");
+  EXPECT_GT(n.opaque + n.transparent, 1000);
+  if (flagged > 0) {
+    EXPECT_GT(n.opaque, 0) << "the DEM flags ground here, but the tile hatches none";
+  }
+  auto m = c.Get(("/v1/jobs/" + id + "/map").c_str());
+  ASSERT_TRUE(m && m->status == 200);
+  const json info = json::parse(m->body);
+  bool layer = false;
+  for (const auto& l : info["layers"]) layer = layer || l["name"] == "exclusion";
+  EXPECT_TRUE(layer) << "a job with a DEM has an exclusion layer on its map";
+  std::cout << "exclusion: " << flagged << " flagged pixels; tile: " << n.opaque << " hatched, " << n.transparent
+            << " clear\n";
 }
 
 TEST_F(MapTest, TilesOffTheSceneAre204AndRenderedTilesAreCachedBounded) {

@@ -58,8 +58,17 @@ void add_map_page(nlohmann::json& j) {
   "parameters": {"JobId": {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}},
   "schemas": {
     "JobList": {"type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": {
-      "allOf": [{"$ref": "#/components/schemas/Job"}], "type": "object", "required": ["id", "status", "progress", "image_uri"],
-      "properties": {"image_uri": {"type": "string"}}}}}},
+      "type": "object", "required": ["id", "status", "progress", "created_at", "updated_at", "image_uri"],
+      "description": "A job as GET /v1/jobs/{id} answers it, without the result",
+      "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+        "progress": {"type": "object", "required": ["stage", "fraction"]},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+        "image_uri": {"type": "string"},
+        "summary": {"type": "object", "description": "done jobs: tiles run through the model and flood_km2", "properties": {
+          "tiles": {"type": "integer"}, "flood_km2": {"type": "number"}}},
+        "error": {"type": "object", "required": ["code", "message"]}}}}}},
     "Inputs": {"type": "object", "required": ["files", "truncated"], "properties": {
       "files": {"type": "array", "items": {"type": "object", "required": ["uri", "name", "bytes"], "properties": {
         "uri": {"type": "string"}, "name": {"type": "string"}, "bytes": {"type": "integer"}}}},

@@ -613,8 +613,15 @@ std::optional<nlohmann::json> Service::job(const std::string& id) const {
 nlohmann::json Service::jobs(size_t limit) const {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : impl_->store->list(limit)) {
+    // A row of the list, not the whole result: the page polls this every few seconds.
     nlohmann::json j = r.to_json();
+    j.erase("result");
     j["image_uri"] = r.request.is_object() ? r.request.value("image_uri", "") : "";
+    if (r.status == "done" && r.result.is_object()) {
+      const nlohmann::json stats = r.result.value("stats", nlohmann::json::object());
+      const nlohmann::json fs_ = r.result.value("flood_summary", nlohmann::json::object());
+      j["summary"] = {{"tiles", stats.value("tiles", 0)}, {"flood_km2", fs_.value("flood_km2", nlohmann::json(nullptr))}};
+    }
     out.push_back(std::move(j));
   }
   return {{"jobs", out}};

@@ -67,8 +67,8 @@ class Service {
   nlohmann::json submit_job(const nlohmann::json& body, const std::string& id);
   // GET /v1/jobs/{id}; nullopt when unknown.
   std::optional<nlohmann::json> job(const std::string& id) const;
-  // GET /v1/jobs: the newest `limit` jobs, newest first, each as GET /v1/jobs/{id} with its
-  // image_uri; {"jobs": [...]}.
+  // GET /v1/jobs: the newest `limit` jobs, newest first, each as GET /v1/jobs/{id} without the
+  // result, with its image_uri and, when done, "summary": {"tiles", "flood_km2"}; {"jobs": [...]}.
   nlohmann::json jobs(size_t limit) const;
   // GET /v1/inputs: the GeoTIFFs (.tif, .tiff) under the input roots, as file:// URIs a request
   // may name, sorted; at most kMaxListedInputs, kMaxInputDepth folders deep, no hidden files, no

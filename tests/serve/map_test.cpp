@@ -557,15 +557,25 @@ TEST_F(MapTest, ListsInputsInsideTheRootsAndJobsNewestFirst) {
   EXPECT_FALSE(names.count(".hidden.tif")) << r->body;
   EXPECT_FALSE(names.count("link_out.tif")) << r->body;
   EXPECT_EQ(in["truncated"], false);
+  const json spec = openapi_spec();
+  expect_documented(spec, "/v1/inputs", "get", r);
   auto l = c.Get("/v1/jobs?limit=1");
   ASSERT_TRUE(l);
   ASSERT_EQ(l->status, 200);
+  expect_documented(spec, "/v1/jobs", "get", l);
+  expect_documented(spec, "/v1/jobs", "get", c.Get("/v1/jobs?limit=x"));
   const json jobs = json::parse(l->body)["jobs"];
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0]["image_uri"].get<std::string>().substr(0, 7), "file://");
+  EXPECT_FALSE(jobs[0].contains("result")) << "the list is polled: rows carry a summary, not the result";
+  if (jobs[0]["status"] == "done") {
+    EXPECT_GT(jobs[0]["summary"]["tiles"].get<int>(), 0);
+  }
   auto m = c.Get(("/v1/jobs/" + id_ + "/map").c_str());
   ASSERT_TRUE(m);
   ASSERT_EQ(m->status, 200) << m->body;
+  expect_documented(spec, "/v1/jobs/{id}/map", "get", m);
+  expect_documented(spec, "/v1/jobs/{id}/map", "get", c.Get("/v1/jobs/0123/map"));
   const json info = json::parse(m->body);
   ASSERT_TRUE(info["bounds"].is_array());
   EXPECT_NEAR(info["bounds"][0].get<double>(), 81.0, 0.1);  // the demo scene lies near 81 E, 26 N
@@ -599,6 +609,27 @@ bool on_path(const std::string& exe) {
     at = end + 1;
   }
   return false;
+}
+
+// The page's DOM after its scripts ran in headless Chromium ("" when chromium failed).
+std::string chromium_dom(const std::string& url, const TempDir& tmp) {
+  const std::string out = tmp.file("dom.html");
+  const std::string cmd = "timeout 90 chromium --headless --no-sandbox --disable-gpu --user-data-dir=" + tmp.file("profile") +
+                          " --virtual-time-budget=4000 --dump-dom " + url + " > " + out + " 2> " + tmp.file("chromium.log");
+  if (std::system(cmd.c_str()) != 0) return "";
+  std::ifstream in(out);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_F(MapTest, HeadlessChromiumJobListShowsTheInputsAndTheFinishedJob) {
+  if (!on_path("chromium")) GTEST_SKIP() << "chromium is not installed (scripts/install_deps.sh installs it)";
+  TempDir tmp;
+  const std::string dom = chromium_dom("http://127.0.0.1:" + std::to_string(server_->port()) + "/", tmp);
+  ASSERT_FALSE(dom.empty()) << "chromium failed";
+  // The scripts ran under the page's CSP: the scene list and the job list were fetched and drawn.
+  EXPECT_NE(dom.find("<option value=\"file://" + dirs_->scene), std::string::npos) << dom;
+  EXPECT_NE(dom.find("href=\"/map/" + id_ + "\""), std::string::npos) << dom;
+  EXPECT_NE(dom.find("km² flooded"), std::string::npos) << dom;
 }
 
 TEST_F(MapTest, HeadlessChromiumScreenshotOfTheMapShowsTheFlood) {

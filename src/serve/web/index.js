@@ -84,8 +84,8 @@ function progressCell(job) {
     fill.style.width = pct + '%';
     bar.appendChild(fill);
     td.appendChild(bar);
-  } else if (job.status === 'done' && job.result && job.result.stats) {
-    td.textContent = job.result.stats.tiles + ' tiles';
+  } else if (job.status === 'done' && job.summary) {
+    td.textContent = job.summary.tiles + ' tiles';
   } else if (job.status === 'queued') {
     td.textContent = 'waiting';
   }
@@ -98,8 +98,8 @@ function resultCell(job) {
     const a = el('a', 'open map');
     a.href = '/map/' + encodeURIComponent(job.id);
     td.appendChild(a);
-    const fs = (job.result && job.result.flood_summary) || {};
-    if (fs.flood_km2 !== undefined) td.appendChild(el('div', fs.flood_km2.toFixed(2) + ' km² flooded', 'note'));
+    const km2 = job.summary && job.summary.flood_km2;
+    if (typeof km2 === 'number') td.appendChild(el('div', km2.toFixed(2) + ' km² flooded', 'note'));
   } else if (job.status === 'failed' && job.error) {
     td.appendChild(el('div', job.error.message, 'st-failed'));
   }

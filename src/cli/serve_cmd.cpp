@@ -79,7 +79,9 @@ class ServeCommand : public Command {
     srv_.max_body_bytes = size_t(max_body_kib_) * 1024;
     // One HTTP thread per scene running or waiting (a synchronous request holds its thread),
     // plus a few for /healthz and job polling; --workers <= 256 and --queue <= 1000 bound it.
-    srv_.http_threads = svc_.workers + svc_.queue + 8;
+    // The map tiles' render slots and waiting requests hold HTTP threads too: add them, so a
+    // panning map cannot take the threads job submissions and polling need.
+    srv_.http_threads = svc_.workers + svc_.queue + 8 + srv_.tiles.renders + srv_.tiles.waiting;
     serve::HttpServer server(service, srv_);
     const int port = server.bind();
     core::log().info("serve: listening on http://{}:{} (workers {}, queue {}, outputs under {}); map page: http://{}:{}/",

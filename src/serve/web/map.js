@@ -137,6 +137,18 @@ async function addPolygons(map, info) {
   addLayerControl(map, 'Flood polygons (click one)', layer, true, (o) => { opacity = o; layer.setStyle(style); });
 }
 
+// A tile the server refused while busy (503) is asked for again, at most 3 times, later each
+// time; a tile off the scene (204) fails the same way and costs the server no render.
+function retryFailedTiles(layer) {
+  layer.on('tileerror', (e) => {
+    const tile = e.tile;
+    const n = Number(tile.dataset.retries || 0);
+    if (n >= 3) return;
+    tile.dataset.retries = String(n + 1);
+    setTimeout(() => { tile.src = layer.getTileUrl(e.coords) + '?retry=' + (n + 1); }, 1000 * (n + 1));
+  });
+}
+
 function buildMap(info) {
   const map = L.map('map', { maxZoom: 19, minZoom: 2, attributionControl: false, zoomSnap: 0.5 });
   const b = info.bounds;
@@ -145,6 +157,7 @@ function buildMap(info) {
   L.control.scale({ imperial: false }).addTo(map);
   info.layers.forEach((l, i) => {
     const layer = L.tileLayer(l.url, { tileSize: 256, maxZoom: 19, bounds: bounds || undefined, zIndex: i + 1, opacity: l.opacity });
+    retryFailedTiles(layer);
     addLayerControl(map, l.title, layer, l.default_on, (o) => layer.setOpacity(o));
   });
   return map;

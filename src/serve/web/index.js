@@ -31,6 +31,7 @@ async function loadInputs() {
       const label = f.name + '  (' + (f.bytes / 1048576).toFixed(1) + ' MiB)';
       $('image').appendChild(option(f.uri, label));
       $('before').appendChild(option(f.uri, label));
+      $('dem').appendChild(option(f.uri, label));
     }
     if (inputs.files.length === 0) $('inputs-note').textContent = 'No GeoTIFF under the server\'s --input-root folders yet.';
     else if (inputs.truncated) $('inputs-note').textContent = 'Showing the first ' + inputs.files.length + ' files only.';
@@ -48,6 +49,7 @@ function requestBody() {
   if ($('threshold').value !== '') options.threshold = Number($('threshold').value);
   if ($('model').value !== '') options.model = $('model').value;
   if ($('before').value !== '') options.before_uri = $('before').value;
+  if ($('dem').value !== '') options.dem_uri = $('dem').value;
   return { domain: 'flood_sar', image_uri: $('image').value, options };
 }
 

@@ -19,6 +19,8 @@ PACKAGES=(
   fonts-dejavu-core       # the one font those figures use ("DejaVu Sans"); without it text falls back or vanishes
   libsqlite3-dev
   libopenmpi-dev openmpi-bin  # drshym batch across ranks and nodes (mpirun / srun); CMake's FindMPI
+  libjs-leaflet           # Leaflet for drshym serve's map page, served by the server itself (no CDN)
+  chromium                # headless browser for the map page test (screenshot of /map/{id}); skipped without it
 )
 
 SUDO=""

@@ -64,6 +64,13 @@ class ServeCommand : public Command {
     sub->add_option("--min-free-mb", svc_.min_free_mb,
                     "Refuse new requests (507) while the output disk has less free space than this, in MiB")
         ->capture_default_str();
+    sub->add_option("--leaflet-dir", srv_.leaflet_dir,
+                    "Folder with leaflet.js, leaflet.css and images/ for the map page (Debian's libjs-leaflet)")
+        ->capture_default_str();
+    sub->add_option("--tile-renders", srv_.tiles.renders,
+                    "Map tiles rendered at once; at most 8 more requests wait, the rest get 503 (segmentation keeps its CPUs)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
     return sub;
   }
 
@@ -72,11 +79,13 @@ class ServeCommand : public Command {
     srv_.max_body_bytes = size_t(max_body_kib_) * 1024;
     // One HTTP thread per scene running or waiting (a synchronous request holds its thread),
     // plus a few for /healthz and job polling; --workers <= 256 and --queue <= 1000 bound it.
-    srv_.http_threads = svc_.workers + svc_.queue + 8;
+    // The map tiles' render slots and waiting requests hold HTTP threads too: add them, so a
+    // panning map cannot take the threads job submissions and polling need.
+    srv_.http_threads = svc_.workers + svc_.queue + 8 + srv_.tiles.renders + srv_.tiles.waiting;
     serve::HttpServer server(service, srv_);
     const int port = server.bind();
-    core::log().info("serve: listening on http://{}:{} (workers {}, queue {}, outputs under {})", srv_.host, port,
-                     svc_.workers, svc_.queue, svc_.output_root);
+    core::log().info("serve: listening on http://{}:{} (workers {}, queue {}, outputs under {}); map page: http://{}:{}/",
+                     srv_.host, port, svc_.workers, svc_.queue, svc_.output_root, srv_.host, port);
     // SIGTERM/SIGINT only raise a flag (core/interrupt): this thread turns it into a shutdown.
     std::atomic<bool> done{false};
     std::thread watcher([&] {

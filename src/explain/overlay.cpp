@@ -129,10 +129,6 @@ MapData read_map(const OverlayInputs& in, const Sources& src, const Layout& l) {
 
 // ---- pixels ----
 
-uint8_t backdrop_grey(float vv) {
-  return uint8_t(std::lround(std::clamp((vv - kVvMin) / (kVvMax - kVvMin), 0.0f, 1.0f) * 255.0f));
-}
-
 void put(std::vector<uint8_t>& rgb, size_t i, Rgb c) {
   rgb[3 * i] = c.r;
   rgb[3 * i + 1] = c.g;
@@ -143,6 +139,8 @@ Rgb blend(Rgb under, Rgb over, double a) {
   auto mix = [a](uint8_t u, uint8_t o) { return uint8_t(std::lround((1 - a) * u + a * o)); };
   return {mix(under.r, over.r), mix(under.g, over.g), mix(under.b, over.b)};
 }
+
+Rgb paint_over(Rgb under, const Paint& p) { return p.alpha > 0 ? blend(under, p.rgb, p.alpha) : under; }
 
 double flood_alpha(double p, double threshold) {
   const double t = std::isfinite(p) && threshold < 1 ? std::clamp((p - threshold) / (1 - threshold), 0.0, 1.0) : 0.0;
@@ -161,20 +159,13 @@ std::vector<uint8_t> flood_pixels(const MapData& d, double threshold) {
     }
     const uint8_t g = backdrop_grey(d.vv[i]);
     Rgb c{g, g, g};
-    if (!d.cls.empty()) {
-      // Classes: flood water vermillion (opacity rising with p), permanent water navy.
-      if (d.cls[i] == 2.0f) c = blend(c, kFloodVermillion, flood_alpha(p, threshold));
-      else if (d.cls[i] == 1.0f) c = blend(c, kPermanentNavy, kFloodAlphaHi);
-      else if (p >= kUncertainLo && p < threshold) c = blend(c, kUncertainYellow, kUncertainAlpha);
-    } else if (d.mask[i] == 1.0f) {
-      c = blend(c, kFloodBlue, flood_alpha(p, threshold));
-    } else if (p >= kUncertainLo && p < threshold) {
-      c = blend(c, kUncertainOrange, kUncertainAlpha);
-    }
+    const bool classes = !d.cls.empty();
+    const Paint water = classes ? class_paint(int(d.cls[i]), p, threshold)
+                        : d.mask[i] == 1.0f ? flood_paint(p, threshold)
+                                            : Paint{};
+    c = paint_over(c, water.alpha > 0 ? water : uncertain_paint(p, threshold, classes));
     // Terrain-excluded ground: diagonal hatching over whatever is drawn there.
-    if (!d.excl.empty() && d.excl[i] != 255.0f && (int(d.excl[i]) & 3) != 0 &&
-        (i % size_t(d.w) + i / size_t(d.w)) % kHatchPeriod < kHatchWidth)
-      c = blend(c, kExcludedPurple, kHatchAlpha);
+    if (!d.excl.empty()) c = paint_over(c, exclusion_paint(int(d.excl[i]), int64_t(i % size_t(d.w)), int64_t(i / size_t(d.w))));
     put(rgb, i, c);
   }
   return rgb;
@@ -309,6 +300,29 @@ void draw_legend(Figure& f, const Layout& l, const Draw& draw) {
 }  // namespace
 
 // ---- public ----
+
+uint8_t backdrop_grey(float vv) {
+  return uint8_t(std::lround(std::clamp((vv - kVvMin) / (kVvMax - kVvMin), 0.0f, 1.0f) * 255.0f));
+}
+
+Paint flood_paint(double p, double threshold) { return {kFloodBlue, flood_alpha(p, threshold)}; }
+
+Paint class_paint(int water_class, double p, double threshold) {
+  if (water_class == 2) return {kFloodVermillion, flood_alpha(p, threshold)};
+  if (water_class == 1) return {kPermanentNavy, kFloodAlphaHi};
+  return {};
+}
+
+Paint uncertain_paint(double p, double threshold, bool with_classes) {
+  if (!(p >= kUncertainLo && p < threshold)) return {};
+  return {with_classes ? kUncertainYellow : kUncertainOrange, kUncertainAlpha};
+}
+
+Paint exclusion_paint(int flags, int64_t x, int64_t y) {
+  if (flags == 255 || (flags & 3) == 0) return {};
+  const int64_t diagonal = ((x + y) % int64_t(kHatchPeriod) + int64_t(kHatchPeriod)) % int64_t(kHatchPeriod);
+  return diagonal < int64_t(kHatchWidth) ? Paint{kExcludedPurple, kHatchAlpha} : Paint{};
+}
 
 eval::Rgb viridis(double t) {
   static constexpr std::array<Rgb, 11> kTable{{{68, 1, 84},

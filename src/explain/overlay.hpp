@@ -13,6 +13,7 @@
 // nearest-neighbour resampled reads (memory stays small for any scene); regions much smaller
 // than kMinMapSide are enlarged by the whole factor that brings them nearest to it, so the
 // legend does not dwarf them.
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -83,6 +84,28 @@ ScaleBar choose_scale_bar(double metres_per_pixel, int max_px);
 // WGS 84). nullopt when crs_wkt is "" or has no usable unit.
 std::optional<double> metres_per_pixel_along_row(const std::string& crs_wkt, const GeoTransform& gt, double col,
                                                  double row);
+
+// ---- the overlay's colours, for other renderers (the map tiles of `drshym serve`) ----
+// A colour drawn over the backdrop with an opacity; alpha 0: nothing is drawn there.
+struct Paint {
+  eval::Rgb rgb;
+  double alpha = 0;
+};
+// Backdrop grey of a VV value in dB: -25 dB black .. 0 dB white (clamped).
+uint8_t backdrop_grey(float vv_db);
+// A flood pixel (mask 1, no classes) at calibrated probability p: flood blue, opacity 0.45 at
+// p = threshold rising to 0.95 at p = 1 (a non-finite p gets 0.45).
+Paint flood_paint(double p, double threshold);
+// Water classes: 2 (flood water) vermillion with the opacity of flood_paint; 1 (permanent
+// water) navy at 0.95; anything else nothing.
+Paint class_paint(int water_class, double p, double threshold);
+// A dry pixel the model was unsure about (0.2 <= p < threshold): tinted orange (yellow with
+// classes) at 0.45; nothing otherwise.
+Paint uncertain_paint(double p, double threshold, bool with_classes);
+// Terrain-excluded ground (exclusion flags 1 steep or 2 high above drainage; 255 no DEM):
+// reddish purple on the hatch lines, nothing elsewhere. (x, y): pixel of the picture drawn, so
+// the diagonal lines run on across a whole picture (or across adjacent map tiles).
+Paint exclusion_paint(int flags, int64_t x, int64_t y);
 
 // Viridis at t in [0, 1] (clamped): matplotlib's table at steps of 0.1, linearly interpolated.
 eval::Rgb viridis(double t);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -78,30 +79,26 @@ class SqliteJobStore final : public JobStore {
   }
   std::optional<JobRecord> get(const std::string& id) const override {
     std::lock_guard<std::mutex> lk(m_);
-    sqlite3_stmt* st = prepare(
-        "SELECT id, status, stage, fraction, request, result, error, created_at, updated_at FROM jobs WHERE id=?");
+    sqlite3_stmt* st = prepare((std::string(kSelect) + " WHERE id=?").c_str());
     sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
     std::optional<JobRecord> out;
     const int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-      JobRecord r;
-      auto text = [&](int col) {
-        const unsigned char* t = sqlite3_column_text(st, col);
-        return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
-      };
-      r.id = text(0);
-      r.status = text(1);
-      r.stage = text(2);
-      r.fraction = sqlite3_column_double(st, 3);
-      r.request = parse_or_null(sqlite3_column_text(st, 4));
-      r.result = parse_or_null(sqlite3_column_text(st, 5));
-      r.error = parse_or_null(sqlite3_column_text(st, 6));
-      r.created_at = text(7);
-      r.updated_at = text(8);
-      out = std::move(r);
+      out = row(st);
     } else if (rc != SQLITE_DONE) {
       fail_stmt(st, "read");
     }
+    sqlite3_finalize(st);
+    return out;
+  }
+  std::vector<JobRecord> list(size_t limit) const override {
+    std::lock_guard<std::mutex> lk(m_);
+    sqlite3_stmt* st = prepare((std::string(kSelect) + " ORDER BY created_at DESC, rowid DESC LIMIT ?").c_str());
+    sqlite3_bind_int64(st, 1, sqlite3_int64(std::min<size_t>(limit, 1000000)));
+    std::vector<JobRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(row(st));
+    if (rc != SQLITE_DONE) fail_stmt(st, "read");
     sqlite3_finalize(st);
     return out;
   }
@@ -137,6 +134,26 @@ class SqliteJobStore final : public JobStore {
   }
 
  private:
+  static constexpr const char* kSelect =
+      "SELECT id, status, stage, fraction, request, result, error, created_at, updated_at FROM jobs";
+  // The record of the row a kSelect statement stands on.
+  static JobRecord row(sqlite3_stmt* st) {
+    auto text = [&](int col) {
+      const unsigned char* t = sqlite3_column_text(st, col);
+      return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+    };
+    JobRecord r;
+    r.id = text(0);
+    r.status = text(1);
+    r.stage = text(2);
+    r.fraction = sqlite3_column_double(st, 3);
+    r.request = parse_or_null(sqlite3_column_text(st, 4));
+    r.result = parse_or_null(sqlite3_column_text(st, 5));
+    r.error = parse_or_null(sqlite3_column_text(st, 6));
+    r.created_at = text(7);
+    r.updated_at = text(8);
+    return r;
+  }
   // Ids of the rows a one-parameter SELECT id ... returns (the lock is held by the caller).
   std::vector<std::string> ids_where(const std::string& sql, const std::string& param) const {
     sqlite3_stmt* st = prepare(sql.c_str());

@@ -35,6 +35,8 @@ class JobStore {
   virtual void set_done(const std::string& id, const nlohmann::json& result) = 0;
   virtual void set_failed(const std::string& id, const nlohmann::json& error) = 0;
   virtual std::optional<JobRecord> get(const std::string& id) const = 0;
+  // The newest `limit` jobs (by created_at, then insertion order), newest first.
+  virtual std::vector<JobRecord> list(size_t limit) const = 0;
   // Forgets a job that was never queued (refused with 503).
   virtual void remove(const std::string& id) = 0;
   // Jobs left queued or running by a previous process become failed; returns their ids (the

@@ -6,6 +6,100 @@
 
 namespace drshym::serve {
 
+namespace {
+
+// The map page's routes (serve/pages.hpp) and their schemas, merged into the document.
+void add_map_page(nlohmann::json& j) {
+  const nlohmann::json more = nlohmann::json::parse(R"JSON(
+{
+  "paths": {
+    "/": {"get": {"summary": "Page: submit a scene from the input roots and watch the jobs (HTML; Content-Security-Policy: this server only)",
+      "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}}}},
+    "/map/{id}": {"get": {"summary": "Page: the job's result on a Leaflet map (HTML); waits for the job to finish",
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}, "404": {"$ref": "#/components/responses/Error"}}}},
+    "/static/{name}": {"get": {"summary": "The pages' own scripts and style (compiled into the server)",
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "responses": {"200": {"description": "JavaScript or CSS"}, "404": {"$ref": "#/components/responses/Error"}}}},
+    "/static/leaflet/{name}": {"get": {"summary": "Leaflet's leaflet.js and leaflet.css, from the server's --leaflet-dir (Debian's libjs-leaflet)",
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "responses": {"200": {"description": "JavaScript or CSS"}, "404": {"$ref": "#/components/responses/Error"}}}},
+    "/static/leaflet/images/{name}": {"get": {"summary": "Leaflet's control images (PNG)",
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "responses": {"200": {"description": "PNG", "content": {"image/png": {}}}, "404": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/inputs": {"get": {"summary": "GeoTIFFs under the input roots that a request may name (at most 500, 4 folders deep)",
+      "responses": {"200": {"description": "Files", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Inputs"}}}}}}},
+    "/v1/jobs/{id}/map": {"get": {"summary": "What the map page shows for a done job: bounds, layers, legend, areas, downloads",
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "responses": {"200": {"description": "Map data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MapInfo"}}}},
+                    "404": {"$ref": "#/components/responses/Error"}, "500": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/jobs/{id}/tiles/{layer}/{z}/{x}/{y}.png": {"get": {
+      "summary": "A 256x256 map tile (Web Mercator, XYZ) of a done job, transparent outside the scene and at nodata, in the overlay PNG's colours; cached on disk per job",
+      "parameters": [{"$ref": "#/components/parameters/JobId"},
+        {"name": "layer", "in": "path", "required": true, "schema": {"type": "string", "enum": ["backdrop", "proba", "classes", "exclusion"]}},
+        {"name": "z", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0, "maximum": 24}},
+        {"name": "x", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}, "description": "0 .. 2^z - 1"},
+        {"name": "y", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}, "description": "0 .. 2^z - 1, 0 at the north"}],
+      "responses": {"200": {"description": "PNG (RGBA)", "content": {"image/png": {}}},
+                    "204": {"description": "The tile lies outside the scene"},
+                    "400": {"$ref": "#/components/responses/Error"},
+                    "404": {"$ref": "#/components/responses/Error"},
+                    "500": {"$ref": "#/components/responses/Error"},
+                    "503": {"$ref": "#/components/responses/Busy"}}}},
+    "/v1/jobs/{id}/outputs/{key}": {"get": {"summary": "Download one of the job's own outputs (nothing else): mask, proba, classes, exclusion, cam, geojson, overlay_png, cam_overlay_png, record, or stac (a STAC 1.0.0 item generated for the job)",
+      "parameters": [{"$ref": "#/components/parameters/JobId"},
+        {"name": "key", "in": "path", "required": true, "schema": {"type": "string", "enum": ["mask", "proba", "classes", "exclusion", "cam", "geojson", "overlay_png", "cam_overlay_png", "record", "stac"]}}],
+      "responses": {"200": {"description": "The file (Content-Disposition: attachment)"}, "404": {"$ref": "#/components/responses/Error"}}}}
+  },
+  "jobs_get": {"summary": "The newest jobs, newest first",
+    "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}],
+    "responses": {"200": {"description": "Jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
+                  "400": {"$ref": "#/components/responses/Error"}}},
+  "parameters": {"JobId": {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}},
+  "schemas": {
+    "JobList": {"type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": {
+      "type": "object", "required": ["id", "status", "progress", "created_at", "updated_at", "image_uri"],
+      "description": "A job as GET /v1/jobs/{id} answers it, without the result",
+      "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+        "progress": {"type": "object", "required": ["stage", "fraction"]},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+        "image_uri": {"type": "string"},
+        "summary": {"type": "object", "description": "done jobs: tiles run through the model and flood_km2", "properties": {
+          "tiles": {"type": "integer"}, "flood_km2": {"type": "number"}}},
+        "error": {"type": "object", "required": ["code", "message"]}}}}}},
+    "Inputs": {"type": "object", "required": ["files", "truncated"], "properties": {
+      "files": {"type": "array", "items": {"type": "object", "required": ["uri", "name", "bytes"], "properties": {
+        "uri": {"type": "string"}, "name": {"type": "string"}, "bytes": {"type": "integer"}}}},
+      "truncated": {"type": "boolean"}}},
+    "MapInfo": {"type": "object", "required": ["id", "bounds", "layers", "legend", "caption", "areas", "downloads", "threshold"],
+      "properties": {
+        "id": {"type": "string"}, "image_uri": {"type": "string"},
+        "bounds": {"type": "array", "items": {"type": "number"}, "description": "[west, south, east, north], WGS 84; null without a CRS"},
+        "max_zoom": {"type": "integer"},
+        "layers": {"type": "array", "items": {"type": "object", "required": ["name", "title", "url", "default_on"], "properties": {
+          "name": {"type": "string", "enum": ["backdrop", "proba", "classes", "exclusion"]}, "title": {"type": "string"},
+          "url": {"type": "string"}, "default_on": {"type": "boolean"}, "opacity": {"type": "number"}}}},
+        "polygons_url": {"type": "string"},
+        "polygon_colors": {"type": "object"},
+        "legend": {"type": "array", "items": {"type": "object", "required": ["layer", "label"]}},
+        "caption": {"type": "string"},
+        "areas": {"type": "object"},
+        "threshold": {"type": "number"},
+        "downloads": {"type": "array", "items": {"type": "object", "required": ["key", "label", "file", "url"], "properties": {
+          "key": {"type": "string"}, "label": {"type": "string"}, "file": {"type": "string"}, "url": {"type": "string"}}}}}}
+  }
+}
+)JSON");
+  for (const auto& [path, ops] : more["paths"].items()) j["paths"][path] = ops;
+  j["paths"]["/v1/jobs"]["get"] = more["jobs_get"];
+  j["components"]["parameters"] = more["parameters"];
+  for (const auto& [name, schema] : more["schemas"].items()) j["components"]["schemas"][name] = schema;
+}
+
+}  // namespace
+
 nlohmann::json openapi_spec() {
   static const nlohmann::json spec = [] {
     nlohmann::json j = nlohmann::json::parse(R"JSON(
@@ -194,6 +288,7 @@ nlohmann::json openapi_spec() {
   }
 }
 )JSON");
+    add_map_page(j);
     j["info"]["version"] = kVersion;
     return j;
   }();

@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "serve/pages.hpp"
 #include "serve/request.hpp"
 #include "serve/service.hpp"
 
@@ -291,8 +292,23 @@ nlohmann::json parse_body(const httplib::Request& req) {
 
 const std::vector<RouteInfo>& api_routes() {
   static const std::vector<RouteInfo> routes = {
-      {"POST", "/v1/segment"}, {"POST", "/v1/jobs"},    {"GET", "/v1/jobs/{id}"},
-      {"GET", "/v1/models"},   {"GET", "/healthz"},     {"GET", "/openapi.json"},
+      {"POST", "/v1/segment"},
+      {"POST", "/v1/jobs"},
+      {"GET", "/v1/jobs/{id}"},
+      {"GET", "/v1/models"},
+      {"GET", "/healthz"},
+      {"GET", "/openapi.json"},
+      // The map page (serve/pages.hpp).
+      {"GET", "/"},
+      {"GET", "/map/{id}"},
+      {"GET", "/static/leaflet/images/{name}"},
+      {"GET", "/static/leaflet/{name}"},
+      {"GET", "/static/{name}"},
+      {"GET", "/v1/inputs"},
+      {"GET", "/v1/jobs"},
+      {"GET", "/v1/jobs/{id}/map"},
+      {"GET", "/v1/jobs/{id}/tiles/{layer}/{z}/{x}/{y}.png"},
+      {"GET", "/v1/jobs/{id}/outputs/{key}"},
   };
   return routes;
 }
@@ -302,11 +318,14 @@ struct HttpServer::Impl {
   ServerOptions opt;
   ConnectionGate gate;  // before svr: the pool svr creates refers to it
   GatedServer svr;
+  TileService tiles;
+  PageContext pages;
   int port = -1;
   int listen_fd = -1;
   std::atomic<bool> stop_requested{false};
 
-  Impl(Service& s, const ServerOptions& o) : service(s), opt(o), gate(o.request_read_timeout_s), svr(gate) {}
+  Impl(Service& s, const ServerOptions& o)
+      : service(s), opt(o), gate(o.request_read_timeout_s), svr(gate), tiles(o.tiles), pages{s, tiles, o.leaflet_dir} {}
 
   // Every route runs through here: errors become JSON with the table's status, and nothing a
   // handler throws takes the server down.
@@ -317,7 +336,8 @@ struct HttpServer::Impl {
       try {
         f(req, res);
       } catch (const Error& e) {
-        if (http_status(e.kind()) == 503) res.set_header("Retry-After", std::to_string(service.retry_after_s()));
+        if (http_status(e.kind()) == 503 && !res.has_header("Retry-After"))
+          res.set_header("Retry-After", std::to_string(service.retry_after_s()));
         send_error(res, e.kind(), e.what());
       } catch (const std::exception& e) {
         core::log().error("serve: unexpected error on {} {}: {}", req.method, req.path, e.what());
@@ -444,6 +464,11 @@ struct HttpServer::Impl {
     svr.Get("/openapi.json", route([](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, openapi_spec());
     }));
+    add_page_routes(svr, pages, [this](Handler h) { return route(std::move(h)); });
+    if (!leaflet_available(opt.leaflet_dir))
+      core::log().warn("serve: no Leaflet in {} (install the Debian package libjs-leaflet, or pass --leaflet-dir): "
+                       "the API works, the map page (GET /map/{{id}}) cannot load its map",
+                       opt.leaflet_dir);
   }
 };
 

@@ -9,6 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "serve/pages.hpp"
+#include "serve/tiles.hpp"
+
 namespace drshym::serve {
 
 class Service;
@@ -28,6 +31,10 @@ struct ServerOptions {
   // 503. While every thread is busy, a new connection evicts the connection that has spent the
   // longest (over 1 s) still sending its request, so slow senders cannot starve /healthz.
   int max_connections = 256;
+  // The map page (GET /, /map/{id}): where Leaflet's files are (Debian's libjs-leaflet), and the
+  // map tiles' render slots and disk cache.
+  std::string leaflet_dir = kDefaultLeafletDir;
+  TileOptions tiles;
 };
 
 // The API routes, in the order they are registered and documented.

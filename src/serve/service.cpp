@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -606,6 +608,98 @@ std::optional<nlohmann::json> Service::job(const std::string& id) const {
   auto r = impl_->store->get(id);
   if (!r) return std::nullopt;
   return r->to_json();
+}
+
+nlohmann::json Service::jobs(size_t limit) const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : impl_->store->list(limit)) {
+    // A row of the list, not the whole result: the page polls this every few seconds.
+    nlohmann::json j = r.to_json();
+    j.erase("result");
+    j["image_uri"] = r.request.is_object() ? r.request.value("image_uri", "") : "";
+    if (r.status == "done" && r.result.is_object()) {
+      const nlohmann::json stats = r.result.value("stats", nlohmann::json::object());
+      const nlohmann::json fs_ = r.result.value("flood_summary", nlohmann::json::object());
+      j["summary"] = {{"tiles", stats.value("tiles", 0)}, {"flood_km2", fs_.value("flood_km2", nlohmann::json(nullptr))}};
+    }
+    out.push_back(std::move(j));
+  }
+  return {{"jobs", out}};
+}
+
+namespace {
+
+bool is_geotiff_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return ext == ".tif" || ext == ".tiff";
+}
+
+// Adds the GeoTIFFs under one root to `files` (real path inside the root, no hidden names).
+// Returns false when the listing stopped at kMaxListedInputs.
+bool list_root(const fs::path& root, nlohmann::json& files) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    const std::string name = p.filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_directory(ec)) {
+      if (it.depth() + 1 >= kMaxInputDepth) it.disable_recursion_pending();
+      continue;
+    }
+    if (!is_geotiff_name(p) || !it->is_regular_file(ec)) continue;
+    const fs::path real = fs::weakly_canonical(p, ec);
+    if (ec || real.lexically_relative(root).empty() || *real.lexically_relative(root).begin() == "..") continue;
+    if (files.size() >= kMaxListedInputs) return false;
+    files.push_back({{"uri", io::to_file_uri(p.string())},
+                     {"name", p.lexically_relative(root).string()},
+                     {"bytes", uint64_t(it->file_size(ec))}});
+  }
+  return true;
+}
+
+}  // namespace
+
+nlohmann::json Service::input_files() const {
+  nlohmann::json files = nlohmann::json::array();
+  bool complete = true;
+  for (const auto& r : impl_->policy.roots()) complete = complete && list_root(fs::path(r), files);
+  std::sort(files.begin(), files.end(),
+            [](const nlohmann::json& a, const nlohmann::json& b) { return a["uri"] < b["uri"]; });
+  return {{"files", files}, {"truncated", !complete}};
+}
+
+std::optional<JobFiles> Service::job_files(const std::string& id, bool with_scene) const {
+  const auto& s = *impl_;
+  if (!plain_id(id)) return std::nullopt;
+  auto r = s.store->get(id);
+  if (!r || r->status != "done" || !r->result.is_object()) return std::nullopt;
+  JobFiles f;
+  f.id = id;
+  f.folder = (fs::path(s.opt.output_root) / id).string();
+  const nlohmann::json& outs = r->result.value("outputs", nlohmann::json::object());
+  for (auto it = outs.begin(); it != outs.end(); ++it) {
+    if (!it.value().is_string()) continue;
+    std::string key = it.key();
+    if (key.size() > 4 && key.compare(key.size() - 4, 4, "_uri") == 0) key.resize(key.size() - 4);
+    std::error_code ec;
+    const fs::path p = fs::weakly_canonical(io::to_gdal_path(it.value().get<std::string>()), ec);
+    // Only files directly in the job's own folder: a tampered record cannot point elsewhere.
+    if (ec || p.parent_path() != fs::path(f.folder) || !fs::is_regular_file(p, ec)) continue;
+    f.outputs[key] = p.string();
+  }
+  f.threshold = r->result.value("provenance", nlohmann::json::object()).value("threshold", 0.5);
+  try {
+    if (r->request.is_object()) f.image_uri = r->request.value("image_uri", "");
+    if (with_scene && !f.image_uri.empty()) f.scene = s.policy.resolve(f.image_uri);
+  } catch (const Error&) {
+    f.scene.clear();  // moved, removed or no longer allowed: the map has no backdrop
+  }
+  return f;
 }
 
 nlohmann::json Service::models() const {

@@ -3,6 +3,7 @@
 // a bounded queue, `workers` scenes running at once, per-request deadlines, and the job store.
 // Each request runs infer::segment_scene (the same entry point as `drshym segment`) into a
 // fresh folder under the output root.
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,21 @@ struct ServiceOptions {
 // 128 random bits as 32 hex digits: request ids, job ids and output folder names.
 std::string new_request_id();
 
+// What the map page of a finished job reads: its outputs (only files inside its own folder)
+// and the scene it mapped (the backdrop).
+struct JobFiles {
+  std::string id;
+  std::string folder;                          // <output-root>/<id>
+  std::map<std::string, std::string> outputs;  // "mask", "proba", "classes", "geojson", ... → file
+  std::string image_uri;  // as the client gave it
+  std::string scene;      // image_uri resolved again by the input policy; "" when gone
+  double threshold = 0.5; // the flood threshold the job used
+};
+
+// Limits of GET /v1/inputs: files listed at most, and folder depth under a root.
+inline constexpr size_t kMaxListedInputs = 500;
+inline constexpr int kMaxInputDepth = 4;
+
 class Service {
  public:
   explicit Service(const ServiceOptions& o);
@@ -51,6 +67,16 @@ class Service {
   nlohmann::json submit_job(const nlohmann::json& body, const std::string& id);
   // GET /v1/jobs/{id}; nullopt when unknown.
   std::optional<nlohmann::json> job(const std::string& id) const;
+  // GET /v1/jobs: the newest `limit` jobs, newest first, each as GET /v1/jobs/{id} without the
+  // result, with its image_uri and, when done, "summary": {"tiles", "flood_km2"}; {"jobs": [...]}.
+  nlohmann::json jobs(size_t limit) const;
+  // GET /v1/inputs: the GeoTIFFs (.tif, .tiff) under the input roots, as file:// URIs a request
+  // may name, sorted; at most kMaxListedInputs, kMaxInputDepth folders deep, no hidden files, no
+  // symlink that leads out of its root. {"files": [{"uri", "name", "bytes"}], "truncated"}.
+  nlohmann::json input_files() const;
+  // The files of a done job; nullopt when the id is unknown, malformed or not done. The scene is
+  // resolved (a file check) only with_scene; JobFiles::scene stays "" otherwise.
+  std::optional<JobFiles> job_files(const std::string& id, bool with_scene = true) const;
   nlohmann::json models() const;    // GET /v1/models
   nlohmann::json health() const;    // GET /healthz
   // Stop taking work: queued work fails with Unavailable, running work is cancelled (its

@@ -25,61 +25,6 @@ using nlohmann::json;
 namespace drshym::serve {
 namespace {
 
-// Checks `value` against an OpenAPI schema (required properties, types, enums; $ref followed):
-// enough to catch a response drifting from the published document.
-void expect_matches(const json& value, const json& schema, const json& spec, const std::string& where) {
-  if (schema.contains("$ref")) {
-    const std::string ref = schema["$ref"];
-    const std::string name = ref.substr(ref.rfind('/') + 1);
-    return expect_matches(value, spec["components"]["schemas"][name], spec, where);
-  }
-  if (schema.contains("type")) {
-    const std::string t = schema["type"];
-    const bool ok = (t == "object" && value.is_object()) || (t == "array" && value.is_array()) ||
-                    (t == "string" && value.is_string()) || (t == "boolean" && value.is_boolean()) ||
-                    (t == "integer" && value.is_number_integer()) || (t == "number" && value.is_number());
-    EXPECT_TRUE(ok) << where << ": expected " << t << ", got " << value.dump().substr(0, 200);
-    if (!ok) return;
-  }
-  if (schema.contains("enum")) {
-    bool found = false;
-    for (const auto& e : schema["enum"]) found = found || e == value;
-    EXPECT_TRUE(found) << where << ": " << value.dump() << " not in " << schema["enum"].dump();
-  }
-  if (schema.contains("required")) {
-    for (const auto& k : schema["required"]) {
-      EXPECT_TRUE(value.contains(k.get<std::string>())) << where << ": missing " << k;
-    }
-  }
-  if (schema.contains("properties") && value.is_object())
-    for (auto it = schema["properties"].begin(); it != schema["properties"].end(); ++it)
-      if (value.contains(it.key()) && !value[it.key()].is_null())
-        expect_matches(value[it.key()], it.value(), spec, where + "." + it.key());
-  if (schema.contains("items") && value.is_array())
-    for (size_t i = 0; i < value.size(); ++i) expect_matches(value[i], schema["items"], spec, where + "[" + std::to_string(i) + "]");
-}
-
-// The schema the spec gives for `status` of `method path` (nullptr when undocumented).
-json response_schema(const json& spec, const std::string& path, const std::string& method, int status) {
-  const json& op = spec["paths"][path][method];
-  const std::string s = std::to_string(status);
-  if (!op["responses"].contains(s)) return nullptr;
-  json r = op["responses"][s];
-  if (r.contains("$ref")) {
-    const std::string ref = r["$ref"];
-    r = spec["components"]["responses"][ref.substr(ref.rfind('/') + 1)];
-  }
-  return r["content"]["application/json"]["schema"];
-}
-
-void expect_documented(const json& spec, const std::string& path, const std::string& method,
-                       const httplib::Result& r) {
-  ASSERT_TRUE(r) << method << " " << path << ": no response";
-  const json schema = response_schema(spec, path, method, r->status);
-  ASSERT_FALSE(schema.is_null()) << method << " " << path << " answered " << r->status << ", which the spec omits";
-  expect_matches(json::parse(r->body), schema, spec, method + " " + path);
-}
-
 std::string local_path(const std::string& file_uri) {
   EXPECT_EQ(file_uri.rfind("file://", 0), 0u) << file_uri;
   return file_uri.substr(7);

@@ -213,37 +213,35 @@ bool leaflet_available(const std::string& dir) {
          fs::is_regular_file(fs::path(dir) / "leaflet.css", ec);
 }
 
-void add_page_routes(httplib::Server& svr, PageContext& ctx, const RouteWrap& wrap) {
+void add_page_handlers(PageContext& ctx, RouteHandlers& out) {
   using Req = httplib::Request;
   using Res = httplib::Response;
-  svr.Get("/", wrap([](const Req&, Res& res) { send_asset(res, "index.html"); }));
-  svr.Get(R"(/map/([^/]+))", wrap([&ctx](const Req& req, Res& res) {
+  out["GET /"] = [](const Req&, Res& res) { send_asset(res, "index.html"); };
+  out["GET /map/{id}"] = [&ctx](const Req& req, Res& res) {
     const std::string id = job_id_of(req);
     if (!ctx.service.job(id)) no_job(id, "such");
     send_asset(res, "map.html");
-  }));
-  svr.Get(R"(/static/leaflet/images/([^/]+))", wrap([&ctx](const Req& req, Res& res) {
+  };
+  out["GET /static/leaflet/images/{name}"] = [&ctx](const Req& req, Res& res) {
     send_leaflet(res, ctx.leaflet_dir, "images", req.matches[1]);
-  }));
-  svr.Get(R"(/static/leaflet/([^/]+))", wrap([&ctx](const Req& req, Res& res) {
+  };
+  out["GET /static/leaflet/{name}"] = [&ctx](const Req& req, Res& res) {
     send_leaflet(res, ctx.leaflet_dir, "", req.matches[1]);
-  }));
-  svr.Get(R"(/static/([^/]+))", wrap([](const Req& req, Res& res) {
+  };
+  out["GET /static/{name}"] = [](const Req& req, Res& res) {
     const std::string name = req.matches[1];
     if (ends(name) == "html") throw Error(ErrorKind::NotFound, "pages", "no static file " + quoted(core::clip_utf8(name, 64)));
     send_asset(res, name);
-  }));
-  svr.Get("/v1/inputs", wrap([&ctx](const Req&, Res& res) { send_json(res, ctx.service.input_files()); }));
-  svr.Get("/v1/jobs", wrap([&ctx](const Req& req, Res& res) { send_json(res, ctx.service.jobs(list_limit(req))); }));
-  svr.Get(R"(/v1/jobs/([^/]+)/map)", wrap([&ctx](const Req& req, Res& res) {
+  };
+  out["GET /v1/inputs"] = [&ctx](const Req&, Res& res) { send_json(res, ctx.service.input_files()); };
+  out["GET /v1/jobs"] = [&ctx](const Req& req, Res& res) { send_json(res, ctx.service.jobs(list_limit(req))); };
+  out["GET /v1/jobs/{id}/map"] = [&ctx](const Req& req, Res& res) {
     const std::string id = job_id_of(req);
     const JobFiles f = finished_job(ctx.service, id);
     send_json(res, without_paths("reading the job's map", [&] { return map_info(f, *ctx.service.job(id)); }));
-  }));
-  svr.Get(R"(/v1/jobs/([^/]+)/tiles/([^/]+)/([^/]+)/([^/]+)/([^/]+)\.png)",
-          wrap([&ctx](const Req& req, Res& res) { send_tile(ctx, req, res); }));
-  svr.Get(R"(/v1/jobs/([^/]+)/outputs/([^/]+))",
-          wrap([&ctx](const Req& req, Res& res) { send_output(ctx, req, res); }));
+  };
+  out["GET /v1/jobs/{id}/tiles/{layer}/{z}/{x}/{y}.png"] = [&ctx](const Req& req, Res& res) { send_tile(ctx, req, res); };
+  out["GET /v1/jobs/{id}/outputs/{key}"] = [&ctx](const Req& req, Res& res) { send_output(ctx, req, res); };
 }
 
 }  // namespace drshym::serve

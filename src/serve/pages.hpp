@@ -13,6 +13,7 @@
 // fetches nothing from the internet and runs no inline script.
 #include <functional>
 #include <optional>
+#include <map>
 #include <string>
 
 namespace httplib {
@@ -47,11 +48,12 @@ struct PageContext {
   std::string leaflet_dir;
 };
 
-// Handler wrapper of the server (errors to JSON with the error table's status).
+// A route's handler, keyed by "METHOD /openapi/{form}" as in api_routes() (server.hpp): the
+// server registers exactly the routes of that table, each with the handler of its key.
 using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-using RouteWrap = std::function<Handler(Handler)>;
+using RouteHandlers = std::map<std::string, Handler>;
 
-// Registers every route above on svr, each through wrap.
-void add_page_routes(httplib::Server& svr, PageContext& ctx, const RouteWrap& wrap);
+// Adds the handlers of every route above to `out`.
+void add_page_handlers(PageContext& ctx, RouteHandlers& out);
 
 }  // namespace drshym::serve

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -313,6 +314,24 @@ const std::vector<RouteInfo>& api_routes() {
   return routes;
 }
 
+std::string route_pattern(const std::string& openapi_path) {
+  std::string out;
+  for (size_t i = 0; i < openapi_path.size(); ++i) {
+    const char c = openapi_path[i];
+    if (c == '{') {
+      const size_t close = openapi_path.find('}', i);
+      if (close == std::string::npos)
+        throw Error(ErrorKind::Internal, "serve", "route " + quoted(openapi_path) + " has an unclosed '{'");
+      out += "([^/]+)";
+      i = close;
+    } else {
+      if (std::strchr(".^$|()[]*+?\\", c)) out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
 struct HttpServer::Impl {
   Service& service;
   ServerOptions opt;
@@ -326,6 +345,27 @@ struct HttpServer::Impl {
 
   Impl(Service& s, const ServerOptions& o)
       : service(s), opt(o), gate(o.request_read_timeout_s), svr(gate), tiles(o.tiles), pages{s, tiles, o.leaflet_dir} {}
+
+  // Registers exactly the routes of api_routes() (the table OpenAPI documents), in its order,
+  // each with the handler of its key; a route without a handler, or a handler for a route the
+  // table lacks, is a programming error caught when the server is built.
+  void register_routes(RouteHandlers handlers) {
+    for (const auto& r : api_routes()) {
+      const std::string key = std::string(r.method) + " " + r.path;
+      auto it = handlers.find(key);
+      if (it == handlers.end()) throw Error(ErrorKind::Internal, "serve", "route " + key + " has no handler");
+      const std::string pattern = route_pattern(r.path);
+      if (key.rfind("GET ", 0) == 0)
+        svr.Get(pattern, route(std::move(it->second)));
+      else if (key.rfind("POST ", 0) == 0)
+        svr.Post(pattern, route(std::move(it->second)));
+      else
+        throw Error(ErrorKind::Internal, "serve", "route " + key + ": unsupported method");
+      handlers.erase(it);
+    }
+    if (!handlers.empty())
+      throw Error(ErrorKind::Internal, "serve", "handler for " + handlers.begin()->first + ", which api_routes() lacks");
+  }
 
   // Every route runs through here: errors become JSON with the table's status, and nothing a
   // handler throws takes the server down.
@@ -440,31 +480,31 @@ struct HttpServer::Impl {
       }
     });
 
-    svr.Post("/v1/segment", route([this](const httplib::Request& req, httplib::Response& res) {
+    using Req = httplib::Request;
+    using Res = httplib::Response;
+    RouteHandlers handlers;
+    handlers["POST /v1/segment"] = [this](const Req& req, Res& res) {
       send_json(res, 200, service.segment(parse_body(req), t_request.id));
-    }));
-    svr.Post("/v1/jobs", route([this](const httplib::Request& req, httplib::Response& res) {
+    };
+    handlers["POST /v1/jobs"] = [this](const Req& req, Res& res) {
       nlohmann::json j = service.submit_job(parse_body(req), t_request.id);
       res.set_header("Location", "/v1/jobs/" + j["id"].get<std::string>());
       send_json(res, 202, j);
-    }));
-    svr.Get(R"(/v1/jobs/([^/]+))", route([this](const httplib::Request& req, httplib::Response& res) {
+    };
+    handlers["GET /v1/jobs/{id}"] = [this](const Req& req, Res& res) {
       const std::string id = req.matches[1];
       auto j = service.job(id);
       if (!j) throw Error(ErrorKind::NotFound, "jobs", "no job " + quoted(id));
       send_json(res, 200, *j);
-    }));
-    svr.Get("/v1/models", route([this](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, service.models());
-    }));
-    svr.Get("/healthz", route([this](const httplib::Request&, httplib::Response& res) {
+    };
+    handlers["GET /v1/models"] = [this](const Req&, Res& res) { send_json(res, 200, service.models()); };
+    handlers["GET /healthz"] = [this](const Req&, Res& res) {
       const nlohmann::json h = service.health();
       send_json(res, h["status"] == "ok" ? 200 : 503, h);  // a stopping server is not ready
-    }));
-    svr.Get("/openapi.json", route([](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, openapi_spec());
-    }));
-    add_page_routes(svr, pages, [this](Handler h) { return route(std::move(h)); });
+    };
+    handlers["GET /openapi.json"] = [](const Req&, Res& res) { send_json(res, 200, openapi_spec()); };
+    add_page_handlers(pages, handlers);
+    register_routes(std::move(handlers));
     if (!leaflet_available(opt.leaflet_dir))
       core::log().warn("serve: no Leaflet in {} (install the Debian package libjs-leaflet, or pass --leaflet-dir): "
                        "the API works, the map page (GET /map/{{id}}) cannot load its map",

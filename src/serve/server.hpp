@@ -44,6 +44,10 @@ struct RouteInfo {
 };
 const std::vector<RouteInfo>& api_routes();
 
+// The pattern the server registers for an OpenAPI path: each {name} one path segment,
+// "/v1/jobs/{id}" -> "/v1/jobs/([^/]+)"; regex characters of the literal parts escaped.
+std::string route_pattern(const std::string& openapi_path);
+
 // The OpenAPI 3 document GET /openapi.json serves (tests compare it with api_routes()).
 nlohmann::json openapi_spec();
 

@@ -575,6 +575,28 @@ TEST(Serve, OpenApiDocumentMatchesTheRoutes) {
   auto nf = c.Get("/v1/nothing");
   EXPECT_EQ(nf->status, 404);
   EXPECT_EQ(error_code(nf), "not_found");
+  EXPECT_NE(json::parse(nf->body)["error"]["message"].get<std::string>().find("no route"), std::string::npos);
+  // The server registers its routes from that same table: every route in it reaches a handler
+  // (whatever the handler then says about "x"), none falls through to httplib's "no route".
+  for (const auto& rt : api_routes()) {
+    std::string path = rt.path;
+    for (size_t at; (at = path.find('{')) != std::string::npos;) path.replace(at, path.find('}', at) - at + 1, "1");
+    auto res = std::string(rt.method) == "GET" ? c.Get(path.c_str()) : c.Post(path.c_str(), "{}", "application/json");
+    ASSERT_TRUE(res) << rt.method << " " << path;
+    if (res->status == 404 && res->get_header_value("Content-Type").find("json") != std::string::npos) {
+      EXPECT_EQ(json::parse(res->body)["error"]["message"].get<std::string>().find("no route"), std::string::npos)
+          << rt.method << " " << rt.path << " is in api_routes() but not registered";
+    }
+  }
+}
+
+TEST(Serve, RoutePatternsAreOnePathSegmentPerParameter) {
+  EXPECT_EQ(route_pattern("/healthz"), "/healthz");
+  EXPECT_EQ(route_pattern("/openapi.json"), "/openapi\\.json");
+  EXPECT_EQ(route_pattern("/v1/jobs/{id}"), "/v1/jobs/([^/]+)");
+  EXPECT_EQ(route_pattern("/v1/jobs/{id}/tiles/{layer}/{z}/{x}/{y}.png"),
+            "/v1/jobs/([^/]+)/tiles/([^/]+)/([^/]+)/([^/]+)/([^/]+)\\.png");
+  EXPECT_THROW(route_pattern("/v1/jobs/{id"), Error);
 }
 
 TEST(JobStore, KeepsJobsAndRecoversInterruptedOnes) {

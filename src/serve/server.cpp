@@ -1,4 +1,5 @@
 #include "serve/server.hpp"
+#include "serve/route_guard.hpp"
 
 #include <httplib.h>
 #include <sys/socket.h>
@@ -291,6 +292,21 @@ nlohmann::json parse_body(const httplib::Request& req) {
 
 }  // namespace
 
+void run_guarded(const RouteHandler& handler, const httplib::Request& req, httplib::Response& res,
+                 const std::function<int()>& retry_after_s) {
+  try {
+    handler(req, res);
+  } catch (const Error& e) {
+    if (http_status(e.kind()) == 503 && !res.has_header("Retry-After"))
+      res.set_header("Retry-After", std::to_string(retry_after_s()));
+    send_error(res, e.kind(), e.what());
+  } catch (const std::exception& e) {
+    core::log().error("serve: unexpected error on {} {}: {}", core::clip_utf8(req.method, 16),
+                      core::clip_utf8(req.path, 200), e.what());
+    send_error(res, ErrorKind::Internal, std::string("internal error: ") + e.what());
+  }
+}
+
 const std::vector<RouteInfo>& api_routes() {
   static const std::vector<RouteInfo> routes = {
       {"POST", "/v1/segment"},
@@ -373,16 +389,7 @@ struct HttpServer::Impl {
   httplib::Server::Handler route(F f) {
     return [this, f](const httplib::Request& req, httplib::Response& res) {
       ConnectionGate::handling();  // the request has arrived whole; no read deadline while it runs
-      try {
-        f(req, res);
-      } catch (const Error& e) {
-        if (http_status(e.kind()) == 503 && !res.has_header("Retry-After"))
-          res.set_header("Retry-After", std::to_string(service.retry_after_s()));
-        send_error(res, e.kind(), e.what());
-      } catch (const std::exception& e) {
-        core::log().error("serve: unexpected error on {} {}: {}", req.method, req.path, e.what());
-        send_error(res, ErrorKind::Internal, std::string("internal error: ") + e.what());
-      }
+      run_guarded(f, req, res, [this] { return service.retry_after_s(); });
     };
   }
 

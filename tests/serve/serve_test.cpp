@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "serve/job_store.hpp"
+#include "serve/route_guard.hpp"
 #include "serve/server.hpp"
 #include "serve/service.hpp"
 #include "support/test_support.hpp"
@@ -588,6 +589,31 @@ TEST(Serve, OpenApiDocumentMatchesTheRoutes) {
           << rt.method << " " << rt.path << " is in api_routes() but not registered";
     }
   }
+}
+
+TEST(Serve, AnUnexpectedExceptionIsAJson500AndAnUnavailableOneA503WithRetryAfter) {
+  // README: "An unexpected exception is a JSON 500 and the server keeps serving" — every route
+  // runs in this guard, so nothing but a response leaves a handler.
+  httplib::Request req;
+  req.method = "GET";
+  req.path = "/v1/jobs";
+  httplib::Response res;
+  run_guarded([](const httplib::Request&, httplib::Response&) { throw std::runtime_error("boom"); }, req, res,
+              [] { return 7; });
+  EXPECT_EQ(res.status, 500);
+  const json body = json::parse(res.body);
+  EXPECT_EQ(body["error"]["code"], "internal");
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("boom"), std::string::npos);
+  httplib::Response busy;
+  run_guarded([](const httplib::Request&, httplib::Response&) { throw Error(ErrorKind::Unavailable, "jobs", "full"); },
+              req, busy, [] { return 7; });
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(busy.get_header_value("Retry-After"), "7");
+  EXPECT_EQ(json::parse(busy.body)["error"]["code"], "unavailable");
+  httplib::Response ok;
+  run_guarded([](const httplib::Request&, httplib::Response& r) { r.status = 200; }, req, ok, [] { return 7; });
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_TRUE(ok.body.empty());
 }
 
 TEST(Serve, RoutePatternsAreOnePathSegmentPerParameter) {

@@ -179,7 +179,7 @@ struct SceneRunner::Impl {
 };
 
 SceneRunner::SceneRunner(const BatchOptions& opt, int rank, int threads)
-    : impl_(std::make_unique<Impl>(Impl{opt, rank, threads, {}})) {}
+    : impl_(std::make_unique<Impl>(Impl{opt, rank, threads, {}, {}})) {}
 SceneRunner::~SceneRunner() = default;
 
 SceneOutcome SceneRunner::run(const SceneEntry& scene) {

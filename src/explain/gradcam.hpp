@@ -22,17 +22,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "explain/gradcam_params.hpp"
+
 namespace drshym::infer {
 class Predictor;
 }
 
 namespace drshym::explain {
-
-enum class CamMethod { GradCam, GradCamPlusPlus };
-
-// "gradcam" | "gradcam++"; anything else is a Usage error listing both.
-CamMethod parse_cam_method(const std::string& name);
-const char* cam_method_name(CamMethod m);
 
 // One batch: x [N, C, H, W]. forward must run the network (with autograd on) and return logits
 // [N, 1, H, W]; region maps those logits (detached) to [N, 1, H, W], nonzero where the score
@@ -43,12 +39,6 @@ using RegionOf = std::function<torch::Tensor(const torch::Tensor& logits)>;
 torch::Tensor grad_cam(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const std::string& layer,
                        CamMethod method, const torch::Tensor& x, const RegionOf& region,
                        torch::Tensor* logits_out = nullptr);
-
-struct GradCamParams {
-  std::string layer;  // "" = the network's last tap point (the last decoder block)
-  CamMethod method = CamMethod::GradCam;
-  double threshold = 0.5;  // region = calibrated p >= threshold
-};
 
 // Grad-CAM of a loaded model, safe to call from several threads at once (each runs its own
 // graph; the tap is per thread).

@@ -1,5 +1,7 @@
 #include "explain/scene_hooks.hpp"
 
+#include "explain/gradcam.hpp"
+
 #include <memory>
 #include <mutex>
 #include <optional>

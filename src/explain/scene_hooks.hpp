@@ -4,7 +4,7 @@
 // (render) and, when asked, Grad-CAM maps per tile (<scene>_cam.tif, <scene>_cam_overlay.png).
 #include <optional>
 
-#include "explain/gradcam.hpp"
+#include "explain/gradcam_params.hpp"
 #include "infer/segment.hpp"
 
 namespace drshym::explain {

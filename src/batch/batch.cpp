@@ -25,6 +25,7 @@
 #include "explain/scene_hooks.hpp"
 #include "infer/exclusion_stage.hpp"
 #include "infer/predictor.hpp"
+#include "infer/water_classes.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "io/vector.hpp"

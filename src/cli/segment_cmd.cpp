@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "explain/scene_hooks.hpp"
 #include "infer/predictor.hpp"
+#include "infer/water_classes.hpp"
 #include "infer/segment.hpp"
 
 namespace drshym::cli {

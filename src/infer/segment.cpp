@@ -644,11 +644,12 @@ void SceneRun::finish_outputs() {
   if (cam_overlay) res_.outputs["cam_overlay_png"] = cam_png;
   if (classes_) {
     const auto t0 = Clock::now();
-    ClassesRule rule{*classes_,
-                     *classes_ == ClassSource::reference_water ? reference_stage_ : type_band_->stage(),
-                     *classes_ == ClassSource::reference_water ? p_.reference_water_min
-                     : type_head_ > 0                             ? predictor_.head_threshold(type_head_)
-                                                                  : type_model_->threshold()};
+    ClassesRule rule;
+    rule.source = *classes_;
+    rule.type_path = *classes_ == ClassSource::reference_water ? reference_stage_ : type_band_->stage();
+    rule.cut = *classes_ == ClassSource::reference_water ? p_.reference_water_min
+               : type_head_ > 0                             ? predictor_.head_threshold(type_head_)
+                                                            : type_model_->threshold();
     if (*classes_ == ClassSource::change_model) {
       rule.before_path = before_stage_;
       rule.before_x0 = region_.x;

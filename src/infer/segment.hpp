@@ -71,27 +71,8 @@ struct SegmentParams {
   static SegmentParams default_params() { return {}; }
 };
 
-// The embedded model that decides the water classes of a run with these params: "change" with
-// a before scene, "permanent_vv" with neither a before scene nor a reference raster, "" when no
-// model is needed (a reference raster decides, or write_classes is off).
-std::string type_model_name(const SegmentParams& p);
-// Whether `main`'s own permanent-water head splits the water (classes wanted, neither a
-// before scene nor a reference raster, and the network has the head): then no water type
-// model is loaded or run, and the classes cost one head.
-bool classes_from_main_head(const SegmentParams& p, const Predictor& main);
-
-struct PredictorParams;  // infer/predictor.hpp
-// Loads the model type_model_name(p) names: `checkpoint` when given, else the embedded one
-// (default_model_path), with base's device and threads; null when none is needed.
-std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const PredictorParams& base,
-                                                 const std::string& checkpoint = "");
-
-// Checks the water class options of p before any work (usage errors: --before with
-// --reference-water, a change model without --before or the reverse, a bad occurrence, a tile
-// the type model cannot take) and returns the model to use: p.type_model, else the embedded
-// one loaded into `own` (on main's device, with the current thread count), or null.
-const Predictor* checked_type_model(const SegmentParams& p, const Predictor& main,
-                                    std::shared_ptr<const Predictor>& own);
+// Which model splits a run's water into classes (type_model_name, load_type_model,
+// checked_type_model): infer/water_classes.hpp.
 
 struct SegmentResult {
   std::string scene_id;

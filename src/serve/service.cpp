@@ -30,6 +30,7 @@
 #include "core/log.hpp"
 #include "explain/scene_hooks.hpp"
 #include "infer/predictor.hpp"
+#include "infer/water_classes.hpp"
 #include "infer/segment.hpp"
 #include "ingest/scene.hpp"
 #include "io/raster.hpp"

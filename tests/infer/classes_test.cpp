@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "infer/predictor.hpp"
+#include "infer/water_classes.hpp"
 #include "infer/segment.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "io/raster.hpp"

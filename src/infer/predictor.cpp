@@ -5,6 +5,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/sha256.hpp"
 #include "core/log.hpp"
 #include "ingest/scene.hpp"
 #include "model/checkpoint.hpp"
@@ -52,7 +53,7 @@ Predictor::Predictor(const PredictorParams& p) {
   auto loaded = model::load_checkpoint(path_);
   net_ = loaded.net;
   meta_ = loaded.meta;
-  sha256_ = model::file_sha256(path_);
+  sha256_ = core::file_sha256(path_);
   if (!meta_.contains("preprocess"))
     throw Error(ErrorKind::InvalidInput, "infer", quoted(path_) + ": metadata has no 'preprocess' recipe");
   preprocess_ = ingest::Preprocess::from_json(meta_["preprocess"]);

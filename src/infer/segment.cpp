@@ -16,6 +16,7 @@
 #include "core/blocking_queue.hpp"
 #include "core/cancel.hpp"
 #include "core/error.hpp"
+#include "core/sha256.hpp"
 #include "core/fs.hpp"
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
@@ -43,7 +44,7 @@ std::string source_uri_of(const std::string& uri) {
 // An input file as an output key names it: its path and, when local, its content's SHA-256.
 nlohmann::json file_key(const std::string& path) {
   return {{"path", path},
-          {"sha256", io::is_local(path) ? nlohmann::json(model::file_sha256(io::to_gdal_path(path)))
+          {"sha256", io::is_local(path) ? nlohmann::json(core::file_sha256(io::to_gdal_path(path)))
                                         : nlohmann::json(nullptr)}};
 }
 
@@ -818,7 +819,7 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
     const std::string name = type_model_name(p);
     nlohmann::json sha = nullptr;  // the embedded model segment_scene would load
     if (p.type_model) sha = p.type_model->checkpoint_sha256();
-    else if (!name.empty()) sha = model::file_sha256(default_model_path(name) + "/model.pt");
+    else if (!name.empty()) sha = core::file_sha256(default_model_path(name) + "/model.pt");
     classes = {{"before", p.before_uri.empty() ? nlohmann::json(nullptr) : nlohmann::json(source_uri_of(p.before_uri))},
                {"model_sha256", sha},
                {"model_temperature", p.type_model ? nlohmann::json(p.type_model->temperature()) : nlohmann::json(nullptr)},

@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
-#include "model/sha256.hpp"
+#include "core/sha256.hpp"
 
 namespace fs = std::filesystem;
 
@@ -179,7 +179,7 @@ void save_checkpoint(const std::string& path_pt, const SegNet& net, const Json& 
   Json m = meta.is_null() ? Json::object() : meta;
   m["model"] = net->config().to_json();
   m["weights_file"] = fs::path(path_pt).filename().string();
-  m["weights_sha256"] = file_sha256(tmp_pt);
+  m["weights_sha256"] = core::file_sha256(tmp_pt);
   const std::string tmp_json = out.temp(json_path);
   {
     std::ofstream f(tmp_json, std::ios::binary);
@@ -216,7 +216,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
 
   const auto sha = ck.meta.find("weights_sha256");
-  if (sha != ck.meta.end() && sha->is_string() && file_sha256(pt) != sha->get<std::string>())
+  if (sha != ck.meta.end() && sha->is_string() && core::file_sha256(pt) != sha->get<std::string>())
     throw Error(ErrorKind::InvalidInput, "model",
                 quoted(pt) + " does not match the sha256 recorded in " + quoted(json_path) +
                     " (weights corrupted or replaced)");
@@ -265,19 +265,6 @@ void load_optimizer(const std::string& path, torch::optim::Optimizer& opt) {
     throw Error(ErrorKind::InvalidInput, "model",
                 "optimizer state " + quoted(path) + " does not fit this optimizer: " + first_line(e));
   }
-}
-
-std::string file_sha256(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::NotFound, "model", "cannot open " + quoted(path) + " to hash it");
-  Sha256 h;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), std::streamsize(buf.size()));
-    h.update(buf.data(), size_t(in.gcount()));
-  }
-  if (in.bad()) throw Error(ErrorKind::Io, "model", "failed reading " + quoted(path));
-  return h.hex_digest();
 }
 
 }  // namespace drshym::model

@@ -45,7 +45,5 @@ Checkpoint load_checkpoint(const std::string& path);
 void save_optimizer(const std::string& path, torch::optim::Optimizer& opt);
 void load_optimizer(const std::string& path, torch::optim::Optimizer& opt);
 
-// Lower-case hex SHA-256 of a file's bytes (NotFound / Io naming the file).
-std::string file_sha256(const std::string& path);
 
 }  // namespace drshym::model

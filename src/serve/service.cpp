@@ -35,7 +35,7 @@
 #include "ingest/scene.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
-#include "model/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/text.hpp"
 
 namespace drshym::serve {
@@ -400,7 +400,7 @@ struct Service::Impl {
       auto& o = j["options"];
       if (!o.contains(k)) continue;
       const std::string text = core::dump_json(o[k]);
-      if (text.size() > 4096) o[k] = {{"sha256", model::sha256_hex(text)}, {"bytes", text.size()}};
+      if (text.size() > 4096) o[k] = {{"sha256", core::sha256_hex(text)}, {"bytes", text.size()}};
     }
     return j;
   }

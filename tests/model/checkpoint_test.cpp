@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "core/sha256.hpp"
 #include "model/checkpoint.hpp"
 #include "model/runtime.hpp"
 #include "model/segnet.hpp"
@@ -55,7 +56,7 @@ TEST(Checkpoint, RoundTripIsBitIdentical) {
     EXPECT_EQ(ck.net->config(), net->config());
     EXPECT_EQ(ck.meta["threshold"], 0.45);
     EXPECT_EQ(ck.meta["model"], net->config().to_json());
-    EXPECT_EQ(ck.meta["weights_sha256"], file_sha256(pt));
+    EXPECT_EQ(ck.meta["weights_sha256"], core::file_sha256(pt));
 
     torch::NoGradGuard no_grad;
     auto x = torch::rand({2, 2, 64, 64});
@@ -185,17 +186,3 @@ TEST(Optimizer, StateRoundTripsAndMismatchIsAnError) {
   expect_error([&] { load_optimizer(tmp.file("bad.pt"), restored); }, ErrorKind::InvalidInput, {"bad.pt"});
 }
 
-TEST(Sha256, KnownVectors) {
-  TempDir tmp;
-  auto hash_of = [&](const std::string& s) {
-    write_text(tmp.file("f"), s);
-    return file_sha256(tmp.file("f"));
-  };
-  EXPECT_EQ(hash_of(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(hash_of("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(hash_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(hash_of(std::string(1000000, 'a')),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-  expect_error([&] { file_sha256(tmp.file("absent")); }, ErrorKind::NotFound, {"absent"});
-}

@@ -1,12 +1,12 @@
 #pragma once
-// A small streaming SHA-256 (FIPS 180-4) so checkpoints can carry a content hash for provenance
-// and corruption checks without pulling in a crypto library.
+// A small streaming SHA-256 (FIPS 180-4) so checkpoints, AOI files and request bodies can carry a
+// content hash for provenance and corruption checks without pulling in a crypto library.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
-namespace drshym::model {
+namespace drshym::core {
 
 class Sha256 {
  public:
@@ -26,4 +26,8 @@ class Sha256 {
 // Hex SHA-256 of a byte string.
 std::string sha256_hex(const std::string& bytes);
 
-}  // namespace drshym::model
+// Hex SHA-256 of a file's bytes, streamed. Throws NotFound when it cannot be opened, Io when a
+// read fails.
+std::string file_sha256(const std::string& path);
+
+}  // namespace drshym::core

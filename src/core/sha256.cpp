@@ -1,9 +1,13 @@
-#include "model/sha256.hpp"
+#include "core/sha256.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <vector>
 
-namespace drshym::model {
+#include "core/error.hpp"
+
+namespace drshym::core {
 namespace {
 
 constexpr std::array<uint32_t, 64> kRound = {
@@ -90,4 +94,17 @@ std::string sha256_hex(const std::string& bytes) {
   return s.hex_digest();
 }
 
-}  // namespace drshym::model
+std::string file_sha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::NotFound, "core", "cannot open " + quoted(path) + " to hash it");
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), std::streamsize(buf.size()));
+    h.update(buf.data(), size_t(in.gcount()));
+  }
+  if (in.bad()) throw Error(ErrorKind::Io, "core", "failed reading " + quoted(path));
+  return h.hex_digest();
+}
+
+}  // namespace drshym::core

@@ -614,7 +614,7 @@ bool on_path(const std::string& exe) {
 // The page's DOM after its scripts ran in headless Chromium ("" when chromium failed).
 std::string chromium_dom(const std::string& url, const TempDir& tmp) {
   const std::string out = tmp.file("dom.html");
-  const std::string cmd = "timeout 90 chromium --headless --no-sandbox --disable-gpu --user-data-dir=" + tmp.file("profile") +
+  const std::string cmd = "timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir=" + tmp.file("profile") +
                           " --virtual-time-budget=4000 --dump-dom " + url + " > " + out + " 2> " + tmp.file("chromium.log");
   if (std::system(cmd.c_str()) != 0) return "";
   std::ifstream in(out);
@@ -637,7 +637,7 @@ TEST_F(MapTest, HeadlessChromiumScreenshotOfTheMapShowsTheFlood) {
   if (!leaflet_available(kDefaultLeafletDir)) GTEST_SKIP() << "libjs-leaflet is not installed";
   TempDir tmp;
   const std::string shot = tmp.file("map.png");
-  const std::string cmd = "timeout 90 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+  const std::string cmd = "timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars "
                           "--user-data-dir=" + tmp.file("profile") + " --screenshot=" + shot +
                           " --window-size=1024,768 --virtual-time-budget=5000 http://127.0.0.1:" +
                           std::to_string(server_->port()) + "/map/" + id_ + " > " + tmp.file("chromium.log") + " 2>&1";

@@ -23,6 +23,7 @@
 #include "core/progress.hpp"
 #include "ingest/record.hpp"
 #include "ingest/scene.hpp"
+#include "io/decimate.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "io/vector.hpp"
@@ -332,13 +333,7 @@ void SceneRun::prepare_classes(const io::CreateOptions& geo, const OutputCrop& c
   check();
   // The pre-event anchor: its VV percentile over this scene's footprint (as the change model
   // saw both dates of one area in training).
-  auto warped = io::Raster::open(before_stage_);
-  const int side = 2048;
-  const double f = std::min(1.0, double(side) / double(std::max(info_.width, info_.height)));
-  const int sw = std::max(1, int(std::lround(info_.width * f))), sh = std::max(1, int(std::lround(info_.height * f)));
-  std::vector<float> v(size_t(sw) * size_t(sh));
-  warped.read_band_resampled(1, Window{0, 0, info_.width, info_.height}, sw, sh, v.data());
-  before_vv_db_ = ingest::percentile_of(v, ta.percentile);
+  before_vv_db_ = ingest::percentile_of(io::read_decimated(io::Raster::open(before_stage_), 1, 2048).values, ta.percentile);
   if (!std::isfinite(before_vv_db_))
     throw Error(ErrorKind::InvalidInput, "segment",
                 "pre-event scene " + quoted(p_.before_uri) + " has no valid pixel over scene " + quoted(p_.scene_uri) +

@@ -9,6 +9,7 @@
 #include <gdal_priv.h>
 
 #include "core/error.hpp"
+#include "io/decimate.hpp"
 #include "io/uri.hpp"
 
 namespace drshym::ingest {
@@ -37,16 +38,7 @@ namespace {
 // Values of one band over a decimated, nearest-neighbour read of the whole scene (at most
 // max_side pixels on the longer side), nodata as NaN. For scene-wide statistics.
 std::vector<float> scene_band_sample(const Scene& scene, int band, int max_side) {
-  const auto& info = scene.raster.info();
-  const double f = std::min(1.0, double(max_side) / double(std::max(info.width, info.height)));
-  const int w = std::max(1, int(std::lround(info.width * f))), h = std::max(1, int(std::lround(info.height * f)));
-  std::vector<float> v(size_t(w) * size_t(h));
-  scene.raster.read_band_resampled(band, Window{0, 0, info.width, info.height}, w, h, v.data());
-  const auto& nodata = info.nodata.at(size_t(band - 1));
-  if (nodata)
-    for (float& x : v)
-      if (x == float(*nodata)) x = std::numeric_limits<float>::quiet_NaN();
-  return v;
+  return io::read_decimated(scene.raster, band, max_side).values;
 }
 
 const char* kToDb =

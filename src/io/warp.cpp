@@ -12,6 +12,7 @@
 #include <ogr_spatialref.h>
 
 #include "core/error.hpp"
+#include "io/decimate.hpp"
 #include "io/gdal_env.hpp"
 
 namespace drshym::io {
@@ -134,15 +135,8 @@ void warp_band_to_grid(const std::string& src_uri, int band, const Grid& g, cons
 }
 
 int64_t finite_pixels_sampled(const std::string& uri, int max_side) {
-  Raster r = Raster::open(uri);
-  const double f = std::min(1.0, double(max_side) / double(std::max(r.width(), r.height())));
-  const int w = std::max(1, int(std::lround(r.width() * f))), h = std::max(1, int(std::lround(r.height() * f)));
-  std::vector<float> v(size_t(w) * size_t(h));
-  r.read_band_resampled(1, Window{0, 0, r.width(), r.height()}, w, h, v.data());
-  const auto& nd = r.info().nodata[0];
-  int64_t n = 0;
-  for (float x : v) n += std::isfinite(x) && !(nd && x == float(*nd));
-  return n;
+  const DecimatedBand d = read_decimated(Raster::open(uri), 1, max_side);
+  return std::count_if(d.values.begin(), d.values.end(), [](float x) { return std::isfinite(x); });
 }
 
 }  // namespace drshym::io

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "io/decimate.hpp"
 #include "io/gdal_env.hpp"
 #include "io/uri.hpp"
 #include "support/test_support.hpp"
@@ -146,6 +147,30 @@ TEST(Raster, WindowedReadMarksNodataNanAndOutOfScene) {
   io::Block only1 = r.read(Window{2, 0, 1, 1}, {1});
   EXPECT_EQ(only1.valid[0], 1);
   EXPECT_THROW(r.read(Window{0, 0, 1, 1}, {3}), Error);
+}
+
+TEST(Raster, DecimatedReadKeepsTheAspectAndMarksNodataNan) {
+  // 8 x 4, every pixel its column, NaN in column 3 and nodata -99 in column 5.
+  auto r = io::Raster::create_mem(utm_options(8, 4, 1, io::DataType::Float32, -99.0));
+  std::vector<float> v(32);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 8; ++x) v[size_t(y) * 8 + x] = x == 5 ? -99.0f : x == 3 ? NAN : float(x);
+  r.write_band(1, Window{0, 0, 8, 4}, v.data());
+  const io::DecimatedBand half = io::read_decimated(r, 1, 4);  // longer side 8 → 4: every other column
+  ASSERT_EQ(half.width, 4);
+  ASSERT_EQ(half.height, 2);
+  ASSERT_EQ(half.values.size(), 8u);
+  for (int y = 0; y < 2; ++y) {
+    EXPECT_FLOAT_EQ(half.values[size_t(y) * 4 + 0], 1.0f);  // nearest to each centre: columns 1, 3, 5, 7
+    EXPECT_TRUE(std::isnan(half.values[size_t(y) * 4 + 1]));  // NaN stays NaN
+    EXPECT_TRUE(std::isnan(half.values[size_t(y) * 4 + 2]));  // nodata -99 becomes NaN
+    EXPECT_FLOAT_EQ(half.values[size_t(y) * 4 + 3], 7.0f);
+  }
+  const io::DecimatedBand whole = io::read_decimated(r, 1, 100);  // never enlarged
+  EXPECT_EQ(whole.width, 8);
+  EXPECT_EQ(whole.height, 4);
+  EXPECT_FLOAT_EQ(whole.values[7], 7.0f);
+  EXPECT_EQ(io::read_decimated(r, 1, 1).values.size(), 1u);  // at least one pixel each way
 }
 
 TEST(Raster, GeoTiffAndCogKeepGeoreferencingExactly) {

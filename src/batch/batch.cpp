@@ -75,7 +75,7 @@ void maybe_inject_fault(const std::string& id) {
 nlohmann::json SceneOutcome::to_json() const {
   return {{"id", id},
           {"uri", uri},
-          {"status", status},
+          {"status", to_string(status)},
           {"error_code", error_code},
           {"error_message", error_message},
           {"record", record},
@@ -84,11 +84,29 @@ nlohmann::json SceneOutcome::to_json() const {
           {"index", index}};
 }
 
+const char* to_string(SceneStatus s) {
+  switch (s) {
+    case SceneStatus::not_run: return "not_run";
+    case SceneStatus::done: return "done";
+    case SceneStatus::resumed: return "resumed";
+    case SceneStatus::failed: return "failed";
+    case SceneStatus::interrupted: return "interrupted";
+  }
+  return "not_run";
+}
+
+SceneStatus parse_scene_status(const std::string& s) {
+  for (SceneStatus v : {SceneStatus::not_run, SceneStatus::done, SceneStatus::resumed, SceneStatus::failed,
+                        SceneStatus::interrupted})
+    if (s == to_string(v)) return v;
+  throw Error(ErrorKind::Internal, "batch", "unknown scene status " + quoted(s));
+}
+
 SceneOutcome SceneOutcome::from_json(const nlohmann::json& j) {
   SceneOutcome o;
   o.id = j.at("id").get<std::string>();
   o.uri = j.at("uri").get<std::string>();
-  o.status = j.at("status").get<std::string>();
+  o.status = parse_scene_status(j.at("status").get<std::string>());
   o.error_code = j.at("error_code").get<std::string>();
   o.error_message = j.at("error_message").get<std::string>();
   o.record = j.at("record");
@@ -212,7 +230,7 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
     if (opt.resume) {
       std::string why;
       if (Impl::complete(p.out_dir, scene.uri, infer::output_key(p, predictor, hooks), &o.record, &why)) {
-        o.status = "resumed";
+        o.status = SceneStatus::resumed;
         return o;
       }
       if (fs::exists(p.out_dir)) core::log().info("batch: {}: recomputing ({})", scene.id, why);
@@ -224,13 +242,13 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
     fs::remove(p.out_dir + "/" + io::stem_of(scene.uri) + "_record.json", ec);
     auto r = infer::segment_scene(p, predictor, hooks);
     o.record = std::move(r.record);
-    o.status = "done";
+    o.status = SceneStatus::done;
   } catch (const Error& e) {
-    o.status = e.kind() == ErrorKind::Interrupted ? "interrupted" : "failed";
+    o.status = e.kind() == ErrorKind::Interrupted ? SceneStatus::interrupted : SceneStatus::failed;
     o.error_code = to_string(e.kind());
     o.error_message = valid_utf8(e.what());
   } catch (const std::exception& e) {
-    o.status = "failed";
+    o.status = SceneStatus::failed;
     o.error_code = to_string(ErrorKind::Internal);
     o.error_message = valid_utf8(e.what());
   }
@@ -289,11 +307,11 @@ std::vector<SceneOutcome> coordinate(const BatchOptions& opt, const std::vector<
       throw Error(ErrorKind::Internal, "batch", "rank " + std::to_string(o.rank) + " returned scene " + quoted(o.id) +
                                                     " at an index this manifest does not have");
     ++finished;
-    if (o.status == "failed")
+    if (o.status == SceneStatus::failed)
       core::log().warn("batch: [{}/{}] {} failed on rank {}: {}", finished, n, o.id, o.rank, o.error_message);
-    else if (o.status == "resumed")
+    else if (o.status == SceneStatus::resumed)
       core::log().info("batch: [{}/{}] {} already complete (resumed)", finished, n, o.id);
-    else if (o.status == "done")
+    else if (o.status == SceneStatus::done)
       core::log().info("batch: [{}/{}] {} done on rank {} in {:.1f} s", finished, n, o.id, o.rank, o.seconds);
     out[size_t(o.index)] = std::move(o);
   };
@@ -411,8 +429,8 @@ BatchResult run_batch(const BatchOptions& opt) {
     throw;
   }
   for (const auto& o : res.outcomes) {
-    res.failed += o.status == "failed";
-    res.interrupted = res.interrupted || o.status == "interrupted" || o.status.empty();
+    res.failed += o.status == SceneStatus::failed;
+    res.interrupted = res.interrupted || o.status == SceneStatus::interrupted || o.status == SceneStatus::not_run;
   }
   if (res.interrupted || core::interrupted()) {
     res.interrupted = true;

@@ -37,10 +37,14 @@ struct BatchOptions {
   double scene_timeout_s = 0;       // > 0: a scene taking longer fails with "timeout"
 };
 
-// What became of one scene.
+// What became of one scene: not_run until a rank reports it.
+enum class SceneStatus { not_run, done, resumed, failed, interrupted };
+const char* to_string(SceneStatus s);                // "done", ... as in batch_summary.json
+SceneStatus parse_scene_status(const std::string& s);  // Internal error for an unknown word
+
 struct SceneOutcome {
   std::string id, uri;
-  std::string status;               // done | resumed | failed | interrupted
+  SceneStatus status = SceneStatus::not_run;
   std::string error_code, error_message;
   nlohmann::json record;            // the scene's record (done, resumed)
   double seconds = 0;               // wall time on its rank (0 when resumed)
@@ -48,7 +52,7 @@ struct SceneOutcome {
   long index = -1;                  // position in the manifest
   nlohmann::json to_json() const;
   static SceneOutcome from_json(const nlohmann::json& j);
-  bool ok() const { return status == "done" || status == "resumed"; }
+  bool ok() const { return status == SceneStatus::done || status == SceneStatus::resumed; }
 };
 
 // Runs scenes on one rank: keeps one loaded model per checkpoint.

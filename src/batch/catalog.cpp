@@ -259,7 +259,7 @@ json write_batch_outputs(const CatalogInputs& in) {
   for (size_t i = 0; i < in.scenes.size(); ++i) {
     const auto& s = in.scenes[i];
     const auto& o = in.outcomes[i];
-    json e = {{"id", s.id}, {"uri", s.uri}, {"status", o.status}, {"rank", o.rank}, {"seconds", o.seconds}};
+    json e = {{"id", s.id}, {"uri", s.uri}, {"status", to_string(o.status)}, {"rank", o.rank}, {"seconds", o.seconds}};
     if (!s.aoi.empty()) e["aoi"] = s.aoi;
     if (!o.ok()) {
       ++failed;
@@ -285,7 +285,7 @@ json write_batch_outputs(const CatalogInputs& in) {
       scenes.push_back(e);
       continue;
     }
-    (o.status == "done" ? done : resumed)++;
+    (o.status == SceneStatus::done ? done : resumed)++;
     catalog_links.push_back({{"rel", "item"}, {"href", "./" + s.id + "/" + s.id + ".json"}, {"type", "application/json"},
                              {"title", s.id}});
     const json f = flood_of(o.record);

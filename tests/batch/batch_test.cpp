@@ -207,6 +207,14 @@ TEST(Stac, SceneDatetimeFromMetadataThenFileName) {
   EXPECT_EQ(batch::scene_datetime(tmp.file("undated.tif"), &src), "");
 }
 
+TEST(Batch, SceneStatusesRoundTripThroughTheirSummaryWords) {
+  for (auto st : {batch::SceneStatus::not_run, batch::SceneStatus::done, batch::SceneStatus::resumed,
+                  batch::SceneStatus::failed, batch::SceneStatus::interrupted})
+    EXPECT_EQ(batch::parse_scene_status(batch::to_string(st)), st) << batch::to_string(st);
+  EXPECT_STREQ(batch::to_string(batch::SceneStatus::resumed), "resumed");
+  drshym::testing::expect_error([] { batch::parse_scene_status("finished"); }, ErrorKind::Internal, {"'finished'"});
+}
+
 // ---- a whole batch, in this process (no MPI launcher: a world of one) ----
 
 TEST(Batch, RecordsFailuresWritesCatalogMosaicsPerCrsAndSummary) {
@@ -216,7 +224,7 @@ TEST(Batch, RecordsFailuresWritesCatalogMosaicsPerCrsAndSummary) {
   ASSERT_EQ(r.outcomes.size(), 4u);
   EXPECT_EQ(r.failed, 1);
   EXPECT_FALSE(r.interrupted);
-  EXPECT_EQ(r.outcomes[2].status, "failed");
+  EXPECT_EQ(r.outcomes[2].status, batch::SceneStatus::failed);
   EXPECT_NE(r.outcomes[2].error_message.find("corrupt.tif"), std::string::npos) << r.outcomes[2].error_message;
   for (const char* id : {"a_20190302T234651", "b", "c"})
     for (const char* suffix : kOutputs) EXPECT_TRUE(fs::exists(out + "/" + id + "/" + id + suffix)) << id << suffix;
@@ -300,10 +308,10 @@ TEST(Batch, ResumeRecomputesOnlyIncompleteOrChangedScenes) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   opt.resume = true;
   auto r = batch::run_batch(opt);
-  EXPECT_EQ(r.outcomes[0].status, "resumed");
-  EXPECT_EQ(r.outcomes[1].status, "done");
-  EXPECT_EQ(r.outcomes[2].status, "failed");
-  EXPECT_EQ(r.outcomes[3].status, "resumed");
+  EXPECT_EQ(r.outcomes[0].status, batch::SceneStatus::resumed);
+  EXPECT_EQ(r.outcomes[1].status, batch::SceneStatus::done);
+  EXPECT_EQ(r.outcomes[2].status, batch::SceneStatus::failed);
+  EXPECT_EQ(r.outcomes[3].status, batch::SceneStatus::resumed);
   EXPECT_TRUE(fs::exists(out + "/b/b_mask.tif"));
   EXPECT_EQ(stamp("a_20190302T234651"), a_time);
   EXPECT_EQ(stamp("c"), c_time);
@@ -312,7 +320,7 @@ TEST(Batch, ResumeRecomputesOnlyIncompleteOrChangedScenes) {
   // Another threshold is another result: everything is recomputed.
   opt.segment.threshold = 0.6;
   r = batch::run_batch(opt);
-  for (size_t i : {0, 1, 3}) EXPECT_EQ(r.outcomes[i].status, "done") << i;
+  for (size_t i : {0, 1, 3}) EXPECT_EQ(r.outcomes[i].status, batch::SceneStatus::done) << i;
 }
 
 TEST(Batch, AScenePastItsTimeoutFailsAndTheOthersGoOn) {
@@ -326,7 +334,7 @@ TEST(Batch, AScenePastItsTimeoutFailsAndTheOthersGoOn) {
   ASSERT_EQ(r.outcomes.size(), 2u);
   EXPECT_EQ(r.failed, 2);
   for (const auto& o : r.outcomes) {
-    EXPECT_EQ(o.status, "failed");
+    EXPECT_EQ(o.status, batch::SceneStatus::failed);
     EXPECT_EQ(o.error_code, "timeout") << o.error_message;
   }
   EXPECT_EQ(drshym::testing::files_in(out + "/c"), std::vector<std::string>{});  // nothing half-written

@@ -144,7 +144,7 @@ class SqliteJobStore final : public JobStore {
     };
     JobRecord r;
     r.id = text(0);
-    r.status = text(1);
+    r.status = parse_job_status(text(1));
     r.stage = text(2);
     r.fraction = sqlite3_column_double(st, 3);
     r.request = parse_or_null(sqlite3_column_text(st, 4));
@@ -207,14 +207,30 @@ class SqliteJobStore final : public JobStore {
 
 }  // namespace
 
+const char* to_string(JobStatus s) {
+  switch (s) {
+    case JobStatus::queued: return "queued";
+    case JobStatus::running: return "running";
+    case JobStatus::done: return "done";
+    case JobStatus::failed: return "failed";
+  }
+  return "failed";
+}
+
+JobStatus parse_job_status(const std::string& s) {
+  for (JobStatus v : {JobStatus::queued, JobStatus::running, JobStatus::done, JobStatus::failed})
+    if (s == to_string(v)) return v;
+  throw Error(ErrorKind::Io, "jobs", "the job store holds a job with an unknown status " + quoted(s));
+}
+
 nlohmann::json JobRecord::to_json() const {
   nlohmann::json j = {{"id", id},
-                      {"status", status},
+                      {"status", to_string(status)},
                       {"progress", {{"stage", stage}, {"fraction", fraction}}},
                       {"created_at", created_at},
                       {"updated_at", updated_at}};
-  if (status == "done") j["result"] = result;
-  if (status == "failed") j["error"] = error;
+  if (status == JobStatus::done) j["result"] = result;
+  if (status == JobStatus::failed) j["error"] = error;
   return j;
 }
 

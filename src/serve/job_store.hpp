@@ -14,9 +14,13 @@
 
 namespace drshym::serve {
 
+enum class JobStatus { queued, running, done, failed };
+const char* to_string(JobStatus s);              // the word stored and served: "queued", ...
+JobStatus parse_job_status(const std::string& s);  // Io error for a word the store never writes
+
 struct JobRecord {
   std::string id;
-  std::string status;          // queued | running | done | failed
+  JobStatus status = JobStatus::queued;
   std::string stage;           // segment stage while running (infer::kSegmentStages)
   double fraction = 0;         // of that stage
   nlohmann::json request;      // the normalized request

@@ -452,7 +452,7 @@ struct Service::Impl {
       const std::string name = e.path().filename().string();
       if (!plain_id(name) || !e.is_directory(ec)) continue;
       if (fs::last_write_time(e.path(), ec) >= file_cutoff || ec) continue;
-      if (auto row = store->get(name); row && (row->status == "queued" || row->status == "running")) continue;
+      if (auto row = store->get(name); row && (row->status == JobStatus::queued || row->status == JobStatus::running)) continue;
       removed += fs::remove_all(e.path(), ec) > 0;
     }
     if (removed) core::log().info("serve: removed {} request folder(s) older than {:g} days", removed, opt.keep_jobs_days);
@@ -618,7 +618,7 @@ nlohmann::json Service::jobs(size_t limit) const {
     nlohmann::json j = r.to_json();
     j.erase("result");
     j["image_uri"] = r.request.is_object() ? r.request.value("image_uri", "") : "";
-    if (r.status == "done" && r.result.is_object()) {
+    if (r.status == JobStatus::done && r.result.is_object()) {
       const nlohmann::json stats = r.result.value("stats", nlohmann::json::object());
       const nlohmann::json fs_ = r.result.value("flood_summary", nlohmann::json::object());
       j["summary"] = {{"tiles", stats.value("tiles", 0)}, {"flood_km2", fs_.value("flood_km2", nlohmann::json(nullptr))}};
@@ -678,7 +678,7 @@ std::optional<JobFiles> Service::job_files(const std::string& id, bool with_scen
   const auto& s = *impl_;
   if (!plain_id(id)) return std::nullopt;
   auto r = s.store->get(id);
-  if (!r || r->status != "done" || !r->result.is_object()) return std::nullopt;
+  if (!r || r->status != JobStatus::done || !r->result.is_object()) return std::nullopt;
   JobFiles f;
   f.id = id;
   f.folder = (fs::path(s.opt.output_root) / id).string();

@@ -625,6 +625,13 @@ TEST(Serve, RoutePatternsAreOnePathSegmentPerParameter) {
   EXPECT_THROW(route_pattern("/v1/jobs/{id"), Error);
 }
 
+TEST(JobStore, StatusesRoundTripThroughTheirStoredWords) {
+  for (auto st : {JobStatus::queued, JobStatus::running, JobStatus::done, JobStatus::failed})
+    EXPECT_EQ(parse_job_status(to_string(st)), st) << to_string(st);
+  EXPECT_STREQ(to_string(JobStatus::done), "done");
+  drshym::testing::expect_error([] { parse_job_status("finished"); }, ErrorKind::Io, {"unknown status 'finished'"});
+}
+
 TEST(JobStore, KeepsJobsAndRecoversInterruptedOnes) {
   TempDir tmp;
   const std::string db = tmp.file("jobs.sqlite");
@@ -639,7 +646,7 @@ TEST(JobStore, KeepsJobsAndRecoversInterruptedOnes) {
     s->set_done("b", {{"scene_id", "x"}});
     auto a = s->get("a");
     ASSERT_TRUE(a);
-    EXPECT_EQ(a->status, "running");
+    EXPECT_EQ(a->status, JobStatus::running);
     EXPECT_EQ(a->stage, "model");
     EXPECT_DOUBLE_EQ(a->fraction, 0.5);
     EXPECT_EQ(a->request["k"], 1);
@@ -647,9 +654,9 @@ TEST(JobStore, KeepsJobsAndRecoversInterruptedOnes) {
   }
   auto s = open_sqlite_job_store(db);
   EXPECT_EQ(s->recover(), (std::vector<std::string>{"a", "c"}));  // a (running) and c (queued)
-  EXPECT_EQ(s->get("a")->status, "failed");
-  EXPECT_EQ(s->get("c")->status, "failed");
-  EXPECT_EQ(s->get("b")->status, "done");
+  EXPECT_EQ(s->get("a")->status, JobStatus::failed);
+  EXPECT_EQ(s->get("c")->status, JobStatus::failed);
+  EXPECT_EQ(s->get("b")->status, JobStatus::done);
   EXPECT_EQ(s->get("b")->to_json()["result"]["scene_id"], "x");
   EXPECT_TRUE(s->recover().empty());
   drshym::testing::expect_error([&] { open_sqlite_job_store(tmp.file("no/such/dir/jobs.sqlite")); }, ErrorKind::Io,

@@ -381,8 +381,7 @@ void work(const BatchOptions& opt, const std::vector<SceneEntry>& scenes, const 
 // error (exit 2), not the same failure repeated for every scene.
 void check_options(const BatchOptions& opt) {
   if (opt.scene_timeout_s < 0) throw Error(ErrorKind::Usage, "batch", "--scene-timeout must be >= 0");
-  if (opt.segment.threshold && !(*opt.segment.threshold > 0.0 && *opt.segment.threshold < 1.0))
-    throw Error(ErrorKind::Usage, "batch", fmt::format("--threshold must be in (0, 1), got {:g}", *opt.segment.threshold));
+  if (opt.segment.threshold) require_threshold(*opt.segment.threshold, "batch", "--threshold");
   tiling::WindowGrid(opt.segment.grid.tile, opt.segment.grid.tile, opt.segment.grid);  // tile and overlap
   io::parse_geojson_crs(opt.segment.geojson_crs);
   infer::check_terrain_options(opt.segment);

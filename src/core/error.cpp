@@ -1,5 +1,7 @@
 #include "core/error.hpp"
 
+#include <cstdio>
+
 namespace drshym {
 
 namespace {
@@ -38,5 +40,14 @@ int exit_code(ErrorKind kind) { return row(kind).exit_code; }
 int http_status(ErrorKind kind) { return row(kind).http_status; }
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+double require_threshold(double t, const char* stage, const std::string& name) {
+  if (!(t > 0.0 && t < 1.0)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", t);
+    throw Error(ErrorKind::Usage, stage, name + " must be in (0, 1), got " + buf);
+  }
+  return t;
+}
 
 }  // namespace drshym

@@ -54,4 +54,8 @@ int http_status(ErrorKind kind);
 std::string quoted(const std::string& s);
 inline std::string quoted(std::string& s) { return quoted(static_cast<const std::string&>(s)); }
 
+// The one check of a decision threshold on a calibrated probability: returns t, or throws
+// Usage (stage) "<name> must be in (0, 1), got <t>". NaN is refused.
+double require_threshold(double t, const char* stage, const std::string& name = "threshold");
+
 }  // namespace drshym

@@ -68,8 +68,7 @@ GradCam::GradCam(const infer::Predictor& predictor, GradCamParams p) : predictor
     throw Error(ErrorKind::Usage, "explain",
                 fmt::format("{} has no layer '{}' to explain; its layers are {}", predictor_.net()->config().arch,
                             p_.layer, fmt::join(taps, ", ")));
-  if (!(p_.threshold > 0 && p_.threshold < 1))
-    throw Error(ErrorKind::Usage, "explain", fmt::format("threshold must be in (0, 1), got {:g}", p_.threshold));
+  require_threshold(p_.threshold, "explain");
 }
 
 std::pair<torch::Tensor, torch::Tensor> GradCam::operator()(const torch::Tensor& x, const torch::Tensor& region) const {

@@ -96,8 +96,7 @@ Predictor::Predictor(const PredictorParams& p) {
   threshold_ = p.threshold ? *p.threshold : threshold;
   tile_size_ = meta_.value("tile_size", 512);
   if (!(temperature_ > 0)) throw Error(ErrorKind::InvalidInput, "infer", quoted(path_) + ": temperature must be > 0");
-  if (!(threshold_ > 0 && threshold_ < 1))
-    throw Error(ErrorKind::Usage, "infer", "threshold must be in (0, 1), got " + std::to_string(threshold_));
+  require_threshold(threshold_, "infer");
   net_->eval();
   if (p.fuse) net_->fuse_for_inference();
   net_->to(device_);

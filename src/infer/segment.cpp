@@ -180,8 +180,7 @@ void SceneRun::prepare() {
   progress("prepare", 0.0);
   io::parse_geojson_crs(p_.geojson_crs);  // a typo is a usage error, not a silently ignored option
   if (p_.batch_size < 1) throw Error(ErrorKind::Usage, "segment", "batch size must be >= 1");
-  if (p_.threshold && !(*p_.threshold > 0.0 && *p_.threshold < 1.0))
-    throw Error(ErrorKind::Usage, "segment", fmt::format("threshold must be in (0, 1), got {:g}", *p_.threshold));
+  if (p_.threshold) require_threshold(*p_.threshold, "segment");
   if (const int m = predictor_.net()->config().input_multiple(); p_.grid.tile % m != 0)
     throw Error(ErrorKind::Usage, "segment",
                 "tile size " + std::to_string(p_.grid.tile) + " is not a multiple of " + std::to_string(m) +

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -150,4 +151,14 @@ TEST(Cpus, CgroupQuotasLimitThreadDefaults) {
   const int n = core::available_cpus();
   EXPECT_GE(n, 1);
   EXPECT_LE(n, int(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+TEST(Error, ThresholdsAreCheckedInOnePlace) {
+  EXPECT_DOUBLE_EQ(drshym::require_threshold(0.5, "segment"), 0.5);
+  drshym::testing::expect_error([] { drshym::require_threshold(1.0, "segment"); }, drshym::ErrorKind::Usage,
+                                {"threshold must be in (0, 1), got 1"});
+  drshym::testing::expect_error([] { drshym::require_threshold(0.0, "batch", "--threshold"); },
+                                drshym::ErrorKind::Usage, {"--threshold must be in (0, 1), got 0"});
+  drshym::testing::expect_error([] { drshym::require_threshold(std::nan(""), "infer"); }, drshym::ErrorKind::Usage,
+                                {"got nan"});
 }

@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "drshym/version.hpp"
 #include "io/raster.hpp"
+#include "io/warp.hpp"
 #include "io/uri.hpp"
 
 namespace drshym::batch {
@@ -63,43 +64,6 @@ const AssetKind* asset_kind(const std::string& output) {
   };
   const auto it = kinds.find(output);
   return it == kinds.end() ? nullptr : &it->second;
-}
-
-// The outline of a grid in WGS84 lon/lat: `per_side` points along each edge, closed.
-std::vector<std::array<double, 2>> footprint_wgs84(const io::RasterInfo& info, int per_side = 8) {
-  OGRSpatialReference src, dst;
-  src.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  dst.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  if (info.crs_wkt.empty() || src.importFromWkt(info.crs_wkt.c_str()) != OGRERR_NONE)
-    throw Error(ErrorKind::InvalidInput, "batch", "output " + quoted(info.uri) + " has no usable CRS");
-  dst.importFromEPSG(4326);
-  std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&src, &dst));
-  if (!ct) throw Error(ErrorKind::InvalidInput, "batch", "cannot transform " + quoted(info.uri) + " to WGS84");
-  std::vector<std::array<double, 2>> ring;
-  const double W = info.width, H = info.height;
-  auto edge = [&](double c0, double r0, double c1, double r1) {
-    for (int k = 0; k < per_side; ++k) {
-      const double f = double(k) / per_side;
-      double x, y;
-      info.geotransform.pixel_to_geo(c0 + f * (c1 - c0), r0 + f * (r1 - r0), x, y);
-      ring.push_back({x, y});
-    }
-  };
-  // Counter-clockwise in a north-up grid (RFC 7946 exterior rings): down the west edge first.
-  edge(0, 0, 0, H);
-  edge(0, H, W, H);
-  edge(W, H, W, 0);
-  edge(W, 0, 0, 0);
-  for (auto& p : ring)
-    if (!ct->Transform(1, &p[0], &p[1]))
-      throw Error(ErrorKind::InvalidInput, "batch", "cannot transform the outline of " + quoted(info.uri) + " to WGS84");
-  ring.push_back(ring.front());
-  // RFC 7946 wants exterior rings counter-clockwise; a south-up grid (or a flip in the
-  // transform) walks the outline the other way.
-  double twice_area = 0;
-  for (size_t i = 0; i + 1 < ring.size(); ++i) twice_area += ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1];
-  if (twice_area < 0) std::reverse(ring.begin(), ring.end());
-  return ring;
 }
 
 std::string crs_tag(const io::RasterInfo& info, std::map<std::string, std::string>& unnamed) {
@@ -181,7 +145,7 @@ std::string scene_datetime(const std::string& uri, std::string* source) {
 json stac_item(const SceneOutcome& o, const io::RasterInfo& info) {
   const json& rec = o.record;
   const auto& outputs = rec.at("outputs");
-  const auto ring = footprint_wgs84(info);
+  const auto ring = io::footprint_wgs84(info);
   double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
   json coords = json::array();
   for (const auto& p : ring) {

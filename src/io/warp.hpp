@@ -6,7 +6,9 @@
 //
 //   io::Grid g{info.crs_wkt, info.geotransform, info.width, info.height};
 //   io::warp_band_to_grid(before_uri, vv_band, g, "out/.before.tif", "bilinear", "--before");
+#include <array>
 #include <string>
+#include <vector>
 
 #include "core/geo.hpp"
 #include "io/raster.hpp"
@@ -29,6 +31,11 @@ bool may_overlap(const RasterInfo& src, const Grid& g);
 // (steps + 1)² points evenly over the grid, its border included, in the grid's CRS (row by
 // row): what may_overlap and the DEM check take to another CRS to bound a grid there.
 void grid_sample_points(const Grid& g, int steps, std::vector<double>& x, std::vector<double>& y);
+
+// The outline of a raster in WGS84 lon/lat (GeoJSON order): `per_side` points along each edge,
+// closed, counter-clockwise (RFC 7946 exterior ring) whatever the grid's orientation. Throws
+// InvalidInput naming the raster when it has no usable CRS or a point cannot be taken to WGS84.
+std::vector<std::array<double, 2>> footprint_wgs84(const RasterInfo& info, int per_side = 8);
 
 // Band `band` (1-based) of src warped onto g and written as a tiled Float32 GeoTIFF (ZSTD) at
 // out_path, NaN where no source pixel contributed (outside its extent, or its nodata).

@@ -1,15 +1,15 @@
 #include "serve/map_info.hpp"
 
-#include <ogr_spatialref.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
+#include "core/error.hpp"
 #include "explain/overlay.hpp"
 #include "io/raster.hpp"
+#include "io/warp.hpp"
 #include "serve/tiles.hpp"
 
 namespace drshym::serve {
@@ -34,37 +34,14 @@ json legend_row(const char* layer, const std::string& label, const explain::Pain
   return {{"layer", layer}, {"label", label}, {"color", hex(p.rgb)}, {"alpha", p.alpha}};
 }
 
-// The footprint of a raster as a closed lon/lat ring (corners and points along the edges, WGS 84,
-// longitude first); empty when it has no CRS or cannot be taken there.
+// The footprint of a raster as a closed lon/lat ring (io::footprint_wgs84, as the batch's STAC
+// items); empty when it has no CRS or cannot be taken to WGS 84.
 std::vector<std::array<double, 2>> footprint_lonlat(const std::string& path) {
-  const io::RasterInfo info = io::Raster::open(path).info();
-  if (info.crs_wkt.empty() || !info.has_geotransform) return {};
-  OGRSpatialReference src, dst;
-  if (src.importFromWkt(info.crs_wkt.c_str()) != OGRERR_NONE || dst.importFromEPSG(4326) != OGRERR_NONE) return {};
-  src.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  dst.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&src, &dst));
-  if (!ct) return {};
-  constexpr int kSteps = 8;
-  std::vector<std::array<double, 2>> ring;
-  // Clockwise in pixel space from the top-left: north-west, north-east, south-east, south-west.
-  const std::array<std::array<double, 2>, 4> corners{{{0, 0}, {1, 0}, {1, 1}, {0, 1}}};
-  for (int side = 0; side < 4; ++side)
-    for (int i = 0; i < kSteps; ++i) {
-      const auto& a = corners[size_t(side)];
-      const auto& b = corners[size_t((side + 1) % 4)];
-      const double f = double(i) / kSteps;
-      double x, y;
-      info.geotransform.pixel_to_geo((a[0] + f * (b[0] - a[0])) * info.width, (a[1] + f * (b[1] - a[1])) * info.height,
-                                     x, y);
-      if (!ct->Transform(1, &x, &y) || !std::isfinite(x) || !std::isfinite(y)) return {};
-      ring.push_back({x, y});
-    }
-  // RFC 7946: exterior rings counter-clockwise; the pixel-space walk above is clockwise on a
-  // north-up map, so reverse it.
-  std::reverse(ring.begin(), ring.end());
-  ring.push_back(ring.front());
-  return ring;
+  try {
+    return io::footprint_wgs84(io::Raster::open(path).info());
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 std::optional<std::array<double, 4>> bbox_of(const std::vector<std::array<double, 2>>& ring) {

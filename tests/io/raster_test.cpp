@@ -17,6 +17,7 @@
 #include "io/decimate.hpp"
 #include "io/gdal_env.hpp"
 #include "io/uri.hpp"
+#include "io/warp.hpp"
 #include "support/test_support.hpp"
 
 using namespace drshym;
@@ -171,6 +172,28 @@ TEST(Raster, DecimatedReadKeepsTheAspectAndMarksNodataNan) {
   EXPECT_EQ(whole.height, 4);
   EXPECT_FLOAT_EQ(whole.values[7], 7.0f);
   EXPECT_EQ(io::read_decimated(r, 1, 1).values.size(), 1u);  // at least one pixel each way
+}
+
+TEST(Warp, FootprintIsAClosedCounterClockwiseLonLatRingWhateverTheGridsOrientation) {
+  auto twice_area = [](const std::vector<std::array<double, 2>>& r) {
+    double a = 0;
+    for (size_t i = 0; i + 1 < r.size(); ++i) a += r[i][0] * r[i + 1][1] - r[i + 1][0] * r[i][1];
+    return a;
+  };
+  io::CreateOptions o = utm_options(100, 50, 1, io::DataType::Float32, std::nullopt);
+  auto north_up = io::Raster::create_mem(o);
+  const auto ring = io::footprint_wgs84(north_up.info(), 4);
+  ASSERT_EQ(ring.size(), 17u);  // 4 points a side, closed
+  EXPECT_EQ(ring.front(), ring.back());
+  EXPECT_GT(twice_area(ring), 0);  // RFC 7946 exterior ring
+  // UTM 31N at 600 km E, 5000 km N: about 4.3°E, 45.1°N.
+  EXPECT_NEAR(ring.front()[0], 4.27, 0.02);
+  EXPECT_NEAR(ring.front()[1], 45.14, 0.02);
+  o.geotransform = GeoTransform{{600000, 20, 0, 4999000, 0, 20}};  // south-up: same area, rows reversed
+  EXPECT_GT(twice_area(io::footprint_wgs84(io::Raster::create_mem(o).info(), 4)), 0);
+  o.crs_wkt.clear();
+  drshym::testing::expect_error([&] { io::footprint_wgs84(io::Raster::create_mem(o).info()); },
+                                ErrorKind::InvalidInput, {"no usable CRS"});
 }
 
 TEST(Raster, GeoTiffAndCogKeepGeoreferencingExactly) {

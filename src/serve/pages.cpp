@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "serve/map_info.hpp"
+#include "serve/route_guard.hpp"
 #include "serve/service.hpp"
 #include "serve/tiles.hpp"
 
@@ -40,11 +41,6 @@ void page_headers(httplib::Response& res) {
   res.set_header("Content-Security-Policy", kPageCsp);
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("Referrer-Policy", "no-referrer");
-}
-
-void send_json(httplib::Response& res, const nlohmann::json& body) {
-  res.status = 200;
-  res.set_content(core::dump_json(body, 2) + "\n", "application/json");
 }
 
 void send_asset(httplib::Response& res, const std::string& name) {
@@ -233,12 +229,12 @@ void add_page_handlers(PageContext& ctx, RouteHandlers& out) {
     if (ends(name) == "html") throw Error(ErrorKind::NotFound, "pages", "no static file " + quoted(core::clip_utf8(name, 64)));
     send_asset(res, name);
   };
-  out["GET /v1/inputs"] = [&ctx](const Req&, Res& res) { send_json(res, ctx.service.input_files()); };
-  out["GET /v1/jobs"] = [&ctx](const Req& req, Res& res) { send_json(res, ctx.service.jobs(list_limit(req))); };
+  out["GET /v1/inputs"] = [&ctx](const Req&, Res& res) { send_json(res, 200, ctx.service.input_files()); };
+  out["GET /v1/jobs"] = [&ctx](const Req& req, Res& res) { send_json(res, 200, ctx.service.jobs(list_limit(req))); };
   out["GET /v1/jobs/{id}/map"] = [&ctx](const Req& req, Res& res) {
     const std::string id = job_id_of(req);
     const JobFiles f = finished_job(ctx.service, id);
-    send_json(res, without_paths("reading the job's map", [&] { return map_info(f, *ctx.service.job(id)); }));
+    send_json(res, 200, without_paths("reading the job's map", [&] { return map_info(f, *ctx.service.job(id)); }));
   };
   out["GET /v1/jobs/{id}/tiles/{layer}/{z}/{x}/{y}.png"] = [&ctx](const Req& req, Res& res) { send_tile(ctx, req, res); };
   out["GET /v1/jobs/{id}/outputs/{key}"] = [&ctx](const Req& req, Res& res) { send_output(ctx, req, res); };

@@ -262,11 +262,6 @@ struct RequestClock {
 thread_local RequestClock t_request;
 
 
-void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
-  res.status = status;
-  res.set_content(core::dump_json(body, 2) + "\n", "application/json");
-}
-
 void send_error(httplib::Response& res, ErrorKind kind, const std::string& message) {
   send_json(res, http_status(kind), {{"error", {{"code", to_string(kind)}, {"message", message}}}});
 }
@@ -291,6 +286,11 @@ nlohmann::json parse_body(const httplib::Request& req) {
 }
 
 }  // namespace
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(core::dump_json(body, 2) + "\n", "application/json");
+}
 
 void run_guarded(const RouteHandler& handler, const httplib::Request& req, httplib::Response& res,
                  const std::function<int()>& retry_after_s) {

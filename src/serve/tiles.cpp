@@ -1,5 +1,6 @@
 #include "serve/tiles.hpp"
 
+#include <cpl_string.h>
 #include <gdal_priv.h>
 #include <gdal_utils.h>
 #include <ogr_spatialref.h>
@@ -155,16 +156,6 @@ class TileCache {
 
 // ---- rendering ----
 
-struct GdalOptions {
-  std::vector<std::string> args;
-  std::vector<char*> argv() {
-    std::vector<char*> v;
-    for (auto& a : args) v.push_back(a.data());
-    v.push_back(nullptr);
-    return v;
-  }
-};
-
 // The band warped onto the tile's 256x256 EPSG:3857 grid as Float32, NaN outside the raster
 // and at its nodata. Throws Internal (GDAL's reason goes to the log, not to the client).
 std::vector<float> warp_to_tile(const io::Raster& src, const TileKey& k, bool nearest) {
@@ -179,9 +170,10 @@ std::vector<float> warp_to_tile(const io::Raster& src, const TileKey& k, bool ne
   GDALRasterBand* band = dst->GetRasterBand(1);
   band->SetNoDataValue(std::nan(""));
   band->Fill(std::nan(""));
-  GdalOptions o{{"-r", nearest ? "near" : "bilinear", "-ovr", "AUTO", "-et", "0", "-wo", "INIT_DEST=NO_DATA"}};
-  auto argv = o.argv();
-  std::unique_ptr<GDALWarpAppOptions, void (*)(GDALWarpAppOptions*)> opts(GDALWarpAppOptionsNew(argv.data(), nullptr),
+  CPLStringList args;
+  for (const char* a : {"-r", nearest ? "near" : "bilinear", "-ovr", "AUTO", "-et", "0", "-wo", "INIT_DEST=NO_DATA"})
+    args.AddString(a);
+  std::unique_ptr<GDALWarpAppOptions, void (*)(GDALWarpAppOptions*)> opts(GDALWarpAppOptionsNew(args.List(), nullptr),
                                                                           GDALWarpAppOptionsFree);
   GDALDatasetH in = GDALDataset::ToHandle(src.handle());
   int usage_error = 0;
@@ -243,10 +235,13 @@ std::string make_backdrop(const JobFiles& job, const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) throw Error(ErrorKind::NotFound, "tiles", "the job's outputs are gone");
   const ingest::Scene scene = ingest::open_scene(job.scene, false);
   const fs::path tmp = dir / (std::string(kBackdropFile) + ".part");
-  GdalOptions o{{"-b", std::to_string(scene.bands.vv), "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=256",
-                 "-co", "OVERVIEWS=AUTO", "-co", "RESAMPLING=AVERAGE"}};
-  auto argv = o.argv();
-  std::unique_ptr<GDALTranslateOptions, void (*)(GDALTranslateOptions*)> opts(GDALTranslateOptionsNew(argv.data(), nullptr),
+  CPLStringList args;
+  for (const std::string& a : {std::string("-b"), std::to_string(scene.bands.vv), std::string("-of"), std::string("COG"),
+                               std::string("-co"), std::string("COMPRESS=DEFLATE"), std::string("-co"),
+                               std::string("BLOCKSIZE=256"), std::string("-co"), std::string("OVERVIEWS=AUTO"),
+                               std::string("-co"), std::string("RESAMPLING=AVERAGE")})
+    args.AddString(a.c_str());
+  std::unique_ptr<GDALTranslateOptions, void (*)(GDALTranslateOptions*)> opts(GDALTranslateOptionsNew(args.List(), nullptr),
                                                                               GDALTranslateOptionsFree);
   int usage_error = 0;
   io::reset_gdal_error();

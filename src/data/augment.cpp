@@ -258,15 +258,19 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
   out.vv = remap(s.vv, map, nan);
   if (s.has_vh()) out.vh = remap(s.vh, map, nan);
   if (s.has_before()) out.before = remap(s.before, map, nan);
-  if (s.has_terrain()) {
-    // Geometry only: terrain has no radiometry to jitter.
+  // Geometry only for terrain and optical planes: no SAR radiometry to jitter.
+  auto remap_planes = [&](const std::vector<float>& src, size_t planes) {
+    std::vector<float> moved_all;
     const size_t n = s.pixels();
-    for (size_t k = 0; k < 3; ++k) {
-      const std::vector<float> plane(s.terrain.begin() + k * n, s.terrain.begin() + (k + 1) * n);
+    for (size_t k = 0; k < planes; ++k) {
+      const std::vector<float> plane(src.begin() + k * n, src.begin() + (k + 1) * n);
       const auto moved = remap(plane, map, nan);
-      out.terrain.insert(out.terrain.end(), moved.begin(), moved.end());
+      moved_all.insert(moved_all.end(), moved.begin(), moved.end());
     }
-  }
+    return moved_all;
+  };
+  if (s.has_terrain()) out.terrain = remap_planes(s.terrain, 3);
+  if (s.has_optical()) out.optical = remap_planes(s.optical, 6);
   out.label = remap(s.label, map, uint8_t(0));
   for (const auto& h : s.head_labels) out.head_labels.push_back(remap(h, map, uint8_t(0)));
   out.valid = remap(s.valid, map, uint8_t(0));
@@ -277,9 +281,14 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
   };
   shift(out.vv, d.offset_vv);
   if (out.has_before() && (d.swap_dates || d.no_change)) {
+    // The optical dates follow the SAR dates: after planes 0-2, before planes 3-5.
+    const size_t on = out.pixels() * 3;
     if (d.swap_dates) {
       std::swap(out.vv, out.before);
+      if (out.has_optical())
+        std::swap_ranges(out.optical.begin(), out.optical.begin() + std::ptrdiff_t(on), out.optical.begin() + std::ptrdiff_t(on));
     } else {
+      if (out.has_optical()) std::copy(out.optical.begin(), out.optical.begin() + std::ptrdiff_t(on), out.optical.begin() + std::ptrdiff_t(on));
       // The same scene seen again: independent 4-look speckle on the post-event plane.
       SplitMix64 noise{d.speckle_seed ^ 0x4E4Full};
       out.before = out.vv;

@@ -19,6 +19,11 @@ struct Sample {
   // the network (K = 0 unless the dataset was asked for head labels); 0 where invalid.
   torch::Tensor label;
   torch::Tensor valid;  // [1, H, W] float32, 1 = counts in loss/metrics
+  // Distillation only (RawDataset::enable_teacher), else undefined: the teacher's input [C_t, H, W]
+  // from the same pixels, and [1, H, W] 1 where the teacher's and the student's inputs are both
+  // known (the pixels the teacher's soft targets cover, labelled or not).
+  torch::Tensor teacher_image;
+  torch::Tensor teacher_valid;
   std::string id;       // chip / tile name
   std::string group;    // region (Sen1Floods11) or scene (ETCI): the unit of hold-out splits
 };

@@ -91,7 +91,9 @@ void enable_augment_from(RawDataset& ds, const Json& cfg, const Json* inherited,
 }
 
 DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Preprocess& pp, bool augment,
-                 uint64_t seed, const std::string& prefix, const Json* inherited_augment) {
+                 uint64_t seed, const std::string& prefix, const Json* inherited_augment,
+                 const ingest::Preprocess* teacher) {
+  const bool teacher_optical = teacher && teacher->needs_optical();
   if (!cfg.is_object()) throw bad(prefix, "expected a mapping with at least 'type' and 'root'");
   if (!cfg.contains("type")) throw bad(prefix + ".type", "missing (sen1floods11, etci, ombria, folder or concat)");
   const std::string type = string_at(cfg, "type", prefix);
@@ -103,7 +105,7 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
     std::vector<DatasetPtr> parts;
     for (size_t k = 0; k < cfg["sources"].size(); ++k)
       parts.push_back(build(cfg["sources"][k], split, pp, augment, seed + 0x9E3779B9ull * (k + 1),
-                            prefix + ".sources[" + std::to_string(k) + "]", aug));
+                            prefix + ".sources[" + std::to_string(k) + "]", aug, teacher));
     return std::make_shared<ConcatDataset>(std::move(parts));
   }
 
@@ -115,6 +117,7 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
     o.split = resolve_split(cfg, split, prefix);
     o.cache_mb = cache_mb(cfg, o.cache_mb, prefix);
     o.progress = progress(cfg, prefix);
+    o.optical = teacher_optical;
     ds = std::make_shared<Sen1Floods11Dataset>(o, pp);
   } else if (type == "etci") {
     EtciOptions o;
@@ -176,6 +179,14 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
       o.holdout_every = h["every"].get<int>();
       o.holdout = h["take"].get<std::string>() == "held";
     }
+    if (cfg.contains("s2_root")) {
+      o.s2_root = string_at(cfg, "s2_root", prefix);
+      std::error_code ec;
+      if (!fs::is_directory(o.s2_root, ec))
+        throw Error(ErrorKind::NotFound, "data",
+                    "config key " + quoted(prefix + ".s2_root") + ": folder " + quoted(o.s2_root) + " does not exist");
+    }
+    o.optical = teacher_optical;
     o.label_free = !augment;
     ds = std::make_shared<OmbriaDataset>(o, pp);
   } else if (type == "folder") {
@@ -189,15 +200,24 @@ DatasetPtr build(const Json& cfg, const std::string& split, const ingest::Prepro
     throw bad(prefix + ".type", "unknown dataset type " + quoted(type) + " (sen1floods11, etci, ombria, folder, concat)");
   }
   enable_augment_from(*ds, cfg, inherited_augment, augment, seed, prefix);
+  if (cfg.contains("labels")) {
+    if (!cfg["labels"].is_boolean()) throw bad(prefix + ".labels", "expected true or false");
+    if (!cfg["labels"].get<bool>()) {
+      if (!teacher)
+        throw bad(prefix + ".labels", "false serves no label: only a training set with a distill teacher can use it");
+      ds->drop_labels();
+    }
+  }
+  if (teacher) ds->enable_teacher(*teacher);
   return ds;
 }
 
 }  // namespace
 
 DatasetPtr make_dataset(const nlohmann::json& cfg, const std::string& split, const ingest::Preprocess& pp,
-                        bool augment, uint64_t seed) {
+                        bool augment, uint64_t seed, const ingest::Preprocess* teacher) {
   if (split.empty()) throw Error(ErrorKind::InvalidInput, "data", "make_dataset: empty split name");
-  DatasetPtr ds = build(cfg, split, pp, augment, seed, "data", nullptr);
+  DatasetPtr ds = build(cfg, split, pp, augment, seed, "data", nullptr, teacher);
   if (ds->size() == 0)
     throw Error(ErrorKind::InvalidInput, "data", ds->name() + ": split " + quoted(split) + " has no sample");
   return ds;

@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "data/etci_tiles.hpp"
 #include "data/parallel.hpp"
+#include "io/raster.hpp"
 
 namespace fs = std::filesystem;
 
@@ -150,11 +151,102 @@ std::vector<OmbriaTriplet> read_ombria_split(const std::string& root, const std:
   return ok;
 }
 
+std::string ombria_default_s2_root(const std::string& s1_root) {
+  fs::path p(s1_root);
+  if (p.filename().empty()) p = p.parent_path();  // "…/OmbriaS1/"
+  return (p.parent_path() / "OmbriaS2_20m").string();
+}
+
+void attach_ombria_s2(std::vector<OmbriaTriplet>& items, const std::string& s2_root, const std::string& split,
+                      std::vector<SkippedItem>* skipped, int threads) {
+  const std::string dir = s2_root + "/" + split;
+  for (const char* sub : {"BEFORE", "AFTER"})
+    if (!fs::is_directory(dir + "/" + sub))
+      throw Error(ErrorKind::NotFound, "data",
+                  "ombria: no Sentinel-2 folder " + quoted(dir + "/" + sub) +
+                      " (the recipe reads S2 bands; set s2_root to the OmbriaS2_20m folder)");
+  std::vector<std::string> errors(items.size());
+  parallel_for_each(items.size(), threads, [&](size_t i) {
+    OmbriaTriplet& t = items[i];
+    const std::string num = t.id.substr(t.id.rfind('_') + 1);
+    try {
+      int w[2] = {0, 0}, h[2] = {0, 0};
+      std::vector<uint8_t>* dst[2] = {&t.s2_after, &t.s2_before};
+      const std::string paths[2] = {dir + "/AFTER/S2_after_" + num + ".png", dir + "/BEFORE/S2_before_" + num + ".png"};
+      for (int k = 0; k < 2; ++k) {
+        if (!fs::exists(paths[k])) throw Error(ErrorKind::NotFound, "data", "no Sentinel-2 image " + quoted(paths[k]));
+        io::Raster r = io::Raster::open(paths[k]);
+        if (r.info().bands != 3)
+          throw Error(ErrorKind::InvalidInput, "data",
+                      "Sentinel-2 image " + quoted(paths[k]) + " has " + std::to_string(r.info().bands) +
+                          " bands, not 3 (R, G, B)");
+        w[k] = r.width();
+        h[k] = r.height();
+        const bool same = w[k] == t.width && h[k] == t.height, half = 2 * w[k] == t.width && 2 * h[k] == t.height;
+        if (!same && !half)
+          throw Error(ErrorKind::InvalidInput, "data",
+                      "Sentinel-2 image " + quoted(paths[k]) + " is " + std::to_string(w[k]) + "x" +
+                          std::to_string(h[k]) + "; the S1 images are " + std::to_string(t.width) + "x" +
+                          std::to_string(t.height) + " (S2 must be that size or half of it)");
+        io::Block b = r.read(Window{0, 0, w[k], h[k]}, {1, 2, 3});
+        dst[k]->resize(b.data.size());
+        for (size_t j = 0; j < b.data.size(); ++j)
+          (*dst[k])[j] = uint8_t(std::clamp(std::lround(b.data[j]), 0L, 255L));
+      }
+      if (w[0] != w[1] || h[0] != h[1])
+        throw Error(ErrorKind::InvalidInput, "data", "Sentinel-2 before and after sizes differ");
+      t.s2_width = w[0];
+      t.s2_height = h[0];
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  });
+  std::vector<OmbriaTriplet> ok;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (errors[i].empty()) ok.push_back(std::move(items[i]));
+    else if (skipped) skipped->push_back({items[i].id, errors[i]});
+  }
+  items = std::move(ok);
+}
+
+void upsample_optical(const std::vector<uint8_t>& planes, int sw, int sh, int w, int h, std::vector<float>& out) {
+  const size_t sn = size_t(sw) * sh, n = size_t(w) * h;
+  if (planes.size() != 3 * sn)
+    throw Error(ErrorKind::Internal, "data", "upsample_optical: " + std::to_string(planes.size()) + " values for 3 planes of " +
+                                                 std::to_string(sw) + "x" + std::to_string(sh));
+  const size_t base = out.size();
+  out.resize(base + 3 * n);
+  const float fx = float(sw) / float(w), fy = float(sh) / float(h);
+  for (int c = 0; c < 3; ++c) {
+    const uint8_t* src = planes.data() + size_t(c) * sn;
+    float* dst = out.data() + base + size_t(c) * n;
+    for (int y = 0; y < h; ++y) {
+      // Pixel centres aligned: output centre y + 0.5 sits at source (y + 0.5) * fy.
+      const float sy = std::clamp((float(y) + 0.5f) * fy - 0.5f, 0.0f, float(sh - 1));
+      const int y0 = int(sy), y1 = std::min(y0 + 1, sh - 1);
+      const float ay = sy - float(y0);
+      for (int x = 0; x < w; ++x) {
+        const float sx = std::clamp((float(x) + 0.5f) * fx - 0.5f, 0.0f, float(sw - 1));
+        const int x0 = int(sx), x1 = std::min(x0 + 1, sw - 1);
+        const float ax = sx - float(x0);
+        const float top = (1 - ax) * src[size_t(y0) * sw + x0] + ax * src[size_t(y0) * sw + x1];
+        const float bot = (1 - ax) * src[size_t(y1) * sw + x0] + ax * src[size_t(y1) * sw + x1];
+        dst[size_t(y) * w + x] = ((1 - ay) * top + ay * bot) / 255.0f;
+      }
+    }
+  }
+}
+
 OmbriaDataset::OmbriaDataset(const OmbriaOptions& opt, const ingest::Preprocess& pp) : RawDataset(pp), opt_(opt) {
   if (pp.needs_vh())
     throw Error(ErrorKind::InvalidInput, "data",
                 "ombria: the data are VV only, but the preprocessing recipe needs VH (bands: VV only)");
   items_ = read_ombria_split(opt.root, opt.split, &skipped_, opt.threads);
+  opt_.optical = opt.optical || pp.needs_optical();
+  if (opt_.optical) {
+    if (opt_.s2_root.empty()) opt_.s2_root = ombria_default_s2_root(opt.root);
+    attach_ombria_s2(items_, opt_.s2_root, opt.split, &skipped_, opt.threads);
+  }
   if (!skipped_.empty())
     core::log().warn("ombria: split '{}': skipped {} triplets: {}", opt.split, skipped_.size(), first_names(skipped_));
   if (items_.empty())
@@ -195,6 +287,10 @@ RawSample OmbriaDataset::raw(size_t index) const {
   r.vv.resize(n);
   r.label.assign(n, 0);
   r.valid.assign(n, 1);
+  if (opt_.optical) {
+    upsample_optical(t.s2_after, t.s2_width, t.s2_height, t.width, t.height, r.optical);
+    upsample_optical(t.s2_before, t.s2_width, t.s2_height, t.width, t.height, r.optical);
+  }
   if (opt_.change) {
     // Both dates on one line when label-free (the mask must not place either image); the
     // anchor then sets each date's level on its own, as segment does.

@@ -51,6 +51,14 @@ struct OmbriaOptions {
   // selects them, otherwise they are left out.
   int holdout_every = 0;
   bool holdout = false;
+  // Sentinel-2 (OmbriaS2_20m): with optical, every triplet is paired by number with
+  // <s2_root>/<split>/{AFTER,BEFORE}/S2_{after,before}_NNNN.png (3-band 8-bit colour composites
+  // of the same site and dates) and the sample carries them as its optical planes, upsampled
+  // bilinearly onto the S1 grid when they are half its size (the published 20 m files are
+  // 128x128 for 256x256 S1). A site whose S2 image is missing, of another size or not 3 bands
+  // is skipped by name. s2_root "" = <root>/../OmbriaS2_20m.
+  bool optical = false;
+  std::string s2_root;
   int threads = 0;
   static OmbriaOptions default_params() { return {}; }
 };
@@ -64,7 +72,23 @@ struct OmbriaTriplet {
   LinearDb after_db, before_db;  // this image's 8-bit → dB lines (set by map_ombria_split)
   LinearDb input_db;             // what the served sample uses: after_db, or the label-free line
   bool slope_fitted = false;     // false: the split's median slope was used
+  // Sentinel-2 after and before (OmbriaOptions::optical): 3 planes each, s2_width x s2_height.
+  std::vector<uint8_t> s2_after, s2_before;
+  int s2_width = 0, s2_height = 0;
 };
+
+// The S2 folder OMBRIA's S1 root pairs with by default: <root>/../OmbriaS2_20m.
+std::string ombria_default_s2_root(const std::string& s1_root);
+
+// Attach every triplet's Sentinel-2 pair (see OmbriaOptions::optical); triplets without a usable
+// one go to *skipped with the reason and leave items. Throws NotFound when the S2 split's
+// folders are absent.
+void attach_ombria_s2(std::vector<OmbriaTriplet>& items, const std::string& s2_root, const std::string& split,
+                      std::vector<SkippedItem>* skipped, int threads = 0);
+
+// One 3-plane 8-bit image of sw x sh onto a w x h grid (the same size, or twice it: bilinear,
+// pixel centres aligned), as 3 x w*h values in [0, 1], appended to out.
+void upsample_optical(const std::vector<uint8_t>& planes, int sw, int sh, int w, int h, std::vector<float>& out);
 
 // The label-free line: median slope and offset of the train split's per-image lines.
 LinearDb ombria_label_free_mapping();
@@ -81,7 +105,7 @@ std::vector<OmbriaTriplet> read_ombria_split(const std::string& root, const std:
 
 class OmbriaDataset : public RawDataset {
  public:
-  // Reads every triplet (≈ 200 KB each) at construction. Throws NotFound (root/split absent),
+  // Reads every triplet (≈ 200 KB each; S2 ≈ 100 KB more) at construction. Throws NotFound (root/split absent),
   // InvalidInput (unknown split, no usable triplet; naming the folder and the reasons).
   OmbriaDataset(const OmbriaOptions& opt, const ingest::Preprocess& pp);
 

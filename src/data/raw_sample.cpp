@@ -20,7 +20,7 @@ int64_t RawSample::water_count() const {
 }
 
 size_t RawSample::bytes() const {
-  return (vv.size() + vh.size() + before.size() + terrain.size()) * sizeof(float) + label.size() + valid.size() + water_type.size() + id.size() +
+  return (vv.size() + vh.size() + before.size() + terrain.size() + optical.size()) * sizeof(float) + label.size() + valid.size() + water_type.size() + id.size() +
          group.size() +
          crs_wkt.size() + sizeof(RawSample);
 }
@@ -41,6 +41,7 @@ void RawSample::normalize_validity() {
   const size_t n = pixels();
   if (vv.size() != n || label.size() != n || valid.size() != n || (!vh.empty() && vh.size() != n) ||
       (!before.empty() && before.size() != n) || (!terrain.empty() && terrain.size() != 3 * n) ||
+      (!optical.empty() && optical.size() != 6 * n) ||
       (!water_type.empty() && water_type.size() != n))
     throw Error(ErrorKind::Internal, "data", "sample " + quoted(id) + ": plane sizes disagree with " +
                                                  std::to_string(width) + "x" + std::to_string(height));

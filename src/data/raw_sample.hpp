@@ -30,6 +30,11 @@ struct RawSample {
   // Terrain of the same pixels (3 x width*height: height m, slope degrees, HAND m, in
   // ingest::kTerrainPlanes' order; NaN unknown), or empty. Only recipes with terrain bands read it.
   std::vector<float> terrain;
+  // Sentinel-2 colour composites of the same pixels (6 x width*height in ingest::kOpticalPlanes'
+  // order: R, G, B after the event, then R, G, B before; [0, 1], NaN unknown or absent, e.g. the
+  // before planes of a single-date source), or empty. Only teacher recipes (S2_* bands) read it,
+  // and only they are invalidated by its NaN.
+  std::vector<float> optical;
   std::vector<uint8_t> label;  // 1 water, 0 dry (0 where invalid)
   std::vector<uint8_t> valid;  // 1 where the pixel counts (label known and input finite)
   // Where the source tells permanent from flood water (ETCI): 1 permanent water, 2 flood water,
@@ -50,6 +55,7 @@ struct RawSample {
   bool has_vh() const { return !vh.empty(); }
   bool has_before() const { return !before.empty(); }
   bool has_terrain() const { return !terrain.empty(); }
+  bool has_optical() const { return !optical.empty(); }
   bool has_grid() const { return !crs_wkt.empty() && geotransform.has_value(); }
   int64_t valid_count() const;
   int64_t water_count() const;  // valid water pixels

@@ -20,6 +20,9 @@ struct Sen1Floods11Options {
   std::string split = "test";  // train | valid | test | bolivia | all (every chip on disk)
   size_t cache_mb = 4096;      // chips kept in memory (~2.6 MB each); 0 = re-read every time
   bool progress = true;        // progress bar while reading chips (terminals only)
+  // Read each chip's S2Hand too (sample optical planes); chips without a usable one are skipped
+  // by name. On whenever the recipe reads S2 bands (a teacher's).
+  bool optical = false;
 
   static Sen1Floods11Options default_params() { return {}; }
 };

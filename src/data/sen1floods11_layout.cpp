@@ -1,6 +1,8 @@
 #include "data/sen1floods11_layout.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -56,6 +58,7 @@ ChipRef make_ref(const std::string& root, const std::string& s1_name, const std:
   c.group = sen1floods11_region(c.id);
   c.s1_path = sen1floods11_s1_dir(root) + "/" + s1_name;
   c.label_path = sen1floods11_label_dir(root) + "/" + label_name;
+  c.s2_path = sen1floods11_s2_dir(root) + "/" + c.id + "_S2Hand.tif";
   return c;
 }
 
@@ -129,6 +132,9 @@ std::string sen1floods11_s1_dir(const std::string& root) {
 }
 std::string sen1floods11_label_dir(const std::string& root) {
   return root + "/v1.1/data/flood_events/HandLabeled/LabelHand";
+}
+std::string sen1floods11_s2_dir(const std::string& root) {
+  return root + "/v1.1/data/flood_events/HandLabeled/S2Hand";
 }
 std::string sen1floods11_split_csv(const std::string& root, const std::string& split) {
   return root + "/v1.1/splits/flood_handlabeled/flood_" + split + "_data.csv";
@@ -212,6 +218,38 @@ ChipListing list_sen1floods11(const std::string& root, const std::string& split)
 RawSample read_sen1floods11_chip(const ChipRef& chip) {
   int64_t a, b;
   return read_chip(chip, a, b);
+}
+
+std::string sen1floods11_s2_problem(const ChipRef& chip, int width, int height) {
+  if (!exists(chip.s2_path)) return "no S2Hand image " + quoted(chip.s2_path);
+  try {
+    io::Raster s2 = io::Raster::open(chip.s2_path);
+    if (s2.info().bands != kS2HandBands)
+      return "S2Hand " + quoted(chip.s2_path) + " has " + std::to_string(s2.info().bands) + " bands, not " +
+             std::to_string(kS2HandBands);
+    if (s2.width() != width || s2.height() != height)
+      return "S2Hand " + quoted(chip.s2_path) + " is " + std::to_string(s2.width()) + "x" +
+             std::to_string(s2.height()) + " but S1Hand is " + std::to_string(width) + "x" + std::to_string(height);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void read_sen1floods11_s2(const ChipRef& chip, RawSample& r) {
+  const std::string problem = sen1floods11_s2_problem(chip, r.width, r.height);
+  if (!problem.empty()) throw Error(ErrorKind::InvalidInput, "data", "sen1floods11: chip " + quoted(chip.id) + ": " + problem);
+  io::Raster s2 = io::Raster::open(chip.s2_path);
+  // B4, B3, B2 (red, green, blue): bands 4, 3, 2 of B1..B12 with B8A.
+  io::Block b = s2.read(Window{0, 0, r.width, r.height}, {4, 3, 2});
+  const size_t n = r.pixels();
+  r.optical.assign(6 * n, std::numeric_limits<float>::quiet_NaN());  // no pre-event image: before planes NaN
+  for (size_t c = 0; c < 3; ++c)
+    for (size_t i = 0; i < n; ++i) {
+      const float v = b.data[c * n + i];
+      // Reflectance x 10000; 0 is S2Hand's fill. 0-0.3 reflectance spans [0, 1], as a true-colour composite.
+      if (b.valid[i] && std::isfinite(v) && v > 0.0f) r.optical[c * n + i] = v / 3000.0f;
+    }
 }
 
 ChipScan scan_sen1floods11(const std::vector<ChipRef>& chips, size_t keep_bytes, bool progress) {

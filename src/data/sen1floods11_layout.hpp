@@ -16,6 +16,7 @@ namespace drshym::data {
 // <root>/v1.1/splits/flood_handlabeled/flood_<split>_data.csv
 std::string sen1floods11_s1_dir(const std::string& root);
 std::string sen1floods11_label_dir(const std::string& root);
+std::string sen1floods11_s2_dir(const std::string& root);  // .../HandLabeled/S2Hand
 std::string sen1floods11_split_csv(const std::string& root, const std::string& split);
 
 // train, valid, test, bolivia (official lists) and all (every chip on disk).
@@ -28,7 +29,19 @@ struct ChipRef {
   std::string group;  // "India"
   std::string s1_path;
   std::string label_path;
+  std::string s2_path;  // <S2Hand folder>/<id>_S2Hand.tif (may not exist: S2 is optional)
 };
+
+// Sen1Floods11's Sentinel-2 chips (S2Hand): 13 bands B1..B12 with B8A, reflectance x 10000, on
+// the S1Hand grid. Only teacher recipes (S2_* bands) read them.
+inline constexpr int kS2HandBands = 13;
+// Why the chip's S2Hand image cannot be used with a width x height S1Hand ("" when it can):
+// missing, not 13 bands, another size, unreadable.
+std::string sen1floods11_s2_problem(const ChipRef& chip, int width, int height);
+// Set r.optical from the chip's S2Hand: R, G, B = B4, B3, B2 as reflectance x 10000 / 3000 (so
+// 0-0.3 reflectance spans [0, 1] like a colour composite), 0 (fill) and no data NaN; the before
+// planes NaN (Sen1Floods11 has one date). Throws InvalidInput naming the chip and the problem.
+void read_sen1floods11_s2(const ChipRef& chip, RawSample& r);
 
 struct ChipListing {
   std::string split;

@@ -190,6 +190,10 @@ void SceneRun::prepare() {
   if (pp_.needs_terrain() && p_.dem_uri.empty())
     throw Error(ErrorKind::Usage, "segment",
                 "model " + predictor_.describe() + " reads terrain (its bands include DEM, SLOPE or HAND): give a DEM (--dem)");
+  if (pp_.needs_optical())
+    throw Error(ErrorKind::Usage, "segment",
+                "model " + predictor_.describe() + " reads Sentinel-2 bands (" + pp_.optical_bands().front() +
+                    ", ...): it is a distillation teacher for `drshym train`; segment maps SAR scenes with an S1 model");
   type_model_ = checked_type_model(p_, predictor_, own_type_model_);
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();

@@ -23,20 +23,32 @@ void check_band(const std::string& b) {
   const auto& k = known_bands();
   if (std::find(k.begin(), k.end(), b) == k.end())
     throw Error(ErrorKind::InvalidInput, "ingest",
-                "unknown band " + quoted(b) + " (known: VV, VH, VH-VV, NDPI, MAG, VV_BEFORE, DEM, SLOPE, HAND)");
+                "unknown band " + quoted(b) +
+                    " (known: VV, VH, VH-VV, NDPI, MAG, VV_BEFORE, DEM, SLOPE, HAND, S2_R, S2_G, S2_B, S2_R_BEFORE, "
+                    "S2_G_BEFORE, S2_B_BEFORE)");
 }
 
 }  // namespace
 
 const std::vector<std::string>& known_bands() {
-  static const std::vector<std::string> k{"VV", "VH", "VH-VV", "NDPI", "MAG", "VV_BEFORE", "DEM", "SLOPE", "HAND"};
+  static const std::vector<std::string> k{"VV",   "VH",   "VH-VV", "NDPI",        "MAG",         "VV_BEFORE",
+                                          "DEM",  "SLOPE", "HAND", "S2_R",        "S2_G",        "S2_B",
+                                          "S2_R_BEFORE", "S2_G_BEFORE", "S2_B_BEFORE"};
   return k;
 }
 
 bool band_needs_terrain(const std::string& b) { return b == "DEM" || b == "SLOPE" || b == "HAND"; }
-bool band_needs_vh(const std::string& b) { return b != "VV" && b != "VV_BEFORE" && !band_needs_terrain(b); }
+static int optical_plane(const std::string& b) {
+  for (int k = 0; k < 6; ++k)
+    if (b == kOpticalPlanes[k]) return k;
+  return -1;
+}
+bool band_needs_optical(const std::string& b) { return optical_plane(b) >= 0; }
+bool band_needs_vh(const std::string& b) {
+  return b != "VV" && b != "VV_BEFORE" && !band_needs_terrain(b) && !band_needs_optical(b);
+}
 bool band_needs_before(const std::string& b) { return b == "VV_BEFORE"; }
-bool band_is_db(const std::string& b) { return b != "NDPI" && !band_needs_terrain(b); }
+bool band_is_db(const std::string& b) { return b != "NDPI" && !band_needs_terrain(b) && !band_needs_optical(b); }
 bool band_is_absolute_db(const std::string& b) { return b == "VV" || b == "VH" || b == "MAG" || b == "VV_BEFORE"; }
 
 namespace {
@@ -92,7 +104,7 @@ float Anchor::shift(const float* vv, const uint8_t* valid, size_t n) const {
 }
 
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
-                    float* out, const float* before, const float* terrain) {
+                    float* out, const float* before, const float* terrain, const float* optical) {
   for (size_t bi = 0; bi < bands.size(); ++bi) {
     const std::string& b = bands[bi];
     check_band(b);
@@ -104,8 +116,15 @@ void engineer_bands(const std::vector<std::string>& bands, const float* vv, cons
     if (band_needs_terrain(b) && !terrain)
       throw Error(ErrorKind::InvalidInput, "ingest",
                   "band " + quoted(b) + " needs terrain (a DEM: segment --dem) but none was given");
+    if (band_needs_optical(b) && !optical)
+      throw Error(ErrorKind::InvalidInput, "ingest",
+                  "band " + quoted(b) + " needs a Sentinel-2 image of the same pixels but none was given "
+                  "(optical bands are read by the OMBRIA and Sen1Floods11 training data only)");
     float* o = out + bi * n;
-    if (band_needs_terrain(b)) {
+    if (band_needs_optical(b)) {
+      const size_t plane = size_t(optical_plane(b));
+      std::copy(optical + plane * n, optical + (plane + 1) * n, o);
+    } else if (band_needs_terrain(b)) {
       const size_t plane = b == "DEM" ? 0 : b == "SLOPE" ? 1 : 2;
       std::copy(terrain + plane * n, terrain + (plane + 1) * n, o);
     } else if (b == "VV") {
@@ -172,7 +191,7 @@ void Normalization::apply(float* data, const std::vector<std::string>& bands, si
     float l, h;
     if (method == "reference") {
       const std::string& nm = bands[b];
-      l = nm == "DEM" ? -100.0f : (nm == "SLOPE" || nm == "HAND") ? 0.0f : band_is_db(nm) ? -30.0f : -1.0f;
+      l = nm == "DEM" ? -100.0f : (nm == "SLOPE" || nm == "HAND" || band_needs_optical(nm)) ? 0.0f : band_is_db(nm) ? -30.0f : -1.0f;
       h = nm == "DEM" ? 2000.0f : nm == "SLOPE" ? 45.0f : nm == "HAND" ? 50.0f : band_is_db(nm) ? 0.0f : 1.0f;
     } else {
       if (b >= lo.size() || b >= hi.size())
@@ -254,13 +273,21 @@ bool Preprocess::needs_before() const {
 }
 
 bool Preprocess::needs_terrain() const { return std::any_of(bands.begin(), bands.end(), band_needs_terrain); }
+bool Preprocess::needs_optical() const { return std::any_of(bands.begin(), bands.end(), band_needs_optical); }
+
+std::vector<std::string> Preprocess::optical_bands() const {
+  std::vector<std::string> out;
+  for (const auto& b : bands)
+    if (band_needs_optical(b)) out.push_back(b);
+  return out;
+}
 
 void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
                        std::vector<uint8_t>& valid, const uint8_t* src_valid, float shift_db, const float* before,
-                       float before_shift_db, const float* terrain) const {
+                       float before_shift_db, const float* terrain, const float* optical) const {
   out.resize(bands.size() * n);
   valid.resize(n);
-  engineer_bands(bands, vv, vh, n, out.data(), before, terrain);
+  engineer_bands(bands, vv, vh, n, out.data(), before, terrain, optical);
   for (size_t b = 0; b < bands.size(); ++b) {
     // Each date is anchored on its own scene: the pre-event scene has its own calibration.
     const float s = band_needs_before(bands[b]) ? before_shift_db : shift_db;

@@ -24,24 +24,34 @@ namespace drshym::ingest {
 //                models); anchored with the pre-event scene's own shift
 //   "DEM", "SLOPE", "HAND"  terrain on the same grid (segment --dem, terrain/terrain.hpp): height
 //                (m), slope (degrees), height above nearest drainage (m); never anchored
+//   "S2_R", "S2_G", "S2_B"  a Sentinel-2 colour composite of the same pixels after the event,
+//                in [0, 1] (8-bit / 255; Sen1Floods11 S2Hand reflectance x 10000 / 3000); the
+//                "_BEFORE" ones the pre-event image. Training-only (distillation teachers): no
+//                scene path of segment reads them. Never anchored
 const std::vector<std::string>& known_bands();
 bool band_needs_vh(const std::string& band);
 bool band_needs_before(const std::string& band);
 // Terrain bands read plane kTerrainPlanes' index of the terrain planes given to apply().
 bool band_needs_terrain(const std::string& band);
 inline const char* const kTerrainPlanes[3] = {"DEM", "SLOPE", "HAND"};
+// Optical bands read plane kOpticalPlanes' index of the optical planes given to apply().
+bool band_needs_optical(const std::string& band);
+inline const char* const kOpticalPlanes[6] = {"S2_R", "S2_G", "S2_B", "S2_R_BEFORE", "S2_G_BEFORE", "S2_B_BEFORE"};
 // True for bands in dB (all but NDPI).
 bool band_is_db(const std::string& band);
 
 // Compute `bands` from VV/VH dB planes of n pixels into out (bands.size() x n).
 // vh (before, terrain) may be null when no band needs it. terrain: 3 x n planes in
-// kTerrainPlanes' order (height m, slope degrees, HAND m). NaN in, NaN out.
+// kTerrainPlanes' order (height m, slope degrees, HAND m). optical: 6 x n planes in
+// kOpticalPlanes' order. NaN in, NaN out.
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,
-                    float* out, const float* before = nullptr, const float* terrain = nullptr);
+                    float* out, const float* before = nullptr, const float* terrain = nullptr,
+                    const float* optical = nullptr);
 
 struct Normalization {
   // "reference": (dB + 30) / 30 clipped to [0, 1] (NDPI: (r + 1) / 2; terrain: DEM (m + 100) / 2100,
-  //              SLOPE degrees / 45, HAND m / 50, so the range floods care about spans most of [0, 1])
+  //              SLOPE degrees / 45, HAND m / 50, so the range floods care about spans most of [0, 1];
+  //              optical S2_* clipped to [0, 1])
   // "minmax":    (x - lo[b]) / (hi[b] - lo[b]) clipped to [0, 1], fixed bounds per band
   // "percentile": minmax with lo/hi = per-band percentiles p_lo/p_hi fitted on training data
   std::string method = "reference";
@@ -97,15 +107,19 @@ struct Preprocess {
   bool needs_vh() const;
   bool needs_before() const;  // a bi-temporal recipe (band VV_BEFORE)
   bool needs_terrain() const;  // a terrain recipe (DEM, SLOPE or HAND): segment needs --dem
+  bool needs_optical() const;  // reads Sentinel-2 bands (S2_*): a training-only teacher recipe
+  std::vector<std::string> optical_bands() const;  // the S2_* bands it reads, in order
   // vv/vh: n dB values (vh may be null if !needs_vh()). out: bands x n model input, with 0 where
   // invalid; valid: 1 where all inputs are finite (and src_valid[i] if given). shift_db: the
   // anchor shift of the scene these pixels belong to (Anchor::shift), added to absolute dB bands.
   // before / before_shift_db: the pre-event VV dB on the same pixels and its own scene's anchor
   // shift, for VV_BEFORE (required when needs_before()). terrain: 3 x n planes (see
-  // engineer_bands), required when needs_terrain(); a pixel without them is invalid.
+  // engineer_bands), required when needs_terrain(); a pixel without them is invalid. optical:
+  // 6 x n planes (kOpticalPlanes), required when needs_optical(); NaN in a read band = invalid.
   void apply(const float* vv, const float* vh, size_t n, std::vector<float>& out,
              std::vector<uint8_t>& valid, const uint8_t* src_valid = nullptr, float shift_db = 0.0f,
-             const float* before = nullptr, float before_shift_db = 0.0f, const float* terrain = nullptr) const;
+             const float* before = nullptr, float before_shift_db = 0.0f, const float* terrain = nullptr,
+             const float* optical = nullptr) const;
 };
 
 // Which bands of a scene hold VV and VH (1-based; vh = 0 when the scene has none).

@@ -75,6 +75,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& o
   c.threshold_metric = get_or<std::string>(j, "train.threshold_metric", "f1", origin);
   c.fit_threshold = get_or<bool>(j, "train.fit_threshold", true, origin);
   if (j.contains("train") && j["train"].contains("loss")) c.loss = LossConfig::from_json(j["train"]["loss"]);
+  if (j.contains("distill") && !j["distill"].is_null()) c.distill = DistillConfig::from_json(j["distill"], origin + ": distill");
   auto positive = [&](const char* key, double v) {
     if (!(v > 0)) throw Error(ErrorKind::InvalidInput, "train", origin + ": '" + key + "' must be > 0");
   };
@@ -88,7 +89,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& o
 }
 
 nlohmann::json TrainConfig::to_json() const {
-  return {{"seed", seed},
+  nlohmann::json j = {{"seed", seed},
           {"threads", threads},
           {"device", device},
           {"out_dir", out_dir},
@@ -102,6 +103,8 @@ nlohmann::json TrainConfig::to_json() const {
             {"restart_mult", restart_mult}, {"patience", patience}, {"select", select}, {"threshold_metric", threshold_metric}, {"fit_threshold", fit_threshold},
             {"head_weight", head_weight},
             {"loss", loss.to_json()}}}};
+  if (distill.enabled()) j["distill"] = distill.to_json();
+  return j;
 }
 
 }  // namespace drshym::train

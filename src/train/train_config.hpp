@@ -7,6 +7,7 @@
 
 #include "ingest/preprocess.hpp"
 #include "model/segnet.hpp"
+#include "train/distill.hpp"
 #include "train/losses.hpp"
 
 namespace drshym::train {
@@ -46,6 +47,7 @@ struct TrainConfig {
   std::string threshold_metric = "f1";
   bool fit_threshold = true;  // false: keep 0.5 on calibrated probability (only T is fitted)
   LossConfig loss;
+  DistillConfig distill;      // `distill:` section; off when absent (train/distill.hpp)
 
   nlohmann::json raw;         // the resolved config as loaded (recorded in checkpoints)
 

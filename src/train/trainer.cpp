@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <tuple>
 #include <random>
 
@@ -27,18 +28,27 @@ namespace fs = std::filesystem;
 namespace drshym::train {
 
 Batch collate(const data::Dataset& ds, const std::vector<size_t>& indices, uint64_t epoch) {
-  std::vector<torch::Tensor> im, lb, va;
+  std::vector<torch::Tensor> im, lb, va, ti, tv;
   Batch b;
   for (size_t i : indices) {
     data::Sample s = ds.get(i, epoch);
     im.push_back(s.image);
     lb.push_back(s.label);
     va.push_back(s.valid);
+    if (s.teacher_image.defined()) {
+      ti.push_back(s.teacher_image);
+      tv.push_back(s.teacher_valid);
+    }
     b.ids.push_back(s.id);
   }
   b.image = torch::stack(im);
   b.label = torch::stack(lb);
   b.valid = torch::stack(va);
+  if (!ti.empty()) {
+    if (ti.size() != im.size()) throw Error(ErrorKind::Internal, "train", "a batch mixes samples with and without teacher input");
+    b.teacher_image = torch::stack(ti);
+    b.teacher_valid = torch::stack(tv);
+  }
   return b;
 }
 
@@ -134,7 +144,10 @@ data::DatasetPtr build_dataset(const nlohmann::json& section, const TrainConfig&
     if (!s.contains("augment") || !s["augment"].is_object()) s["augment"] = nlohmann::json::object();
     if (!s["augment"].contains("crop")) s["augment"]["crop"] = cfg.crop;
   }
-  auto ds = data::make_dataset(s, training ? "train" : "valid", cfg.preprocess, training && cfg.augment, cfg.seed);
+  std::optional<ingest::Preprocess> teacher;
+  if (training && cfg.distill.enabled()) teacher = load_teacher(cfg.distill).preprocess;
+  auto ds = data::make_dataset(s, training ? "train" : "valid", cfg.preprocess, training && cfg.augment, cfg.seed,
+                               teacher ? &*teacher : nullptr);
   if (ds->size() == 0)
     throw Error(ErrorKind::InvalidInput, "train", std::string(what) + " dataset is empty: " + section.dump());
   core::log().info("train: {} set: {} ({} samples)", what, ds->name(), ds->size());
@@ -158,6 +171,14 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
   core::ensure_writable_dir(cfg.out_dir);
   if (!cal_ds) cal_ds = val_ds;
 
+  std::optional<Teacher> teacher;
+  if (cfg.distill.enabled()) {
+    teacher = prepare_teacher(cfg.distill, *train_ds);
+    teacher->net->to(device);
+    core::log().info("train: distilling from {} (bands {}; weight {}, T {}{})", teacher->path,
+                     data::first_names(teacher->preprocess.bands, 8), cfg.distill.weight, cfg.distill.temperature,
+                     cfg.distill.confidence_weighting ? ", confidence-weighted" : "");
+  }
   model::SegNet net = model::make_model(cfg.model);
   // Multi-task: a network with extra heads trained whole, every head on its own label.
   const bool joint = !cfg.model.heads.empty();
@@ -203,6 +224,7 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
                               {"data", {{"train", train_ds->name()}, {"train_samples", n_train},
                                         {"val", val_ds->name()}, {"val_samples", val_ds->size()}}},
                               {"version", kVersion}};
+  if (teacher) meta_base["distill"] = teacher->recipe;
 
   for (int epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
@@ -241,6 +263,7 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
         logits = net->forward(b.image.to(device));
         loss = masked_loss(cfg.loss, logits, b.label.narrow(1, 0, 1).to(device), b.valid.to(device));
       }
+      if (teacher) loss = with_distillation(cfg.distill, *teacher, loss, logits, b.teacher_image, b.teacher_valid);
       if (!std::isfinite(loss.item<double>()))
         throw Error(ErrorKind::Internal, "train", "non-finite loss at epoch " + std::to_string(epoch + 1) +
                                                       " step " + std::to_string(step) + " (batch " + b.ids[0] + ")");

@@ -32,7 +32,8 @@ TrainResult run_training(const TrainConfig& cfg);
 // Train on given datasets (cross-validation passes subsets); cal may be null (= val).
 TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train, data::DatasetPtr val,
                          data::DatasetPtr cal);
-// Build one dataset from a config data section.
+// Build one dataset from a config data section (a training set with cfg.distill carries the
+// teacher's inputs).
 data::DatasetPtr build_dataset(const nlohmann::json& section, const TrainConfig& cfg, bool training,
                                const char* what);
 
@@ -49,6 +50,7 @@ EvalOutput evaluate_net(const model::SegNet& net, const data::Dataset& ds, const
 // Stack samples [indices] of a dataset into a batch.
 struct Batch {
   torch::Tensor image, label, valid;
+  torch::Tensor teacher_image, teacher_valid;  // distillation only, else undefined
   std::vector<std::string> ids;
 };
 Batch collate(const data::Dataset& ds, const std::vector<size_t>& indices, uint64_t epoch = 0);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <set>
 #include <thread>
 
 #include "batch/catalog.hpp"
@@ -24,6 +25,7 @@
 #include "core/log.hpp"
 #include "explain/scene_hooks.hpp"
 #include "infer/exclusion_stage.hpp"
+#include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
 #include "infer/water_classes.hpp"
 #include "io/raster.hpp"
@@ -123,38 +125,29 @@ std::string scene_dir(const BatchOptions& opt, const SceneEntry& scene) { return
 struct SceneRunner::Impl {
   const BatchOptions& opt;
   int rank, threads;
-  std::map<std::string, std::unique_ptr<infer::Predictor>> models;  // by checkpoint path
-  std::map<std::string, std::shared_ptr<const infer::Predictor>> type_models;  // by type_model_name
+  infer::ModelSet models;  // loaded once per rank, on first use
 
-  // The water type model a scene's params need (loaded once per rank), or null.
-  const infer::Predictor* type_model_for(const infer::SegmentParams& p, const infer::Predictor& main) {
-    const std::string name = infer::type_model_name(p);
-    if (name.empty() || infer::classes_from_main_head(p, main)) return nullptr;
-    auto& slot = type_models[name];
-    if (!slot) {
-      infer::PredictorParams pp;
-      pp.device = opt.device;
-      pp.threads = threads;
-      slot = infer::load_type_model(p, pp);
-      core::log().info("batch: rank {} loaded {}", rank, slot->describe());
-    }
-    return slot.get();
+  static infer::ModelSetOptions model_options(const BatchOptions& opt, int threads) {
+    infer::ModelSetOptions mo;
+    mo.water.checkpoint = opt.checkpoint;
+    mo.water.device = opt.device;
+    mo.water.threads = threads;
+    mo.water.precision = infer::Precision::automatic;  // as segment: bf16 where this machine runs it faster
+    return mo;
   }
+  Impl(const BatchOptions& o, int r, int t) : opt(o), rank(r), threads(t), models(model_options(o, t)) {}
 
   const infer::Predictor& predictor_for(const std::string& uri) {
-    const std::string ckpt = opt.checkpoint.empty() ? infer::default_model_for_scene(uri) : opt.checkpoint;
-    auto& slot = models[ckpt];
-    if (!slot) {
-      infer::PredictorParams pp;
-      pp.checkpoint = ckpt;
-      pp.device = opt.device;
-      pp.threads = threads;
-      pp.precision = infer::Precision::automatic;  // as segment: bf16 where this machine runs it faster
-      slot = std::make_unique<infer::Predictor>(pp);
-      core::log().info("batch: rank {} loaded {}", rank, slot->describe());
-    }
-    return *slot;
+    const infer::Predictor& p = models.water_for(uri);
+    if (logged.insert(&p).second) core::log().info("batch: rank {} loaded {}", rank, p.describe());
+    return p;
   }
+  const infer::Predictor* type_model_for(const infer::SegmentParams& p, const infer::Predictor& main) {
+    const infer::Predictor* t = models.type_for(p, main);
+    if (t && logged.insert(t).second) core::log().info("batch: rank {} loaded {}", rank, t->describe());
+    return t;
+  }
+  std::set<const infer::Predictor*> logged;
 
   // The outputs in dir are complete and were made with `key`; otherwise says why not in *why.
   static bool complete(const std::string& dir, const std::string& uri, const nlohmann::json& key,
@@ -198,7 +191,7 @@ struct SceneRunner::Impl {
 };
 
 SceneRunner::SceneRunner(const BatchOptions& opt, int rank, int threads)
-    : impl_(std::make_unique<Impl>(Impl{opt, rank, threads, {}, {}})) {}
+    : impl_(std::make_unique<Impl>(opt, rank, threads)) {}
 SceneRunner::~SceneRunner() = default;
 
 SceneOutcome SceneRunner::run(const SceneEntry& scene) {

@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "explain/scene_hooks.hpp"
+#include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
 #include "infer/water_classes.hpp"
 #include "infer/segment.hpp"
@@ -130,19 +131,14 @@ class SegmentCommand : public Command {
     p_.exclusion.apply = !no_exclusion_;
     p_.write_overlay = !no_overlay_;
     p_.write_polygons = !no_polygons_;
-    if (pred_.checkpoint.empty()) {
-      // The embedded model that matches the scene's polarisations (VV+VH, or VV only).
-      pred_.checkpoint = infer::default_model_for_scene(p_.scene_uri);
-    }
-    infer::Predictor predictor(pred_);
+    // Without --ckpt, the embedded model that matches the scene's polarisations (VV+VH, or VV only).
+    infer::ModelSet models({pred_, type_ckpt_});
+    const infer::Predictor& predictor = models.water_for(p_.scene_uri);
     core::log().info("segment: model {}", predictor.describe());
     p_.write_classes = !no_classes_;
     if (no_classes_ && !type_ckpt_.empty()) throw Error(ErrorKind::Usage, "segment", "--type-ckpt needs the classes (not --no-classes)");
-    const auto type_model = type_ckpt_.empty() && infer::classes_from_main_head(p_, predictor)
-                                ? nullptr  // the model's own permanent-water head splits the water
-                                : infer::load_type_model(p_, pred_, type_ckpt_);
-    p_.type_model = type_model.get();
-    if (type_model) core::log().info("segment: water type model {}", type_model->describe());
+    p_.type_model = models.type_for(p_, predictor);  // null: none needed, or the model's own head
+    if (p_.type_model) core::log().info("segment: water type model {}", p_.type_model->describe());
     explain::SceneExplainOptions eo = eo_;
     if (explain_)
       eo.gradcam = explain::GradCamParams{explain_layer_, explain::parse_cam_method(explain_method_),

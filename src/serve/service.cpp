@@ -29,6 +29,7 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "explain/scene_hooks.hpp"
+#include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
 #include "infer/water_classes.hpp"
 #include "infer/segment.hpp"
@@ -127,11 +128,10 @@ struct Service::Impl {
   InputPolicy policy;
   RequestLimits limits;
   std::vector<Model> models;
-  // Splits each scene's water into flood and permanent water (infer::type_model_name of a
-  // request without a pre-event scene: the permanent-water head).
-  std::shared_ptr<const infer::Predictor> type_model;
-  // ... and of a request with options.before_uri: the bi-temporal change model.
-  std::shared_ptr<const infer::Predictor> change_model;
+  // The water type models that split each scene's water into flood and permanent water
+  // (the change model for a request with options.before_uri; the permanent-water network for
+  // models without their own head), all loaded at start-up.
+  std::unique_ptr<infer::ModelSet> type_models;
   std::unique_ptr<StoreLock> store_lock;
   std::unique_ptr<JobStore> store;
   core::BlockingQueue<Work> queue;
@@ -223,9 +223,7 @@ struct Service::Impl {
     sp.exclusion.apply = w.req.exclusion;
     if (w.req.slope_max_deg) sp.exclusion.slope_max_deg = *w.req.slope_max_deg;
     if (w.req.hand_max_m) sp.exclusion.hand_max_m = *w.req.hand_max_m;
-    sp.type_model = !w.req.before_source.empty()                    ? change_model.get()
-                    : infer::classes_from_main_head(sp, *m.predictor) ? nullptr  // the model's own head
-                                                                      : type_model.get();
+    sp.type_model = type_models->type_for(sp, *m.predictor);  // null: the model's own head
     if (w.req.aoi) {
       sp.aoi_path = (out / "aoi.geojson").string();
       core::write_text_file_atomic(sp.aoi_path, w.req.aoi->dump() + "\n");
@@ -514,23 +512,25 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
     core::log().info("serve: model {} = {}", name, pred->describe());
     s.models.push_back({name, std::move(pred)});
   }
+  int multiple = 1;
   {
-    infer::PredictorParams pp;
-    pp.threads = 1;
-    // A separate permanent-water network only for models without their own head.
-    bool all_have_head = true;
-    for (const auto& m : s.models) all_have_head = all_have_head && m.predictor->head_index("permanent_water") > 0;
-    if (!all_have_head) {
-      s.type_model = infer::load_type_model(infer::SegmentParams{}, pp);
-      core::log().info("serve: water type model {}", s.type_model->describe());
-    }
-    infer::SegmentParams with_before;
+    infer::ModelSetOptions mo;
+    mo.water.threads = 1;
+    mo.water.precision = infer::Precision::automatic;
+    s.type_models = std::make_unique<infer::ModelSet>(mo);
+    // Loaded now, so a request never waits for one: the change model, and a separate
+    // permanent-water network for the models without their own head.
+    infer::SegmentParams single_date, with_before;
     with_before.before_uri = "(any pre-event scene)";
-    s.change_model = infer::load_type_model(with_before, pp);
-    core::log().info("serve: change model (options.before_uri) {}", s.change_model->describe());
+    for (const auto& m : s.models)
+      for (const infer::SegmentParams* p : {&single_date, &with_before}) {
+        const infer::Predictor* t = s.type_models->type_for(*p, *m.predictor);
+        if (!t) continue;
+        multiple = std::max(multiple, t->net()->config().input_multiple());
+        core::log().info("serve: water type model for {}{}: {}", m.name, p == &with_before ? " with options.before_uri" : "",
+                         t->describe());
+      }
   }
-  int multiple = s.change_model->net()->config().input_multiple();
-  if (s.type_model) multiple = std::max(multiple, s.type_model->net()->config().input_multiple());
   s.limits.tile_multiple = multiple;
   for (const auto& m : s.models) s.limits.models.push_back(m.name);
   const std::string db = o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db;

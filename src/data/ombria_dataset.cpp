@@ -25,6 +25,26 @@ double quantile_of(std::vector<float> v, double q) {
   return v[k];
 }
 
+// Run read(t) on every triplet in parallel; those that throw leave items and go to *skipped
+// with the message.
+template <typename F>
+void keep_readable(std::vector<OmbriaTriplet>& items, int threads, std::vector<SkippedItem>* skipped, F read) {
+  std::vector<std::string> errors(items.size());
+  parallel_for_each(items.size(), threads, [&](size_t i) {
+    try {
+      read(items[i]);
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  });
+  std::vector<OmbriaTriplet> ok;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (errors[i].empty()) ok.push_back(std::move(items[i]));
+    else if (skipped) skipped->push_back({items[i].id, errors[i]});
+  }
+  items = std::move(ok);
+}
+
 }  // namespace
 
 // Median of the 8-bit values v[i] where take(i) holds; NaN when none.
@@ -124,31 +144,20 @@ std::vector<OmbriaTriplet> read_ombria_split(const std::string& root, const std:
     }
     items.push_back(std::move(t));
   }
-  std::vector<std::string> errors(items.size());
-  parallel_for_each(items.size(), threads, [&](size_t i) {
-    OmbriaTriplet& t = items[i];
-    try {
-      int w[3], h[3];
-      t.before = read_png_u8(t.before_path, w[0], h[0]);
-      t.after = read_png_u8(t.after_path, w[1], h[1]);
-      t.mask = read_png_u8(t.mask_path, w[2], h[2]);
-      if (w[0] != w[1] || w[1] != w[2] || h[0] != h[1] || h[1] != h[2])
-        throw Error(ErrorKind::InvalidInput, "data",
-                    "before/after/mask sizes differ (" + std::to_string(w[0]) + "x" + std::to_string(h[0]) + ", " +
-                        std::to_string(w[1]) + "x" + std::to_string(h[1]) + ", " + std::to_string(w[2]) + "x" +
-                        std::to_string(h[2]) + ")");
-      t.width = w[1];
-      t.height = h[1];
-    } catch (const std::exception& e) {
-      errors[i] = e.what();
-    }
+  keep_readable(items, threads, skipped, [&](OmbriaTriplet& t) {
+    int w[3], h[3];
+    t.before = read_png_u8(t.before_path, w[0], h[0]);
+    t.after = read_png_u8(t.after_path, w[1], h[1]);
+    t.mask = read_png_u8(t.mask_path, w[2], h[2]);
+    if (w[0] != w[1] || w[1] != w[2] || h[0] != h[1] || h[1] != h[2])
+      throw Error(ErrorKind::InvalidInput, "data",
+                  "before/after/mask sizes differ (" + std::to_string(w[0]) + "x" + std::to_string(h[0]) + ", " +
+                      std::to_string(w[1]) + "x" + std::to_string(h[1]) + ", " + std::to_string(w[2]) + "x" +
+                      std::to_string(h[2]) + ")");
+    t.width = w[1];
+    t.height = h[1];
   });
-  std::vector<OmbriaTriplet> ok;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (errors[i].empty()) ok.push_back(std::move(items[i]));
-    else if (skipped) skipped->push_back({items[i].id, errors[i]});
-  }
-  return ok;
+  return items;
 }
 
 std::string ombria_default_s2_root(const std::string& s1_root) {
@@ -165,48 +174,36 @@ void attach_ombria_s2(std::vector<OmbriaTriplet>& items, const std::string& s2_r
       throw Error(ErrorKind::NotFound, "data",
                   "ombria: no Sentinel-2 folder " + quoted(dir + "/" + sub) +
                       " (the recipe reads S2 bands; set s2_root to the OmbriaS2_20m folder)");
-  std::vector<std::string> errors(items.size());
-  parallel_for_each(items.size(), threads, [&](size_t i) {
-    OmbriaTriplet& t = items[i];
+  keep_readable(items, threads, skipped, [&](OmbriaTriplet& t) {
     const std::string num = t.id.substr(t.id.rfind('_') + 1);
-    try {
-      int w[2] = {0, 0}, h[2] = {0, 0};
-      std::vector<uint8_t>* dst[2] = {&t.s2_after, &t.s2_before};
-      const std::string paths[2] = {dir + "/AFTER/S2_after_" + num + ".png", dir + "/BEFORE/S2_before_" + num + ".png"};
-      for (int k = 0; k < 2; ++k) {
-        if (!fs::exists(paths[k])) throw Error(ErrorKind::NotFound, "data", "no Sentinel-2 image " + quoted(paths[k]));
-        io::Raster r = io::Raster::open(paths[k]);
-        if (r.info().bands != 3)
-          throw Error(ErrorKind::InvalidInput, "data",
-                      "Sentinel-2 image " + quoted(paths[k]) + " has " + std::to_string(r.info().bands) +
-                          " bands, not 3 (R, G, B)");
-        w[k] = r.width();
-        h[k] = r.height();
-        const bool same = w[k] == t.width && h[k] == t.height, half = 2 * w[k] == t.width && 2 * h[k] == t.height;
-        if (!same && !half)
-          throw Error(ErrorKind::InvalidInput, "data",
-                      "Sentinel-2 image " + quoted(paths[k]) + " is " + std::to_string(w[k]) + "x" +
-                          std::to_string(h[k]) + "; the S1 images are " + std::to_string(t.width) + "x" +
-                          std::to_string(t.height) + " (S2 must be that size or half of it)");
-        io::Block b = r.read(Window{0, 0, w[k], h[k]}, {1, 2, 3});
-        dst[k]->resize(b.data.size());
-        for (size_t j = 0; j < b.data.size(); ++j)
-          (*dst[k])[j] = uint8_t(std::clamp(std::lround(b.data[j]), 0L, 255L));
-      }
-      if (w[0] != w[1] || h[0] != h[1])
-        throw Error(ErrorKind::InvalidInput, "data", "Sentinel-2 before and after sizes differ");
-      t.s2_width = w[0];
-      t.s2_height = h[0];
-    } catch (const std::exception& e) {
-      errors[i] = e.what();
+    int w[2] = {0, 0}, h[2] = {0, 0};
+    std::vector<uint8_t>* dst[2] = {&t.s2_after, &t.s2_before};
+    const std::string paths[2] = {dir + "/AFTER/S2_after_" + num + ".png", dir + "/BEFORE/S2_before_" + num + ".png"};
+    for (int k = 0; k < 2; ++k) {
+      if (!fs::exists(paths[k])) throw Error(ErrorKind::NotFound, "data", "no Sentinel-2 image " + quoted(paths[k]));
+      io::Raster r = io::Raster::open(paths[k]);
+      if (r.info().bands != 3)
+        throw Error(ErrorKind::InvalidInput, "data",
+                    "Sentinel-2 image " + quoted(paths[k]) + " has " + std::to_string(r.info().bands) +
+                        " bands, not 3 (R, G, B)");
+      w[k] = r.width();
+      h[k] = r.height();
+      const bool same = w[k] == t.width && h[k] == t.height, half = 2 * w[k] == t.width && 2 * h[k] == t.height;
+      if (!same && !half)
+        throw Error(ErrorKind::InvalidInput, "data",
+                    "Sentinel-2 image " + quoted(paths[k]) + " is " + std::to_string(w[k]) + "x" +
+                        std::to_string(h[k]) + "; the S1 images are " + std::to_string(t.width) + "x" +
+                        std::to_string(t.height) + " (S2 must be that size or half of it)");
+      io::Block b = r.read(Window{0, 0, w[k], h[k]}, {1, 2, 3});
+      dst[k]->resize(b.data.size());
+      for (size_t j = 0; j < b.data.size(); ++j)
+        (*dst[k])[j] = uint8_t(std::clamp(std::lround(b.data[j]), 0L, 255L));
     }
+    if (w[0] != w[1] || h[0] != h[1])
+      throw Error(ErrorKind::InvalidInput, "data", "Sentinel-2 before and after sizes differ");
+    t.s2_width = w[0];
+    t.s2_height = h[0];
   });
-  std::vector<OmbriaTriplet> ok;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (errors[i].empty()) ok.push_back(std::move(items[i]));
-    else if (skipped) skipped->push_back({items[i].id, errors[i]});
-  }
-  items = std::move(ok);
 }
 
 void upsample_optical(const std::vector<uint8_t>& planes, int sw, int sh, int w, int h, std::vector<float>& out) {

@@ -14,7 +14,7 @@
 #include "eval/report.hpp"
 #include "infer/batch.hpp"
 #include "infer/predictor.hpp"
-#include "train/evaluate.hpp"
+#include "assess/evaluate.hpp"
 
 namespace drshym::cli {
 namespace {
@@ -141,7 +141,7 @@ class EvalCommand : public Command {
       core::ensure_writable_dir(report_dir_);
       if (p_.reliability_png.empty()) p_.reliability_png = report_dir_ + "/reliability.png";
     }
-    auto r = train::evaluate_checkpoint(p_);
+    auto r = assess::evaluate_checkpoint(p_);
     if (!report_.empty()) core::write_json_file(report_, r);
     if (!report_dir_.empty()) {
       core::write_json_file(report_dir_ + "/report.json", r);
@@ -174,7 +174,7 @@ class EvalCommand : public Command {
   }
 
  private:
-  train::EvaluateParams p_;
+  assess::EvaluateParams p_;
   DatasetOptions data_;
   std::string report_, report_dir_;
 };
@@ -202,7 +202,7 @@ class CalibrateCommand : public Command {
   }
   int run() override {
     p_.data = data_.spec(p_.split);
-    auto r = train::calibrate_checkpoint(p_);
+    auto r = assess::calibrate_checkpoint(p_);
     std::printf("calibrated %s on %s (%lld pixels)\n", r["checkpoint"].get<std::string>().c_str(),
                 r["data"]["name"].get<std::string>().c_str(), (long long)r["data"]["pixels_used"].get<int64_t>());
     std::printf("temperature %.3f, threshold %.2f (%s)\n", r["temperature"].get<double>(), r["threshold"].get<double>(),
@@ -214,7 +214,7 @@ class CalibrateCommand : public Command {
   }
 
  private:
-  train::CalibrateParams p_;
+  assess::CalibrateParams p_;
   DatasetOptions data_;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 // `drshym eval --report-dir DIR`: the evaluation report as a person reads it. From the JSON that
-// train::evaluate_checkpoint returns, writes DIR/report.md (totals, calibration, error slices and
+// assess::evaluate_checkpoint returns, writes DIR/report.md (totals, calibration, error slices and
 // per-chip tables, the model and the Otsu baseline side by side on the same pixels) and
 // DIR/slices.png (water IoU per slice, model vs Otsu). DIR/report.json and DIR/reliability.png
 // are the caller's (the CLI writes both).

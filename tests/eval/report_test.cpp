@@ -1,5 +1,5 @@
 // The Markdown evaluation report and its slice figure, from a report built the way
-// train::evaluate_checkpoint builds one.
+// assess::evaluate_checkpoint builds one.
 #include "eval/report.hpp"
 
 #include <gtest/gtest.h>

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace drshym::train {
+namespace drshym::assess {
 
 struct EvaluateParams {
   std::string checkpoint;      // "" = embedded default model
@@ -54,4 +54,4 @@ struct CalibrateParams {
 // Returns the thresholds.json content.
 nlohmann::json calibrate_checkpoint(const CalibrateParams& p);
 
-}  // namespace drshym::train
+}  // namespace drshym::assess

@@ -1,6 +1,6 @@
 // `drshym eval` on a real Sen1Floods11 chip (shared data; skipped when absent) with synthetic
 // auxiliary rasters made over the chip's footprint: the slope and landcover error slices.
-#include "train/evaluate.hpp"
+#include "assess/evaluate.hpp"
 
 #include <gtest/gtest.h>
 
@@ -84,13 +84,13 @@ TEST(SharedEvaluate, SlicesOfASen1Floods11ChipWithSyntheticDemAndLandCover) {
     lc.close();
   }
 
-  train::EvaluateParams p;
+  assess::EvaluateParams p;
   p.data = {{"type", "folder"}, {"root", tmp.file("data")}, {"split", "valid"}};
   p.split = "valid";
   p.threads = 1;
   p.dem = tmp.file("dem.tif");
   p.landcover = tmp.file("lc.tif");
-  const auto r = train::evaluate_checkpoint(p);
+  const auto r = assess::evaluate_checkpoint(p);
   ASSERT_TRUE(r["slices"].contains("slope")) << r["slices"].dump();
   const auto& sl = r["slices"]["slope"];
   const auto& lc = r["slices"]["landcover"];
@@ -123,12 +123,12 @@ TEST(EvaluateSlices, DemWithoutCrsFailsBeforeTheModelLoads) {
   io::CreateOptions o;
   o.width = o.height = 4;
   io::Raster::create_geotiff(tmp.file("dem.tif"), o).close();
-  train::EvaluateParams p;
+  assess::EvaluateParams p;
   p.checkpoint = tmp.file("no_such_model.pt");  // would fail with NotFound if it were reached
   p.data = {{"type", "folder"}, {"root", tmp.file("nothing")}, {"split", "valid"}};
   p.dem = tmp.file("dem.tif");
   try {
-    train::evaluate_checkpoint(p);
+    assess::evaluate_checkpoint(p);
     FAIL() << "accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::InvalidInput) << e.what();
@@ -142,12 +142,12 @@ TEST(EvaluateSlices, DemWithoutCrsFailsBeforeTheModelLoads) {
 // above every classical change detector in the same report, and what segment --before maps too.
 TEST(SharedEvaluate, OmbriaTestChangeModelBeatsEveryClassicalBaseline) {
   DRSHYM_REQUIRE_SHARED(root, "ombria/OmbriaS1/test");
-  train::EvaluateParams p;
+  assess::EvaluateParams p;
   p.checkpoint = std::string(DRSHYM_SOURCE_DIR) + "/models/change";
   p.data = {{"type", "ombria"}, {"root", root.substr(0, root.size() - 5)}, {"split", "test"}};
   p.split = "test";
   p.threads = 2;
-  const auto r = train::evaluate_checkpoint(p);
+  const auto r = assess::evaluate_checkpoint(p);
   auto iou = [&](const char* k) { return r[k]["total"]["metrics"]["iou"].get<double>(); };
   const double model = iou("model");
   for (const char* b : {"otsu_vv_db", "otsu_change_db", "otsu_after_and_change"}) {
@@ -167,13 +167,13 @@ TEST(SharedEvaluate, ChipsScoreThePublishedWaterIouAndIgnoreACalibrationOffset) 
   for (const Case c : {Case{"default", 0.758}, Case{"default_vv", 0.740}}) {
     double iou[2] = {0, 0};
     for (int k = 0; k < 2; ++k) {
-      train::EvaluateParams p;
+      assess::EvaluateParams p;
       p.checkpoint = std::string(DRSHYM_SOURCE_DIR) + "/models/" + c.model;
       p.data = {{"type", "sen1floods11"}, {"root", drshym::testing::shared_data_dir() + "/sen1floods11"}, {"split", "all"}};
       p.split = "all";
       p.threads = 2;
       p.offset_db = k == 0 ? 0.0 : 3.0;
-      const auto r = train::evaluate_checkpoint(p);
+      const auto r = assess::evaluate_checkpoint(p);
       iou[k] = r["model"]["total"]["metrics"]["iou"].get<double>();
       EXPECT_GT(iou[k], r["otsu_vv_db"]["total"]["metrics"]["iou"].get<double>()) << c.model << " vs Otsu";
     }

@@ -8,7 +8,7 @@
 #include "ingest/synthetic_scene.hpp"
 #include "ingest/tile_scene.hpp"
 #include "support/test_support.hpp"
-#include "train/evaluate.hpp"
+#include "assess/evaluate.hpp"
 
 using namespace drshym;
 namespace fs = std::filesystem;
@@ -30,8 +30,8 @@ struct Fixture {
     ingest::TileParams tp{tmp.file("scene.tif"), tmp.file("truth.tif"), data + "/valid", {128, 0}, false, false};
     ingest::tile_scene(tp);
   }
-  train::CalibrateParams params(const std::string& objective) const {
-    train::CalibrateParams p;
+  assess::CalibrateParams params(const std::string& objective) const {
+    assess::CalibrateParams p;
     p.checkpoint = model;
     p.data = {{"type", "folder"}, {"root", data}, {"split", "valid"}};
     p.split = "valid";
@@ -53,7 +53,7 @@ TEST(Calibrate, WritesThresholdsBesideTheCheckpointAndThePredictorUsesThem) {
   Fixture fx;
   const auto before = load(fx.model);
   EXPECT_EQ(before.calibration_source(), "checkpoint metadata");
-  auto r = train::calibrate_checkpoint(fx.params("recall@precision>=0.5"));
+  auto r = assess::calibrate_checkpoint(fx.params("recall@precision>=0.5"));
   ASSERT_TRUE(fs::exists(fx.model + "/thresholds.json"));
   ASSERT_TRUE(fs::exists(fx.model + "/reliability.png"));
   const auto file = core::read_json_file(fx.model + "/thresholds.json");
@@ -87,7 +87,7 @@ TEST(Calibrate, WritesThresholdsBesideTheCheckpointAndThePredictorUsesThem) {
 TEST(Calibrate, BadObjectiveFailsBeforeAnyWork) {
   Fixture fx;
   try {
-    train::calibrate_checkpoint(fx.params("recall@precision>=2"));
+    assess::calibrate_checkpoint(fx.params("recall@precision>=2"));
     FAIL() << "accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Usage);

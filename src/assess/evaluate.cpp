@@ -1,4 +1,4 @@
-#include "train/evaluate.hpp"
+#include "assess/evaluate.hpp"
 
 #include <cmath>
 #include <filesystem>
@@ -19,7 +19,7 @@
 #include "infer/predictor.hpp"
 #include "infer/water_classes.hpp"
 
-namespace drshym::train {
+namespace drshym::assess {
 
 nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
   // Auxiliary rasters first: a wrong path or a raster without CRS fails before any model work.
@@ -272,4 +272,4 @@ nlohmann::json calibrate_checkpoint(const CalibrateParams& p) {
   return out;
 }
 
-}  // namespace drshym::train
+}  // namespace drshym::assess

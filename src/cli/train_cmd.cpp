@@ -23,7 +23,9 @@ class TrainCommand : public Command {
                     : app.add_subcommand("train",
                                          "Train a segmentation model from a YAML config: best/last checkpoints with\n"
                                          "metadata, metrics.jsonl/csv, curves.png, calibration (temperature +\n"
-                                         "threshold) and summary.json under the config's out_dir.");
+                                         "threshold) and summary.json under the config's out_dir. A `distill:`\n"
+                                         "section trains on a teacher checkpoint's soft targets as well\n"
+                                         "(configs/ombria_change_distill.yaml; README, \"with a teacher\").");
     sub->add_option("--config", config_, "YAML training config (see configs/)")->required()->check(CLI::ExistingFile);
     sub->add_option("--set", overrides_, "Override a config value: dotted.key=value (repeatable), e.g. train.epochs=2");
     sub->add_option("--out", out_dir_, "Output folder (overrides the config's out_dir)");

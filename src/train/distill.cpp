@@ -39,8 +39,13 @@ nlohmann::json DistillConfig::to_json() const {
 
 Teacher load_teacher(const DistillConfig& cfg) {
   Teacher t;
-  t.path = model::resolve_checkpoint_path(cfg.teacher);
-  model::Checkpoint ck = model::load_checkpoint(t.path);
+  model::Checkpoint ck;
+  try {
+    t.path = model::resolve_checkpoint_path(cfg.teacher);
+    ck = model::load_checkpoint(t.path);
+  } catch (const Error& e) {
+    throw Error(e.kind(), "train", "distill.teacher " + quoted(cfg.teacher) + ": " + e.what());
+  }
   t.net = ck.net;
   t.net->eval();
   t.preprocess = ingest::Preprocess::from_json(ck.meta.value("preprocess", nlohmann::json::object()));

@@ -159,4 +159,9 @@ TEST(Distill, ATeacherWhoseBandsTheDataCannotSupplyFailsBeforeTraining) {
   drshym::testing::expect_error([&] { train::run_training(cfg, ds, ds, nullptr); }, ErrorKind::InvalidInput,
                                 {"VH, S2_R_BEFORE", "toy_vv", "t.pt"});
   EXPECT_FALSE(std::filesystem::exists(tmp.file("student/last.pt")));
+  // A teacher that is not there is named as the config's distill.teacher.
+  sj["distill"]["teacher"] = tmp.file("nowhere.pt");
+  auto missing = train::TrainConfig::from_json(sj);
+  drshym::testing::expect_error([&] { train::run_training(missing, ds, ds, nullptr); }, ErrorKind::NotFound,
+                                {"distill.teacher", "nowhere.pt"});
 }

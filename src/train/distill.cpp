@@ -1,5 +1,6 @@
 #include "train/distill.hpp"
 
+#include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/sha256.hpp"
 #include "data/raw_dataset.hpp"
@@ -56,6 +57,16 @@ Teacher load_teacher(const DistillConfig& cfg) {
   t.recipe["teacher_bands"] = t.preprocess.bands;
   t.recipe["teacher_temperature_calibrated"] = ck.meta.value("temperature", 1.0);
   return t;
+}
+
+ingest::Preprocess teacher_preprocess(const DistillConfig& cfg) {
+  nlohmann::json meta;
+  try {
+    meta = core::read_json_file(model::metadata_path_for(model::resolve_checkpoint_path(cfg.teacher)));
+  } catch (const Error& e) {
+    throw Error(e.kind(), "train", "distill.teacher " + quoted(cfg.teacher) + ": " + e.what());
+  }
+  return ingest::Preprocess::from_json(meta.value("preprocess", nlohmann::json::object()));
 }
 
 Teacher prepare_teacher(const DistillConfig& cfg, const data::Dataset& train) {

@@ -47,6 +47,9 @@ struct Teacher {
 };
 // Throws NotFound / InvalidInput from the checkpoint loader, naming the file.
 Teacher load_teacher(const DistillConfig& cfg);
+// The teacher's input recipe alone, from its checkpoint's metadata (no weights read): what a
+// training set needs to build the teacher's inputs. Errors as load_teacher.
+ingest::Preprocess teacher_preprocess(const DistillConfig& cfg);
 
 // load_teacher, then check that the training data supplies every band the teacher reads (on its
 // first sample) and that its samples carry the teacher's input. Throws InvalidInput naming the

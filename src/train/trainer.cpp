@@ -145,7 +145,7 @@ data::DatasetPtr build_dataset(const nlohmann::json& section, const TrainConfig&
     if (!s["augment"].contains("crop")) s["augment"]["crop"] = cfg.crop;
   }
   std::optional<ingest::Preprocess> teacher;
-  if (training && cfg.distill.enabled()) teacher = load_teacher(cfg.distill).preprocess;
+  if (training && cfg.distill.enabled()) teacher = teacher_preprocess(cfg.distill);
   auto ds = data::make_dataset(s, training ? "train" : "valid", cfg.preprocess, training && cfg.augment, cfg.seed,
                                teacher ? &*teacher : nullptr);
   if (ds->size() == 0)

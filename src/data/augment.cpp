@@ -155,6 +155,8 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::str
   o.gradient_db = get_field(j, "gradient_db", o.gradient_db, origin);
   o.no_change_prob = get_field(j, "no_change_prob", o.no_change_prob, origin);
   o.swap_dates_prob = get_field(j, "swap_dates_prob", o.swap_dates_prob, origin);
+  o.bright_water_prob = get_field(j, "bright_water_prob", o.bright_water_prob, origin);
+  o.bright_water_db = get_field(j, "bright_water_db", o.bright_water_db, origin);
   for (const auto& [key, val] : j.items())
     if (!o.to_json().contains(key))
       throw Error(ErrorKind::InvalidInput, "data", origin + ": unknown augment option " + quoted(key));
@@ -170,6 +172,10 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j, const std::str
   if (o.no_change_prob < 0 || o.swap_dates_prob < 0 || o.no_change_prob + o.swap_dates_prob > 1)
     throw Error(ErrorKind::InvalidInput, "data",
                 origin + ".no_change_prob and .swap_dates_prob must be >= 0 and sum to at most 1");
+  if (o.bright_water_prob < 0 || o.bright_water_prob > 1)
+    throw Error(ErrorKind::InvalidInput, "data", origin + ".bright_water_prob must lie in [0, 1]");
+  if (o.bright_water_db < 0 || o.bright_water_db > 30)
+    throw Error(ErrorKind::InvalidInput, "data", origin + ".bright_water_db must lie in [0, 30]");
   if (o.min_valid_fraction < 0 || o.min_valid_fraction > 1)
     throw Error(ErrorKind::InvalidInput, "data", origin + ".min_valid_fraction must lie in [0, 1]");
   return o;
@@ -180,7 +186,8 @@ nlohmann::json AugmentOptions::to_json() const {
           {"jitter_db", jitter_db}, {"crop", crop},     {"min_valid_fraction", min_valid_fraction},
           {"crop_tries", crop_tries}, {"offset_db", offset_db}, {"gain", gain},
           {"speckle_looks", speckle_looks}, {"speckle_prob", speckle_prob}, {"gradient_db", gradient_db},
-          {"no_change_prob", no_change_prob}, {"swap_dates_prob", swap_dates_prob}};
+          {"no_change_prob", no_change_prob}, {"swap_dates_prob", swap_dates_prob},
+          {"bright_water_prob", bright_water_prob}, {"bright_water_db", bright_water_db}};
 }
 
 AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t seed, uint64_t epoch,
@@ -307,6 +314,40 @@ RawSample apply_augment(const RawSample& s, const AugmentDraw& d) {
   radiometry(out, d);
   out.normalize_validity();
   return out;
+}
+
+float draw_bright_water(const AugmentOptions& opt, uint64_t seed, uint64_t epoch, uint64_t index) {
+  if (opt.bright_water_prob <= 0.0f || opt.bright_water_db <= 0.0f) return 0.0f;
+  SplitMix64 rng{seed ^ 0xB819A7E5ull, epoch, index, 0xB7ull};
+  const bool on = rng.uniform() < opt.bright_water_prob;
+  const double amount = rng.uniform(0.0, 1.0) * opt.bright_water_db;
+  return on ? float(amount) : 0.0f;
+}
+
+void brighten_water(RawSample& s, float delta_db) {
+  if (delta_db == 0.0f) return;
+  const int w = s.width, h = s.height, r = 2;  // 5x5 feathering
+  // Summed-area table of the water indicator, for the share of water around each pixel.
+  std::vector<int32_t> sat(size_t(w + 1) * (h + 1), 0);
+  for (int y = 0; y < h; ++y) {
+    int32_t row = 0;
+    for (int x = 0; x < w; ++x) {
+      const size_t i = size_t(y) * w + x;
+      row += (s.valid[i] && s.label[i]) ? 1 : 0;
+      sat[size_t(y + 1) * (w + 1) + x + 1] = sat[size_t(y) * (w + 1) + x + 1] + row;
+    }
+  }
+  for (int y = 0; y < h; ++y) {
+    const int y0 = std::max(0, y - r), y1 = std::min(h, y + r + 1);
+    for (int x = 0; x < w; ++x) {
+      float& v = s.vv[size_t(y) * w + x];
+      if (!std::isfinite(v)) continue;
+      const int x0 = std::max(0, x - r), x1 = std::min(w, x + r + 1);
+      const int32_t water = sat[size_t(y1) * (w + 1) + x1] - sat[size_t(y0) * (w + 1) + x1] -
+                            sat[size_t(y1) * (w + 1) + x0] + sat[size_t(y0) * (w + 1) + x0];
+      if (water > 0) v += delta_db * float(water) / float((x1 - x0) * (y1 - y0));
+    }
+  }
 }
 
 RawSample augment(const RawSample& s, const AugmentOptions& opt, uint64_t seed, uint64_t epoch, uint64_t index) {

@@ -37,6 +37,15 @@ struct AugmentOptions {
   // exchanged (water that receded is not new water).
   float no_change_prob = 0.0f;
   float swap_dates_prob = 0.0f;
+  // Bright water (off by default): on bright_water_prob of the samples, the VV backscatter of
+  // the labelled water is raised by one uniform draw in [0, bright_water_db] dB, feathered over
+  // a 5x5 neighbourhood at the shore. Wind-roughened, shallow or vegetated water is only a few dB
+  // darker than land in VV (VH stays dark), so a model that saw only dark water misses it;
+  // multiplying linear power keeps the water's speckle, so what is left to learn from is its
+  // texture and shape. Applied to the whole item before the scene anchor is measured, so a
+  // mostly-water item is anchored on its brightened water, as a mostly-water chip is at run time.
+  float bright_water_prob = 0.0f;
+  float bright_water_db = 0.0f;
 
   static AugmentOptions default_params() { return {}; }
   // Keys as the fields above; absent keys keep their defaults. Throws InvalidInput naming the key.
@@ -72,6 +81,15 @@ AugmentDraw draw_augment(const AugmentOptions& opt, const RawSample& s, uint64_t
 
 // Apply a drawn transform (dB offsets touch finite values only).
 RawSample apply_augment(const RawSample& s, const AugmentDraw& d);
+
+// The bright-water raise for one (seed, epoch, index): 0 (most draws) or a dB amount in
+// (0, bright_water_db]. Its own random stream, so the other draws do not change.
+float draw_bright_water(const AugmentOptions& opt, uint64_t seed, uint64_t epoch, uint64_t index);
+
+// Raise VV by delta_db at labelled water (valid, label 1), feathered: each pixel gets delta_db
+// times the water share of its 5x5 neighbourhood. Finite VV values only; VH, the pre-event plane
+// and the labels are untouched.
+void brighten_water(RawSample& s, float delta_db);
 
 // draw_augment + apply_augment.
 RawSample augment(const RawSample& s, const AugmentOptions& opt, uint64_t seed, uint64_t epoch, uint64_t index);

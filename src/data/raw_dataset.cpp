@@ -112,6 +112,8 @@ Sample RawDataset::get(size_t index, uint64_t epoch) const {
     throw Error(ErrorKind::Internal, "data",
                 name() + ": index " + std::to_string(index) + " out of range (size " + std::to_string(size()) + ")");
   RawSample r = raw(index);
+  // Bright water changes the item itself, so it comes before the anchor (below) measures it.
+  if (augment_) brighten_water(r, draw_bright_water(*augment_, seed_, epoch, index));
   // The anchor is measured on the whole item, before cropping: a crop is not a scene.
   auto shifts_of = [&](const ingest::Anchor& a) {
     return DateShifts{a.shift(r.vv.data(), r.valid.data(), r.pixels()),

@@ -305,3 +305,47 @@ TEST(Augment, SarOptionsFromJsonAreChecked) {
     EXPECT_NE(std::string(e.what()).find("ofset_db"), std::string::npos) << e.what();
   }
 }
+
+// Bright water: VV rises by the drawn amount inside wide water, partly at the shore and not on
+// land far from water; VH, labels and validity stay; the draw is seeded and off by default.
+TEST(Augment, BrightWaterRaisesVvAtWaterOnly) {
+  const int w = 40, h = 20;
+  RawSample s = RawSample::blank(w, h, true);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const size_t i = size_t(y) * w + x;
+      s.label[i] = x < 20 ? 1 : 0;
+      s.valid[i] = 1;
+      s.vv[i] = x < 20 ? -20.0f : -8.0f;
+      s.vh[i] = -25.0f;
+    }
+  s.normalize_validity();
+  RawSample b = s;
+  brighten_water(b, 6.0f);
+  EXPECT_NEAR(b.vv[size_t(10) * w + 5], -14.0f, kEps);        // inside the water
+  EXPECT_NEAR(b.vv[size_t(10) * w + 30], -8.0f, kEps);        // land, 10 px from the shore
+  EXPECT_NEAR(b.vv[size_t(10) * w + 19], -20.0f + 6.0f * 3.0f / 5.0f, kEps);  // water, 3 of 5 columns wet
+  EXPECT_NEAR(b.vv[size_t(10) * w + 20], -8.0f + 6.0f * 2.0f / 5.0f, kEps);   // land, 2 of 5 wet
+  EXPECT_EQ(b.vh, s.vh);
+  EXPECT_EQ(b.label, s.label);
+  EXPECT_EQ(b.valid, s.valid);
+
+  AugmentOptions off;
+  EXPECT_EQ(draw_bright_water(off, 42, 0, 0), 0.0f);
+  AugmentOptions on;
+  on.bright_water_prob = 0.5f;
+  on.bright_water_db = 8.0f;
+  int raised = 0;
+  for (uint64_t k = 0; k < 200; ++k) {
+    const float d = draw_bright_water(on, 42, 1, k);
+    EXPECT_GE(d, 0.0f);
+    EXPECT_LE(d, 8.0f);
+    EXPECT_EQ(d, draw_bright_water(on, 42, 1, k));
+    raised += d > 0.0f;
+  }
+  EXPECT_GT(raised, 70);
+  EXPECT_LT(raised, 130);
+  nlohmann::json j = {{"bright_water_prob", 1.5}};
+  EXPECT_THROW(AugmentOptions::from_json(j), Error);
+  EXPECT_EQ(AugmentOptions::from_json({{"bright_water_db", 7.0}}).bright_water_db, 7.0f);
+}

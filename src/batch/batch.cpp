@@ -23,16 +23,15 @@
 #include "core/fs.hpp"
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
-#include "explain/scene_hooks.hpp"
 #include "infer/exclusion_stage.hpp"
 #include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
-#include "infer/water_classes.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "io/vector.hpp"
 #include "model/checkpoint.hpp"
 #include "model/runtime.hpp"
+#include "pipeline/scene_job.hpp"
 #include "tiling/window_grid.hpp"
 
 namespace drshym::batch {
@@ -137,18 +136,6 @@ struct SceneRunner::Impl {
   }
   Impl(const BatchOptions& o, int r, int t) : opt(o), rank(r), threads(t), models(model_options(o, t)) {}
 
-  const infer::Predictor& predictor_for(const std::string& uri) {
-    const infer::Predictor& p = models.water_for(uri);
-    if (logged.insert(&p).second) core::log().info("batch: rank {} loaded {}", rank, p.describe());
-    return p;
-  }
-  const infer::Predictor* type_model_for(const infer::SegmentParams& p, const infer::Predictor& main) {
-    const infer::Predictor* t = models.type_for(p, main);
-    if (t && logged.insert(t).second) core::log().info("batch: rank {} loaded {}", rank, t->describe());
-    return t;
-  }
-  std::set<const infer::Predictor*> logged;
-
   // The outputs in dir are complete and were made with `key`; otherwise says why not in *why.
   static bool complete(const std::string& dir, const std::string& uri, const nlohmann::json& key,
                        nlohmann::json* record, std::string* why) {
@@ -204,25 +191,22 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
   try {
     maybe_inject_fault(scene.id);
     core::check_interrupted("batch");
-    const infer::Predictor& predictor = impl_->predictor_for(scene.uri);
-    infer::SegmentParams p = opt.segment;
+    pipeline::SceneJob job;
+    infer::SegmentParams& p = job.segment;
+    p = opt.segment;
     p.scene_uri = scene.uri;
     p.out_dir = scene_dir(opt, scene);
     p.aoi_path = scene.aoi;
     p.before_uri = scene.before;
     if (!scene.dem.empty()) p.dem_uri = scene.dem;  // else the batch's --dem (opt.segment), if any
     p.progress = false;
-    p.type_model = impl_->type_model_for(p, predictor);
-    explain::SceneExplainOptions eo;
-    if (opt.explain)
-      eo.gradcam = explain::GradCamParams{"", explain::CamMethod::GradCam, p.threshold.value_or(predictor.threshold())};
-    infer::SegmentHooks hooks;
-    explain::attach_scene_hooks(hooks, predictor, eo, scene.uri);
+    job.explain.enabled = opt.explain;
     core::CancelToken deadline(opt.scene_timeout_s);
-    if (opt.scene_timeout_s > 0) hooks.cancel = &deadline;
+    pipeline::SceneControl control;
+    if (opt.scene_timeout_s > 0) control.cancel = &deadline;
     if (opt.resume) {
       std::string why;
-      if (Impl::complete(p.out_dir, scene.uri, infer::output_key(p, predictor, hooks), &o.record, &why)) {
+      if (Impl::complete(p.out_dir, scene.uri, pipeline::scene_output_key(job, impl_->models), &o.record, &why)) {
         o.status = SceneStatus::resumed;
         return o;
       }
@@ -233,7 +217,7 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
     // place, no record is left to vouch for a mix of old and new files, and --resume redoes it.
     std::error_code ec;
     fs::remove(p.out_dir + "/" + io::stem_of(scene.uri) + "_record.json", ec);
-    auto r = infer::segment_scene(p, predictor, hooks);
+    auto r = pipeline::run_scene(job, impl_->models, control);
     o.record = std::move(r.record);
     o.status = SceneStatus::done;
   } catch (const Error& e) {

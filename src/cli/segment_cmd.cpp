@@ -5,11 +5,9 @@
 #include "cli/command.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "explain/scene_hooks.hpp"
 #include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
-#include "infer/water_classes.hpp"
-#include "infer/segment.hpp"
+#include "pipeline/scene_job.hpp"
 
 namespace drshym::cli {
 namespace {
@@ -67,17 +65,17 @@ class SegmentCommand : public Command {
     sub->add_option("--device", pred_.device, "cpu or cuda[:N] (needs a CUDA build of LibTorch)")->capture_default_str();
     add_precision_option(sub, precision_);
     sub->add_flag("--no-overlay", no_overlay_, "Skip the overlay PNG");
-    sub->add_flag("--explain", explain_,
+    sub->add_flag("--explain", job_.explain.enabled,
                   "Explain the flood call with Grad-CAM: per tile, the gradient of the mean flood logit over the\n"
                   "tile's predicted flood pixels w.r.t. a layer's activations, blended like the probabilities.\n"
                   "Costs about one more forward and a partial backward pass per tile");
-    sub->add_option("--explain-method", explain_method_, "gradcam or gradcam++")
+    sub->add_option("--explain-method", job_.explain.method, "gradcam or gradcam++")
         ->capture_default_str()
         ->check(CLI::IsMember({"gradcam", "gradcam++"}));
-    sub->add_option("--explain-region", eo_.region_path,
+    sub->add_option("--explain-region", job_.explain.region_path,
                     "With --explain: explain the mean flood logit over this polygon (GeoJSON, any CRS) instead\n"
                     "of over the predicted flood pixels; tiles that miss it get zeros");
-    sub->add_option("--explain-layer", explain_layer_,
+    sub->add_option("--explain-layer", job_.explain.layer,
                     "Layer to explain (unet_compact: enc0..enc4, dec3..dec0); default: the last decoder block");
     sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");
     sub->add_option("--before", p_.before_uri,
@@ -121,31 +119,19 @@ class SegmentCommand : public Command {
   }
 
   int run() override {
-    if (!explain_ && (!explain_layer_.empty() || explain_method_ != "gradcam" || !eo_.region_path.empty()))
-      throw Error(ErrorKind::Usage, "segment", "--explain-method, --explain-layer and --explain-region need --explain");
     if (threshold_ > 0) pred_.threshold = threshold_;
     pred_.precision = infer::parse_precision(precision_);
     if (p_.dem_uri.empty())
       for (const auto& o : terrain_opts_)
         if (sub_->count(o) > 0) throw Error(ErrorKind::Usage, "segment", o + " needs --dem");
+    if (no_classes_ && !type_ckpt_.empty()) throw Error(ErrorKind::Usage, "segment", "--type-ckpt needs the classes (not --no-classes)");
     p_.exclusion.apply = !no_exclusion_;
     p_.write_overlay = !no_overlay_;
     p_.write_polygons = !no_polygons_;
+    p_.write_classes = !no_classes_;
     // Without --ckpt, the embedded model that matches the scene's polarisations (VV+VH, or VV only).
     infer::ModelSet models({pred_, type_ckpt_});
-    const infer::Predictor& predictor = models.water_for(p_.scene_uri);
-    core::log().info("segment: model {}", predictor.describe());
-    p_.write_classes = !no_classes_;
-    if (no_classes_ && !type_ckpt_.empty()) throw Error(ErrorKind::Usage, "segment", "--type-ckpt needs the classes (not --no-classes)");
-    p_.type_model = models.type_for(p_, predictor);  // null: none needed, or the model's own head
-    if (p_.type_model) core::log().info("segment: water type model {}", p_.type_model->describe());
-    explain::SceneExplainOptions eo = eo_;
-    if (explain_)
-      eo.gradcam = explain::GradCamParams{explain_layer_, explain::parse_cam_method(explain_method_),
-                                          predictor.threshold()};
-    infer::SegmentHooks hooks;
-    explain::attach_scene_hooks(hooks, predictor, eo, p_.scene_uri);  // caption, overlays, Grad-CAM
-    auto r = infer::segment_scene(p_, predictor, hooks);
+    const auto r = pipeline::run_scene(job_, models);
     for (auto it = r.outputs.begin(); it != r.outputs.end(); ++it)
       core::log().info("  {:<12} {}", it.key(), it.value().get<std::string>());
     core::log().info("caption: {}", r.record.value("caption", std::string()));
@@ -153,16 +139,15 @@ class SegmentCommand : public Command {
   }
 
  private:
-  infer::SegmentParams p_;
+  pipeline::SceneJob job_;
+  infer::SegmentParams& p_ = job_.segment;
   infer::PredictorParams pred_;
   std::string precision_ = "auto";
   double threshold_ = -1;
-  bool no_overlay_ = false, no_polygons_ = false, explain_ = false, no_classes_ = false, no_exclusion_ = false;
+  bool no_overlay_ = false, no_polygons_ = false, no_classes_ = false, no_exclusion_ = false;
   std::vector<std::string> terrain_opts_;
   CLI::App* sub_ = nullptr;
   std::string type_ckpt_;
-  std::string explain_method_ = "gradcam", explain_layer_;
-  explain::SceneExplainOptions eo_;
 };
 
 }  // namespace

@@ -1,23 +1,56 @@
 #include "infer/model_set.hpp"
 
+#include "core/error.hpp"
+#include "ingest/scene.hpp"
 #include "infer/segment.hpp"
 #include "infer/water_classes.hpp"
 
 namespace drshym::infer {
 
 const Predictor& ModelSet::water_for(const std::string& scene_uri) {
-  return water(opt_.water.checkpoint.empty() ? default_model_for_scene(scene_uri) : opt_.water.checkpoint);
+  if (!opt_.water.checkpoint.empty()) return water(opt_.water.checkpoint);
+  if (registered().empty()) return water(default_model_for_scene(scene_uri));
+  const bool has_vh = ingest::open_scene(scene_uri, false).bands.vh != 0;
+  const auto models = registered();
+  for (const auto& [name, m] : models)
+    if (m->preprocess().needs_vh() == has_vh) return *m;
+  for (const auto& [name, m] : models)
+    if (!m->preprocess().needs_vh()) return *m;
+  throw Error(ErrorKind::InvalidInput, "infer", quoted(scene_uri) + " has no VH band and every loaded model needs one");
 }
 
-const Predictor& ModelSet::water(const std::string& checkpoint) {
+const Predictor& ModelSet::water(const std::string& name_or_checkpoint) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = water_[checkpoint];
+  for (const auto& [name, m] : named_)
+    if (name == name_or_checkpoint) return *m;
+  auto& slot = water_[name_or_checkpoint];
   if (!slot) {
     PredictorParams pp = opt_.water;
-    pp.checkpoint = checkpoint;
+    pp.checkpoint = name_or_checkpoint;
     slot = std::make_unique<Predictor>(pp);
   }
   return *slot;
+}
+
+const Predictor& ModelSet::add(const std::string& name, std::unique_ptr<Predictor> model) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& n : named_)
+    if (n.first == name) throw Error(ErrorKind::Usage, "infer", "a model named " + quoted(name) + " is already loaded");
+  named_.emplace_back(name, std::move(model));
+  return *named_.back().second;
+}
+
+std::vector<std::pair<std::string, const Predictor*>> ModelSet::registered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, const Predictor*>> out;
+  for (const auto& [name, m] : named_) out.emplace_back(name, m.get());
+  return out;
+}
+
+std::string ModelSet::name_of(const Predictor& model) const {
+  for (const auto& [name, m] : registered())
+    if (m == &model) return name;
+  return model.checkpoint_path();
 }
 
 const Predictor* ModelSet::type_for(const SegmentParams& p, const Predictor& water) {

@@ -105,8 +105,9 @@ class ModelThreadsGuard {
 // hands to the next; every stage checks the hooks' token and the interrupt flag.
 class SceneRun {
  public:
-  SceneRun(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks)
-      : p_(p), predictor_(predictor), pp_(predictor.preprocess()), hooks_(hooks), t_start_(Clock::now()) {}
+  SceneRun(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks)
+      : p_(p), predictor_(*models.water), given_type_model_(models.type), pp_(predictor_.preprocess()), hooks_(hooks),
+        t_start_(Clock::now()) {}
 
   void prepare();
   void run_model();
@@ -134,6 +135,7 @@ class SceneRun {
 
   const SegmentParams& p_;
   const Predictor& predictor_;
+  const Predictor* given_type_model_;  // the caller's (SceneModels::type), or null
   const ingest::Preprocess& pp_;
   const SegmentHooks& hooks_;
   const Clock::time_point t_start_;
@@ -154,7 +156,7 @@ class SceneRun {
   // water classes (p_.write_classes)
   std::optional<ClassSource> classes_;
   std::shared_ptr<const Predictor> own_type_model_;  // loaded here when the caller gave none
-  const Predictor* type_model_ = nullptr;            // p_.type_model or own_type_model_
+  const Predictor* type_model_ = nullptr;            // given_type_model_ or own_type_model_
   const ingest::Preprocess* type_pp_ = nullptr;      // the type model's recipe
   int type_head_ = 0;  // > 0: the main network's permanent-water head is the type layer (no second network)
   float type_shift_ = 0, before_shift_ = 0, before_vv_db_ = std::numeric_limits<float>::quiet_NaN();
@@ -194,7 +196,7 @@ void SceneRun::prepare() {
     throw Error(ErrorKind::Usage, "segment",
                 "model " + predictor_.describe() + " reads Sentinel-2 bands (" + pp_.optical_bands().front() +
                     ", ...): it is a distillation teacher for `drshym train`; segment maps SAR scenes with an S1 model");
-  type_model_ = checked_type_model(p_, predictor_, own_type_model_);
+  type_model_ = checked_type_model(p_, predictor_, given_type_model_, own_type_model_);
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();
   core::ensure_writable_dir(p_.out_dir);
@@ -739,7 +741,7 @@ nlohmann::json SceneRun::provenance() const {
           {"classes", classes_provenance()},
           {"terrain", exclusion_ ? exclusion_->provenance() : nlohmann::json(nullptr)},
           {"explain", hooks_.explain ? hooks_.explain->provenance : nlohmann::json(nullptr)},
-          {"output_key", output_key(p_, predictor_, hooks_)},
+          {"output_key", output_key(p_, SceneModels(predictor_, given_type_model_), hooks_)},
           {"drshym_version", predictor_.meta().value("version", std::string())}};
 }
 
@@ -810,18 +812,20 @@ SegmentResult SceneRun::record_and_commit() {
 
 }  // namespace
 
-nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {
+nlohmann::json output_key(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks) {
+  const Predictor& predictor = *models.water;
+  const Predictor* type_model = models.type;
   const nlohmann::json aoi = p.aoi_path.empty() ? nlohmann::json(nullptr) : file_key(p.aoi_path);
   nlohmann::json classes = nullptr;
   if (p.write_classes) {
     const std::string name = type_model_name(p);
     nlohmann::json sha = nullptr;  // the embedded model segment_scene would load
-    if (p.type_model) sha = p.type_model->checkpoint_sha256();
+    if (type_model) sha = type_model->checkpoint_sha256();
     else if (!name.empty()) sha = core::file_sha256(default_model_path(name) + "/model.pt");
     classes = {{"before", p.before_uri.empty() ? nlohmann::json(nullptr) : nlohmann::json(source_uri_of(p.before_uri))},
                {"model_sha256", sha},
-               {"model_temperature", p.type_model ? nlohmann::json(p.type_model->temperature()) : nlohmann::json(nullptr)},
-               {"model_threshold", p.type_model ? nlohmann::json(p.type_model->threshold()) : nlohmann::json(nullptr)}};
+               {"model_temperature", type_model ? nlohmann::json(type_model->temperature()) : nlohmann::json(nullptr)},
+               {"model_threshold", type_model ? nlohmann::json(type_model->threshold()) : nlohmann::json(nullptr)}};
     if (!p.reference_water.empty()) {
       classes["reference_water"] = file_key(p.reference_water);
       classes["reference_water"]["min_occurrence_percent"] = p.reference_water_min;
@@ -853,8 +857,8 @@ nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, co
           {"terrain", terrain}};
 }
 
-SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks) {
-  SceneRun run(p, predictor, hooks);
+SegmentResult segment_scene(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks) {
+  SceneRun run(p, models, hooks);
   run.prepare();
   run.run_model();
   run.finish_outputs();

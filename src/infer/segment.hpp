@@ -59,9 +59,6 @@ struct SegmentParams {
   std::string reference_water;        // without a before scene: a water occurrence raster in %
                                       // (e.g. JRC Global Surface Water), warped by GDAL
   double reference_water_min = 50.0;  // occurrence (%) from which water counts as permanent
-  // The model that tells the water types apart: the change model (with before_uri) or the
-  // permanent-water head (with neither before_uri nor reference_water); see type_model_name.
-  const Predictor* type_model = nullptr;
   // Terrain (segment --dem): a DEM in any CRS and resolution (at most terrain.max_cell_ratio
   // times coarser than the scene), warped by GDAL; slope and HAND flag ground where SAR water is
   // not believed (radar shadow and dark slopes look like water).
@@ -71,8 +68,17 @@ struct SegmentParams {
   static SegmentParams default_params() { return {}; }
 };
 
-// Which model splits a run's water into classes (type_model_name, load_type_model,
-// checked_type_model): infer/water_classes.hpp.
+// The networks of one run: the water model and the water type model that splits its water
+// into classes (the change model with before_uri; a permanent-water network for a water model
+// without its own head). type = null: the embedded one is loaded when the params need one, or
+// none is needed (the water model's own head, a reference raster, no classes). Which model that
+// is: type_model_name, infer/water_classes.hpp; infer::ModelSet picks and caches both.
+struct SceneModels {
+  SceneModels(const Predictor& water_model, const Predictor* type_model = nullptr)  // NOLINT: implicit from a Predictor
+      : water(&water_model), type(type_model) {}
+  const Predictor* water;
+  const Predictor* type;
+};
 
 struct SegmentResult {
   std::string scene_id;
@@ -147,10 +153,10 @@ struct SegmentHooks {
 // SHA-256, temperature, threshold), tiling, AOI (path and SHA-256 of its file), polygon and
 // overlay options and the explanation wanted. Written as provenance.output_key; a run with an
 // equal key writes the same outputs (`drshym batch --resume` compares them). Reads the AOI file.
-nlohmann::json output_key(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks = {});
+nlohmann::json output_key(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks = {});
 
 // Throws drshym::Error for bad input before any output is written; a failure later removes
 // every output written so far (nothing half-written remains under a final name).
-SegmentResult segment_scene(const SegmentParams& p, const Predictor& predictor, const SegmentHooks& hooks = {});
+SegmentResult segment_scene(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks = {});
 
 }  // namespace drshym::infer

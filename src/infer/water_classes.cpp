@@ -119,9 +119,9 @@ std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const P
 }
 
 
-const Predictor* checked_type_model(const SegmentParams& p, const Predictor& main,
+const Predictor* checked_type_model(const SegmentParams& p, const Predictor& main, const Predictor* given,
                                     std::shared_ptr<const Predictor>& own) {
-  const Predictor* type_model = p.type_model;
+  const Predictor* type_model = given;
   if (p.write_classes) {
     const std::string want = type_model_name(p);
     if (!p.before_uri.empty() && !p.reference_water.empty())

@@ -76,9 +76,9 @@ std::shared_ptr<const Predictor> load_type_model(const SegmentParams& p, const P
 
 // Checks the water class options of p before any work (usage errors: --before with
 // --reference-water, a change model without --before or the reverse, a bad occurrence, a tile
-// the type model cannot take) and returns the model to use: p.type_model, else the embedded
-// one loaded into `own` (on main's device, with the current thread count), or null.
-const Predictor* checked_type_model(const SegmentParams& p, const Predictor& main,
+// the type model cannot take) and returns the model to use: `given`, else the embedded one
+// loaded into `own` (on main's device, with the current thread count), or null.
+const Predictor* checked_type_model(const SegmentParams& p, const Predictor& main, const Predictor* given,
                                     std::shared_ptr<const Predictor>& own);
 
 }  // namespace drshym::infer

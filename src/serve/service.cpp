@@ -28,12 +28,10 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
-#include "explain/scene_hooks.hpp"
 #include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
-#include "infer/water_classes.hpp"
 #include "infer/segment.hpp"
-#include "ingest/scene.hpp"
+#include "pipeline/scene_job.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "core/sha256.hpp"
@@ -63,11 +61,6 @@ nlohmann::json error_json(const std::exception_ptr& e) {
     return {{"code", to_string(ErrorKind::Internal)}, {"message", "internal error"}};
   }
 }
-
-struct Model {
-  std::string name;
-  std::unique_ptr<infer::Predictor> predictor;
-};
 
 struct Work {
   std::string id;
@@ -127,11 +120,10 @@ struct Service::Impl {
   ServiceOptions opt;
   InputPolicy policy;
   RequestLimits limits;
-  std::vector<Model> models;
-  // The water type models that split each scene's water into flood and permanent water
-  // (the change model for a request with options.before_uri; the permanent-water network for
-  // models without their own head), all loaded at start-up.
-  std::unique_ptr<infer::ModelSet> type_models;
+  // The water models offered (by name) and the water type models that split each scene's water
+  // into flood and permanent water (the change model for a request with options.before_uri; the
+  // permanent-water network for models without their own head), all loaded at start-up.
+  std::unique_ptr<infer::ModelSet> models;
   std::unique_ptr<StoreLock> store_lock;
   std::unique_ptr<JobStore> store;
   core::BlockingQueue<Work> queue;
@@ -153,30 +145,33 @@ struct Service::Impl {
   explicit Impl(const ServiceOptions& o)
       : opt(o), policy(o.input_roots, o.allow_remote), queue(size_t(std::max(0, o.queue))) {}
 
-  const Model& pick(const SegmentRequest& r) const {
-    if (!r.model.empty()) {
-      for (const auto& m : models)
-        if (m.name == r.model) return m;
-      throw Error(ErrorKind::Usage, "request", "unknown model " + quoted(r.model) + " (see GET /v1/models)");
-    }
-    // The model that matches the scene's polarisations (VV+VH, or VV only), as `segment` picks.
-    const bool has_vh = ingest::open_scene(r.source, false).bands.vh != 0;
-    for (const auto& m : models)
-      if (m.predictor->preprocess().needs_vh() == has_vh) return m;
-    for (const auto& m : models)
-      if (!m.predictor->preprocess().needs_vh()) return m;
-    throw Error(ErrorKind::InvalidInput, "request",
-                quoted(r.image_uri) + " has no VH band and every loaded model needs one");
+  // The request as a scene job, less its output folder and polygon files.
+  pipeline::SceneJob job_of(const SegmentRequest& r) const {
+    pipeline::SceneJob job;
+    infer::SegmentParams& sp = job.segment;
+    sp.scene_uri = r.source;
+    sp.grid.tile = r.tile;
+    sp.grid.overlap = r.overlap;
+    sp.threshold = r.threshold;
+    sp.model_workers = threads_per_worker;
+    sp.progress = false;
+    sp.before_uri = r.before_source;
+    sp.dem_uri = r.dem_source;
+    sp.exclusion.apply = r.exclusion;
+    if (r.slope_max_deg) sp.exclusion.slope_max_deg = *r.slope_max_deg;
+    if (r.hand_max_m) sp.exclusion.hand_max_m = *r.hand_max_m;
+    job.model = r.model;
+    job.explain.enabled = r.explain;
+    job.explain.method = r.explain_method;
+    job.explain.layer = r.explain_layer;
+    return job;
   }
 
   // A job's explain options are checked when it is submitted, as /v1/segment checks them: an
   // unknown layer is a 400 and a region off the scene a 422 at once, not a job that fails later.
   void precheck_explain(const SegmentRequest& r, const std::string& id) const {
     if (!r.explain) return;
-    const Model& m = pick(r);
-    explain::SceneExplainOptions eo;
-    eo.gradcam = explain::GradCamParams{r.explain_layer, explain::parse_cam_method(r.explain_method),
-                                        r.threshold.value_or(m.predictor->threshold())};
+    pipeline::SceneJob job = job_of(r);
     struct Remove {
       std::string path;
       ~Remove() {
@@ -187,14 +182,15 @@ struct Service::Impl {
     if (r.explain_region) {
       region.path = (fs::path(opt.output_root) / ("." + id + ".explain_region.geojson")).string();
       core::write_text_file_atomic(region.path, r.explain_region->dump() + "\n");
-      eo.region_path = region.path;
+      job.explain.region_path = region.path;
     }
-    infer::SegmentHooks hooks;
-    explain::attach_scene_hooks(hooks, *m.predictor, eo, r.source);
+    pipeline::check_scene_job(job, *models);
   }
 
   nlohmann::json execute(const Work& w) {
-    const Model& m = pick(w.req);
+    pipeline::SceneJob job = job_of(w.req);
+    const infer::Predictor& water = models->water_of(job.model, job.segment.scene_uri);
+    job.model = models->name_of(water);  // the model the response names runs
     const fs::path out = fs::path(opt.output_root) / w.id;
     std::error_code ec;
     if (!fs::create_directory(out, ec))  // ids are fresh: an existing folder is not ours to reuse
@@ -210,56 +206,39 @@ struct Service::Impl {
         if (!keep) fs::remove_all(dir, ec);
       }
     } cleanup{out};
-    infer::SegmentParams sp;
-    sp.scene_uri = w.req.source;
-    sp.out_dir = out.string();
-    sp.grid.tile = w.req.tile;
-    sp.grid.overlap = w.req.overlap;
-    sp.threshold = w.req.threshold;
-    sp.model_workers = threads_per_worker;
-    sp.progress = false;
-    sp.before_uri = w.req.before_source;
-    sp.dem_uri = w.req.dem_source;
-    sp.exclusion.apply = w.req.exclusion;
-    if (w.req.slope_max_deg) sp.exclusion.slope_max_deg = *w.req.slope_max_deg;
-    if (w.req.hand_max_m) sp.exclusion.hand_max_m = *w.req.hand_max_m;
-    sp.type_model = type_models->type_for(sp, *m.predictor);  // null: the model's own head
+    job.segment.out_dir = out.string();
     if (w.req.aoi) {
-      sp.aoi_path = (out / "aoi.geojson").string();
-      core::write_text_file_atomic(sp.aoi_path, w.req.aoi->dump() + "\n");
+      job.segment.aoi_path = (out / "aoi.geojson").string();
+      core::write_text_file_atomic(job.segment.aoi_path, w.req.aoi->dump() + "\n");
     }
-    infer::SegmentHooks hooks;
-    hooks.cancel = w.token.get();
-    explain::SceneExplainOptions eo;
-    if (w.req.explain)
-      eo.gradcam = explain::GradCamParams{w.req.explain_layer, explain::parse_cam_method(w.req.explain_method),
-                                          sp.threshold.value_or(m.predictor->threshold())};
     if (w.req.explain_region) {
-      eo.region_path = (out / "explain_region.geojson").string();
-      core::write_text_file_atomic(eo.region_path, w.req.explain_region->dump() + "\n");
+      job.explain.region_path = (out / "explain_region.geojson").string();
+      core::write_text_file_atomic(job.explain.region_path, w.req.explain_region->dump() + "\n");
     }
-    explain::attach_scene_hooks(hooks, *m.predictor, eo, sp.scene_uri);  // caption, overlays, Grad-CAM
+    pipeline::SceneControl control;
+    control.cancel = w.token.get();
     std::string last_stage;
     double last_fraction = -1;
     if (w.is_job)
-      hooks.progress = [&](const std::string& stage, double f) {
+      control.progress = [&](const std::string& stage, double f) {
         if (stage == last_stage && f < 1.0 && f - last_fraction < 0.02) return;  // a row per 2%
         last_stage = stage;
         last_fraction = f;
         store->set_progress(w.id, stage, f);
       };
     const auto t0 = Clock::now();
-    infer::SegmentResult r = infer::segment_scene(sp, *m.predictor, hooks);
+    infer::SegmentResult r = pipeline::run_scene(job, *models, control);
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     {
       std::lock_guard<std::mutex> lk(stats_m);
       mean_run_s = 0.8 * mean_run_s + 0.2 * seconds;
     }
     cleanup.keep = true;
-    return response_body(w, m, r);
+    return response_body(w, job.model, water, r);
   }
 
-  static nlohmann::json response_body(const Work& w, const Model& m, const infer::SegmentResult& r) {
+  static nlohmann::json response_body(const Work& w, const std::string& model_name, const infer::Predictor& model,
+                                      const infer::SegmentResult& r) {
     auto uri = [&](const char* key) -> nlohmann::json {
       return r.outputs.contains(key) ? nlohmann::json(io::to_file_uri(r.outputs[key].get<std::string>()))
                                      : nlohmann::json(nullptr);
@@ -280,12 +259,12 @@ struct Service::Impl {
               {"geojson_uri", uri("geojson")},
               {"record_uri", uri("record")}}},
             {"provenance",
-             {{"model", m.name},
-              {"checkpoint_sha256", m.predictor->checkpoint_sha256()},
-              {"threshold", prov.value("threshold", m.predictor->threshold())},
-              {"temperature", m.predictor->temperature()},
-              {"calibration", "temperature=" + std::to_string(m.predictor->temperature())},
-              {"calibration_source", m.predictor->calibration_source()},
+             {{"model", model_name},
+              {"checkpoint_sha256", model.checkpoint_sha256()},
+              {"threshold", prov.value("threshold", model.threshold())},
+              {"temperature", model.temperature()},
+              {"calibration", "temperature=" + std::to_string(model.temperature())},
+              {"calibration_source", model.calibration_source()},
               {"source_uri", prov.value("source_uri", "")},
               {"tile", w.req.tile},
               {"overlap", w.req.overlap},
@@ -496,43 +475,40 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
   // its own tiles (segment's model workers), so the process-wide torch thread count is 1.
   std::vector<std::string> ckpts = o.models;
   if (ckpts.empty()) ckpts = {infer::default_model_path("default"), infer::default_model_path("default_vv")};
+  infer::ModelSetOptions mo;
+  mo.water.threads = 1;
+  mo.water.precision = infer::Precision::automatic;  // as segment: bf16 where this machine runs it faster
+  s.models = std::make_unique<infer::ModelSet>(mo);
   std::set<std::string> seen;
   for (const auto& c : ckpts) {
-    infer::PredictorParams pp;
+    infer::PredictorParams pp = mo.water;
     pp.checkpoint = c;
-    pp.threads = 1;
-    pp.precision = infer::Precision::automatic;  // as segment: bf16 where this machine runs it faster
     auto pred = std::make_unique<infer::Predictor>(pp);
     if (!seen.insert(pred->checkpoint_sha256()).second) continue;  // one model named twice
     fs::path path(pred->checkpoint_path());
     std::string name = path.parent_path().filename().string();
     if (name.empty() || path.filename() != "model.pt") name = path.stem().string();
-    for (const auto& m : s.models)
-      if (m.name == name) name += "_" + pred->checkpoint_sha256().substr(0, 8);
+    for (const auto& [taken, m] : s.models->registered())
+      if (taken == name) name += "_" + pred->checkpoint_sha256().substr(0, 8);
     core::log().info("serve: model {} = {}", name, pred->describe());
-    s.models.push_back({name, std::move(pred)});
+    s.models->add(name, std::move(pred));
   }
   int multiple = 1;
-  {
-    infer::ModelSetOptions mo;
-    mo.water.threads = 1;
-    mo.water.precision = infer::Precision::automatic;
-    s.type_models = std::make_unique<infer::ModelSet>(mo);
-    // Loaded now, so a request never waits for one: the change model, and a separate
-    // permanent-water network for the models without their own head.
-    infer::SegmentParams single_date, with_before;
-    with_before.before_uri = "(any pre-event scene)";
-    for (const auto& m : s.models)
-      for (const infer::SegmentParams* p : {&single_date, &with_before}) {
-        const infer::Predictor* t = s.type_models->type_for(*p, *m.predictor);
-        if (!t) continue;
-        multiple = std::max(multiple, t->net()->config().input_multiple());
-        core::log().info("serve: water type model for {}{}: {}", m.name, p == &with_before ? " with options.before_uri" : "",
-                         t->describe());
-      }
+  // Loaded now, so a request never waits for one: the change model, and a separate
+  // permanent-water network for the models without their own head.
+  infer::SegmentParams single_date, with_before;
+  with_before.before_uri = "(any pre-event scene)";
+  for (const auto& [name, m] : s.models->registered()) {
+    s.limits.models.push_back(name);
+    for (const infer::SegmentParams* p : {&single_date, &with_before}) {
+      const infer::Predictor* t = s.models->type_for(*p, *m);
+      if (!t) continue;
+      multiple = std::max(multiple, t->net()->config().input_multiple());
+      core::log().info("serve: water type model for {}{}: {}", name, p == &with_before ? " with options.before_uri" : "",
+                       t->describe());
+    }
   }
   s.limits.tile_multiple = multiple;
-  for (const auto& m : s.models) s.limits.models.push_back(m.name);
   const std::string db = o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db;
   s.store_lock = std::make_unique<StoreLock>(db + ".lock");
   s.store = open_sqlite_job_store(db);
@@ -705,9 +681,9 @@ std::optional<JobFiles> Service::job_files(const std::string& id, bool with_scen
 
 nlohmann::json Service::models() const {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& m : impl_->models) {
-    const auto& p = *m.predictor;
-    out.push_back({{"name", m.name},
+  for (const auto& [name, m] : impl_->models->registered()) {
+    const auto& p = *m;
+    out.push_back({{"name", name},
                    {"checkpoint_sha256", p.checkpoint_sha256()},
                    {"arch", p.net()->config().arch},
                    {"bands", p.preprocess().bands},
@@ -724,7 +700,7 @@ nlohmann::json Service::models() const {
 nlohmann::json Service::health() const {
   const auto& s = *impl_;
   nlohmann::json names = nlohmann::json::array();
-  for (const auto& m : s.models) names.push_back(m.name);
+  for (const auto& [name, m] : s.models->registered()) names.push_back(name);
   return {{"status", s.stopping ? "stopping" : "ok"},
           {"models_loaded", names},
           {"workers", s.opt.workers},

@@ -131,8 +131,7 @@ TEST(Classes, DemoPairYieldsBothWaterClassesWhereTheTruthHasThem) {
   const DemoPair d = demo_pair(tmp);
   infer::SegmentParams p = params(d.after, tmp.file("out"));
   p.before_uri = d.before;
-  p.type_model = &change_model();
-  const auto r = infer::segment_scene(p, predictor());
+  const auto r = infer::segment_scene(p, {predictor(), &change_model()});
   ASSERT_TRUE(r.outputs.contains("classes"));
   const auto cls = band1(r.outputs["classes"]), truth = band1(d.truth), mask = band1(r.outputs["mask"]);
   expect_classes_follow_the_mask(cls, mask);
@@ -277,10 +276,11 @@ TEST(Classes, AModelWithAPermanentWaterHeadSplitsTheWaterInTheSamePass) {
 TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {
   drshym::testing::TempDir tmp;
   const DemoPair d = demo_pair(tmp, 128);
-  auto expect_error = [&](infer::SegmentParams p, ErrorKind kind, const std::string& names, const std::string& says) {
+  auto expect_error = [&](infer::SegmentParams p, ErrorKind kind, const std::string& names, const std::string& says,
+                          const infer::Predictor* type = nullptr) {
     p.out_dir = tmp.file("out_" + std::to_string(std::hash<std::string>()(names + says)));
     try {
-      infer::segment_scene(p, predictor());
+      infer::segment_scene(p, {predictor(), type});
       ADD_FAILURE() << "accepted: " << names;
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), kind) << e.what();
@@ -292,7 +292,7 @@ TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {
     }
   };
   infer::SegmentParams p = params(d.after, "");
-  p.type_model = &change_model();
+  const infer::Predictor* change = &change_model();
   // Before and after that do not overlap: the pre-event scene 100 km east.
   {
     ingest::SyntheticSceneParams far;
@@ -300,7 +300,7 @@ TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {
     far.origin_x += 100000;
     ingest::write_synthetic_scene(far, tmp.file("far.tif"));
     p.before_uri = tmp.file("far.tif");
-    expect_error(p, ErrorKind::InvalidInput, "far.tif", "overlap");
+    expect_error(p, ErrorKind::InvalidInput, "far.tif", "overlap", change);
   }
   // A pre-event scene of another polarisation (VH only).
   {
@@ -313,7 +313,7 @@ TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {
     vh.write_band(1, Window{0, 0, a.width(), a.height()}, v.data());
     vh.close();
     p.before_uri = tmp.file("vh_only.tif");
-    expect_error(p, ErrorKind::InvalidInput, "vh_only.tif", "VV");
+    expect_error(p, ErrorKind::InvalidInput, "vh_only.tif", "VV", change);
   }
   // A pre-event scene that is all nodata.
   {
@@ -326,7 +326,7 @@ TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {
     e.write_band(2, Window{0, 0, a.width(), a.height()}, v.data());
     e.close();
     p.before_uri = tmp.file("empty_before.tif");
-    expect_error(p, ErrorKind::InvalidInput, "empty_before.tif", "valid");
+    expect_error(p, ErrorKind::InvalidInput, "empty_before.tif", "valid", change);
   }
   // A reference water raster without a CRS.
   {
@@ -343,8 +343,7 @@ TEST(Classes, BadPreEventAndReferenceInputsFailByNameLeavingNothing) {
     q.before_uri = d.before;
     expect_error(q, ErrorKind::Usage, "--before", "not both");
     infer::SegmentParams c = params(d.after, "");
-    c.type_model = &change_model();
-    expect_error(c, ErrorKind::Usage, "change model", "--before");
+    expect_error(c, ErrorKind::Usage, "change model", "--before", change);
   }
 }
 

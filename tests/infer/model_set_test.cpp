@@ -90,3 +90,36 @@ TEST(ModelSet, PicksTheWaterTypeModelByTheJobsOptions) {
   ASSERT_NE(forced, nullptr);
   EXPECT_EQ(forced->checkpoint_path(), infer::default_model_path("permanent_vv") + "/model.pt");
 }
+
+// The server's models: registered by name, picked by the scene's bands among them only, and a
+// name can be used in place of a checkpoint.
+TEST(ModelSet, RegisteredModelsArePickedByNameOrByTheScenesBands) {
+  drshym::testing::TempDir tmp;
+  infer::ModelSet models({});
+  infer::PredictorParams pp;
+  pp.checkpoint = infer::default_model_path("default_vv");
+  const infer::Predictor& vv = models.add("vv_model", std::make_unique<infer::Predictor>(pp));
+  EXPECT_THROW(models.add("vv_model", std::make_unique<infer::Predictor>(pp)), Error);
+  // Only a VV-only model is registered: a VV+VH scene gets it as the last resort.
+  EXPECT_EQ(&models.water_for(dual_pol_scene(tmp)), &vv);
+  EXPECT_EQ(&models.water_for(vv_only_scene(tmp)), &vv);
+  EXPECT_EQ(&models.water("vv_model"), &vv);
+  EXPECT_EQ(&models.water_of("", tmp.file("vv.tif")), &vv);
+  EXPECT_EQ(models.name_of(vv), "vv_model");
+  pp.checkpoint = infer::default_model_path("default");
+  const infer::Predictor& dual = models.add("dual", std::make_unique<infer::Predictor>(pp));
+  EXPECT_EQ(&models.water_for(tmp.file("vvvh.tif")), &dual);
+  EXPECT_EQ(&models.water_for(tmp.file("vv.tif")), &vv);
+  ASSERT_EQ(models.registered().size(), 2u);
+  EXPECT_EQ(models.registered()[0].first, "vv_model");
+  // Only a VV+VH model registered: a VV-only scene is refused by name.
+  infer::ModelSet dual_only({});
+  dual_only.add("dual", std::make_unique<infer::Predictor>(pp));
+  try {
+    dual_only.water_for(tmp.file("vv.tif"));
+    ADD_FAILURE() << "a VV-only scene was given a VV+VH model";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_NE(std::string(e.what()).find("vv.tif"), std::string::npos) << e.what();
+  }
+}

@@ -1,5 +1,7 @@
 #include "explain/gradcam.hpp"
 
+#include <torch/torch.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include "core/error.hpp"
 #include "infer/predictor.hpp"
 #include "model/feature_tap.hpp"
+#include "model/segnet.hpp"
 
 namespace drshym::explain {
 
@@ -69,6 +72,10 @@ GradCam::GradCam(const infer::Predictor& predictor, GradCamParams p) : predictor
                 fmt::format("{} has no layer '{}' to explain; its layers are {}", predictor_.net()->config().arch,
                             p_.layer, fmt::join(taps, ", ")));
   require_threshold(p_.threshold, "explain");
+}
+
+std::pair<torch::Tensor, torch::Tensor> GradCam::operator()(const torch::Tensor& x) const {
+  return (*this)(x, torch::Tensor());
 }
 
 std::pair<torch::Tensor, torch::Tensor> GradCam::operator()(const torch::Tensor& x, const torch::Tensor& region) const {

@@ -14,8 +14,6 @@
 // Maps are not normalized per tile: the score is a mean over the region, so magnitudes (logit
 // units) compare across the tiles of a scene and blend like probabilities; a tile with an
 // empty region gets zeros.
-#include <torch/torch.h>
-
 #include <functional>
 #include <string>
 #include <utility>
@@ -23,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "explain/gradcam_params.hpp"
+#include "model/segnet_fwd.hpp"  // at::Tensor, declared only
 
 namespace drshym::infer {
 class Predictor;
@@ -35,10 +34,10 @@ namespace drshym::explain {
 // sums the logit. Returns the maps, [N, 1, H, W] float on the CPU, >= 0; logits_out (when not
 // null) receives the detached logits, so a caller needs no second forward pass. Throws
 // Internal if the layer never ran.
-using RegionOf = std::function<torch::Tensor(const torch::Tensor& logits)>;
-torch::Tensor grad_cam(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const std::string& layer,
-                       CamMethod method, const torch::Tensor& x, const RegionOf& region,
-                       torch::Tensor* logits_out = nullptr);
+using RegionOf = std::function<at::Tensor(const at::Tensor& logits)>;
+at::Tensor grad_cam(const std::function<at::Tensor(const at::Tensor&)>& forward, const std::string& layer,
+                       CamMethod method, const at::Tensor& x, const RegionOf& region,
+                       at::Tensor* logits_out = nullptr);
 
 // Grad-CAM of a loaded model, safe to call from several threads at once (each runs its own
 // graph; the tap is per thread).
@@ -50,8 +49,8 @@ class GradCam {
   // x: model inputs [N, C, T, T] → {calibrated probabilities, maps}, both [N, 1, T, T] on the
   // CPU, from one forward pass (the probabilities equal Predictor::predict's). region, when
   // given ([N, 1, T, T], nonzero inside), replaces the predicted flood as what is explained.
-  std::pair<torch::Tensor, torch::Tensor> operator()(const torch::Tensor& x,
-                                                     const torch::Tensor& region = torch::Tensor()) const;
+  std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& x) const;
+  std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& x, const at::Tensor& region) const;
 
   const std::string& layer() const { return p_.layer; }
   // {"method", "layer", "target", "units"} for the run record.

@@ -2,6 +2,8 @@
 
 #include "explain/gradcam.hpp"
 
+#include <torch/torch.h>
+
 #include <memory>
 #include <mutex>
 #include <optional>

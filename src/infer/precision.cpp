@@ -12,6 +12,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "model/segnet.hpp"
 
 namespace fs = std::filesystem;
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/segnet.hpp"
+#include "model/segnet_fwd.hpp"
 
 namespace drshym::infer {
 
@@ -42,7 +42,7 @@ std::string precision_cache_path();
 // cached answer for this CPU, thread count and network, or a trial (best of 3 passes each on
 // a [2, C, 256, 256] input) that picks bf16 when it is at least 1.15x faster.
 PrecisionChoice choose_precision(Precision requested, const model::SegNet& net, int in_channels,
-                                 const torch::Device& device, bool channels_last);
+                                 const c10::Device& device, bool channels_last);
 
 // BF16 autocast on the CPU for the current thread while alive (no-op when off).
 class Bf16Autocast {

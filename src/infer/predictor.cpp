@@ -1,5 +1,7 @@
 #include "infer/predictor.hpp"
 
+#include <torch/torch.h>
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -10,6 +12,7 @@
 #include "ingest/scene.hpp"
 #include "model/checkpoint.hpp"
 #include "model/runtime.hpp"
+#include "model/segnet.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +41,11 @@ std::string default_model_path(const std::string& name) {
   return (fs::path(DRSHYM_SOURCE_MODELS_DIR) / name).string();
 }
 
+int Predictor::head_index(const std::string& name) const { return net_->head_index(name); }
+std::string Predictor::arch() const { return net_->config().arch; }
+int Predictor::input_multiple() const { return net_->config().input_multiple(); }
+std::vector<std::string> Predictor::explain_layers() const { return net_->tap_points(); }
+
 std::string default_model_for_scene(const std::string& scene_uri) {
   auto scene = ingest::open_scene(scene_uri, false);
   return default_model_path(scene.bands.vh ? "default" : "default_vv");
@@ -45,7 +53,8 @@ std::string default_model_for_scene(const std::string& scene_uri) {
 
 Predictor::Predictor(const PredictorParams& p) {
   model::set_threads(p.threads);
-  device_ = model::parse_device(p.device);
+  device_ = std::make_shared<const torch::Device>(model::parse_device(p.device));
+  on_cpu_ = device_->is_cpu();
   std::string ck = p.checkpoint.empty() ? default_model_path() : p.checkpoint;
   if (ck.empty())
     throw Error(ErrorKind::NotFound, "infer", "no checkpoint given and no embedded default model found");
@@ -99,15 +108,15 @@ Predictor::Predictor(const PredictorParams& p) {
   require_threshold(threshold_, "infer");
   net_->eval();
   if (p.fuse) net_->fuse_for_inference();
-  net_->to(device_);
-  channels_last_ = p.channels_last && device_.is_cpu();
+  net_->to(*device_);
+  channels_last_ = p.channels_last && on_cpu_;
   tta_ = p.tta;
   if (channels_last_) {
     torch::NoGradGuard ng;
     for (auto& param : net_->parameters())
       if (param.dim() == 4) param.set_data(param.contiguous(torch::MemoryFormat::ChannelsLast));
   }
-  precision_ = choose_precision(p.precision, net_, net_->config().in_channels, device_, channels_last_);
+  precision_ = choose_precision(p.precision, net_, net_->config().in_channels, *device_, channels_last_);
   if (p.precision != Precision::fp32) core::log().info("infer: precision {} ({})", precision_.bf16 ? "bf16" : "fp32", precision_.reason);
 }
 
@@ -121,7 +130,7 @@ torch::Tensor Predictor::logits(const torch::Tensor& x) const { return averaged_
 
 torch::Tensor Predictor::averaged_logits(const torch::Tensor& x, bool heads) const {
   torch::NoGradGuard ng;
-  auto in = x.to(device_);
+  auto in = x.to(*device_);
   if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
   torch::Tensor sum = forward_raw(in, heads);
   if (!tta_) return sum.to(torch::kCPU).contiguous();
@@ -132,7 +141,7 @@ torch::Tensor Predictor::averaged_logits(const torch::Tensor& x, bool heads) con
 }
 
 torch::Tensor Predictor::logits_with_grad(const torch::Tensor& x) const {
-  auto in = x.to(device_);
+  auto in = x.to(*device_);
   if (channels_last_) in = in.contiguous(torch::MemoryFormat::ChannelsLast);
   return forward_raw(in, false);
 }

@@ -2,14 +2,15 @@
 // A loaded model ready for inference: the network (BatchNorm folded, channels-last), its
 // preprocessing recipe, calibration (temperature) and decision threshold, all from the
 // checkpoint metadata. predict() maps a batch of model inputs to calibrated probabilities.
-#include <torch/torch.h>
-
 #include <nlohmann/json.hpp>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "infer/precision.hpp"
 #include "ingest/preprocess.hpp"
-#include "model/segnet.hpp"
+#include "model/segnet_fwd.hpp"
 
 namespace drshym::infer {
 
@@ -41,20 +42,20 @@ class Predictor {
   explicit Predictor(const PredictorParams& p);
 
   // x: [N, C, H, W] normalized inputs → [N, 1, H, W] calibrated probabilities (CPU, float).
-  torch::Tensor predict(const torch::Tensor& x) const;
+  at::Tensor predict(const at::Tensor& x) const;
   // Every head from one pass through the network: [N, 1 + extra heads, H, W] calibrated
   // probabilities (channel 0 water, then net()->config().heads), each with its own temperature.
-  torch::Tensor predict_heads(const torch::Tensor& x) const;
+  at::Tensor predict_heads(const at::Tensor& x) const;
   // 0 for "water", 1 + i for an extra head, -1 when the checkpoint has no such head.
-  int head_index(const std::string& name) const { return net_->head_index(name); }
+  int head_index(const std::string& name) const;
   // Calibration of head k (0 = water, as temperature() / threshold() of a water predictor).
   double head_temperature(int k) const { return head_temperature_.at(size_t(k)); }
   double head_threshold(int k) const { return head_threshold_.at(size_t(k)); }
   // Raw logits (for calibration), without autograd; flip-averaged with PredictorParams::tta.
-  torch::Tensor logits(const torch::Tensor& x) const;
+  at::Tensor logits(const at::Tensor& x) const;
   // Raw logits of one pass (never TTA) with autograd left as the caller set it (Grad-CAM:
   // explain/gradcam), on the model's device.
-  torch::Tensor logits_with_grad(const torch::Tensor& x) const;
+  at::Tensor logits_with_grad(const at::Tensor& x) const;
 
   const ingest::Preprocess& preprocess() const { return preprocess_; }
   double temperature() const { return temperature_; }
@@ -68,15 +69,20 @@ class Predictor {
   const std::string& checkpoint_sha256() const { return sha256_; }
   std::string describe() const;  // "unet_compact(base 16) from models/default/model.pt"
   const model::SegNet& net() const { return net_; }
-  bool on_cpu() const { return device_.is_cpu(); }
+  // The network's facts a front-end reports, without LibTorch: its architecture name, the
+  // multiple a tile side must be, and the layers Grad-CAM can explain.
+  std::string arch() const;
+  int input_multiple() const;
+  std::vector<std::string> explain_layers() const;
+  bool on_cpu() const { return on_cpu_; }
   bool tta() const { return tta_; }
   // What the network runs in (fp32 or bf16) and why.
   const PrecisionChoice& precision() const { return precision_; }
 
  private:
-  torch::Tensor forward_raw(const torch::Tensor& in, bool heads) const;  // in the chosen precision, float out
+  at::Tensor forward_raw(const at::Tensor& in, bool heads) const;  // in the chosen precision, float out
   // Logits of the output head (or every head) on the CPU, flip-averaged with tta; no autograd.
-  torch::Tensor averaged_logits(const torch::Tensor& x, bool heads) const;
+  at::Tensor averaged_logits(const at::Tensor& x, bool heads) const;
 
   model::SegNet net_;
   ingest::Preprocess preprocess_;
@@ -86,7 +92,8 @@ class Predictor {
   std::vector<double> head_temperature_, head_threshold_;  // per head, water first
   std::string calibration_source_;
   int tile_size_ = 512;
-  torch::Device device_{torch::kCPU};
+  std::shared_ptr<const c10::Device> device_;  // where the network runs
+  bool on_cpu_ = true;
   bool channels_last_ = true;
   bool tta_ = false;
   PrecisionChoice precision_;

@@ -33,6 +33,7 @@
 #include "infer/water_classes.hpp"
 #include "io/warp.hpp"
 #include "model/checkpoint.hpp"
+#include "infer/scene_run.hpp"
 
 namespace drshym::infer {
 namespace {
@@ -49,133 +50,9 @@ nlohmann::json file_key(const std::string& path) {
                                         : nlohmann::json(nullptr)}};
 }
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
 
-// One prepared tile: model input (C x T x T) and validity (T x T), region coordinates.
-struct TileInput {
-  tiling::Tile tile;
-  std::vector<float> input;
-  std::vector<uint8_t> valid;
-  std::vector<float> type_input;  // the water type model's input (C' x T x T), with its validity
-  std::vector<uint8_t> type_valid;
-  bool empty = false;  // no valid pixel: not run through the model
-  bool outside_aoi = false;  // a window the AOI's bounding box does not touch
-};
-
-// One predicted tile on its way to the blending writer: probabilities (T x T) and validity;
-// proba is undefined for an empty tile.
-struct TileOutput {
-  tiling::Tile tile;
-  torch::Tensor proba;
-  std::vector<uint8_t> valid;
-  torch::Tensor cam;  // explanation map (T x T) when the run explains
-  torch::Tensor type;  // the water type model's probabilities (T x T), with its validity
-  std::vector<uint8_t> type_valid;
-};
-
-bool any_set(const std::vector<uint8_t>& flags) {
-  return std::any_of(flags.begin(), flags.end(), [](uint8_t v) { return v != 0; });
-}
-
-// Model workers for a run: as asked, else one per intra-op thread the predictor was given
-// (each then single-threaded), or one on a GPU.
-int model_workers(const SegmentParams& p, const Predictor& predictor) {
-  if (p.model_workers < 0) throw Error(ErrorKind::Usage, "segment", "model workers must be >= 0");
-  if (p.model_workers > 0) return p.model_workers;
-  return predictor.on_cpu() ? std::max(1, at::get_num_threads()) : 1;
-}
-
-// Sets LibTorch's intra-op thread count for the lifetime of the guard (0: leave it alone).
-class ModelThreadsGuard {
- public:
-  explicit ModelThreadsGuard(int n) : previous_(at::get_num_threads()), set_(n > 0) {
-    if (set_) at::set_num_threads(n);
-  }
-  ~ModelThreadsGuard() {
-    if (set_) at::set_num_threads(previous_);
-  }
-
- private:
-  int previous_;
-  bool set_;
-};
-
-// One run of segment_scene, stage by stage (kSegmentStages). Members carry what one stage
-// hands to the next; every stage checks the hooks' token and the interrupt flag.
-class SceneRun {
- public:
-  SceneRun(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks)
-      : p_(p), predictor_(*models.water), given_type_model_(models.type), pp_(predictor_.preprocess()), hooks_(hooks),
-        t_start_(Clock::now()) {}
-
-  void prepare();
-  void run_model();
-  void finish_outputs();
-  SegmentResult record_and_commit();
-
- private:
-  // At a safe point: the interrupt flag and the hooks' token (messages start "segment: ...").
-  void check() const { core::check_cancelled(hooks_.cancel, "segment"); }
-  void progress(const char* stage, double f) const {
-    if (hooks_.progress) hooks_.progress(stage, f);
-  }
-  nlohmann::json provenance() const;
-  SceneProducts products() const {
-    return {writer_->mask_stage(), writer_->proba_stage(), info_.crs_wkt,
-            info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold(),
-            classes_ ? classes_stage_ : "", classes_ ? classes_json() : nlohmann::json(nullptr),
-            exclusion_ ? exclusion_->flags_stage() : "",
-            exclusion_ ? exclusion_->stats(writer_->removal()) : nlohmann::json(nullptr)};
-  }
-  void prepare_classes(const io::CreateOptions& geo, const OutputCrop& crop);
-  nlohmann::json classes_json() const;
-  nlohmann::json classes_provenance() const;
-  double threshold() const { return p_.threshold ? *p_.threshold : predictor_.threshold(); }
-
-  const SegmentParams& p_;
-  const Predictor& predictor_;
-  const Predictor* given_type_model_;  // the caller's (SceneModels::type), or null
-  const ingest::Preprocess& pp_;
-  const SegmentHooks& hooks_;
-  const Clock::time_point t_start_;
-  // prepare
-  std::optional<ingest::Scene> scene_;
-  io::RasterInfo info_;
-  Window region_;
-  std::optional<io::Aoi> aoi_;
-  float anchor_vv_db_ = std::numeric_limits<float>::quiet_NaN();
-  float anchor_shift_ = 0;
-  const char* anchor_measured_on_ = "scene";
-  std::optional<tiling::WindowGrid> grid_;
-  std::vector<uint8_t> touches_;
-  std::string base_;
-  core::OutputSet outs_;
-  std::optional<ProbaWriter> writer_;
-  std::optional<BlendedBand> cam_;  // with hooks_.explain
-  // water classes (p_.write_classes)
-  std::optional<ClassSource> classes_;
-  std::shared_ptr<const Predictor> own_type_model_;  // loaded here when the caller gave none
-  const Predictor* type_model_ = nullptr;            // given_type_model_ or own_type_model_
-  const ingest::Preprocess* type_pp_ = nullptr;      // the type model's recipe
-  int type_head_ = 0;  // > 0: the main network's permanent-water head is the type layer (no second network)
-  float type_shift_ = 0, before_shift_ = 0, before_vv_db_ = std::numeric_limits<float>::quiet_NaN();
-  int before_vv_band_ = 1;
-  std::string before_stage_, reference_stage_, classes_stage_;  // scratch rasters
-  std::optional<BlendedBand> type_band_;  // the type model's blended probabilities
-  ClassesTally classes_tally_;
-  std::optional<ExclusionStage> exclusion_;  // with p_.dem_uri
-  std::vector<std::string> model_terrain_;    // height, slope, HAND on the scene grid, when the model reads them
-  core::OutputSet scratch_;  // never finished: its files are removed whatever happens
-  SegmentResult res_;
-  // model
-  int workers_ = 1;
-  int tiles_skipped_ = 0;
-  double read_seconds_ = 0, write_seconds_ = 0;
-  // finish
-  io::PolygonizeResult poly_;
-  double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0, classes_seconds_ = 0, terrain_seconds_ = 0;
-};
+namespace detail {
 
 // ---- prepare: every check that can fail on bad input runs before any compute or output ----
 void SceneRun::prepare() {
@@ -392,240 +269,6 @@ nlohmann::json SceneRun::classes_provenance() const {
   return j;
 }
 
-// ---- model: a pipeline of threads joined by bounded queues, so memory stays a few batches deep:
-//   reader (read + preprocess) → model workers → writer (blend + write finished rows).
-// On a CPU each worker runs the network single-threaded on its own batches: workers never
-// wait for one another inside a convolution, so when the reader or writer takes a core only
-// one worker pauses (with one multi-threaded network, the whole team would stall at the
-// next barrier). The writer restores grid order, so results do not depend on scheduling.
-void SceneRun::run_model() {
-  const int T = p_.grid.tile;
-  const size_t C = pp_.bands.size();
-  const auto& info = info_;
-  const auto& grid = *grid_;
-  const auto& touches = touches_;
-  const auto& scene = *scene_;
-  auto& writer = *writer_;
-  workers_ = model_workers(p_, predictor_);
-  const int workers = workers_;
-  ModelThreadsGuard threads_guard(workers > 1 ? 1 : 0);
-  core::BlockingQueue<TileInput> inputs(size_t(2 * p_.batch_size * workers));
-  core::BlockingQueue<TileOutput> outputs(size_t(2 * p_.batch_size * workers));
-  std::vector<double> model_seconds(size_t(workers), 0.0);
-  std::atomic<int> tiles_skipped{0};
-  std::atomic<int> tiles_done{0};
-  std::mutex error_mutex;
-  std::exception_ptr first_error;
-  auto fail = [&](std::exception_ptr e) {
-    {
-      std::lock_guard<std::mutex> lk(error_mutex);
-      if (!first_error) first_error = e;
-    }
-    inputs.cancel();
-    outputs.cancel();
-  };
-  std::thread reader, blender;
-  std::vector<std::thread> model_threads;
-  model_threads.reserve(size_t(workers));
-  // Whatever happens, every thread is stopped and joined before this scope ends.
-  struct Joiner {
-    std::thread& reader;
-    std::thread& blender;
-    std::vector<std::thread>& models;
-    core::BlockingQueue<TileInput>& in;
-    core::BlockingQueue<TileOutput>& out;
-    ~Joiner() {
-      in.cancel();
-      out.cancel();
-      for (auto* t : {&reader, &blender})
-        if (t->joinable()) t->join();
-      for (auto& t : models)
-        if (t.joinable()) t.join();
-    }
-  } joiner{reader, blender, model_threads, inputs, outputs};
-  reader = std::thread([&] {
-    try {
-      auto src = io::Raster::open(p_.scene_uri);  // GDAL handles are per thread
-      std::optional<io::Raster> before_src;
-      if (!before_stage_.empty()) before_src.emplace(io::Raster::open(before_stage_));
-      std::vector<io::Raster> terrain_src;
-      for (const auto& t : model_terrain_) terrain_src.push_back(io::Raster::open(t));
-      std::vector<float> terrain;
-      std::vector<int> bands{scene.bands.vv};
-      if (scene.bands.vh) bands.push_back(scene.bands.vh);
-      for (const auto& t : grid.tiles()) {
-        auto t0 = Clock::now();
-        const Window& w = t.window;
-        TileInput ti;
-        ti.tile = t;
-        // A window that misses the AOI (its bounding box, then the polygon) is neither read
-        // nor run; one that touches it is read and run whole, as without an AOI.
-        if (!touches[size_t(t.index)] || (aoi_ && !any_set(aoi_->rasterize(info.geotransform, w)))) {
-          ti.empty = true;
-          ti.outside_aoi = !touches[size_t(t.index)];
-          read_seconds_ += seconds_since(t0);
-          if (!inputs.push(std::move(ti))) break;
-          continue;
-        }
-        io::Block blk = src.read(w, bands);
-        // A window larger than the scene (a scene smaller than one tile) overhangs it: the
-        // network sees the scene mirrored there (a constant pad reads as a dark water edge and
-        // leaked into the last rows and columns), and nothing outside the scene is output.
-        const bool overhangs =
-            tiling::mirror_overhang(blk.data.data(), blk.bands, blk.valid.data(), w, info.width, info.height) > 0;
-        if (!terrain_src.empty()) {
-          // Height, slope and HAND under the window (NaN outside the scene, then mirrored as the scene is).
-          const size_t n = blk.valid.size();
-          terrain.resize(3 * n);
-          for (size_t k = 0; k < 3; ++k) {
-            io::Block tb = terrain_src[k].read(w, {1});
-            tiling::mirror_overhang(tb.data.data(), 1, nullptr, w, info.width, info.height);
-            std::copy(tb.data.begin(), tb.data.end(), terrain.begin() + k * n);
-          }
-        }
-        pp_.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
-                  blk.valid.data(), anchor_shift_, nullptr, 0.0f, terrain_src.empty() ? nullptr : terrain.data());
-        if (type_pp_) {
-          io::Block bb;
-          if (before_src) {
-            bb = before_src->read(w, {1});  // NaN outside the warped scene
-            tiling::mirror_overhang(bb.data.data(), 1, nullptr, w, info.width, info.height);
-          }
-          type_pp_->apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.type_input,
-                          ti.type_valid, blk.valid.data(), type_shift_, before_src ? bb.band(0) : nullptr,
-                          before_shift_);
-        }
-        if (overhangs)
-          for (int r = 0; r < w.h; ++r)
-            for (int c = 0; c < w.w; ++c)
-              if (w.x + c >= info.width || w.y + r >= info.height) {
-                ti.valid[size_t(r) * w.w + c] = 0;
-                if (!ti.type_valid.empty()) ti.type_valid[size_t(r) * w.w + c] = 0;
-              }
-        // All nodata (a swath edge, the scene's empty wedges): nothing for the model to do.
-        if (!any_set(ti.valid)) {
-          ti.empty = true;
-          ti.input.clear();
-          ti.valid.clear();
-        }
-        read_seconds_ += seconds_since(t0);
-        if (!inputs.push(std::move(ti))) break;
-      }
-      inputs.close();
-    } catch (...) {
-      fail(std::current_exception());
-    }
-  });
-  core::Progress bar("segment " + res_.scene_id, int64_t(res_.tiles), p_.progress ? -1 : 0);
-  blender = std::thread([&] {
-    try {
-      // Tiles finish out of order across workers; blend them in grid order.
-      std::map<int, TileOutput> pending;
-      int next = 0;
-      TileOutput to;
-      while (outputs.pop(to)) {
-        pending.emplace(to.tile.index, std::move(to));
-        for (auto it = pending.find(next); it != pending.end(); it = pending.find(++next)) {
-          auto t0 = Clock::now();
-          if (it->second.proba.defined()) {
-            writer.add(it->second.tile, it->second.proba.data_ptr<float>(), it->second.valid.data());
-            if (cam_) cam_->add(it->second.tile, it->second.cam.data_ptr<float>(), it->second.valid.data());
-            if (type_band_)
-              type_band_->add(it->second.tile, it->second.type.data_ptr<float>(), it->second.type_valid.data());
-          } else {
-            writer.skip(it->second.tile);
-            if (cam_) cam_->skip(it->second.tile);
-            if (type_band_) type_band_->skip(it->second.tile);
-          }
-          write_seconds_ += seconds_since(t0);
-          if (touches[size_t(it->second.tile.index)]) {
-            bar.advance(1);
-            progress("model", double(++tiles_done) / double(std::max(1, res_.tiles)));
-          }
-          pending.erase(it);
-        }
-      }
-      if (!pending.empty() && !outputs.cancelled())
-        throw Error(ErrorKind::Internal, "segment", "tile " + std::to_string(next) + " never arrived from the model");
-    } catch (...) {
-      fail(std::current_exception());
-    }
-  });
-  for (int k = 0; k < workers; ++k) {
-    model_threads.emplace_back([&, k] {
-      try {
-        std::vector<TileInput> batch;
-        TileInput ti;
-        bool more = true;
-        while (more) {
-          batch.clear();
-          while (int(batch.size()) < p_.batch_size && (more = inputs.pop(ti))) {
-            if (!ti.empty) {
-              batch.push_back(std::move(ti));
-            } else {
-              if (!ti.outside_aoi) ++tiles_skipped;
-              if (!outputs.push({ti.tile, torch::Tensor(), {}, torch::Tensor(), torch::Tensor(), {}})) return;
-            }
-          }
-          if (batch.empty()) continue;  // only empty tiles this time (or the end: `more` is false)
-          check();
-          auto x = torch::empty({int64_t(batch.size()), int64_t(C), T, T});
-          for (size_t b = 0; b < batch.size(); ++b)
-            std::memcpy(x[int64_t(b)].data_ptr<float>(), batch[b].input.data(), batch[b].input.size() * sizeof(float));
-          const auto t0 = Clock::now();
-          torch::Tensor prob, cam, typ;
-          if (hooks_.explain) {
-            std::vector<Window> windows;
-            for (const auto& b : batch) windows.push_back(b.tile.window);
-            std::tie(prob, cam) = hooks_.explain->compute(x, windows);
-            cam = cam.to(torch::kFloat).contiguous();
-            if (type_head_ > 0) typ = predictor_.predict_heads(x).narrow(1, type_head_, 1).contiguous();
-          } else if (type_head_ > 0) {
-            const auto heads = predictor_.predict_heads(x);  // water and permanent water, one pass
-            prob = heads.narrow(1, 0, 1).contiguous();
-            typ = heads.narrow(1, type_head_, 1).contiguous();
-          } else {
-            prob = predictor_.predict(x);
-          }
-          if (type_head_ > 0)
-            for (auto& b : batch) b.type_valid = b.valid;  // same input, same valid pixels
-          if (type_pp_) {
-            const int64_t Ct = int64_t(type_pp_->bands.size());
-            auto xt = torch::empty({int64_t(batch.size()), Ct, T, T});
-            for (size_t b = 0; b < batch.size(); ++b)
-              std::memcpy(xt[int64_t(b)].data_ptr<float>(), batch[b].type_input.data(),
-                          batch[b].type_input.size() * sizeof(float));
-            typ = type_model_->predict(xt);
-          }
-          model_seconds[size_t(k)] += seconds_since(t0);
-          for (size_t b = 0; b < batch.size(); ++b)
-            if (!outputs.push({batch[b].tile, prob[int64_t(b)], std::move(batch[b].valid),
-                               cam.defined() ? cam[int64_t(b)].contiguous() : torch::Tensor(),
-                               typ.defined() ? typ[int64_t(b)].contiguous() : torch::Tensor(),
-                               std::move(batch[b].type_valid)}))
-              return;
-        }
-      } catch (...) {
-        fail(std::current_exception());
-      }
-    });
-  }
-  for (auto& t : model_threads) t.join();
-  outputs.close();  // all workers are done: the writer drains what is left
-  blender.join();
-  reader.join();
-  if (first_error) std::rethrow_exception(first_error);
-  check();
-  bar.finish();
-  for (double s_k : model_seconds) res_.seconds_model += s_k / workers;
-  tiles_skipped_ = tiles_skipped.load();
-  writer.close_staging();
-  if (cam_) cam_->close_staging();
-  if (type_band_) type_band_->close_staging();
-  res_.valid_pixels = writer.valid_pixels();
-  res_.flood_pixels = writer.flood_pixels();
-}
-
 // ---- finish: COGs, polygons and overlay from the complete staged rasters ----
 // Every output is staged under a temporary name and renamed only once all of them exist, so an
 // interrupted or failed run never leaves a file (or a partial set) under the final names.
@@ -810,7 +453,7 @@ SegmentResult SceneRun::record_and_commit() {
   return res_;
 }
 
-}  // namespace
+}  // namespace detail
 
 nlohmann::json output_key(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks) {
   const Predictor& predictor = *models.water;
@@ -858,7 +501,7 @@ nlohmann::json output_key(const SegmentParams& p, const SceneModels& models, con
 }
 
 SegmentResult segment_scene(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks) {
-  SceneRun run(p, models, hooks);
+  detail::SceneRun run(p, models, hooks);
   run.prepare();
   run.run_model();
   run.finish_outputs();

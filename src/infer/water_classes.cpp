@@ -1,5 +1,7 @@
 #include "infer/water_classes.hpp"
 
+#include "model/segnet.hpp"
+
 #include <algorithm>
 #include <optional>
 #include <cmath>

@@ -13,6 +13,8 @@
 //   auto logits = net->forward(torch::randn({1, 2, 256, 256}));
 #include <torch/torch.h>
 
+#include "model/segnet_fwd.hpp"
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -76,7 +78,6 @@ class SegNetImpl : public torch::nn::Module {
   bool fused_ = false;
   int output_head_ = 0;
 };
-using SegNet = std::shared_ptr<SegNetImpl>;
 
 // The architectures make_model() knows, in a stable order (for messages and /v1/models).
 const std::vector<std::string>& known_archs();

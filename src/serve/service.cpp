@@ -503,7 +503,7 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
     for (const infer::SegmentParams* p : {&single_date, &with_before}) {
       const infer::Predictor* t = s.models->type_for(*p, *m);
       if (!t) continue;
-      multiple = std::max(multiple, t->net()->config().input_multiple());
+      multiple = std::max(multiple, t->input_multiple());
       core::log().info("serve: water type model for {}{}: {}", name, p == &with_before ? " with options.before_uri" : "",
                        t->describe());
     }
@@ -685,11 +685,11 @@ nlohmann::json Service::models() const {
     const auto& p = *m;
     out.push_back({{"name", name},
                    {"checkpoint_sha256", p.checkpoint_sha256()},
-                   {"arch", p.net()->config().arch},
+                   {"arch", p.arch()},
                    {"bands", p.preprocess().bands},
                    {"needs_vh", p.preprocess().needs_vh()},
-                   {"tile_multiple", p.net()->config().input_multiple()},
-                   {"explain_layers", p.net()->tap_points()},
+                   {"tile_multiple", p.input_multiple()},
+                   {"explain_layers", p.explain_layers()},
                    {"calibration",
                     {{"temperature", p.temperature()}, {"threshold", p.threshold()}, {"source", p.calibration_source()}}},
                    {"meta", p.meta()}});

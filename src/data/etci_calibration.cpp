@@ -132,18 +132,15 @@ nlohmann::json agreement_json(const ClassAgreement& a) {
           {"etci_share_at_255", a.etci_at_255}};
 }
 
-}  // namespace
+// Per polarization and class: [kVV or kVH][kDry or kWater].
+template <class Hist>
+using PolClass = std::array<std::array<Hist, 2>, 2>;
 
-EtciCalibrationResult estimate_etci_mapping(const std::string& etci_root, const std::string& s1f11_root,
-                                            const EtciCalibrationParams& params) {
-  EtciCalibrationResult res;
-  res.baseline = EtciMapping::naive();
-  res.levels = params.levels;
-  if (res.levels.empty())
-    for (int i = 1; i <= 19; ++i) res.levels.push_back(0.05 * i);
-
-  // Reference: Sen1Floods11 valid pixels by class and polarization.
-  DbHist ref[2][2];
+// Sen1Floods11's dB histograms by polarization and class, valid pixels only; records the chips
+// used and skipped in res.
+PolClass<DbHist> read_reference(const std::string& s1f11_root, const EtciCalibrationParams& params,
+                                EtciCalibrationResult& res) {
+  PolClass<DbHist> ref;
   ChipListing listing = list_sen1floods11(s1f11_root, params.s1f11_split);
   ChipScan scan = scan_sen1floods11(listing.present, size_t(1) << 30, params.progress);
   res.s1f11_skipped = scan.skipped;
@@ -164,11 +161,13 @@ EtciCalibrationResult estimate_etci_mapping(const std::string& etci_root, const 
                     std::string("etci calibration: Sen1Floods11 under ") + quoted(s1f11_root) + " has no valid " +
                         kClsName[cls] + " pixel");
     }
+  return ref;
+}
 
-  // ETCI: 8-bit histograms per scene, class and polarization (valid pixels only).
-  res.scenes = params.scenes.empty() ? list_etci_scenes(etci_root) : params.scenes;
-  if (res.scenes.empty())
-    throw Error(ErrorKind::InvalidInput, "data", "etci calibration: no scene under " + quoted(etci_root));
+// ETCI's 8-bit histograms for each of res.scenes, the tiles read in parallel; counts the tiles
+// used and those wholly outside the swath in res.
+std::vector<PolClass<ByteHist>> read_etci_histograms(const std::string& etci_root, const EtciCalibrationParams& params,
+                                                     EtciCalibrationResult& res) {
   std::vector<EtciTileRef> tiles;
   std::vector<size_t> scene_of;
   for (size_t s = 0; s < res.scenes.size(); ++s)
@@ -176,7 +175,7 @@ EtciCalibrationResult estimate_etci_mapping(const std::string& etci_root, const 
       tiles.push_back(std::move(t));
       scene_of.push_back(s);
     }
-  std::vector<std::array<std::array<ByteHist, 2>, 2>> scene_hist(res.scenes.size());
+  std::vector<PolClass<ByteHist>> scene_hist(res.scenes.size());
   std::mutex mu;
   core::Progress bar("etci calibration: reading tiles", int64_t(tiles.size()), params.progress ? -1 : 0);
   parallel_for_each(tiles.size(), params.threads, [&](size_t i) {
@@ -198,64 +197,90 @@ EtciCalibrationResult estimate_etci_mapping(const std::string& etci_root, const 
     ++res.etci_tiles;
     for (int pol = 0; pol < 2; ++pol)
       for (int cls = 0; cls < 2; ++cls)
-        for (int v = 0; v < 256; ++v) scene_hist[scene_of[i]][size_t(pol)][size_t(cls)].h[size_t(v)] += double(local[size_t(pol)][size_t(cls)][size_t(v)]);
+        for (int v = 0; v < 256; ++v)
+          scene_hist[scene_of[i]][size_t(pol)][size_t(cls)].h[size_t(v)] +=
+              double(local[size_t(pol)][size_t(cls)][size_t(v)]);
   });
   bar.finish();
+  return scene_hist;
+}
 
-  ByteHist pooled[2][2];
+// The scenes' histograms added up, each scene weighing the same when equal_scene_weights.
+PolClass<ByteHist> pool_scenes(const std::vector<PolClass<ByteHist>>& scene_hist, bool equal_scene_weights) {
+  PolClass<ByteHist> pooled;
   for (int pol = 0; pol < 2; ++pol)
     for (int cls = 0; cls < 2; ++cls) {
       for (const auto& sh : scene_hist) {
         const ByteHist& h = sh[size_t(pol)][size_t(cls)];
-        const double w = params.equal_scene_weights ? (h.total() > 0 ? 1.0 / h.total() : 0.0) : 1.0;
+        const double w = equal_scene_weights ? (h.total() > 0 ? 1.0 / h.total() : 0.0) : 1.0;
         for (int v = 0; v < 256; ++v) pooled[pol][cls].h[size_t(v)] += w * h.h[size_t(v)];
       }
       if (pooled[pol][cls].total() == 0)
         throw Error(ErrorKind::InvalidInput, "data",
                     std::string("etci calibration: the ETCI scenes have no valid ") + kClsName[cls] + " pixel");
     }
+  return pooled;
+}
 
-  // Fit per polarization: weighted least squares over (ETCI quantile, S1F11 quantile) pairs of
-  // both classes, each class weighing the same; censored (saturated) ETCI quantiles left out.
-  for (int pol = 0; pol < 2; ++pol) {
-    struct Pt {
-      double x, y, w;
-    };
-    std::vector<Pt> pts;
-    for (int cls = 0; cls < 2; ++cls) {
-      std::vector<Pt> c;
-      for (double q : res.levels) {
-        double x = pooled[pol][cls].quantile(q);
-        if (x > 0.5 && x < 254.5) c.push_back({x, ref[pol][cls].quantile(q), 1.0});
-      }
-      for (auto& p : c) p.w = 1.0 / double(c.size());
-      pts.insert(pts.end(), c.begin(), c.end());
+// A (ETCI quantile, S1F11 quantile) pair and its weight in the fit.
+struct FitPoint {
+  double x, y, w;
+};
+
+// The fit's points for one polarization: the pairs at every level of both classes, each class
+// weighing the same; censored (saturated) ETCI quantiles left out.
+std::vector<FitPoint> fit_points(int pol, const PolClass<ByteHist>& pooled, const PolClass<DbHist>& ref,
+                                 const std::vector<double>& levels) {
+  std::vector<FitPoint> pts;
+  for (int cls = 0; cls < 2; ++cls) {
+    std::vector<FitPoint> c;
+    for (double q : levels) {
+      double x = pooled[pol][cls].quantile(q);
+      if (x > 0.5 && x < 254.5) c.push_back({x, ref[pol][cls].quantile(q), 1.0});
     }
-    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (const auto& p : pts) {
-      sw += p.w;
-      sx += p.w * p.x;
-      sy += p.w * p.y;
-      sxx += p.w * p.x * p.x;
-      sxy += p.w * p.x * p.y;
-    }
-    const double den = sw * sxx - sx * sx;
-    if (pts.size() < 2 || !(std::abs(den) > 1e-12))
-      throw Error(ErrorKind::InvalidInput, "data",
-                  std::string("etci calibration: too few uncensored quantiles to fit ") + kPolName[pol]);
-    LinearDb l;
-    l.scale = (sw * sxy - sx * sy) / den;
-    l.offset = (sy - l.scale * sx) / sw;
-    if (!(l.scale > 0))
-      throw Error(ErrorKind::InvalidInput, "data",
-                  std::string("etci calibration: fitted ") + kPolName[pol] + " slope is not positive");
-    double se = 0;
-    for (const auto& p : pts) se += p.w * (l(p.x) - p.y) * (l(p.x) - p.y);
-    (pol == kVV ? res.mapping.vv : res.mapping.vh) = l;
-    (pol == kVV ? res.fit_points_vv : res.fit_points_vh) = int(pts.size());
-    (pol == kVV ? res.fit_rmse_vv : res.fit_rmse_vh) = std::sqrt(se / sw);
+    for (auto& p : c) p.w = 1.0 / double(c.size());
+    pts.insert(pts.end(), c.begin(), c.end());
   }
+  return pts;
+}
 
+// A fitted line, with the number of points it was fitted to and its weighted RMS residual (dB).
+struct LineFit {
+  LinearDb line;
+  int points;
+  double rmse;
+};
+
+// Weighted least squares over pts; throws InvalidInput naming pol when there are fewer than 2
+// points, their ETCI values do not spread, or the slope is not positive.
+LineFit fit_line(int pol, const std::vector<FitPoint>& pts) {
+  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& p : pts) {
+    sw += p.w;
+    sx += p.w * p.x;
+    sy += p.w * p.y;
+    sxx += p.w * p.x * p.x;
+    sxy += p.w * p.x * p.y;
+  }
+  const double den = sw * sxx - sx * sx;
+  if (pts.size() < 2 || !(std::abs(den) > 1e-12))
+    throw Error(ErrorKind::InvalidInput, "data",
+                std::string("etci calibration: too few uncensored quantiles to fit ") + kPolName[pol]);
+  LinearDb l;
+  l.scale = (sw * sxy - sx * sy) / den;
+  l.offset = (sy - l.scale * sx) / sw;
+  if (!(l.scale > 0))
+    throw Error(ErrorKind::InvalidInput, "data",
+                std::string("etci calibration: fitted ") + kPolName[pol] + " slope is not positive");
+  double se = 0;
+  for (const auto& p : pts) se += p.w * (l(p.x) - p.y) * (l(p.x) - p.y);
+  return {l, int(pts.size()), std::sqrt(se / sw)};
+}
+
+// Agreement before (baseline) and after (fitted mapping) per polarization and class, pooled and
+// for every scene with pixels of that class.
+void add_agreements(const PolClass<ByteHist>& pooled, const std::vector<PolClass<ByteHist>>& scene_hist,
+                    const PolClass<DbHist>& ref, EtciCalibrationResult& res) {
   for (int pol = 0; pol < 2; ++pol) {
     const LinearDb& before = pol == kVV ? res.baseline.vv : res.baseline.vh;
     const LinearDb& after = pol == kVV ? res.mapping.vv : res.mapping.vh;
@@ -268,6 +293,38 @@ EtciCalibrationResult estimate_etci_mapping(const std::string& etci_root, const 
       }
     }
   }
+}
+
+}  // namespace
+
+EtciCalibrationResult estimate_etci_mapping(const std::string& etci_root, const std::string& s1f11_root,
+                                            const EtciCalibrationParams& params) {
+  EtciCalibrationResult res;
+  res.baseline = EtciMapping::naive();
+  res.levels = params.levels;
+  if (res.levels.empty())
+    for (int i = 1; i <= 19; ++i) res.levels.push_back(0.05 * i);
+
+  // Reference: Sen1Floods11 valid pixels by class and polarization.
+  const PolClass<DbHist> ref = read_reference(s1f11_root, params, res);
+
+  // ETCI: 8-bit histograms per scene, class and polarization (valid pixels only).
+  res.scenes = params.scenes.empty() ? list_etci_scenes(etci_root) : params.scenes;
+  if (res.scenes.empty())
+    throw Error(ErrorKind::InvalidInput, "data", "etci calibration: no scene under " + quoted(etci_root));
+  const std::vector<PolClass<ByteHist>> scene_hist = read_etci_histograms(etci_root, params, res);
+  const PolClass<ByteHist> pooled = pool_scenes(scene_hist, params.equal_scene_weights);
+
+  // Fit per polarization: weighted least squares over (ETCI quantile, S1F11 quantile) pairs of
+  // both classes, each class weighing the same; censored (saturated) ETCI quantiles left out.
+  for (int pol = 0; pol < 2; ++pol) {
+    const LineFit f = fit_line(pol, fit_points(pol, pooled, ref, res.levels));
+    (pol == kVV ? res.mapping.vv : res.mapping.vh) = f.line;
+    (pol == kVV ? res.fit_points_vv : res.fit_points_vh) = f.points;
+    (pol == kVV ? res.fit_rmse_vv : res.fit_rmse_vh) = f.rmse;
+  }
+
+  add_agreements(pooled, scene_hist, ref, res);
   return res;
 }
 

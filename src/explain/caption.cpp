@@ -123,11 +123,19 @@ nlohmann::json FloodSummary::to_json() const {
   return j;
 }
 
-FloodSummary summarize_flood(const CaptionInput& in) {
-  const auto& t = in.tally;
+namespace {
+
+// How a sentence puts its areas: the tally's unit, its words and the closing note on missing data.
+struct Wording {
+  double unit;              // m² → km², or pixels as they are
+  std::string area_unit;    // " km²" or " pixels"
+  std::string nodata_note;  // "" unless at least 1% of the scene had no valid data
+};
+
+// The figures that come straight from the tally: areas in km² (pixels without a CRS) and shares.
+FloodSummary tally_figures(const infer::FloodTally& t, double unit) {
   FloodSummary s;
   s.has_area = t.has_area;
-  const double unit = t.has_area ? 1e6 : 1.0;  // m² → km², or pixels as they are
   s.flood_km2 = t.flood_m2 / unit;
   s.likely_km2 = std::min(t.likely_m2, t.flood_m2) / unit;
   s.possible_km2 = std::max(t.possible_m2, t.flood_m2) / unit;
@@ -136,31 +144,38 @@ FloodSummary summarize_flood(const CaptionInput& in) {
   s.flood_share_of_valid = t.valid_m2 > 0 ? t.flood_m2 / t.valid_m2 : 0.0;
   s.nodata_share = t.pixels > 0 ? double(t.pixels - t.valid_pixels) / double(t.pixels) : 1.0;
   s.mean_flood_probability = t.flood_pixels > 0 ? t.flood_p_sum / double(t.flood_pixels) : 0.0;
-  const std::string area_unit = t.has_area ? " km²" : " pixels";
-  const std::string nodata_note =
-      s.nodata_share >= 0.01 ? " " + percent(s.nodata_share) + " of the scene had no valid data." : "";
+  return s;
+}
 
-  if (t.valid_pixels < 100 || double(t.valid_pixels) < 0.01 * double(t.pixels)) {
-    s.verdict = "too_little_data";
-    s.text = "Too little valid data to judge: " + percent(s.nodata_share) + " of the scene had no valid data.";
-    return s;
-  }
-  if (t.flood_pixels == 0) {
-    s.verdict = "no_flooding";
-    s.text = "No flooding detected in the valid area (" + km2(s.valid_km2) + area_unit + ")";
-    if (t.possible_m2 > 0)
-      s.text += "; up to " + km2(t.possible_m2 / unit) + area_unit + " is possibly flooded (probability at least " +
-                fmt::format("{:g}", infer::FloodTally::kPossible) + ")";
-    s.text += "." + nodata_note;
-    return s;
-  }
-  s.verdict = "flooding";
-  const double ambiguous_ratio = t.ambiguous_m2 / t.flood_m2;
-  s.confidence = s.mean_flood_probability >= 0.85 && ambiguous_ratio <= 0.5   ? "high"
-                 : s.mean_flood_probability >= 0.70 && ambiguous_ratio <= 1.0 ? "moderate"
-                                                                                : "low";
+// "No flooding detected ...", with how much ground is possibly flooded when there is any.
+std::string no_flooding_text(const infer::FloodTally& t, const FloodSummary& s, const Wording& wd) {
+  std::string text = "No flooding detected in the valid area (" + km2(s.valid_km2) + wd.area_unit + ")";
+  if (t.possible_m2 > 0)
+    text += "; up to " + km2(t.possible_m2 / wd.unit) + wd.area_unit + " is possibly flooded (probability at least " +
+            fmt::format("{:g}", infer::FloodTally::kPossible) + ")";
+  text += "." + wd.nodata_note;
+  return text;
+}
 
-  // ---- shape: components of the mask on a grid of at most kShapeGridSide a side ----
+// "Flooding detected over ...", with `shape` describing where and how the flood lies.
+std::string flooding_text(const FloodSummary& s, const Wording& wd, const std::string& shape) {
+  return "Flooding detected over " + km2(s.flood_km2) + wd.area_unit + " (likely " + km2(s.likely_km2) +
+         ", possibly up to " + km2(s.possible_km2) + wd.area_unit + "), " + percent(s.flood_share_of_valid) +
+         " of the valid area, " + shape + "; confidence " + s.confidence + "." + wd.nodata_note;
+}
+
+// The mask on a grid of at most kShapeGridSide a side, with that grid's ground frame and pixel areas.
+struct ShapeGrid {
+  int w, h;
+  double sx, sy;  // mask pixels per grid pixel, along x and along y
+  std::vector<float> m;
+  std::optional<io::PixelArea> pixel_area;
+  GroundFrame frame;
+  double area_at(int c, int r) const { return pixel_area ? pixel_area->at(c, r) : sx * sy; }
+};
+
+// Reads the mask decimated (nearest) to the shape grid; the grid's geotransform is the mask's, scaled.
+ShapeGrid read_shape_grid(const CaptionInput& in) {
   auto mask = io::Raster::open(in.mask_path);
   const int W = mask.width(), H = mask.height();
   const int f = std::max(1, int(std::ceil(double(std::max(W, H)) / kShapeGridSide)));
@@ -173,32 +188,43 @@ FloodSummary summarize_flood(const CaptionInput& in) {
   g.t[4] *= sx;
   g.t[2] *= sy;
   g.t[5] *= sy;
-  const auto pixel_area = in.crs_wkt.empty() ? std::nullopt : io::PixelArea::for_grid(in.crs_wkt, g);
-  const GroundFrame frame(in.crs_wkt, g, w, h);
-  auto area_at = [&](int c, int r) { return pixel_area ? pixel_area->at(c, r) : sx * sy; };
+  auto pixel_area = in.crs_wkt.empty() ? std::nullopt : io::PixelArea::for_grid(in.crs_wkt, g);
+  return ShapeGrid{w, h, sx, sy, std::move(m), std::move(pixel_area), GroundFrame(in.crs_wkt, g, w, h)};
+}
 
-  std::vector<int32_t> label(m.size(), -1);
-  struct Moments {
-    double a = 0, x = 0, y = 0, xx = 0, yy = 0, xy = 0;
-  };
-  std::vector<Moments> comps;
+// Area-weighted moments of a body's ground coordinates (x east, y north, metres).
+struct Moments {
+  double a = 0, x = 0, y = 0, xx = 0, yy = 0, xy = 0;
+};
+
+// The 8-connected flood bodies of the shape grid.
+struct Components {
+  std::vector<int32_t> label;  // per grid pixel: its body, or -1
+  std::vector<Moments> comps;  // per body
+  double total = 0;            // flood area of all bodies
+};
+
+// Labels the bodies by breadth-first flood fill, in row-major order of their first pixel.
+Components label_components(const ShapeGrid& g) {
+  const int w = g.w, h = g.h;
+  Components bodies;
+  bodies.label.assign(g.m.size(), -1);
   std::deque<std::pair<int, int>> queue;
-  double total = 0;
   for (int r0 = 0; r0 < h; ++r0)
     for (int c0 = 0; c0 < w; ++c0) {
       const size_t i0 = size_t(r0) * w + c0;
-      if (m[i0] != 1.0f || label[i0] >= 0) continue;
-      const int id = int(comps.size());
-      comps.emplace_back();
-      Moments& mo = comps.back();
-      label[i0] = id;
+      if (g.m[i0] != 1.0f || bodies.label[i0] >= 0) continue;
+      const int id = int(bodies.comps.size());
+      bodies.comps.emplace_back();
+      Moments& mo = bodies.comps.back();
+      bodies.label[i0] = id;
       queue.emplace_back(c0, r0);
       while (!queue.empty()) {
         auto [c, r] = queue.front();
         queue.pop_front();
         double x, y;
-        frame.at(c + 0.5, r + 0.5, x, y);
-        const double a = area_at(c, r);
+        g.frame.at(c + 0.5, r + 0.5, x, y);
+        const double a = g.area_at(c, r);
         mo.a += a;
         mo.x += a * x;
         mo.y += a * y;
@@ -210,26 +236,36 @@ FloodSummary summarize_flood(const CaptionInput& in) {
             const int cc = c + dc, rr = r + dr;
             if (cc < 0 || rr < 0 || cc >= w || rr >= h) continue;
             const size_t j = size_t(rr) * w + cc;
-            if (m[j] == 1.0f && label[j] < 0) {
-              label[j] = id;
+            if (g.m[j] == 1.0f && bodies.label[j] < 0) {
+              bodies.label[j] = id;
               queue.emplace_back(cc, rr);
             }
           }
       }
-      total += mo.a;
+      bodies.total += mo.a;
     }
-  s.patches = int(comps.size());
-  if (comps.empty()) {  // the decimated grid lost every flood pixel (tiny specks on a huge scene)
-    s.pattern = "scattered patches";
-    s.text = "Flooding detected over " + km2(s.flood_km2) + area_unit + " (likely " + km2(s.likely_km2) +
-             ", possibly up to " + km2(s.possible_km2) + area_unit + "), " + percent(s.flood_share_of_valid) +
-             " of the valid area, in specks too small to describe; confidence " + s.confidence + "." + nodata_note;
-    return s;
-  }
-  const int best = int(std::max_element(comps.begin(), comps.end(),
+  return bodies;
+}
+
+// Place: the centroid within the box of the grid's corners, in the same ground frame.
+std::string place_in_grid(const ShapeGrid& g, double mx, double my) {
+  double xs[4], ys[4];
+  g.frame.at(0, 0, xs[0], ys[0]);
+  g.frame.at(g.w, 0, xs[1], ys[1]);
+  g.frame.at(0, g.h, xs[2], ys[2]);
+  g.frame.at(g.w, g.h, xs[3], ys[3]);
+  const double minx = *std::min_element(xs, xs + 4), maxx = *std::max_element(xs, xs + 4);
+  const double miny = *std::min_element(ys, ys + 4), maxy = *std::max_element(ys, ys + 4);
+  return place_words((mx - minx) / std::max(1e-9, maxx - minx), (maxy - my) / std::max(1e-9, maxy - miny));
+}
+
+// The largest body: its size along and across its principal axis, direction and place.
+FloodBody largest_body(const ShapeGrid& g, const Components& bodies) {
+  const int w = g.w, h = g.h;
+  const int best = int(std::max_element(bodies.comps.begin(), bodies.comps.end(),
                                         [](const Moments& a, const Moments& b) { return a.a < b.a; }) -
-                       comps.begin());
-  const Moments& mo = comps[size_t(best)];
+                       bodies.comps.begin());
+  const Moments& mo = bodies.comps[size_t(best)];
   const double mx = mo.x / mo.a, my = mo.y / mo.a;
   const double cxx = mo.xx / mo.a - mx * mx, cyy = mo.yy / mo.a - my * my, cxy = mo.xy / mo.a - mx * my;
   const double theta = 0.5 * std::atan2(2.0 * cxy, cxx - cyy);  // principal axis, from east towards north
@@ -237,9 +273,9 @@ FloodSummary summarize_flood(const CaptionInput& in) {
   double lo = std::numeric_limits<double>::max(), hi = -lo, lo2 = lo, hi2 = -lo;
   for (int r = 0; r < h; ++r)
     for (int c = 0; c < w; ++c) {
-      if (label[size_t(r) * w + c] != best) continue;
+      if (bodies.label[size_t(r) * w + c] != best) continue;
       double x, y;
-      frame.at(c + 0.5, r + 0.5, x, y);
+      g.frame.at(c + 0.5, r + 0.5, x, y);
       const double along = (x - mx) * ux + (y - my) * uy, across = -(x - mx) * uy + (y - my) * ux;
       lo = std::min(lo, along);
       hi = std::max(hi, along);
@@ -247,10 +283,10 @@ FloodSummary summarize_flood(const CaptionInput& in) {
       hi2 = std::max(hi2, across);
     }
   // Extents between pixel centres, plus one pixel (its ground size along that direction).
-  const double px = std::sqrt(mo.a / std::max(1.0, double(std::count(label.begin(), label.end(), best))));
-  FloodBody& b = s.largest;
+  const double px = std::sqrt(mo.a / std::max(1.0, double(std::count(bodies.label.begin(), bodies.label.end(), best))));
+  FloodBody b;
   b.area_m2 = mo.a;
-  b.share_of_flood = mo.a / total;
+  b.share_of_flood = mo.a / bodies.total;
   b.length_m = hi - lo + px;
   b.width_m = hi2 - lo2 + px;
   // Length over mean width (area / length): a meandering river is a band even where its
@@ -258,33 +294,73 @@ FloodSummary summarize_flood(const CaptionInput& in) {
   b.elongation = b.length_m * b.length_m / std::max(mo.a, px * px);
   b.axis_deg = std::fmod(theta * 180.0 / kPi + 180.0, 180.0);
   b.direction = direction_words(b.axis_deg);
-  // Place: the centroid within the box of the grid's corners, in the same ground frame.
-  double xs[4], ys[4];
-  frame.at(0, 0, xs[0], ys[0]);
-  frame.at(w, 0, xs[1], ys[1]);
-  frame.at(0, h, xs[2], ys[2]);
-  frame.at(w, h, xs[3], ys[3]);
-  const double minx = *std::min_element(xs, xs + 4), maxx = *std::max_element(xs, xs + 4);
-  const double miny = *std::min_element(ys, ys + 4), maxy = *std::max_element(ys, ys + 4);
-  b.where = place_words((mx - minx) / std::max(1e-9, maxx - minx), (maxy - my) / std::max(1e-9, maxy - miny));
+  b.where = place_in_grid(g, mx, my);
+  return b;
+}
 
+// The flood's pattern and the words for its shape.
+struct ShapeWords {
+  std::string pattern;  // "contiguous band", "compact area" or "scattered patches"
   std::string shape;
+};
+
+// The pattern follows the largest body's share of the flood and its elongation.
+ShapeWords shape_words(int patches, const FloodBody& b, bool has_area) {
+  ShapeWords sw;
   if (b.share_of_flood >= 0.5 && b.elongation >= 3.0) {
-    s.pattern = "contiguous band";
-    shape = "mostly a contiguous band about " + length_words(b.length_m) + " long running " + b.direction + " " +
-            where_phrase(b.where);
+    sw.pattern = "contiguous band";
+    sw.shape = "mostly a contiguous band about " + length_words(b.length_m) + " long running " + b.direction + " " +
+               where_phrase(b.where);
   } else if (b.share_of_flood >= 0.5) {
-    s.pattern = "compact area";
-    shape = "mostly a compact area about " + length_words(b.length_m) + " across " + where_phrase(b.where);
+    sw.pattern = "compact area";
+    sw.shape = "mostly a compact area about " + length_words(b.length_m) + " across " + where_phrase(b.where);
   } else {
-    s.pattern = "scattered patches";
-    shape = fmt::format("in {} scattered patches, the largest about {} long {}", s.patches, length_words(b.length_m),
-                        where_phrase(b.where));
+    sw.pattern = "scattered patches";
+    sw.shape = fmt::format("in {} scattered patches, the largest about {} long {}", patches, length_words(b.length_m),
+                           where_phrase(b.where));
   }
-  if (!t.has_area) shape += " (no CRS: sizes in pixels)";
-  s.text = "Flooding detected over " + km2(s.flood_km2) + area_unit + " (likely " + km2(s.likely_km2) +
-           ", possibly up to " + km2(s.possible_km2) + area_unit + "), " + percent(s.flood_share_of_valid) +
-           " of the valid area, " + shape + "; confidence " + s.confidence + "." + nodata_note;
+  if (!has_area) sw.shape += " (no CRS: sizes in pixels)";
+  return sw;
+}
+
+}  // namespace
+
+FloodSummary summarize_flood(const CaptionInput& in) {
+  const auto& t = in.tally;
+  const double unit = t.has_area ? 1e6 : 1.0;  // m² → km², or pixels as they are
+  FloodSummary s = tally_figures(t, unit);
+  const Wording wd{unit, t.has_area ? " km²" : " pixels",
+                   s.nodata_share >= 0.01 ? " " + percent(s.nodata_share) + " of the scene had no valid data." : ""};
+
+  if (t.valid_pixels < 100 || double(t.valid_pixels) < 0.01 * double(t.pixels)) {
+    s.verdict = "too_little_data";
+    s.text = "Too little valid data to judge: " + percent(s.nodata_share) + " of the scene had no valid data.";
+    return s;
+  }
+  if (t.flood_pixels == 0) {
+    s.verdict = "no_flooding";
+    s.text = no_flooding_text(t, s, wd);
+    return s;
+  }
+  s.verdict = "flooding";
+  const double ambiguous_ratio = t.ambiguous_m2 / t.flood_m2;
+  s.confidence = s.mean_flood_probability >= 0.85 && ambiguous_ratio <= 0.5   ? "high"
+                 : s.mean_flood_probability >= 0.70 && ambiguous_ratio <= 1.0 ? "moderate"
+                                                                                : "low";
+
+  // ---- shape: components of the mask on a grid of at most kShapeGridSide a side ----
+  const ShapeGrid grid = read_shape_grid(in);
+  const Components bodies = label_components(grid);
+  s.patches = int(bodies.comps.size());
+  if (bodies.comps.empty()) {  // the decimated grid lost every flood pixel (tiny specks on a huge scene)
+    s.pattern = "scattered patches";
+    s.text = flooding_text(s, wd, "in specks too small to describe");
+    return s;
+  }
+  s.largest = largest_body(grid, bodies);
+  const ShapeWords sw = shape_words(s.patches, s.largest, t.has_area);
+  s.pattern = sw.pattern;
+  s.text = flooding_text(s, wd, sw.shape);
   return s;
 }
 

@@ -439,22 +439,17 @@ GeoJsonCrs parse_geojson_crs(const std::string& value) {
   return out;
 }
 
-PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
-  gdal_init();
-  auto mask = Raster::open(p.mask_path);
-  auto proba = Raster::open(p.proba_path);
-  const auto& info = mask.info();
-  OGRSpatialReference srs;
-  srs.importFromWkt(info.crs_wkt.c_str());
-  srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  // Polygons go to a temporary GeoPackage next to the output, not to memory: a large noisy
-  // scene can yield millions of them before the minimum-area filter. One transaction keeps
-  // SQLite from syncing each feature. Adopted by a set that is never finished, the file is
-  // removed whatever happens when `scratch` goes out of scope.
-  const std::string gpkg_path = p.out_path + ".polygons.gpkg";
-  core::OutputSet scratch;
-  scratch.adopt(gpkg_path);
-  std::filesystem::remove(gpkg_path);
+namespace {
+
+// A vector dataset and the one layer written to it.
+struct LayerOut {
+  GDALDatasetUniquePtr ds;
+  OGRLayer* layer = nullptr;
+};
+
+// The temporary GeoPackage of the polygons (see polygonize_flood): a layer "flood" with the mask
+// value in an integer field DN.
+LayerOut create_scratch_layer(const std::string& gpkg_path, OGRSpatialReference& srs) {
   GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
   GDALDatasetUniquePtr vds(gpkg->Create(gpkg_path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
   if (!vds) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(gpkg_path) + ": " + last_gdal_error());
@@ -463,45 +458,54 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   CSLDestroy(layer_opts);
   OGRFieldDefn dn("DN", OFTInteger);
   layer->CreateField(&dn);
+  return LayerOut{std::move(vds), layer};
+}
+
+// Polygons of the mask's non-zero pixels into the scratch layer, in one transaction.
+void polygonize_mask(const Raster& mask, const std::string& mask_path, LayerOut& polys) {
   // The mask band is its own mask: only non-zero pixels (1 flood, 255 nodata) become polygons,
   // 8-connected; nodata polygons are dropped below. GDAL reads the band line by line, so
   // nothing scene-sized is held in memory.
   GDALRasterBand* band = mask.handle()->GetRasterBand(1);
   char** opts = CSLSetNameValue(nullptr, "8CONNECTED", "8");
   reset_gdal_error();
-  vds->StartTransaction();
-  CPLErr err = GDALPolygonize(band, band, layer, 0, opts, nullptr, nullptr);
+  polys.ds->StartTransaction();
+  CPLErr err = GDALPolygonize(band, band, polys.layer, 0, opts, nullptr, nullptr);
   CSLDestroy(opts);
-  if (err != CE_None || vds->CommitTransaction() != OGRERR_NONE)
-    throw Error(ErrorKind::Io, "io", "polygonize of " + quoted(p.mask_path) + " failed: " + last_gdal_error());
+  if (err != CE_None || polys.ds->CommitTransaction() != OGRERR_NONE)
+    throw Error(ErrorKind::Io, "io", "polygonize of " + quoted(mask_path) + " failed: " + last_gdal_error());
+}
 
-  // Areas in m² whatever the CRS: geographic sources in an equal-area projection centred on
-  // the scene, projected ones scaled by their linear unit (feet included).
-  // The centre is the polygons' envelope; a dry scene has no polygon and no envelope (GDAL
-  // leaves it empty, so the centre would be NaN and the projection could not be built), so it
-  // falls back to the raster's extent: nothing is measured then, but the meter must exist.
+// Areas in m² whatever the CRS: geographic sources in an equal-area projection centred on
+// the scene, projected ones scaled by their linear unit (feet included).
+// The centre is the polygons' envelope; a dry scene has no polygon and no envelope (GDAL
+// leaves it empty, so the centre would be NaN and the projection could not be built), so it
+// falls back to the raster's extent: nothing is measured then, but the meter must exist.
+AreaMeter scene_area_meter(OGRLayer& polygons, const RasterInfo& info, const OGRSpatialReference& srs) {
   OGREnvelope env;
-  if (layer->GetFeatureCount() == 0 || layer->GetExtent(&env) != OGRERR_NONE || !env.IsInit()) {
+  if (polygons.GetFeatureCount() == 0 || polygons.GetExtent(&env) != OGRERR_NONE || !env.IsInit()) {
     const auto b = info.geotransform.bounds(Window{0, 0, info.width, info.height});
     env.MinX = b[0];
     env.MinY = b[1];
     env.MaxX = b[2];
     env.MaxY = b[3];
   }
-  const AreaMeter meter(srs, 0.5 * (env.MinX + env.MaxX), 0.5 * (env.MinY + env.MaxY));
-  // RFC 7946 (the default): GDAL's GeoJSON driver reprojects to WGS 84 lon/lat itself and
-  // writes no `crs` member. "source" keeps the scene's CRS; any other CRS is reprojected here.
-  const GeoJsonCrs out_crs = parse_geojson_crs(p.out_crs);
-  std::unique_ptr<OGRCoordinateTransformation> to_out;
-  OGRSpatialReference out_srs = srs;
-  if (out_crs.kind == GeoJsonCrs::Kind::Other) {
-    out_srs.SetFromUserInput(out_crs.crs.c_str());
-    out_srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    to_out.reset(OGRCreateCoordinateTransformation(&srs, &out_srs));
-    if (!to_out)
-      throw Error(ErrorKind::InvalidInput, "io", "cannot transform flood polygons to " + quoted(out_crs.crs));
-  }
+  return AreaMeter(srs, 0.5 * (env.MinX + env.MaxX), 0.5 * (env.MinY + env.MaxY));
+}
 
+// Sets out_srs to `crs` and returns the transform of flood polygons from the scene's CRS to it.
+std::unique_ptr<OGRCoordinateTransformation> transform_to(const std::string& crs, const OGRSpatialReference& srs,
+                                                          OGRSpatialReference& out_srs) {
+  out_srs.SetFromUserInput(crs.c_str());
+  out_srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  std::unique_ptr<OGRCoordinateTransformation> to_out(OGRCreateCoordinateTransformation(&srs, &out_srs));
+  if (!to_out) throw Error(ErrorKind::InvalidInput, "io", "cannot transform flood polygons to " + quoted(crs));
+  return to_out;
+}
+
+// The GeoJSON of the flood polygons (replacing any earlier one), with its fields: id, area_m2,
+// mean_proba, and class with classes.
+LayerOut create_geojson(const PolygonizeParams& p, const GeoJsonCrs& out_crs, OGRSpatialReference& out_srs) {
   GDALDriver* gj = GetGDALDriverManager()->GetDriverByName("GeoJSON");
   std::error_code ec;
   std::filesystem::remove(p.out_path, ec);
@@ -524,56 +528,112 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
     OGRFieldDefn f_class("class", OFTString);
     ol->CreateField(&f_class);
   }
+  return LayerOut{std::move(out), ol};
+}
+
+// What writing a flood polygon needs besides the polygon: the scene, its pieces, the output.
+struct PolygonWriter {
+  const PolygonizeParams& p;
+  const RasterInfo& info;
+  const Raster& proba;
+  const std::vector<Piece>& pieces;  // of scan_pieces, sorted by key
+  const AreaMeter& meter;
+  OGRCoordinateTransformation* to_out;  // null: written in the scene's CRS (GDAL reprojects for RFC 7946)
+  OGRLayer& out;
+};
+
+// Mean probability of a polygon of value dn: from its piece of the scan, or by burning it when it
+// matches none (counted in res.burned_for_stats).
+double polygon_mean_proba(const OGRGeometry& g, int dn, const PolygonWriter& w, PolygonizeResult& res) {
+  const GeoTransform& gt = w.info.geotransform;
+  // The polygon's piece: its first pixel, value and pixel count must all agree.
+  int64_t key = 0, pixels = 0;
+  const Piece* piece = nullptr;
+  if (polygon_key(g, gt, w.info.width, key, pixels)) {
+    auto it = std::lower_bound(w.pieces.begin(), w.pieces.end(), key,
+                               [](const Piece& a, int64_t k) { return a.key < k; });
+    if (it != w.pieces.end() && it->key == key && it->dn == dn && it->pixels == pixels) piece = &*it;
+  }
+  double mean_p;
+  if (piece) {
+    mean_p = piece->finite ? piece->sum / double(piece->finite) : 0.0;
+  } else {
+    mean_p =
+        mean_by_burning(g, gt, w.info.width, w.info.height, w.proba, "a flood polygon of " + quoted(w.p.mask_path));
+    ++res.burned_for_stats;
+  }
+  return mean_p;
+}
+
+// One polygon of the scratch layer: written to the output, and counted in res, when it is water
+// of a kept value and not smaller than the minimum area.
+void write_polygon(OGRFeature& feat, const PolygonWriter& w, PolygonizeResult& res) {
+  OGRGeometry* g = feat.GetGeometryRef();
+  const int dn = g ? feat.GetFieldAsInteger("DN") : 0;
+  if (dn != 1 && !(w.p.classes && dn == 2)) return;
+  const double area = w.meter.area_m2(*g);
+  if (area < w.p.min_area_m2) {
+    ++res.dropped_small;
+    return;
+  }
+  const double mean_p = polygon_mean_proba(*g, dn, w, res);
+  OGRFeature of(w.out.GetLayerDefn());
+  std::unique_ptr<OGRGeometry> og(g->clone());
+  if (w.to_out) og->transform(w.to_out);
+  of.SetGeometryDirectly(og.release());
+  of.SetField("id", res.polygons + 1);
+  of.SetField("area_m2", area);
+  of.SetField("mean_proba", mean_p);
+  if (w.p.classes) {
+    of.SetField("class", dn == 1 ? "permanent_water" : "flood_water");
+    (dn == 1 ? res.permanent_polygons : res.flood_class_polygons) += 1;
+    (dn == 1 ? res.permanent_area_m2 : res.flood_class_area_m2) += area;
+  }
+  if (w.out.CreateFeature(&of) != OGRERR_NONE)
+    throw Error(ErrorKind::Io, "io", "cannot write a polygon to " + quoted(w.p.out_path));
+  ++res.polygons;
+  res.flood_area_m2 += area;
+}
+
+}  // namespace
+
+PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
+  gdal_init();
+  auto mask = Raster::open(p.mask_path);
+  auto proba = Raster::open(p.proba_path);
+  const auto& info = mask.info();
+  OGRSpatialReference srs;
+  srs.importFromWkt(info.crs_wkt.c_str());
+  srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  // Polygons go to a temporary GeoPackage next to the output, not to memory: a large noisy
+  // scene can yield millions of them before the minimum-area filter. One transaction keeps
+  // SQLite from syncing each feature. Adopted by a set that is never finished, the file is
+  // removed whatever happens when `scratch` goes out of scope.
+  const std::string gpkg_path = p.out_path + ".polygons.gpkg";
+  core::OutputSet scratch;
+  scratch.adopt(gpkg_path);
+  std::filesystem::remove(gpkg_path);
+  LayerOut polys = create_scratch_layer(gpkg_path, srs);
+  polygonize_mask(mask, p.mask_path, polys);
+
+  const AreaMeter meter = scene_area_meter(*polys.layer, info, srs);
+  // RFC 7946 (the default): GDAL's GeoJSON driver reprojects to WGS 84 lon/lat itself and
+  // writes no `crs` member. "source" keeps the scene's CRS; any other CRS is reprojected here.
+  const GeoJsonCrs out_crs = parse_geojson_crs(p.out_crs);
+  std::unique_ptr<OGRCoordinateTransformation> to_out;
+  OGRSpatialReference out_srs = srs;
+  if (out_crs.kind == GeoJsonCrs::Kind::Other) to_out = transform_to(out_crs.crs, srs, out_srs);
+  LayerOut out = create_geojson(p, out_crs, out_srs);
 
   PolygonizeResult res;
-  const GeoTransform& gt = info.geotransform;
   // Mean probabilities come from one pass over the mask and the probabilities that sums them
   // per 8-connected piece: the same pixels as each polygon's (GDALPolygonize makes one polygon
   // of each piece), in time linear in the scene. Burning each polygon over its envelope
   // instead was quadratic when a river split into thousands of pieces spanning the scene.
   const std::vector<Piece> pieces = scan_pieces(mask, proba, p.classes);
-  for (auto& feat : *layer) {
-    OGRGeometry* g = feat->GetGeometryRef();
-    const int dn = g ? feat->GetFieldAsInteger("DN") : 0;
-    if (dn != 1 && !(p.classes && dn == 2)) continue;
-    const double area = meter.area_m2(*g);
-    if (area < p.min_area_m2) {
-      ++res.dropped_small;
-      continue;
-    }
-    // The polygon's piece: its first pixel, value and pixel count must all agree.
-    int64_t key = 0, pixels = 0;
-    const Piece* piece = nullptr;
-    if (polygon_key(*g, gt, info.width, key, pixels)) {
-      auto it = std::lower_bound(pieces.begin(), pieces.end(), key,
-                                 [](const Piece& a, int64_t k) { return a.key < k; });
-      if (it != pieces.end() && it->key == key && it->dn == dn && it->pixels == pixels) piece = &*it;
-    }
-    double mean_p;
-    if (piece) {
-      mean_p = piece->finite ? piece->sum / double(piece->finite) : 0.0;
-    } else {
-      mean_p = mean_by_burning(*g, gt, info.width, info.height, proba, "a flood polygon of " + quoted(p.mask_path));
-      ++res.burned_for_stats;
-    }
-    OGRFeature of(ol->GetLayerDefn());
-    std::unique_ptr<OGRGeometry> og(g->clone());
-    if (to_out) og->transform(to_out.get());
-    of.SetGeometryDirectly(og.release());
-    of.SetField("id", res.polygons + 1);
-    of.SetField("area_m2", area);
-    of.SetField("mean_proba", mean_p);
-    if (p.classes) {
-      of.SetField("class", dn == 1 ? "permanent_water" : "flood_water");
-      (dn == 1 ? res.permanent_polygons : res.flood_class_polygons) += 1;
-      (dn == 1 ? res.permanent_area_m2 : res.flood_class_area_m2) += area;
-    }
-    if (ol->CreateFeature(&of) != OGRERR_NONE)
-      throw Error(ErrorKind::Io, "io", "cannot write a polygon to " + quoted(p.out_path));
-    ++res.polygons;
-    res.flood_area_m2 += area;
-  }
-  out.reset();  // flush
+  const PolygonWriter w{p, info, proba, pieces, meter, to_out.get(), *out.layer};
+  for (auto& feat : *polys.layer) write_polygon(*feat, w, res);
+  out.ds.reset();  // flush
   return res;
 }
 

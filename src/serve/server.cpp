@@ -393,7 +393,23 @@ struct HttpServer::Impl {
     };
   }
 
+  // Configures the server, in this order: connections, request hooks, error answers, routes.
   void setup() {
+    configure_connections();
+    set_pre_routing();
+    set_access_log();
+    set_error_answers();
+    RouteHandlers handlers = api_handlers();
+    add_page_handlers(pages, handlers);
+    register_routes(std::move(handlers));
+    if (!leaflet_available(opt.leaflet_dir))
+      core::log().warn("serve: no Leaflet in {} (install the Debian package libjs-leaflet, or pass --leaflet-dir): "
+                       "the API works, the map page (GET /map/{{id}}) cannot load its map",
+                       opt.leaflet_dir);
+  }
+
+  // Threads, connections, the listening socket, body size and timeouts.
+  void configure_connections() {
     if (!(opt.request_read_timeout_s > 0)) throw Error(ErrorKind::Usage, "serve", "the request read timeout must be > 0 s");
     const size_t threads = size_t(std::max(2, opt.http_threads));
     const size_t max_conn = size_t(std::max(opt.max_connections, int(threads)));
@@ -409,6 +425,10 @@ struct HttpServer::Impl {
     svr.set_payload_max_length(opt.max_body_bytes);
     svr.set_read_timeout(opt.read_timeout_s, 0);
     svr.set_keep_alive_timeout(2);
+  }
+
+  // A request id for every request; compressed bodies and bodies of unknown length are refused.
+  void set_pre_routing() {
     // Runs before the body is read: one id per request (the access log, X-Request-Id, the
     // response's request_id and the output folder all use it), and bodies of unknown length are
     // refused here, because cpp-httplib 0.11 enforces the size limit only on Content-Length.
@@ -435,6 +455,10 @@ struct HttpServer::Impl {
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
+  }
+
+  // The access log line of every response.
+  void set_access_log() {
     // The access log runs after the response is written, outside httplib's exception
     // handling: it must never throw (client bytes in the path are not valid UTF-8 for sure).
     svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
@@ -453,6 +477,10 @@ struct HttpServer::Impl {
       }
       t_request.active = false;
     });
+  }
+
+  // JSON error bodies for httplib's own answers and for exceptions that escape a route.
+  void set_error_answers() {
     // httplib's own answers (unknown route 404, body too large 413, bad request 400) get the
     // same JSON error body as ours; bodies a route already wrote are left alone.
     // Runs inside httplib's response step, where nothing catches: it must never throw.
@@ -486,7 +514,10 @@ struct HttpServer::Impl {
         res.status = 500;
       }
     });
+  }
 
+  // The handlers of the JSON API routes (the map page's come from serve/pages.hpp), by "METHOD path".
+  RouteHandlers api_handlers() {
     using Req = httplib::Request;
     using Res = httplib::Response;
     RouteHandlers handlers;
@@ -510,12 +541,7 @@ struct HttpServer::Impl {
       send_json(res, h["status"] == "ok" ? 200 : 503, h);  // a stopping server is not ready
     };
     handlers["GET /openapi.json"] = [](const Req&, Res& res) { send_json(res, 200, openapi_spec()); };
-    add_page_handlers(pages, handlers);
-    register_routes(std::move(handlers));
-    if (!leaflet_available(opt.leaflet_dir))
-      core::log().warn("serve: no Leaflet in {} (install the Debian package libjs-leaflet, or pass --leaflet-dir): "
-                       "the API works, the map page (GET /map/{{id}}) cannot load its map",
-                       opt.leaflet_dir);
+    return handlers;
   }
 };
 

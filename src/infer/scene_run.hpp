@@ -77,6 +77,7 @@ class SceneRun {
   float anchor_vv_db_ = std::numeric_limits<float>::quiet_NaN();
   float anchor_shift_ = 0;
   const char* anchor_measured_on_ = "scene";
+  ingest::AnchorLevel anchor_level_;  // how the level was measured (the land mode of a mostly dark scene)
   std::optional<tiling::WindowGrid> grid_;
   std::vector<uint8_t> touches_;
   std::string base_;

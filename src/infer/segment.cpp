@@ -96,7 +96,13 @@ void SceneRun::prepare() {
   check();
   // Anchor over the whole scene (not the AOI): cropping must never change the model's input.
   bool anchor_from_tile = false;
-  anchor_shift_ = ingest::scene_anchor_shift(*scene_, pp_.anchor, &anchor_vv_db_, &anchor_from_tile);
+  anchor_shift_ =
+      ingest::scene_anchor_shift(*scene_, pp_.anchor, &anchor_vv_db_, &anchor_from_tile, 2048, &anchor_level_);
+  if (anchor_level_.land_mode)
+    core::log().info("segment: {} is mostly dark ({:.0f}% of its VV below {:.1f} dB, modes {:.1f} dB apart): the "
+                     "anchor measures its land mode only",
+                     quoted(p_.scene_uri), 100.0 * anchor_level_.dark_share, anchor_level_.split_db,
+                     anchor_level_.mode_gap_db);
   anchor_measured_on_ = anchor_from_tile ? "source scene (tile metadata)" : "scene";
   if (pp_.anchor.enabled)
     core::log().debug("segment: anchor: VV p{:g} of the {} is {:.2f} dB, so inputs are shifted by {:+.2f} dB",
@@ -361,7 +367,8 @@ nlohmann::json SceneRun::provenance() const {
                                                          {"vv_percentile_db", anchor_vv_db_},
                                                          {"reference_db", pp_.anchor.reference_db},
                                                          {"shift_db", anchor_shift_},
-                                                         {"measured_on", anchor_measured_on_}}
+                                                         {"measured_on", anchor_measured_on_},
+                                                         {"level", anchor_level_.to_json()}}
                                         : nlohmann::json(nullptr)},
           {"calibration", "temperature=" + std::to_string(predictor_.temperature())},
           {"calibration_source", predictor_.calibration_source()},
@@ -401,8 +408,8 @@ SegmentResult SceneRun::record_and_commit() {
                     "blend:cosine", "calibrate:temperature=" + std::to_string(predictor_.temperature()),
                     "threshold:" + std::to_string(threshold())};
   if (pp_.anchor.enabled)
-    rec.processing.push_back(fmt::format("anchor:vv_p{:g}={:.2f}dB,shift={:+.2f}dB", pp_.anchor.percentile,
-                                         anchor_vv_db_, anchor_shift_));
+    rec.processing.push_back(fmt::format("anchor:vv_p{:g}{}={:.2f}dB,shift={:+.2f}dB", pp_.anchor.percentile,
+                                         anchor_level_.land_mode ? "(land mode)" : "", anchor_vv_db_, anchor_shift_));
   if (aoi_) rec.processing.push_back("aoi:" + p_.aoi_path);
   if (classes_) rec.processing.push_back(std::string("classes:") + to_string(*classes_));
   if (exclusion_) rec.processing.push_back(exclusion_->processing_tag());

@@ -4,9 +4,11 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "eval/otsu.hpp"
 
 namespace drshym::ingest {
 namespace {
@@ -72,7 +74,9 @@ float percentile_of_sorted(const std::vector<float>& sorted, float p) {
 
 nlohmann::json Anchor::to_json() const {
   if (!enabled) return nullptr;
-  return {{"percentile", percentile}, {"reference_db", reference_db}};
+  nlohmann::json j = {{"percentile", percentile}, {"reference_db", reference_db}};
+  if (dark_scenes != "land_mode") j["dark_scenes"] = dark_scenes;  // the default stays implicit
+  return j;
 }
 
 Anchor Anchor::from_json(const nlohmann::json& j) {
@@ -80,12 +84,17 @@ Anchor Anchor::from_json(const nlohmann::json& j) {
   if (j.is_null()) return a;
   if (!j.is_object()) throw Error(ErrorKind::InvalidInput, "ingest", "preprocess.anchor must be an object or null");
   for (const auto& [k, v] : j.items())
-    if (k != "percentile" && k != "reference_db")
+    if (k != "percentile" && k != "reference_db" && k != "dark_scenes")
       throw Error(ErrorKind::InvalidInput, "ingest",
-                  "preprocess.anchor: unknown key " + quoted(k) + " (percentile, reference_db)");
+                  "preprocess.anchor: unknown key " + quoted(k) + " (percentile, reference_db, dark_scenes)");
   a.enabled = true;
   a.percentile = j.value("percentile", a.percentile);
   a.reference_db = j.value("reference_db", a.reference_db);
+  if (j.contains("dark_scenes")) {
+    if (!j["dark_scenes"].is_string() || (j["dark_scenes"] != "land_mode" && j["dark_scenes"] != "whole_scene"))
+      throw Error(ErrorKind::InvalidInput, "ingest", "preprocess.anchor.dark_scenes must be \"land_mode\" or \"whole_scene\"");
+    a.dark_scenes = j["dark_scenes"].get<std::string>();
+  }
   if (!(a.percentile >= 1.0f && a.percentile <= 99.0f))
     throw Error(ErrorKind::InvalidInput, "ingest", "preprocess.anchor.percentile must be in [1, 99]");
   if (!(a.reference_db >= -40.0f && a.reference_db <= 10.0f))
@@ -99,8 +108,48 @@ float Anchor::shift(const float* vv, const uint8_t* valid, size_t n) const {
   v.reserve(n);
   for (size_t i = 0; i < n; ++i)
     if ((!valid || valid[i]) && std::isfinite(vv[i])) v.push_back(vv[i]);
-  const float q = percentile_of(std::move(v), percentile);
+  const float q = level(std::move(v)).db;
   return std::isfinite(q) ? shift_for(q) : 0.0f;
+}
+
+AnchorLevel Anchor::level(std::vector<float> vv) const {
+  AnchorLevel out;
+  vv.erase(std::remove_if(vv.begin(), vv.end(), [](float x) { return !std::isfinite(x); }), vv.end());
+  if (vv.empty()) return out;
+  std::sort(vv.begin(), vv.end());
+  out.db = out.whole_db = percentile_of_sorted(vv, percentile);
+  const eval::OtsuResult otsu = eval::otsu_threshold(vv.data(), nullptr, vv.size());
+  if (!otsu.found) return out;
+  const size_t n_dark = size_t(std::lower_bound(vv.begin(), vv.end(), float(otsu.threshold)) - vv.begin());
+  if (n_dark == 0 || n_dark == vv.size()) return out;
+  const auto split = vv.begin() + std::ptrdiff_t(n_dark);
+  const double dark_mean = std::accumulate(vv.begin(), split, 0.0) / double(n_dark);
+  const double bright_mean = std::accumulate(split, vv.end(), 0.0) / double(vv.size() - n_dark);
+  out.split_db = float(otsu.threshold);
+  out.dark_share = float(double(n_dark) / double(vv.size()));
+  out.mode_gap_db = float(bright_mean - dark_mean);
+  out.dark_mean_db = float(dark_mean);
+  if (dark_scenes == "land_mode" && out.dark_share >= kLandModeDarkShare && out.mode_gap_db >= kLandModeGapDb &&
+      out.dark_mean_db <= kLandModeMaxDarkDb && 1.0f - out.dark_share >= kLandModeMinBrightShare) {
+    // Bounded: a bright class that is a handful of saturated or urban pixels must not pull the
+    // whole scene kLandModeMaxRaiseDb or more towards water.
+    out.db = std::min(percentile_of_sorted(std::vector<float>(split, vv.end()), percentile),
+                      out.whole_db + kLandModeMaxRaiseDb);
+    out.land_mode = true;
+  }
+  return out;
+}
+
+nlohmann::json AnchorLevel::to_json() const {
+  auto num = [](float x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  return {{"level_db", num(db)},
+          {"measured_on", land_mode ? "land mode: the VV values above the two-mode split (a mostly dark scene)"
+                                    : "every valid VV value"},
+          {"split_db", num(split_db)},
+          {"dark_share", num(dark_share)},
+          {"mode_gap_db", num(mode_gap_db)},
+          {"dark_mean_db", num(dark_mean_db)},
+          {"whole_scene_level_db", num(whole_db)}};
 }
 
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,

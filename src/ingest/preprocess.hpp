@@ -8,6 +8,7 @@
 //   std::vector<float> x; std::vector<uint8_t> valid;
 //   pp.apply(vv, vh, n, x, valid);     // x: bands x n, 0 where invalid
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -75,18 +76,52 @@ struct Normalization {
 //   shift = reference_db - (percentile-th percentile of the scene's valid VV dB)
 // before normalization, so an offset common to the scene cancels exactly. The percentile sits
 // high (default 80) so that it measures land unless water covers most of the scene.
+// A scene that is mostly dark water would be anchored on its water (shifted bright, its water
+// missed), so the level is measured on the land mode alone when the VV histogram says so
+// (Anchor::level: dark_scenes = "land_mode", the default; "whole_scene" keeps the plain rule).
 // "Scene" is whatever the caller passes: a whole scene in segment (ingest::scene_anchor_shift),
 // one chip in predict, eval and training.
+
+// The VV level an anchor moves to its reference, and how it was measured (for the record).
+struct AnchorLevel {
+  float db = std::numeric_limits<float>::quiet_NaN();  // NaN: no valid value
+  bool land_mode = false;  // measured on the bright (land) mode only: the scene is mostly dark
+  // The two-mode test: Otsu's split of the VV values, the share below it and the gap between
+  // the two modes' means (NaN when no split exists).
+  float split_db = std::numeric_limits<float>::quiet_NaN();
+  float dark_share = std::numeric_limits<float>::quiet_NaN();
+  float mode_gap_db = std::numeric_limits<float>::quiet_NaN();
+  float dark_mean_db = std::numeric_limits<float>::quiet_NaN();  // the dark mode's mean VV
+  float whole_db = std::numeric_limits<float>::quiet_NaN();  // the percentile of every value (the plain rule)
+  nlohmann::json to_json() const;
+};
+
 struct Anchor {
   bool enabled = false;
   float percentile = 80.0f;
   float reference_db = -8.0f;
+  // "land_mode": when at least kLandModeDarkShare of the valid VV values lie below Otsu's split,
+  // the two modes' means are at least kLandModeGapDb apart and the dark mode is as dark as open
+  // water (mean at most kLandModeMaxDarkDb: calm water sits near -20 dB in VV, and a few dB of
+  // calibration error cannot lift it past -15; a dominant dark mode of land, such as the frozen
+  // fields of ETCI's Nebraska tiles at -11 to -13 dB, stays above it), the percentile is taken
+  // over the values above the split only. "whole_scene": always over all.
+  std::string dark_scenes = "land_mode";
+  static constexpr float kLandModeDarkShare = 0.5f;
+  static constexpr float kLandModeGapDb = 6.0f;
+  static constexpr float kLandModeMaxDarkDb = -15.0f;
+  // The land-mode level is at most this far above the plain percentile (chosen on OMBRIA's
+  // train split, where a few images' bright class is the 8-bit stretch's saturated top).
+  static constexpr float kLandModeMaxRaiseDb = 8.0f;
+  static constexpr float kLandModeMinBrightShare = 0.01f;  // fewer land pixels: too few to measure
 
   nlohmann::json to_json() const;  // null when disabled
   static Anchor from_json(const nlohmann::json& j);
   // The shift for these VV values (NaN and !valid[i] ignored; valid may be null). 0 when
   // disabled or when no pixel is valid.
   float shift(const float* vv, const uint8_t* valid, size_t n) const;
+  // The level of these VV values (NaN ignored; any order; taken by value: they are sorted).
+  AnchorLevel level(std::vector<float> vv) const;
   // shift() for a value already computed: reference_db - vv_percentile_db.
   float shift_for(float vv_percentile_db) const { return enabled ? reference_db - vv_percentile_db : 0.0f; }
 };

@@ -96,46 +96,71 @@ void require_some_valid(const Scene& scene) {
 }
 
 namespace {
-std::string percentile_key(float p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s%g", kSceneVvPercentileKey, double(p));
+std::string percentile_key(const char* prefix, float p) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s%g", prefix, double(p));
   return buf;
+}
+
+// The value of a metadata item that is a finite number; NaN when absent or not one.
+float metadata_number(const Scene& scene, const std::string& key) {
+  const char* v = scene.raster.handle()->GetMetadataItem(key.c_str());
+  if (!v || !*v) return std::numeric_limits<float>::quiet_NaN();
+  char* end = nullptr;
+  const float x = std::strtof(v, &end);
+  return (end && *end == '\0' && std::isfinite(x)) ? x : std::numeric_limits<float>::quiet_NaN();
 }
 }  // namespace
 
-std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int max_side) {
+std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int max_side,
+                                                        std::vector<std::pair<int, float>>* land) {
   std::vector<float> vv = scene_band_sample(scene, scene.bands.vv, max_side);
   vv.erase(std::remove_if(vv.begin(), vv.end(), [](float x) { return !std::isfinite(x); }), vv.end());
   std::sort(vv.begin(), vv.end());  // once, for all 19 percentiles
   std::vector<std::pair<int, float>> out;
   for (int p = 5; p <= 95; p += 5) out.emplace_back(p, percentile_of_sorted(vv, float(p)));
+  if (land) {
+    land->clear();
+    Anchor a;
+    a.enabled = true;
+    const AnchorLevel test = a.level(vv);
+    if (test.land_mode) {
+      const std::vector<float> bright(std::lower_bound(vv.begin(), vv.end(), test.split_db), vv.end());
+      for (int p = 5; p <= 95; p += 5)  // bounded as Anchor::level bounds it
+        land->emplace_back(p, std::min(percentile_of_sorted(bright, float(p)),
+                                       percentile_of_sorted(vv, float(p)) + Anchor::kLandModeMaxRaiseDb));
+    }
+  }
   return out;
 }
 
 float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_percentile_db, bool* from_metadata,
-                         int max_side) {
-  float q = std::numeric_limits<float>::quiet_NaN();
+                         int max_side, AnchorLevel* level) {
+  AnchorLevel lv;
   bool meta = false;
   if (anchor.enabled) {
-    const char* v = scene.raster.handle()->GetMetadataItem(percentile_key(anchor.percentile).c_str());
-    if (v && *v) {
-      char* end = nullptr;
-      const float x = std::strtof(v, &end);
-      if (end && *end == '\0' && std::isfinite(x)) {
-        q = x;
-        meta = true;
-      }
+    // A tile carries its scene's percentiles (and, for a mostly dark scene, its land mode's).
+    const float whole = metadata_number(scene, percentile_key(kSceneVvPercentileKey, anchor.percentile));
+    const float land = anchor.dark_scenes == "land_mode"
+                           ? metadata_number(scene, percentile_key(kSceneVvLandPercentileKey, anchor.percentile))
+                           : std::numeric_limits<float>::quiet_NaN();
+    if (std::isfinite(whole)) {
+      meta = true;
+      lv.land_mode = std::isfinite(land);
+      lv.db = lv.land_mode ? land : whole;
+    } else {
+      lv = anchor.level(scene_band_sample(scene, scene.bands.vv, max_side));
     }
-    if (!meta) q = percentile_of(scene_band_sample(scene, scene.bands.vv, max_side), anchor.percentile);
-    if (!std::isfinite(q))
+    if (!std::isfinite(lv.db))
       throw Error(ErrorKind::InvalidInput, "ingest",
                   quoted(scene.raster.info().uri) +
                       ": the model anchors each scene on its VV dB percentiles, but a decimated read of the VV "
                       "band found no valid pixel (all nodata or NaN)");
   }
-  if (vv_percentile_db) *vv_percentile_db = q;
+  if (vv_percentile_db) *vv_percentile_db = lv.db;
   if (from_metadata) *from_metadata = meta;
-  return std::isfinite(q) ? anchor.shift_for(q) : 0.0f;
+  if (level) *level = lv;
+  return std::isfinite(lv.db) ? anchor.shift_for(lv.db) : 0.0f;
 }
 
 void require_same_grid(const io::Raster& scene, const io::Raster& label) {

@@ -37,8 +37,13 @@ void require_some_valid(const Scene& scene);
 // of at most max_side pixels on the longer side): p5, p10, ..., p95. Tiles cut from a scene
 // carry them as GeoTIFF metadata (kSceneVvPercentileKey + "80" = "-7.93"), so a tile is
 // anchored like the scene it came from and tile -> predict -> stitch reproduces segment.
-std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int max_side = 2048);
+// *land (when given) receives the same percentiles of the land mode alone when the scene is
+// mostly dark water (Anchor::level's test), else nothing; tiles carry them under
+// kSceneVvLandPercentileKey so a "land_mode" anchor reads a tile as segment reads its scene.
+std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int max_side = 2048,
+                                                        std::vector<std::pair<int, float>>* land = nullptr);
 inline constexpr const char* kSceneVvPercentileKey = "DRSHYM_SCENE_VV_P";
+inline constexpr const char* kSceneVvLandPercentileKey = "DRSHYM_SCENE_VV_LAND_P";
 
 // The anchor shift (Anchor::shift) of a whole scene: from the scene's own metadata when it is
 // a tile that carries its scene's percentile, else measured as in scene_vv_percentiles. The
@@ -46,8 +51,10 @@ inline constexpr const char* kSceneVvPercentileKey = "DRSHYM_SCENE_VV_P";
 // *vv_percentile_db receives the percentile (NaN when the anchor is off or nothing is valid);
 // *from_metadata whether it came from tile metadata. Throws InvalidInput naming the scene when
 // the anchor is on and no valid VV pixel is found.
+// *level (when given) says how the level was measured (AnchorLevel; from metadata only db and
+// land_mode are known).
 float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_percentile_db = nullptr,
-                         bool* from_metadata = nullptr, int max_side = 2048);
+                         bool* from_metadata = nullptr, int max_side = 2048, AnchorLevel* level = nullptr);
 
 // Throws InvalidInput naming both files unless the label has the scene's size, geotransform
 // (within 1e-6 of a pixel) and CRS (when the label has one).

@@ -43,14 +43,8 @@ struct CreatedDirs {
   }
 };
 
-}  // namespace
-
-TileResult tile_scene(const TileParams& p) {
-  // --- checks: nothing is written before all of these pass ---
-  Scene scene = open_scene(p.scene_uri, false);
-  const auto& info = scene.raster.info();
-  tiling::WindowGrid grid(info.width, info.height, p.grid);
-  require_some_valid(scene);
+// The label raster when one is given, checked to have one band on the scene's grid.
+std::optional<io::Raster> open_label(const TileParams& p, const Scene& scene) {
   std::optional<io::Raster> label;
   if (!p.label_uri.empty()) {
     label = io::Raster::open(p.label_uri);
@@ -60,113 +54,193 @@ TileResult tile_scene(const TileParams& p) {
                       " bands; expected 1 (0 dry, 1 water, -1 or nodata = no data)");
     require_same_grid(scene.raster, *label);
   }
+  return label;
+}
 
-  CreatedDirs dirs;
+// What every tile of the scene shares: the folders its files go to, its bands and provenance.
+struct TileSetup {
+  std::string img_dir, lab_dir, rec_dir;
+  std::vector<int> src_bands;
+  bool dual = false;
+  std::string modality, source_uri;
+  std::vector<std::pair<int, float>> scene_percentiles;
+  std::vector<std::pair<int, float>> land_percentiles;  // only for a mostly dark scene
+};
+
+// Creates the output folders (dirs removes them again on failure while they are empty), then
+// gathers what every tile shares.
+TileSetup prepare_tiles(const TileParams& p, const Scene& scene, bool has_label, CreatedDirs& dirs) {
+  TileSetup s;
   dirs.make(p.out_dir);
-  const std::string img_dir = p.out_dir + "/images", lab_dir = p.out_dir + "/labels",
-                    rec_dir = p.out_dir + "/records";
-  dirs.make(img_dir);
-  dirs.make(rec_dir);
-  if (label) dirs.make(lab_dir);
+  s.img_dir = p.out_dir + "/images";
+  s.lab_dir = p.out_dir + "/labels";
+  s.rec_dir = p.out_dir + "/records";
+  dirs.make(s.img_dir);
+  dirs.make(s.rec_dir);
+  if (has_label) dirs.make(s.lab_dir);
 
-  core::OutputSet outs;
-  std::vector<int> src_bands{scene.bands.vv};
-  if (scene.bands.vh) src_bands.push_back(scene.bands.vh);
-  const bool dual = src_bands.size() == 2;
-  const std::string modality = dual ? "sentinel1_sar_vv_vh" : "sentinel1_sar_vv";
-  const std::string source_uri = io::is_local(p.scene_uri) ? io::to_file_uri(io::to_gdal_path(p.scene_uri)) : p.scene_uri;
+  s.src_bands = {scene.bands.vv};
+  if (scene.bands.vh) s.src_bands.push_back(scene.bands.vh);
+  s.dual = s.src_bands.size() == 2;
+  s.modality = s.dual ? "sentinel1_sar_vv_vh" : "sentinel1_sar_vv";
+  s.source_uri = io::is_local(p.scene_uri) ? io::to_file_uri(io::to_gdal_path(p.scene_uri)) : p.scene_uri;
 
   // Every tile carries its scene's VV percentiles, so a model with a scene anchor reads a tile
   // as part of its scene (scene_anchor_shift).
-  const auto scene_percentiles = scene_vv_percentiles(scene);
+  s.scene_percentiles = scene_vv_percentiles(scene, 2048, &s.land_percentiles);
+  return s;
+}
+
+// Writes one tile's files, staged in outs: its bands as a Float32 GeoTIFF, its label when the
+// scene has one, and its record.
+class TileWriter {
+ public:
+  TileWriter(const TileParams& p, const io::RasterInfo& info, const TileSetup& setup,
+             const std::optional<io::Raster>& label, core::OutputSet& outs)
+      : p_(p), info_(info), s_(setup), label_(label), outs_(outs) {}
+
+  // Returns the tile's entry in scene_meta.json.
+  nlohmann::json write(const tiling::Tile& t, const std::string& name, const io::Block& blk, int64_t n_valid) {
+    const io::CreateOptions o = write_image(t, name, blk);
+    nlohmann::json entry = {{"index", t.index}, {"col", t.col}, {"row", t.row},
+                            {"window", {t.window.x, t.window.y, t.window.w, t.window.h}},
+                            {"image", "images/" + name + ".tif"},
+                            {"valid_fraction", double(n_valid) / double(t.window.area())}};
+    if (label_) {
+      write_label(t, name, o);
+      entry["label"] = "labels/" + name + ".tif";
+    }
+    write_record(t, name, entry["valid_fraction"]);
+    entry["record"] = "records/" + name + ".json";
+    return entry;
+  }
+
+ private:
+  // Returns the image's creation options, which the label's start from.
+  io::CreateOptions write_image(const tiling::Tile& t, const std::string& name, const io::Block& blk) {
+    const GeoTransform tile_gt = info_.geotransform.shifted(t.window.x, t.window.y);
+
+    io::CreateOptions o;
+    o.width = t.window.w;
+    o.height = t.window.h;
+    o.bands = int(s_.src_bands.size());
+    o.type = io::DataType::Float32;
+    o.geotransform = tile_gt;
+    o.crs_wkt = info_.crs_wkt;
+    o.nodata = std::numeric_limits<double>::quiet_NaN();
+    o.descriptions = s_.dual ? std::vector<std::string>{"VV", "VH"} : std::vector<std::string>{"VV"};
+    o.block_size = std::min(256, t.window.w) >= 16 ? 256 : 16;
+    const std::string img_path = s_.img_dir + "/" + name + ".tif";
+    {
+      auto r = io::Raster::create_geotiff(outs_.temp(img_path), o);
+      for (int b = 0; b < o.bands; ++b) r.write_band(b + 1, Window{0, 0, t.window.w, t.window.h}, blk.band(b));
+      for (const auto& [pct, db] : s_.scene_percentiles)
+        if (std::isfinite(db))
+          r.set_metadata_item(kSceneVvPercentileKey + std::to_string(pct), fmt::format("{:.4f}", db));
+      for (const auto& [pct, db] : s_.land_percentiles)
+        if (std::isfinite(db))
+          r.set_metadata_item(kSceneVvLandPercentileKey + std::to_string(pct), fmt::format("{:.4f}", db));
+      r.close();
+      outs_.commit(img_path);
+    }
+    return o;
+  }
+
+  void write_label(const tiling::Tile& t, const std::string& name, const io::CreateOptions& o) {
+    // Labels are written as Int16 with -1 = no data (Sen1Floods11 convention).
+    io::Block lb = label_->read(t.window, {1});
+    std::vector<float> v(lb.data.size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = lb.valid[i] ? lb.data[i] : -1.0f;
+    io::CreateOptions lo = o;
+    lo.bands = 1;
+    lo.type = io::DataType::Int16;
+    lo.nodata = -1;
+    lo.descriptions = {"water"};
+    const std::string lab_path = s_.lab_dir + "/" + name + ".tif";
+    auto r = io::Raster::create_geotiff(outs_.temp(lab_path), lo);
+    r.write_band(1, Window{0, 0, t.window.w, t.window.h}, v.data());
+    r.close();
+    outs_.commit(lab_path);
+  }
+
+  // The tile's record, validated, as records/<name>.json.
+  void write_record(const tiling::Tile& t, const std::string& name, const nlohmann::json& valid_fraction) {
+    DrShymRecord rec = make_record(name, info_.crs_code, info_.crs_wkt, info_.geotransform, t.window);
+    rec.modality = s_.modality;
+    rec.source_uri = s_.source_uri;
+    rec.processing = {"tile:" + std::to_string(p_.grid.tile) + "x" + std::to_string(p_.grid.tile),
+                      "overlap:" + std::to_string(p_.grid.overlap), "units:dB (not normalized)"};
+    rec.extra_provenance = {{"window", {t.window.x, t.window.y, t.window.w, t.window.h}},
+                            {"valid_fraction", valid_fraction},
+                            {"scene_meta", "../scene_meta.json"}};
+    if (label_) rec.extra_provenance["label_uri"] = p_.label_uri;
+    nlohmann::json rj = rec.to_json();
+    validate_record(rj);
+    const std::string rec_path = s_.rec_dir + "/" + name + ".json";
+    core::write_text_file_atomic(outs_.temp(rec_path), rj.dump(2) + "\n");
+    outs_.commit(rec_path);
+  }
+
+  const TileParams& p_;
+  const io::RasterInfo& info_;
+  const TileSetup& s_;
+  const std::optional<io::Raster>& label_;
+  core::OutputSet& outs_;
+};
+
+// scene_meta.json: the scene's grid and georeferencing, and the tiles' entries.
+nlohmann::json scene_meta(const TileParams& p, const Scene& scene, const tiling::WindowGrid& grid,
+                          const TileSetup& s, bool has_label, const nlohmann::json& tiles) {
+  const auto& info = scene.raster.info();
+  nlohmann::json meta = {{"scene_id", scene.id},
+                         {"source_uri", s.source_uri},
+                         {"width", info.width},
+                         {"height", info.height},
+                         {"geotransform", info.geotransform.t},
+                         {"crs", info.crs_code},
+                         {"crs_wkt", info.crs_wkt},
+                         {"bands", s.dual ? std::vector<std::string>{"VV", "VH"} : std::vector<std::string>{"VV"}},
+                         {"tile", p.grid.tile},
+                         {"overlap", p.grid.overlap},
+                         {"grid", {{"cols", grid.cols()}, {"rows", grid.rows()}, {"xs", grid.xs()}, {"ys", grid.ys()}}},
+                         {"tiles", tiles}};
+  if (has_label) meta["label_uri"] = p.label_uri;
+  return meta;
+}
+
+}  // namespace
+
+TileResult tile_scene(const TileParams& p) {
+  // --- checks: nothing is written before all of these pass ---
+  Scene scene = open_scene(p.scene_uri, false);
+  const auto& info = scene.raster.info();
+  tiling::WindowGrid grid(info.width, info.height, p.grid);
+  require_some_valid(scene);
+  const std::optional<io::Raster> label = open_label(p, scene);
+
+  CreatedDirs dirs;
+  const TileSetup setup = prepare_tiles(p, scene, label.has_value(), dirs);
+  core::OutputSet outs;
+  TileWriter writer(p, info, setup, label, outs);
+
   nlohmann::json tiles = nlohmann::json::array();
   TileResult result;
   core::Progress bar("tile", int64_t(grid.tiles().size()), p.progress ? -1 : 0);
   for (const auto& t : grid.tiles()) {
     core::check_interrupted("tile");  // outs and dirs remove every tile written so far
-    io::Block blk = scene.raster.read(t.window, src_bands);
+    io::Block blk = scene.raster.read(t.window, setup.src_bands);
     const int64_t n_valid = blk.valid_count();
     bar.advance();
     if (p.skip_empty && n_valid == 0) {
       ++result.tiles_skipped;
       continue;
     }
-    const std::string name = tile_name(scene.id, t.index);
-    const GeoTransform tile_gt = info.geotransform.shifted(t.window.x, t.window.y);
-
-    io::CreateOptions o;
-    o.width = t.window.w;
-    o.height = t.window.h;
-    o.bands = int(src_bands.size());
-    o.type = io::DataType::Float32;
-    o.geotransform = tile_gt;
-    o.crs_wkt = info.crs_wkt;
-    o.nodata = std::numeric_limits<double>::quiet_NaN();
-    o.descriptions = dual ? std::vector<std::string>{"VV", "VH"} : std::vector<std::string>{"VV"};
-    o.block_size = std::min(256, t.window.w) >= 16 ? 256 : 16;
-    const std::string img_path = img_dir + "/" + name + ".tif";
-    {
-      auto r = io::Raster::create_geotiff(outs.temp(img_path), o);
-      for (int b = 0; b < o.bands; ++b) r.write_band(b + 1, Window{0, 0, t.window.w, t.window.h}, blk.band(b));
-      for (const auto& [pct, db] : scene_percentiles)
-        if (std::isfinite(db)) r.set_metadata_item(kSceneVvPercentileKey + std::to_string(pct), fmt::format("{:.4f}", db));
-      r.close();
-      outs.commit(img_path);
-    }
-    nlohmann::json entry = {{"index", t.index}, {"col", t.col}, {"row", t.row},
-                            {"window", {t.window.x, t.window.y, t.window.w, t.window.h}},
-                            {"image", "images/" + name + ".tif"},
-                            {"valid_fraction", double(n_valid) / double(t.window.area())}};
-    if (label) {
-      // Labels are written as Int16 with -1 = no data (Sen1Floods11 convention).
-      io::Block lb = label->read(t.window, {1});
-      std::vector<float> v(lb.data.size());
-      for (size_t i = 0; i < v.size(); ++i) v[i] = lb.valid[i] ? lb.data[i] : -1.0f;
-      io::CreateOptions lo = o;
-      lo.bands = 1;
-      lo.type = io::DataType::Int16;
-      lo.nodata = -1;
-      lo.descriptions = {"water"};
-      const std::string lab_path = lab_dir + "/" + name + ".tif";
-      auto r = io::Raster::create_geotiff(outs.temp(lab_path), lo);
-      r.write_band(1, Window{0, 0, t.window.w, t.window.h}, v.data());
-      r.close();
-      outs.commit(lab_path);
-      entry["label"] = "labels/" + name + ".tif";
-    }
-    DrShymRecord rec = make_record(name, info.crs_code, info.crs_wkt, info.geotransform, t.window);
-    rec.modality = modality;
-    rec.source_uri = source_uri;
-    rec.processing = {"tile:" + std::to_string(p.grid.tile) + "x" + std::to_string(p.grid.tile),
-                      "overlap:" + std::to_string(p.grid.overlap), "units:dB (not normalized)"};
-    rec.extra_provenance = {{"window", {t.window.x, t.window.y, t.window.w, t.window.h}},
-                            {"valid_fraction", entry["valid_fraction"]},
-                            {"scene_meta", "../scene_meta.json"}};
-    if (label) rec.extra_provenance["label_uri"] = p.label_uri;
-    nlohmann::json rj = rec.to_json();
-    validate_record(rj);
-    const std::string rec_path = rec_dir + "/" + name + ".json";
-    core::write_text_file_atomic(outs.temp(rec_path), rj.dump(2) + "\n");
-    outs.commit(rec_path);
-    entry["record"] = "records/" + name + ".json";
-    tiles.push_back(entry);
+    tiles.push_back(writer.write(t, tile_name(scene.id, t.index), blk, n_valid));
     ++result.tiles_written;
   }
   bar.finish();
 
-  nlohmann::json meta = {{"scene_id", scene.id},
-                         {"source_uri", source_uri},
-                         {"width", info.width},
-                         {"height", info.height},
-                         {"geotransform", info.geotransform.t},
-                         {"crs", info.crs_code},
-                         {"crs_wkt", info.crs_wkt},
-                         {"bands", dual ? std::vector<std::string>{"VV", "VH"} : std::vector<std::string>{"VV"}},
-                         {"tile", p.grid.tile},
-                         {"overlap", p.grid.overlap},
-                         {"grid", {{"cols", grid.cols()}, {"rows", grid.rows()}, {"xs", grid.xs()}, {"ys", grid.ys()}}},
-                         {"tiles", tiles}};
-  if (label) meta["label_uri"] = p.label_uri;
+  const nlohmann::json meta = scene_meta(p, scene, grid, setup, label.has_value(), tiles);
   core::check_interrupted("tile");
   result.scene_meta_path = p.out_dir + "/scene_meta.json";
   core::write_text_file_atomic(outs.temp(result.scene_meta_path), meta.dump(2) + "\n");

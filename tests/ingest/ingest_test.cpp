@@ -162,6 +162,66 @@ TEST(Anchor, SceneWideOffsetCancelsAndRatiosAreUntouched) {
   EXPECT_EQ(ingest::Preprocess::from_json({{"bands", {"VV"}}}).anchor.shift(vv3.data(), nullptr, n), 0.0f);
 }
 
+// A mostly dark scene (dark water beside some land) is anchored on its land mode, so its water
+// is not shifted up to land level; a mostly bright scene, a one-mode scene and a scene with too
+// little land keep the plain percentile; "whole_scene" restores the plain rule everywhere.
+TEST(Anchor, MostlyDarkScenesAreAnchoredOnTheirLandMode) {
+  ingest::Anchor a;
+  a.enabled = true;
+  auto scene = [](size_t n, double water_share, float water_db, float land_db) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) {
+      const float jitter = 1.5f * std::sin(float(i) * 0.7f);  // deterministic spread of +-1.5 dB
+      v[i] = (double(i) / double(n) < water_share ? water_db : land_db) + jitter;
+    }
+    return v;
+  };
+  // 85% water at -16.5 dB, land at -10 dB: the level is the land mode's p80, not water's.
+  const auto dark = scene(2000, 0.85, -16.5f, -10.0f);
+  const ingest::AnchorLevel lv = a.level(dark);
+  EXPECT_TRUE(lv.land_mode);
+  EXPECT_NEAR(lv.dark_share, 0.85f, 0.01f);
+  EXPECT_NEAR(lv.mode_gap_db, 6.5f, 0.5f);
+  EXPECT_NEAR(lv.dark_mean_db, -16.5f, 0.3f);
+  EXPECT_GT(lv.split_db, -15.5f);
+  EXPECT_LT(lv.split_db, -11.0f);
+  EXPECT_NEAR(lv.db, ingest::percentile_of(scene(300, 0.0, -16.5f, -10.0f), 80), 0.2f);
+  EXPECT_LT(lv.db - lv.whole_db, ingest::Anchor::kLandModeMaxRaiseDb);
+  EXPECT_NEAR(a.shift(dark.data(), nullptr, dark.size()), a.reference_db - lv.db, 1e-5f);
+  EXPECT_EQ(lv.to_json()["measured_on"].get<std::string>().rfind("land mode", 0), 0u);
+  // The plain rule would anchor on the water: about 6 dB more shift, and the water read as land.
+  ingest::Anchor whole = a;
+  whole.dark_scenes = "whole_scene";
+  EXPECT_FALSE(whole.level(dark).land_mode);
+  EXPECT_GT(whole.shift(dark.data(), nullptr, dark.size()) - a.shift(dark.data(), nullptr, dark.size()), 5.0f);
+  // Water at -20 dB beside land at -8: the land mode is 12 dB above the plain level, and the
+  // change is bounded to kLandModeMaxRaiseDb.
+  const auto deep = scene(2000, 0.85, -20.0f, -8.0f);
+  const ingest::AnchorLevel capped = a.level(deep);
+  EXPECT_TRUE(capped.land_mode);
+  EXPECT_FLOAT_EQ(capped.db, capped.whole_db + ingest::Anchor::kLandModeMaxRaiseDb);
+  // Mostly land (20% water), one mode (no water), modes too close (Paraguay-like: 64% water 0.5
+  // dB darker than land), nearly all water (0.5% land) and a dominant dark mode too bright for
+  // open water (dark fields at -12 dB beside bright ground at -5): the plain percentile.
+  for (const auto& v : {scene(2000, 0.2, -20.0f, -8.0f), scene(2000, 0.0, -20.0f, -8.0f),
+                        scene(2000, 0.64, -9.8f, -9.3f), scene(2000, 0.995, -20.0f, -8.0f),
+                        scene(2000, 0.8, -12.0f, -5.0f)}) {
+    const ingest::AnchorLevel plain = a.level(v);
+    EXPECT_FALSE(plain.land_mode);
+    EXPECT_FLOAT_EQ(plain.db, ingest::percentile_of(v, 80));
+  }
+  // The recipe key: default implicit, the other value kept, anything else refused by name.
+  auto pp = ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", {{"dark_scenes", "whole_scene"}}}});
+  EXPECT_EQ(pp.anchor.dark_scenes, "whole_scene");
+  EXPECT_EQ(pp.to_json()["anchor"]["dark_scenes"], "whole_scene");
+  EXPECT_FALSE(ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", {{"percentile", 80}}}})
+                   .to_json()["anchor"]
+                   .contains("dark_scenes"));
+  drshym::testing::expect_error(
+      [] { ingest::Preprocess::from_json({{"bands", {"VV"}}, {"anchor", {{"dark_scenes", "auto"}}}}); },
+      ErrorKind::InvalidInput, {"dark_scenes", "land_mode"});
+}
+
 TEST(Anchor, SceneShiftIsMeasuredOnTheSceneAndTilesCarryIt) {
   drshym::testing::TempDir tmp;
   std::string scene = write_scene(tmp, 300, 200);
@@ -209,6 +269,46 @@ TEST(Anchor, SceneShiftIsMeasuredOnTheSceneAndTilesCarryIt) {
     EXPECT_NE(std::string(e.what()).find("blank.tif"), std::string::npos) << e.what();
   }
   EXPECT_EQ(ingest::scene_anchor_shift(blank_scene, ingest::Anchor{}), 0.0f);  // anchor off: nothing to measure
+}
+
+// A tile of a mostly dark scene carries the scene's land-mode percentiles, so predict anchors it
+// as segment anchors the scene (on the scene's land, not on the tile's own values).
+TEST(Anchor, TilesOfAMostlyDarkSceneCarryItsLandMode) {
+  drshym::testing::TempDir tmp;
+  const std::string scene = tmp.file("dark.tif");
+  {
+    auto o = io::like(io::Raster::open(write_scene(tmp, 128, 128)).info(), 1, io::DataType::Float32,
+                      std::numeric_limits<double>::quiet_NaN());
+    o.descriptions = {"VV"};
+    auto r = io::Raster::create_geotiff(scene, o);
+    std::vector<float> vv(size_t(128) * 128);
+    for (int y = 0; y < 128; ++y)
+      for (int x = 0; x < 128; ++x)
+        vv[size_t(y) * 128 + x] = (x < 110 ? -20.0f : -8.0f) + 1.5f * std::sin(0.7f * float(x * 131 + y));
+    r.write_band(1, Window{0, 0, 128, 128}, vv.data());
+    r.close();
+  }
+  ingest::Anchor anchor;
+  anchor.enabled = true;
+  ingest::AnchorLevel lv;
+  const float shift = ingest::scene_anchor_shift(ingest::open_scene(scene, false), anchor, nullptr, nullptr, 2048, &lv);
+  ASSERT_TRUE(lv.land_mode);
+  ingest::TileParams p;
+  p.scene_uri = scene;
+  p.out_dir = tmp.file("tiles");
+  p.grid = {64, 0};
+  p.progress = false;
+  ingest::tile_scene(p);
+  // The first tile is all water: on its own it would be anchored on water.
+  auto tile = ingest::open_scene(tmp.file("tiles/images/dark_tile_00000.tif"), false);
+  ingest::AnchorLevel tl;
+  bool from_meta = false;
+  EXPECT_NEAR(ingest::scene_anchor_shift(tile, anchor, nullptr, &from_meta, 2048, &tl), shift, 1e-3);
+  EXPECT_TRUE(from_meta);
+  EXPECT_TRUE(tl.land_mode);
+  ingest::Anchor whole = anchor;
+  whole.dark_scenes = "whole_scene";
+  EXPECT_GT(ingest::scene_anchor_shift(tile, whole) - shift, 6.0f);  // the scene's plain p80 is water
 }
 
 TEST(Record, BoundsFromGeotransformAndValidator) {

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "core/error.hpp"
 #include "eval/otsu.hpp"
 
@@ -142,9 +144,33 @@ AnchorLevel Anchor::level(std::vector<float> vv) const {
 
 nlohmann::json AnchorLevel::to_json() const {
   auto num = [](float x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  // Why this level: what a reader of the record needs to trust it or not.
+  std::string why;
+  if (land_mode) {
+    why = fmt::format("mostly dark: {:.0f}% of the VV values lie below the split at {:.1f} dB, the modes are {:.1f} dB "
+                      "apart and the dark mode ({:.1f} dB) is as dark as open water, so the land mode sets the level{}",
+                      100.0 * dark_share, split_db, mode_gap_db, dark_mean_db,
+                      db >= whole_db + Anchor::kLandModeMaxRaiseDb - 1e-4f ? " (bounded to +8 dB)" : "");
+  } else if (!std::isfinite(dark_share)) {
+    why = "one mode (no two-mode split): the plain percentile; VV alone cannot tell an all-land from an all-water "
+          "scene, so a scene that is all water may be under-mapped";
+  } else if (dark_share >= Anchor::kLandModeDarkShare) {
+    why = fmt::format("{:.0f}% of the VV values lie below the split, but {}: the plain percentile, which may lie on "
+                      "water",
+                      100.0 * dark_share,
+                      mode_gap_db < Anchor::kLandModeGapDb ? fmt::format("the modes are only {:.1f} dB apart", mode_gap_db)
+                      : dark_mean_db > Anchor::kLandModeMaxDarkDb
+                          ? fmt::format("the dark mode ({:.1f} dB) is brighter than open water", dark_mean_db)
+                      : 1.0f - dark_share < Anchor::kLandModeMinBrightShare
+                          ? std::string("fewer than 1% of the values are land")
+                          : std::string("the recipe asks for the plain rule (anchor.dark_scenes: whole_scene)"));
+  } else {
+    why = "mostly bright: the plain percentile";
+  }
   return {{"level_db", num(db)},
           {"measured_on", land_mode ? "land mode: the VV values above the two-mode split (a mostly dark scene)"
                                     : "every valid VV value"},
+          {"why", why},
           {"split_db", num(split_db)},
           {"dark_share", num(dark_share)},
           {"mode_gap_db", num(mode_gap_db)},

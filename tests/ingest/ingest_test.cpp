@@ -189,6 +189,7 @@ TEST(Anchor, MostlyDarkScenesAreAnchoredOnTheirLandMode) {
   EXPECT_LT(lv.db - lv.whole_db, ingest::Anchor::kLandModeMaxRaiseDb);
   EXPECT_NEAR(a.shift(dark.data(), nullptr, dark.size()), a.reference_db - lv.db, 1e-5f);
   EXPECT_EQ(lv.to_json()["measured_on"].get<std::string>().rfind("land mode", 0), 0u);
+  EXPECT_NE(lv.to_json()["why"].get<std::string>().find("as dark as open water"), std::string::npos);
   // The plain rule would anchor on the water: about 6 dB more shift, and the water read as land.
   ingest::Anchor whole = a;
   whole.dark_scenes = "whole_scene";
@@ -208,6 +209,7 @@ TEST(Anchor, MostlyDarkScenesAreAnchoredOnTheirLandMode) {
                         scene(2000, 0.8, -12.0f, -5.0f)}) {
     const ingest::AnchorLevel plain = a.level(v);
     EXPECT_FALSE(plain.land_mode);
+    EXPECT_FALSE(plain.to_json()["why"].get<std::string>().empty());
     EXPECT_FLOAT_EQ(plain.db, ingest::percentile_of(v, 80));
   }
   // The recipe key: default implicit, the other value kept, anything else refused by name.

@@ -318,8 +318,9 @@ void SceneRun::finish_outputs() {
     try {
       auto t0 = Clock::now();
       if (p_.write_polygons)
-        poly_ = io::polygonize_flood({classes_ ? classes_stage_ : writer.mask_stage(), writer.proba_stage(), gj_tmp,
-                                      p_.min_area_m2, p_.geojson_crs, bool(classes_)});
+        poly_ = io::polygonize_labels({classes_ ? classes_stage_ : writer.mask_stage(), writer.proba_stage(), gj_tmp,
+                                       p_.min_area_m2, p_.geojson_crs,
+                                       classes_ ? water_class_names() : std::vector<std::string>{}, "flood"});
       polygonize_seconds_ = seconds_since(t0);
       check();
       t0 = Clock::now();
@@ -427,12 +428,12 @@ SegmentResult SceneRun::record_and_commit() {
     stats["flood_area_km2"] = *area_m2 / 1e6;
     stats["area_method"] = writer_->pixel_area()->method();
   }
-  if (p_.write_polygons) stats["flood_polygon_area_km2"] = poly_.flood_area_m2 / 1e6;
+  if (p_.write_polygons) stats["flood_polygon_area_km2"] = poly_.area_m2 / 1e6;
   if (classes_) {
     stats["classes"] = classes_json();
     if (p_.write_polygons) {
-      stats["classes"]["permanent_water_polygons"] = poly_.permanent_polygons;
-      stats["classes"]["flood_water_polygons"] = poly_.flood_class_polygons;
+      stats["classes"]["permanent_water_polygons"] = poly_.class_polygons.at(0);  // water_class_names()
+      stats["classes"]["flood_water_polygons"] = poly_.class_polygons.at(1);
     }
   }
   if (exclusion_) stats["exclusion"] = exclusion_->stats(writer_->removal());

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,12 @@
 namespace drshym::infer {
 
 enum class ClassSource { change_model, reference_water, permanent_head };
+
+// The names of the classes raster's water values (1, 2), as the GeoJSON's `class` field writes them.
+inline const std::vector<std::string>& water_class_names() {
+  static const std::vector<std::string> names{"permanent_water", "flood_water"};
+  return names;
+}
 const char* to_string(ClassSource s);
 
 struct ClassesRule {

@@ -82,7 +82,7 @@ struct Piece {
 // kept, as soon as a row no longer continues it. Memory: O(width + pieces), whatever the scene.
 class PieceScan {
  public:
-  PieceScan(int width, bool classes) : width_(width), classes_(classes) {}
+  PieceScan(int width, int labels) : width_(width), labels_(labels) {}
 
   // Row y of the mask (values as floats) and of the probabilities.
   void add_row(int y, const float* mask, const float* proba) {
@@ -90,7 +90,7 @@ class PieceScan {
     size_t j = 0;  // first run of the previous row that may touch the current run
     for (int x = 0; x < width_;) {
       const float v = mask[x];
-      const int dn = v == 1.0f ? 1 : classes_ && v == 2.0f ? 2 : 0;
+      const int dn = v >= 1.0f && v <= float(labels_) && v == std::floor(v) ? int(v) : 0;
       int x1 = x + 1;
       while (x1 < width_ && mask[x1] == v) ++x1;
       if (dn != 0) {
@@ -190,7 +190,7 @@ class PieceScan {
   }
 
   int width_;
-  bool classes_;
+  int labels_;  // labels 1..labels_ are polygonized
   std::vector<Node> nodes_;
   std::vector<uint32_t> free_;
   std::vector<Run> prev_, cur_;
@@ -199,9 +199,9 @@ class PieceScan {
 
 // Pieces of the mask with the sums of their finite probabilities, both rasters read in strips
 // of rows.
-std::vector<Piece> scan_pieces(const Raster& mask, const Raster& proba, bool classes) {
+std::vector<Piece> scan_pieces(const Raster& mask, const Raster& proba, int labels) {
   const int width = mask.info().width, height = mask.info().height;
-  PieceScan scan(width, classes);
+  PieceScan scan(width, labels);
   constexpr int kStripRows = 256;
   std::vector<float> mv, pv;
   for (int y = 0; y < height; y += kStripRows) {
@@ -447,14 +447,14 @@ struct LayerOut {
   OGRLayer* layer = nullptr;
 };
 
-// The temporary GeoPackage of the polygons (see polygonize_flood): a layer "flood" with the mask
+// The temporary GeoPackage of the polygons (see polygonize_labels): a layer "labels" with the mask
 // value in an integer field DN.
 LayerOut create_scratch_layer(const std::string& gpkg_path, OGRSpatialReference& srs) {
   GDALDriver* gpkg = GetGDALDriverManager()->GetDriverByName("GPKG");
   GDALDatasetUniquePtr vds(gpkg->Create(gpkg_path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
   if (!vds) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(gpkg_path) + ": " + last_gdal_error());
   char** layer_opts = CSLSetNameValue(nullptr, "SPATIAL_INDEX", "NO");
-  OGRLayer* layer = vds->CreateLayer("flood", &srs, wkbPolygon, layer_opts);
+  OGRLayer* layer = vds->CreateLayer("labels", &srs, wkbPolygon, layer_opts);
   CSLDestroy(layer_opts);
   OGRFieldDefn dn("DN", OFTInteger);
   layer->CreateField(&dn);
@@ -463,7 +463,7 @@ LayerOut create_scratch_layer(const std::string& gpkg_path, OGRSpatialReference&
 
 // Polygons of the mask's non-zero pixels into the scratch layer, in one transaction.
 void polygonize_mask(const Raster& mask, const std::string& mask_path, LayerOut& polys) {
-  // The mask band is its own mask: only non-zero pixels (1 flood, 255 nodata) become polygons,
+  // The mask band is its own mask: only non-zero pixels (labels, 255 nodata) become polygons,
   // 8-connected; nodata polygons are dropped below. GDAL reads the band line by line, so
   // nothing scene-sized is held in memory.
   GDALRasterBand* band = mask.handle()->GetRasterBand(1);
@@ -493,17 +493,17 @@ AreaMeter scene_area_meter(OGRLayer& polygons, const RasterInfo& info, const OGR
   return AreaMeter(srs, 0.5 * (env.MinX + env.MaxX), 0.5 * (env.MinY + env.MaxY));
 }
 
-// Sets out_srs to `crs` and returns the transform of flood polygons from the scene's CRS to it.
+// Sets out_srs to `crs` and returns the transform of the polygons from the scene's CRS to it.
 std::unique_ptr<OGRCoordinateTransformation> transform_to(const std::string& crs, const OGRSpatialReference& srs,
                                                           OGRSpatialReference& out_srs) {
   out_srs.SetFromUserInput(crs.c_str());
   out_srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
   std::unique_ptr<OGRCoordinateTransformation> to_out(OGRCreateCoordinateTransformation(&srs, &out_srs));
-  if (!to_out) throw Error(ErrorKind::InvalidInput, "io", "cannot transform flood polygons to " + quoted(crs));
+  if (!to_out) throw Error(ErrorKind::InvalidInput, "io", "cannot transform polygons to " + quoted(crs));
   return to_out;
 }
 
-// The GeoJSON of the flood polygons (replacing any earlier one), with its fields: id, area_m2,
+// The GeoJSON of the polygons (replacing any earlier one), with its fields: id, area_m2,
 // mean_proba, and class with classes.
 LayerOut create_geojson(const PolygonizeParams& p, const GeoJsonCrs& out_crs, OGRSpatialReference& out_srs) {
   GDALDriver* gj = GetGDALDriverManager()->GetDriverByName("GeoJSON");
@@ -518,20 +518,20 @@ LayerOut create_geojson(const PolygonizeParams& p, const GeoJsonCrs& out_crs, OG
   }
   GDALDatasetUniquePtr out(gj->Create(p.out_path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
   if (!out) throw Error(ErrorKind::Io, "io", "cannot create " + quoted(p.out_path) + ": " + last_gdal_error());
-  OGRLayer* ol = out->CreateLayer("flood", &out_srs, wkbPolygon, lco);
+  OGRLayer* ol = out->CreateLayer(p.layer_name.c_str(), &out_srs, wkbPolygon, lco);
   CSLDestroy(lco);
   OGRFieldDefn f_id("id", OFTInteger), f_area("area_m2", OFTReal), f_mp("mean_proba", OFTReal);
   ol->CreateField(&f_id);
   ol->CreateField(&f_area);
   ol->CreateField(&f_mp);
-  if (p.classes) {
+  if (!p.class_names.empty()) {
     OGRFieldDefn f_class("class", OFTString);
     ol->CreateField(&f_class);
   }
   return LayerOut{std::move(out), ol};
 }
 
-// What writing a flood polygon needs besides the polygon: the scene, its pieces, the output.
+// What writing a polygon needs besides the polygon: the scene, its pieces, the output.
 struct PolygonWriter {
   const PolygonizeParams& p;
   const RasterInfo& info;
@@ -559,7 +559,7 @@ double polygon_mean_proba(const OGRGeometry& g, int dn, const PolygonWriter& w, 
     mean_p = piece->finite ? piece->sum / double(piece->finite) : 0.0;
   } else {
     mean_p =
-        mean_by_burning(g, gt, w.info.width, w.info.height, w.proba, "a flood polygon of " + quoted(w.p.mask_path));
+        mean_by_burning(g, gt, w.info.width, w.info.height, w.proba, "a polygon of " + quoted(w.p.mask_path));
     ++res.burned_for_stats;
   }
   return mean_p;
@@ -570,7 +570,7 @@ double polygon_mean_proba(const OGRGeometry& g, int dn, const PolygonWriter& w, 
 void write_polygon(OGRFeature& feat, const PolygonWriter& w, PolygonizeResult& res) {
   OGRGeometry* g = feat.GetGeometryRef();
   const int dn = g ? feat.GetFieldAsInteger("DN") : 0;
-  if (dn != 1 && !(w.p.classes && dn == 2)) return;
+  if (dn < 1 || dn > std::max<int>(1, int(w.p.class_names.size()))) return;
   const double area = w.meter.area_m2(*g);
   if (area < w.p.min_area_m2) {
     ++res.dropped_small;
@@ -584,20 +584,20 @@ void write_polygon(OGRFeature& feat, const PolygonWriter& w, PolygonizeResult& r
   of.SetField("id", res.polygons + 1);
   of.SetField("area_m2", area);
   of.SetField("mean_proba", mean_p);
-  if (w.p.classes) {
-    of.SetField("class", dn == 1 ? "permanent_water" : "flood_water");
-    (dn == 1 ? res.permanent_polygons : res.flood_class_polygons) += 1;
-    (dn == 1 ? res.permanent_area_m2 : res.flood_class_area_m2) += area;
+  if (!w.p.class_names.empty()) {
+    of.SetField("class", w.p.class_names[size_t(dn - 1)].c_str());
+    res.class_polygons[size_t(dn - 1)] += 1;
+    res.class_area_m2[size_t(dn - 1)] += area;
   }
   if (w.out.CreateFeature(&of) != OGRERR_NONE)
     throw Error(ErrorKind::Io, "io", "cannot write a polygon to " + quoted(w.p.out_path));
   ++res.polygons;
-  res.flood_area_m2 += area;
+  res.area_m2 += area;
 }
 
 }  // namespace
 
-PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
+PolygonizeResult polygonize_labels(const PolygonizeParams& p) {
   gdal_init();
   auto mask = Raster::open(p.mask_path);
   auto proba = Raster::open(p.proba_path);
@@ -626,11 +626,13 @@ PolygonizeResult polygonize_flood(const PolygonizeParams& p) {
   LayerOut out = create_geojson(p, out_crs, out_srs);
 
   PolygonizeResult res;
+  res.class_polygons.assign(p.class_names.size(), 0);
+  res.class_area_m2.assign(p.class_names.size(), 0.0);
   // Mean probabilities come from one pass over the mask and the probabilities that sums them
   // per 8-connected piece: the same pixels as each polygon's (GDALPolygonize makes one polygon
   // of each piece), in time linear in the scene. Burning each polygon over its envelope
   // instead was quadratic when a river split into thousands of pieces spanning the scene.
-  const std::vector<Piece> pieces = scan_pieces(mask, proba, p.classes);
+  const std::vector<Piece> pieces = scan_pieces(mask, proba, std::max<int>(1, int(p.class_names.size())));
   const PolygonWriter w{p, info, proba, pieces, meter, to_out.get(), *out.layer};
   for (auto& feat : *polys.layer) write_polygon(*feat, w, res);
   out.ds.reset();  // flush

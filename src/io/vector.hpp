@@ -1,6 +1,6 @@
 #pragma once
 // Vector side of GDAL/OGR: areas of interest (GeoJSON polygons in any CRS), rasterizing them
-// onto a pixel grid, and polygonizing flood masks into GeoJSON with per-polygon attributes.
+// onto a pixel grid, and polygonizing labelled masks into GeoJSON with per-polygon attributes.
 #include <array>
 #include <memory>
 #include <string>
@@ -47,17 +47,18 @@ class Aoi {
 void require_named_geojson_crs(const nlohmann::json& geojson);
 
 struct PolygonizeParams {
-  std::string mask_path;       // uint8 raster: 1 flood, 0 dry, 255 nodata
+  std::string mask_path;       // uint8 label raster: 0 background, labels 1, 2, ..., 255 nodata
   std::string proba_path;      // float raster on the same grid (mean probability per polygon)
   std::string out_path;        // GeoJSON to write
   double min_area_m2 = 0;      // drop polygons smaller than this (speckle)
   std::string out_crs = "rfc7946";  // see parse_geojson_crs
-  // mask_path holds water classes instead (1 permanent water, 2 flood water, 0 dry, 255
-  // nodata): polygons of both classes, each with `class` ("permanent_water" | "flood_water").
-  bool classes = false;
+  // The names of labels 1, 2, ... written as each polygon's `class`; labels past the list are
+  // not polygonized. Empty: label 1 only, and no `class` field (a plain 1/0 mask).
+  std::vector<std::string> class_names;
+  std::string layer_name = "polygons";  // the GeoJSON's layer ("name" member)
 };
 
-// Which CRS flood polygons are written in: "rfc7946" (default; WGS 84 lon/lat without a `crs`
+// Which CRS the polygons are written in: "rfc7946" (default; WGS 84 lon/lat without a `crs`
 // member, as RFC 7946 requires), "source" (the scene's CRS, with a `crs` member), or any CRS
 // GDAL understands ("EPSG:3857", a WKT or PROJ string). Throws Usage for anything else, so a
 // typo fails before any work.
@@ -70,18 +71,19 @@ GeoJsonCrs parse_geojson_crs(const std::string& value);
 struct PolygonizeResult {
   int polygons = 0;            // written
   int dropped_small = 0;
-  double flood_area_m2 = 0;    // of written polygons (all water)
-  // With classes: polygons and area per class (permanent water, flood water).
-  int permanent_polygons = 0, flood_class_polygons = 0;
-  double permanent_area_m2 = 0, flood_class_area_m2 = 0;
+  double area_m2 = 0;          // of written polygons (every label)
+  // With class_names: polygons and area per label (index = label - 1).
+  std::vector<int> class_polygons;
+  std::vector<double> class_area_m2;
   // Polygons whose mean_proba was found by rasterizing them because they matched no piece of
   // the one-pass scan (a safety net; 0 unless GDAL's polygons and the scan disagree).
   int burned_for_stats = 0;
 };
 
-// Flood polygons (value 1) of a mask, with area_m2 (ground area in m²: see io/area.hpp) and
-// mean_proba (of the finite probabilities of its pixels); with classes, the polygons of both
-// water classes with their class. Time linear in the scene's size, memory O(width + polygons).
-PolygonizeResult polygonize_flood(const PolygonizeParams& p);
+// The polygons of a mask's labels (label 1, or every named label), with area_m2 (ground area in
+// m²: see io/area.hpp), mean_proba (of the finite probabilities of its pixels) and, with
+// class_names, its class. io knows no class: the caller names them (infer: the water classes).
+// Time linear in the scene's size, memory O(width + polygons).
+PolygonizeResult polygonize_labels(const PolygonizeParams& p);
 
 }  // namespace drshym::io

@@ -157,12 +157,12 @@ TEST(Polygonize, GeographicMaskAreasAndRfc7946Default) {
   // --min-area is in m²: 100,000 m² keeps the block (~140,000 m²), 200,000 m² drops it. Before
   // areas were measured on the ground, this block measured 1.6e-5 "m²" (degrees²).
   io::PolygonizeParams pp{tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 1e5, "rfc7946"};
-  auto r = io::polygonize_flood(pp);
+  auto r = io::polygonize_labels(pp);
   ASSERT_EQ(r.polygons, 1);
-  EXPECT_NEAR(r.flood_area_m2 / expected, 1.0, 1e-4);
+  EXPECT_NEAR(r.area_m2 / expected, 1.0, 1e-4);
   pp.min_area_m2 = 2e5;
   pp.out_path = tmp.file("g.geojson");
-  EXPECT_EQ(io::polygonize_flood(pp).dropped_small, 1);
+  EXPECT_EQ(io::polygonize_labels(pp).dropped_small, 1);
   // RFC 7946: no `crs` member, lon/lat coordinates.
   nlohmann::json gj;
   std::ifstream(tmp.file("f.geojson")) >> gj;
@@ -174,7 +174,7 @@ TEST(Polygonize, GeographicMaskAreasAndRfc7946Default) {
   pp.out_crs = "source";
   pp.min_area_m2 = 0;
   pp.out_path = tmp.file("s.geojson");
-  io::polygonize_flood(pp);
+  io::polygonize_labels(pp);
   nlohmann::json sj;
   std::ifstream(tmp.file("s.geojson")) >> sj;
   ASSERT_TRUE(sj.contains("crs"));
@@ -197,9 +197,9 @@ TEST(Polygonize, UtmMaskInRfc7946IsLonLatWithoutCrsMember) {
     auto p = io::Raster::create_geotiff(tmp.file("proba.tif"), o);
     p.write_band(1, Window{0, 0, 32, 32}, proba.data());
   }
-  auto r = io::polygonize_flood({tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 0.0, "rfc7946"});
+  auto r = io::polygonize_labels({tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 0.0, "rfc7946"});
   EXPECT_EQ(r.polygons, 1);
-  EXPECT_NEAR(r.flood_area_m2, 320.0 * 320.0, 1e-3);  // measured in the source CRS, not in degrees
+  EXPECT_NEAR(r.area_m2, 320.0 * 320.0, 1e-3);  // measured in the source CRS, not in degrees
   nlohmann::json gj;
   std::ifstream(tmp.file("f.geojson")) >> gj;
   EXPECT_FALSE(gj.contains("crs"));
@@ -230,12 +230,15 @@ TEST(Polygonize, DryGeographicMaskIsAnEmptyFeatureCollection) {
   }
   for (const std::string crs : {"rfc7946", "source"}) {
     for (const bool classes : {false, true}) {
-      io::PolygonizeParams pp{tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 0.0, crs, classes};
-      const auto r = io::polygonize_flood(pp);
+      io::PolygonizeParams pp{tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 0.0, crs,
+                              classes ? std::vector<std::string>{"permanent_water", "flood_water"}
+                                      : std::vector<std::string>{}};
+      const auto r = io::polygonize_labels(pp);
       EXPECT_EQ(r.polygons, 0) << crs;
       EXPECT_EQ(r.dropped_small, 0) << crs;
-      EXPECT_EQ(r.flood_area_m2, 0.0) << crs;
-      EXPECT_EQ(r.permanent_area_m2 + r.flood_class_area_m2, 0.0) << crs;
+      EXPECT_EQ(r.area_m2, 0.0) << crs;
+      for (double a : r.class_area_m2) EXPECT_EQ(a, 0.0) << crs;
+      EXPECT_EQ(r.class_area_m2.size(), classes ? 2u : 0u);
       nlohmann::json gj;
       std::ifstream(tmp.file("f.geojson")) >> gj;
       EXPECT_EQ(gj["type"], "FeatureCollection") << crs;

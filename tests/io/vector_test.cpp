@@ -137,10 +137,10 @@ TEST(Polygonize, AreaMeanProbaMinAreaAndCrs) {
     auto p = io::Raster::create_geotiff(tmp.file("proba.tif"), o);
     p.write_band(1, Window{0, 0, 100, 80}, proba.data());
   }
-  auto r = io::polygonize_flood({tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 500.0, "source"});
+  auto r = io::polygonize_labels({tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("f.geojson"), 500.0, "source"});
   EXPECT_EQ(r.polygons, 1);
   EXPECT_EQ(r.dropped_small, 1);
-  EXPECT_NEAR(r.flood_area_m2, 40000.0, 1e-6);
+  EXPECT_NEAR(r.area_m2, 40000.0, 1e-6);
   nlohmann::json gj;
   std::ifstream(tmp.file("f.geojson")) >> gj;
   ASSERT_EQ(gj["features"].size(), 1u);
@@ -148,7 +148,7 @@ TEST(Polygonize, AreaMeanProbaMinAreaAndCrs) {
   EXPECT_NEAR(props["area_m2"].get<double>(), 40000.0, 1e-6);
   EXPECT_NEAR(props["mean_proba"].get<double>(), 0.9, 1e-5);
   // In EPSG:4326 the same polygon has degree coordinates and the same area attribute.
-  auto r2 = io::polygonize_flood({tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("g.geojson"), 0.0, "EPSG:4326"});
+  auto r2 = io::polygonize_labels({tmp.file("mask.tif"), tmp.file("proba.tif"), tmp.file("g.geojson"), 0.0, "EPSG:4326"});
   EXPECT_EQ(r2.polygons, 2);
   nlohmann::json g2;
   std::ifstream(tmp.file("g.geojson")) >> g2;
@@ -161,7 +161,7 @@ TEST(Polygonize, AreaMeanProbaMinAreaAndCrs) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reference: io::polygonize_flood as it was before its statistics were computed in one
+// Reference: io::polygonize_labels (then polygonize_flood) as it was before its statistics were computed in one
 // streaming pass (issue 24). It polygonizes the mask, then burns every polygon over its
 // envelope with GDALRasterizeGeometries to average the probabilities of the pixels whose centre
 // lies inside: quadratic on scenes with many pieces, but it defines what mean_proba means. Kept
@@ -259,16 +259,19 @@ io::PolygonizeResult polygonize_flood(const io::PolygonizeParams& p) {
   ol->CreateField(&f_id);
   ol->CreateField(&f_area);
   ol->CreateField(&f_mp);
-  if (p.classes) {
+  const bool classes = !p.class_names.empty();
+  if (classes) {
     OGRFieldDefn f_class("class", OFTString);
     ol->CreateField(&f_class);
   }
   io::PolygonizeResult res;
+  res.class_polygons.assign(p.class_names.size(), 0);
+  res.class_area_m2.assign(p.class_names.size(), 0.0);
   const GeoTransform& gt = info.geotransform;
   for (auto& feat : *layer) {
     OGRGeometry* g = feat->GetGeometryRef();
     const int dn = g ? feat->GetFieldAsInteger("DN") : 0;
-    if (dn != 1 && !(p.classes && dn == 2)) continue;
+    if (dn != 1 && !(classes && dn == 2)) continue;
     const double area = meter.area_m2(*g);
     if (area < p.min_area_m2) {
       ++res.dropped_small;
@@ -300,20 +303,24 @@ io::PolygonizeResult polygonize_flood(const io::PolygonizeParams& p) {
     of.SetField("id", res.polygons + 1);
     of.SetField("area_m2", area);
     of.SetField("mean_proba", mean_p);
-    if (p.classes) {
+    if (classes) {
       of.SetField("class", dn == 1 ? "permanent_water" : "flood_water");
-      (dn == 1 ? res.permanent_polygons : res.flood_class_polygons) += 1;
-      (dn == 1 ? res.permanent_area_m2 : res.flood_class_area_m2) += area;
+      res.class_polygons[size_t(dn - 1)] += 1;
+      res.class_area_m2[size_t(dn - 1)] += area;
     }
     if (ol->CreateFeature(&of) != OGRERR_NONE) throw std::runtime_error("reference: cannot write a polygon");
     ++res.polygons;
-    res.flood_area_m2 += area;
+    res.area_m2 += area;
   }
   out.reset();
   return res;
 }
 
 }  // namespace legacy_reference
+
+// What infer names the classes raster's values (infer::water_class_names()); io knows no class.
+const std::vector<std::string> kWaterClasses{"permanent_water", "flood_water"};
+const std::vector<std::string> kNone;
 
 namespace {
 
@@ -452,20 +459,20 @@ TEST(Polygonize, StreamingStatisticsMatchThePerPolygonReference) {
           const std::string what = grid.name + (classes ? " classes" : " flood") + " min " +
                                    std::to_string(min_area) + " " + out_crs;
           SCOPED_TRACE(what);
-          io::PolygonizeParams p{mask, proba, tmp.file("new.geojson"), min_area, out_crs, classes};
-          const auto got = io::polygonize_flood(p);
+          io::PolygonizeParams p{mask, proba, tmp.file("new.geojson"), min_area, out_crs, classes ? kWaterClasses : kNone,
+                                 "flood"};
+          const auto got = io::polygonize_labels(p);
           p.out_path = tmp.file("ref.geojson");
           const auto ref = legacy_reference::polygonize_flood(p);
           EXPECT_EQ(got.polygons, ref.polygons);
           EXPECT_EQ(got.dropped_small, ref.dropped_small);
-          EXPECT_NEAR(got.flood_area_m2, ref.flood_area_m2, 1e-9 * ref.flood_area_m2);
-          EXPECT_EQ(got.permanent_polygons, ref.permanent_polygons);
-          EXPECT_EQ(got.flood_class_polygons, ref.flood_class_polygons);
-          EXPECT_NEAR(got.permanent_area_m2, ref.permanent_area_m2, 1e-9 * ref.permanent_area_m2);
-          EXPECT_NEAR(got.flood_class_area_m2, ref.flood_class_area_m2, 1e-9 * ref.flood_class_area_m2);
+          EXPECT_NEAR(got.area_m2, ref.area_m2, 1e-9 * ref.area_m2);
+          EXPECT_EQ(got.class_polygons, ref.class_polygons);
+          for (size_t k = 0; k < ref.class_area_m2.size(); ++k)
+            EXPECT_NEAR(got.class_area_m2[k], ref.class_area_m2[k], 1e-9 * ref.class_area_m2[k]);
           if (classes && min_area == 0) {  // many pieces of both classes
-            EXPECT_GT(ref.permanent_polygons, 500);
-            EXPECT_GT(ref.flood_class_polygons, 500);
+            EXPECT_GT(ref.class_polygons[0], 500);
+            EXPECT_GT(ref.class_polygons[1], 500);
           }
           if (min_area > 0) {
             EXPECT_GT(ref.dropped_small, 500);

@@ -34,6 +34,17 @@ std::string write_scene(const drshym::testing::TempDir& tmp, int w, int h, std::
   return path;
 }
 
+// Cuts scene into 64 px tiles under tmp/tiles and returns the first tile's path.
+std::string first_tile_of(const drshym::testing::TempDir& tmp, const std::string& scene) {
+  ingest::TileParams p;
+  p.scene_uri = scene;
+  p.out_dir = tmp.file("tiles");
+  p.grid = {64, 0};
+  p.progress = false;
+  ingest::tile_scene(p);
+  return tmp.file("tiles/images/" + fs::path(scene).stem().string() + "_tile_00000.tif");
+}
+
 void expect_error_mentions(const std::function<void()>& f, const std::string& needle) {
   try {
     f();
@@ -243,13 +254,7 @@ TEST(Anchor, SceneShiftIsMeasuredOnTheSceneAndTilesCarryIt) {
     if (all.valid[i]) v.push_back(all.data[i]);
   EXPECT_FLOAT_EQ(q, ingest::percentile_of(v, 80));
   // A tile is anchored like its scene, not like itself.
-  ingest::TileParams p;
-  p.scene_uri = scene;
-  p.out_dir = tmp.file("tiles");
-  p.grid = {64, 0};
-  p.progress = false;
-  ingest::tile_scene(p);
-  auto tile = ingest::open_scene(tmp.file("tiles/images/scene_tile_00000.tif"), false);
+  auto tile = ingest::open_scene(first_tile_of(tmp, scene), false);
   float tq = NAN;
   ingest::scene_anchor_shift(tile, anchor, &tq, &from_meta);
   EXPECT_TRUE(from_meta);
@@ -295,14 +300,8 @@ TEST(Anchor, TilesOfAMostlyDarkSceneCarryItsLandMode) {
   ingest::AnchorLevel lv;
   const float shift = ingest::scene_anchor_shift(ingest::open_scene(scene, false), anchor, nullptr, nullptr, 2048, &lv);
   ASSERT_TRUE(lv.land_mode);
-  ingest::TileParams p;
-  p.scene_uri = scene;
-  p.out_dir = tmp.file("tiles");
-  p.grid = {64, 0};
-  p.progress = false;
-  ingest::tile_scene(p);
   // The first tile is all water: on its own it would be anchored on water.
-  auto tile = ingest::open_scene(tmp.file("tiles/images/dark_tile_00000.tif"), false);
+  auto tile = ingest::open_scene(first_tile_of(tmp, scene), false);
   ingest::AnchorLevel tl;
   bool from_meta = false;
   EXPECT_NEAR(ingest::scene_anchor_shift(tile, anchor, nullptr, &from_meta, 2048, &tl), shift, 1e-3);

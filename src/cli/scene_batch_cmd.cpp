@@ -6,6 +6,7 @@
 #include "cli/command.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "pipeline/limits.hpp"
 
 namespace drshym::cli {
 namespace {
@@ -31,7 +32,7 @@ class BatchCommand : public Command {
                   "(the record's provenance.output_key); recompute the others");
     sub->add_option("--ckpt", opt_.checkpoint,
                     "Checkpoint for every scene; default: the embedded model for each scene's bands");
-    sub->add_option("--tile", opt_.segment.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
+    sub->add_option("--tile", opt_.segment.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(pipeline::kMinTile, pipeline::kMaxTile));
     sub->add_option("--overlap", opt_.segment.grid.overlap, "Overlap between tiles in pixels")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);

@@ -8,6 +8,7 @@
 #include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
 #include "pipeline/scene_job.hpp"
+#include "pipeline/limits.hpp"
 
 namespace drshym::cli {
 namespace {
@@ -42,7 +43,7 @@ class SegmentCommand : public Command {
     sub->add_option("--aoi", p_.aoi_path,
                     "Area of interest: polygon GeoJSON (any CRS); only windows touching it run and outputs are\n"
                     "cropped to it (probabilities inside equal an uncropped run's)");
-    sub->add_option("--tile", p_.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
+    sub->add_option("--tile", p_.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(pipeline::kMinTile, pipeline::kMaxTile));
     sub->add_option("--overlap", p_.grid.overlap, "Overlap between tiles in pixels")->capture_default_str()->check(CLI::NonNegativeNumber);
     sub->add_option("--threshold", threshold_, "Decision threshold on calibrated probability (default: the checkpoint's)")
         ->check(CLI::Range(0.0, 1.0));

@@ -3,6 +3,7 @@
 #include "serve/server.hpp"
 
 #include "drshym/version.hpp"
+#include "pipeline/limits.hpp"
 
 namespace drshym::serve {
 
@@ -290,6 +291,10 @@ nlohmann::json openapi_spec() {
 )JSON");
     add_map_page(j);
     j["info"]["version"] = kVersion;
+    // The tile bounds the request parser applies (pipeline/limits.hpp), stated once.
+    auto& tile = j["components"]["schemas"]["SegmentRequest"]["properties"]["options"]["properties"]["tile"];
+    tile["minimum"] = pipeline::kApiMinTile;
+    tile["maximum"] = pipeline::kApiMaxTile;
     return j;
   }();
   return spec;

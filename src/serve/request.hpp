@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/limits.hpp"
+
 namespace drshym::serve {
 
 class InputPolicy {
@@ -34,7 +36,7 @@ class InputPolicy {
 };
 
 struct RequestLimits {
-  int min_tile = 64, max_tile = 2048;
+  int min_tile = pipeline::kApiMinTile, max_tile = pipeline::kApiMaxTile;
   // Grad-CAM keeps a tile's activations and gradients: memory grows with tile², about 4 GB
   // for one 2048 px tile, so explained requests take smaller tiles.
   int max_explain_tile = 512;

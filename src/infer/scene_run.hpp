@@ -14,11 +14,11 @@
 #include "core/fs.hpp"
 #include "ingest/preprocess.hpp"
 #include "ingest/scene.hpp"
+#include "infer/classes_stage.hpp"
 #include "infer/exclusion_stage.hpp"
 #include "infer/predictor.hpp"
 #include "infer/proba_writer.hpp"
 #include "infer/segment.hpp"
-#include "infer/water_classes.hpp"
 #include "io/raster.hpp"
 #include "io/vector.hpp"
 #include "tiling/window_grid.hpp"
@@ -32,6 +32,9 @@ inline double seconds_since(Clock::time_point t) { return std::chrono::duration<
 // hands to the next; every stage checks the hooks' token and the interrupt flag.
 //   prepare, finish_outputs, record_and_commit   segment.cpp
 //   run_model (tiles → model → blend)            segment_model.cpp (its ModelStage)
+// Optional features that run through several stages are stage objects of their own, called at
+// each phase they take part in: the water classes (ClassesStage, classes_stage.hpp, which says
+// how a new one plugs in) and the terrain (ExclusionStage).
 class SceneRun {
  public:
   SceneRun(const SegmentParams& p, const SceneModels& models, const SegmentHooks& hooks)
@@ -50,17 +53,15 @@ class SceneRun {
   void progress(const char* stage, double f) const {
     if (hooks_.progress) hooks_.progress(stage, f);
   }
+  void prepare_outputs();  // prepare's second half, once the scene is open and the tiles laid
   nlohmann::json provenance() const;
   SceneProducts products() const {
     return {writer_->mask_stage(), writer_->proba_stage(), info_.crs_wkt,
             info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold(),
-            classes_ ? classes_stage_ : "", classes_ ? classes_json() : nlohmann::json(nullptr),
+            classes_ ? classes_->stage() : "", classes_ ? classes_->stats() : nlohmann::json(nullptr),
             exclusion_ ? exclusion_->flags_stage() : "",
             exclusion_ ? exclusion_->stats(writer_->removal()) : nlohmann::json(nullptr)};
   }
-  void prepare_classes(const io::CreateOptions& geo, const OutputCrop& crop);
-  nlohmann::json classes_json() const;
-  nlohmann::json classes_provenance() const;
   double threshold() const { return p_.threshold ? *p_.threshold : predictor_.threshold(); }
 
   const SegmentParams& p_;
@@ -84,17 +85,7 @@ class SceneRun {
   core::OutputSet outs_;
   std::optional<ProbaWriter> writer_;
   std::optional<BlendedBand> cam_;  // with hooks_.explain
-  // water classes (p_.write_classes)
-  std::optional<ClassSource> classes_;
-  std::shared_ptr<const Predictor> own_type_model_;  // loaded here when the caller gave none
-  const Predictor* type_model_ = nullptr;            // given_type_model_ or own_type_model_
-  const ingest::Preprocess* type_pp_ = nullptr;      // the type model's recipe
-  int type_head_ = 0;  // > 0: the main network's permanent-water head is the type layer (no second network)
-  float type_shift_ = 0, before_shift_ = 0, before_vv_db_ = std::numeric_limits<float>::quiet_NaN();
-  int before_vv_band_ = 1;
-  std::string before_stage_, reference_stage_, classes_stage_;  // scratch rasters
-  std::optional<BlendedBand> type_band_;  // the type model's blended probabilities
-  ClassesTally classes_tally_;
+  std::optional<ClassesStage> classes_;      // with p_.write_classes
   std::optional<ExclusionStage> exclusion_;  // with p_.dem_uri
   std::vector<std::string> model_terrain_;    // height, slope, HAND on the scene grid, when the model reads them
   core::OutputSet scratch_;  // never finished: its files are removed whatever happens
@@ -105,7 +96,7 @@ class SceneRun {
   double read_seconds_ = 0, write_seconds_ = 0;
   // finish
   io::PolygonizeResult poly_;
-  double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0, classes_seconds_ = 0, terrain_seconds_ = 0;
+  double finish_seconds_ = 0, polygonize_seconds_ = 0, overlay_seconds_ = 0, terrain_seconds_ = 0;
 };
 
 

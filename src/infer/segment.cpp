@@ -23,7 +23,6 @@
 #include "core/progress.hpp"
 #include "ingest/record.hpp"
 #include "ingest/scene.hpp"
-#include "io/decimate.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "io/vector.hpp"
@@ -73,7 +72,9 @@ void SceneRun::prepare() {
     throw Error(ErrorKind::Usage, "segment",
                 "model " + predictor_.describe() + " reads Sentinel-2 bands (" + pp_.optical_bands().front() +
                     ", ...): it is a distillation teacher for `drshym train`; segment maps SAR scenes with an S1 model");
-  type_model_ = checked_type_model(p_, predictor_, given_type_model_, own_type_model_);
+  // The class options' usage checks, and their type model (loaded when the caller gave none).
+  if (p_.write_classes) classes_.emplace(p_, predictor_, given_type_model_);
+  else check_no_classes(p_, predictor_);
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();
   core::ensure_writable_dir(p_.out_dir);
@@ -116,7 +117,13 @@ void SceneRun::prepare() {
   res_.scene_id = scene_->id;
   res_.tiles = int(std::count(touches_.begin(), touches_.end(), 1));
   base_ = p_.out_dir + "/" + scene_->id;
+  prepare_outputs();
+  progress("prepare", 1.0);
+}
 
+// The output rasters' writers on the output grid (the AOI's region, or the whole scene), then
+// the stages that prepare before the model: the water classes' inputs, the terrain's flags.
+void SceneRun::prepare_outputs() {
   io::CreateOptions geo = io::like(info_, 1, io::DataType::Float32, std::nullopt);
   geo.width = region_.w;
   geo.height = region_.h;
@@ -130,7 +137,12 @@ void SceneRun::prepare() {
     res_.outputs["cam"] = base_ + "_cam.tif";
     cam_.emplace(geo, *grid_, base_ + "_cam.tif", "gradcam_relevance", crop);
   }
-  if (p_.write_classes) prepare_classes(geo, crop);
+  if (classes_) {
+    classes_->prepare({*scene_, io::Grid{info_.crs_wkt, info_.geotransform, info_.width, info_.height}, geo, region_,
+                       *grid_, crop, pp_.anchor, anchor_shift_, base_, [this] { check(); }},
+                      scratch_);
+    res_.outputs["classes"] = classes_->final_path();
+  }
   if (exclusion_) {
     check();
     const auto t0 = Clock::now();
@@ -143,136 +155,6 @@ void SceneRun::prepare() {
     }
     terrain_seconds_ = seconds_since(t0);
   }
-  progress("prepare", 1.0);
-}
-
-// The water type layer: the pre-event scene warped onto this scene's grid for the change
-// model, the reference raster warped onto the output grid, or the permanent-water head alone.
-// Every check on the extra inputs runs here, before any compute.
-void SceneRun::prepare_classes(const io::CreateOptions& geo, const OutputCrop& crop) {
-  res_.outputs["classes"] = base_ + "_classes.tif";
-  classes_stage_ = core::temp_path_for(base_ + "_classes.stage.tif");
-  scratch_.adopt(classes_stage_);
-  if (!p_.reference_water.empty()) {
-    classes_ = ClassSource::reference_water;
-    reference_stage_ = core::temp_path_for(base_ + "_reference.stage.tif");
-    scratch_.adopt(reference_stage_);
-    const io::Grid out_grid{info_.crs_wkt, geo.geotransform, geo.width, geo.height};
-    io::RasterInfo ref_info = [&] {
-      try {
-        return io::Raster::open(p_.reference_water).info();
-      } catch (const Error& e) {
-        throw Error(e.kind(), "segment", "--reference-water: " + std::string(e.what()));
-      }
-    }();
-    if (!ref_info.crs_wkt.empty() && ref_info.has_geotransform && !io::may_overlap(ref_info, out_grid))
-      throw Error(ErrorKind::InvalidInput, "segment",
-                  "reference water raster " + quoted(p_.reference_water) + " does not overlap scene " + quoted(p_.scene_uri));
-    io::warp_band_to_grid(p_.reference_water, 1, out_grid, reference_stage_, "bilinear", "--reference-water");
-    if (io::finite_pixels_sampled(reference_stage_) == 0)
-      throw Error(ErrorKind::InvalidInput, "segment",
-                  "reference water raster " + quoted(p_.reference_water) + " has no value over scene " +
-                      quoted(p_.scene_uri) + " (no overlap, or all nodata there)");
-    return;
-  }
-  if (p_.before_uri.empty() && !type_model_) {
-    // The main network has a permanent-water head (checked_type_model loaded no network): the
-    // classes cost that head, computed in the same pass as the water.
-    type_head_ = predictor_.head_index("permanent_water");
-    if (type_head_ <= 0) throw Error(ErrorKind::Internal, "segment", "no water type model and no permanent-water head");
-    type_band_.emplace(geo, *grid_, base_ + "_water_type.tif", "water_type_probability", crop);
-    classes_ = ClassSource::permanent_head;
-    return;
-  }
-  type_pp_ = &type_model_->preprocess();
-  const ingest::Anchor& ta = type_pp_->anchor;
-  type_shift_ = (ta.enabled == pp_.anchor.enabled && ta.percentile == pp_.anchor.percentile &&
-                 ta.reference_db == pp_.anchor.reference_db)
-                    ? anchor_shift_
-                    : ingest::scene_anchor_shift(*scene_, ta);
-  type_band_.emplace(geo, *grid_, base_ + "_water_type.tif", "water_type_probability", crop);
-  if (p_.before_uri.empty()) {
-    classes_ = ClassSource::permanent_head;
-    return;
-  }
-  classes_ = ClassSource::change_model;
-  // The pre-event scene: its own checks (bands, CRS, dB scale, some valid pixel), each naming it.
-  std::optional<ingest::Scene> before;
-  try {
-    before.emplace(ingest::open_scene(p_.before_uri, false));
-    ingest::require_some_valid(*before);
-  } catch (const Error& e) {
-    throw Error(e.kind(), "segment", "--before: " + std::string(e.what()));
-  }
-  before_vv_band_ = before->bands.vv;
-  if (scene_->bands.assumed != before->bands.assumed)
-    core::log().info("segment: {} names its polarisations and {} does not: band {} of the pre-event scene is taken as VV",
-                     scene_->bands.assumed ? quoted(p_.before_uri) : quoted(p_.scene_uri),
-                     scene_->bands.assumed ? quoted(p_.scene_uri) : quoted(p_.before_uri), before_vv_band_);
-  const io::Grid full{info_.crs_wkt, info_.geotransform, info_.width, info_.height};
-  if (!io::may_overlap(before->raster.info(), full))
-    throw Error(ErrorKind::InvalidInput, "segment",
-                "pre-event scene " + quoted(p_.before_uri) + " does not overlap scene " + quoted(p_.scene_uri));
-  before.reset();
-  before_stage_ = core::temp_path_for(base_ + "_before.stage.tif");
-  scratch_.adopt(before_stage_);
-  check();
-  io::warp_band_to_grid(p_.before_uri, before_vv_band_, full, before_stage_, "bilinear", "--before");
-  check();
-  // The pre-event anchor: its VV percentile over this scene's footprint (as the change model
-  // saw both dates of one area in training).
-  before_vv_db_ = ingest::percentile_of(io::read_decimated(io::Raster::open(before_stage_), 1, 2048).values, ta.percentile);
-  if (!std::isfinite(before_vv_db_))
-    throw Error(ErrorKind::InvalidInput, "segment",
-                "pre-event scene " + quoted(p_.before_uri) + " has no valid pixel over scene " + quoted(p_.scene_uri) +
-                    " (they do not overlap, or the pre-event scene is nodata there)");
-  before_shift_ = ta.shift_for(before_vv_db_);
-}
-
-nlohmann::json SceneRun::classes_json() const {
-  nlohmann::json j = classes_tally_.to_json();
-  j["source"] = to_string(*classes_);
-  return j;
-}
-
-nlohmann::json SceneRun::classes_provenance() const {
-  if (!classes_) return nullptr;
-  nlohmann::json j{{"source", to_string(*classes_)}};
-  if (type_head_ > 0) {
-    j["model"] = {{"head", "permanent_water"},
-                  {"of", "the water model (one pass, two heads)"},
-                  {"checkpoint", predictor_.checkpoint_path()},
-                  {"checkpoint_sha256", predictor_.checkpoint_sha256()},
-                  {"temperature", predictor_.head_temperature(type_head_)},
-                  {"threshold", predictor_.head_threshold(type_head_)}};
-  } else if (type_model_) {
-    j["model"] = {{"checkpoint", type_model_->checkpoint_path()},
-                  {"checkpoint_sha256", type_model_->checkpoint_sha256()},
-                  {"describe", type_model_->describe()},
-                  {"bands", type_pp_->bands},
-                  {"temperature", type_model_->temperature()},
-                  {"threshold", type_model_->threshold()},
-                  {"anchor_shift_db", type_shift_}};
-  }
-  if (*classes_ == ClassSource::change_model)
-    j["before"] = {{"source_uri", source_uri_of(p_.before_uri)},
-                   {"vv_band", before_vv_band_},
-                   {"warp", "gdalwarp -r bilinear onto this scene's grid"},
-                   {"vv_percentile_db", before_vv_db_},
-                   {"anchor_shift_db", before_shift_}};
-  if (*classes_ == ClassSource::reference_water)
-    j["reference_water"] = {{"source_uri", source_uri_of(p_.reference_water)},
-                            {"min_occurrence_percent", p_.reference_water_min},
-                            {"warp", "gdalwarp -r bilinear onto the output grid"}};
-  j["rule"] = *classes_ == ClassSource::change_model
-                  ? fmt::format("water with P(flood) >= threshold is flood water; other water is permanent where "
-                                "the pre-event VV (anchored) was below {:g} dB, else flood",
-                                ClassesRule::kPermanentMaxBeforeDb)
-              : *classes_ == ClassSource::reference_water
-                  ? "water where the reference occurrence >= min is permanent, other water flood"
-                  : "water with P(permanent) >= threshold is permanent water, other water flood";
-  j["unknown_type"] = "water with no pre-event or reference value there is flood water";
-  return j;
 }
 
 // ---- finish: COGs, polygons and overlay from the complete staged rasters ----
@@ -293,21 +175,7 @@ void SceneRun::finish_outputs() {
   if (overlay) res_.outputs["overlay_png"] = png;
   if (cam_overlay) res_.outputs["cam_overlay_png"] = cam_png;
   if (classes_) {
-    const auto t0 = Clock::now();
-    ClassesRule rule;
-    rule.source = *classes_;
-    rule.type_path = *classes_ == ClassSource::reference_water ? reference_stage_ : type_band_->stage();
-    rule.cut = *classes_ == ClassSource::reference_water ? p_.reference_water_min
-               : type_head_ > 0                             ? predictor_.head_threshold(type_head_)
-                                                            : type_model_->threshold();
-    if (*classes_ == ClassSource::change_model) {
-      rule.before_path = before_stage_;
-      rule.before_x0 = region_.x;
-      rule.before_y0 = region_.y;
-      rule.before_shift_db = before_shift_;
-    }
-    classes_tally_ = write_classes_stage(writer.mask_stage(), rule, classes_stage_, writer.pixel_area());
-    classes_seconds_ = seconds_since(t0);
+    classes_->write_stage(writer.mask_stage(), writer.pixel_area());
     check();
   }
   const SceneProducts products = this->products();
@@ -318,7 +186,7 @@ void SceneRun::finish_outputs() {
     try {
       auto t0 = Clock::now();
       if (p_.write_polygons)
-        poly_ = io::polygonize_labels({classes_ ? classes_stage_ : writer.mask_stage(), writer.proba_stage(), gj_tmp,
+        poly_ = io::polygonize_labels({classes_ ? classes_->stage() : writer.mask_stage(), writer.proba_stage(), gj_tmp,
                                        p_.min_area_m2, p_.geojson_crs,
                                        classes_ ? water_class_names() : std::vector<std::string>{}, "flood"});
       polygonize_seconds_ = seconds_since(t0);
@@ -337,12 +205,7 @@ void SceneRun::finish_outputs() {
     writer.write_outputs(outs_, p_.cog);
     if (cam_) cam_->write_output(outs_, p_.cog);
     if (exclusion_) exclusion_->write_output(outs_, p_.cog);
-    if (classes_) {
-      auto staged = io::Raster::open(classes_stage_);
-      const std::string tmp = outs_.temp(res_.outputs["classes"].get<std::string>());
-      if (p_.cog) staged.write_cog(tmp);
-      else staged.write_copy(tmp, "GTiff");
-    }
+    if (classes_) classes_->write_output(outs_, p_.cog);
     finish_seconds_ = seconds_since(t0);
   } catch (...) {
     side.join();
@@ -386,10 +249,10 @@ nlohmann::json SceneRun::provenance() const {
             {"blend_write", write_seconds_},      // on the writer thread, overlapping the model
             {"finish_rasters", finish_seconds_},  // COG conversion, after the model
             {"polygonize", polygonize_seconds_},  // alongside the COG conversion
-            {"classes", classes_seconds_},        // the classes raster, before the COG conversion
+            {"classes", classes_ ? classes_->seconds() : 0.0},  // the classes raster, before the COG conversion
             {"terrain", terrain_seconds_},        // DEM layers, HAND and exclusion flags, before the model
             {"overlay", overlay_seconds_}}},      // after polygonize, alongside the COG conversion
-          {"classes", classes_provenance()},
+          {"classes", classes_ ? classes_->provenance() : nlohmann::json(nullptr)},
           {"terrain", exclusion_ ? exclusion_->provenance() : nlohmann::json(nullptr)},
           {"explain", hooks_.explain ? hooks_.explain->provenance : nlohmann::json(nullptr)},
           {"output_key", output_key(p_, SceneModels(predictor_, given_type_model_), hooks_)},
@@ -412,7 +275,7 @@ SegmentResult SceneRun::record_and_commit() {
     rec.processing.push_back(fmt::format("anchor:vv_p{:g}{}={:.2f}dB,shift={:+.2f}dB", pp_.anchor.percentile,
                                          anchor_level_.land_mode ? "(land mode)" : "", anchor_vv_db_, anchor_shift_));
   if (aoi_) rec.processing.push_back("aoi:" + p_.aoi_path);
-  if (classes_) rec.processing.push_back(std::string("classes:") + to_string(*classes_));
+  if (classes_) rec.processing.push_back(classes_->processing_tag());
   if (exclusion_) rec.processing.push_back(exclusion_->processing_tag());
   rec.extra_provenance = provenance();
   nlohmann::json stats = {{"tiles", res_.tiles},
@@ -429,13 +292,7 @@ SegmentResult SceneRun::record_and_commit() {
     stats["area_method"] = writer_->pixel_area()->method();
   }
   if (p_.write_polygons) stats["flood_polygon_area_km2"] = poly_.area_m2 / 1e6;
-  if (classes_) {
-    stats["classes"] = classes_json();
-    if (p_.write_polygons) {
-      stats["classes"]["permanent_water_polygons"] = poly_.class_polygons.at(0);  // water_class_names()
-      stats["classes"]["flood_water_polygons"] = poly_.class_polygons.at(1);
-    }
-  }
+  if (classes_) stats["classes"] = classes_->stats(p_.write_polygons ? &poly_ : nullptr);
   if (exclusion_) stats["exclusion"] = exclusion_->stats(writer_->removal());
   nlohmann::json rj = rec.to_json();
   rj["stats"] = stats;

@@ -29,7 +29,7 @@ struct TileInput {
   tiling::Tile tile;
   std::vector<float> input;
   std::vector<uint8_t> valid;
-  std::vector<float> type_input;  // the water type model's input (C' x T x T), with its validity
+  std::vector<float> type_input;  // the water type model's input (C' x T x T), with its validity (ClassesStage)
   std::vector<uint8_t> type_valid;
   bool empty = false;        // no valid pixel: not run through the model
   bool outside_aoi = false;  // a window the AOI's bounding box does not touch
@@ -165,8 +165,8 @@ void ModelStage::read_tiles() {
   const auto& info = r.info_;
   const auto& scene = *r.scene_;
   auto src = io::Raster::open(r.p_.scene_uri);  // GDAL handles are per thread
-  std::optional<io::Raster> before_src;
-  if (!r.before_stage_.empty()) before_src.emplace(io::Raster::open(r.before_stage_));
+  std::optional<ClassesStage::TileReader> classes;
+  if (r.classes_) classes.emplace(*r.classes_);
   std::vector<io::Raster> terrain_src;
   for (const auto& t : r.model_terrain_) terrain_src.push_back(io::Raster::open(t));
   std::vector<float> terrain;
@@ -204,16 +204,7 @@ void ModelStage::read_tiles() {
     }
     r.pp_.apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.input, ti.valid,
                 blk.valid.data(), r.anchor_shift_, nullptr, 0.0f, terrain_src.empty() ? nullptr : terrain.data());
-    if (r.type_pp_) {
-      io::Block bb;
-      if (before_src) {
-        bb = before_src->read(w, {1});  // NaN outside the warped scene
-        tiling::mirror_overhang(bb.data.data(), 1, nullptr, w, info.width, info.height);
-      }
-      r.type_pp_->apply(blk.band(0), scene.bands.vh ? blk.band(1) : nullptr, blk.valid.size(), ti.type_input,
-                        ti.type_valid, blk.valid.data(), r.type_shift_, before_src ? bb.band(0) : nullptr,
-                        r.before_shift_);
-    }
+    if (classes) classes->read(w, blk, ti.type_input, ti.type_valid);
     if (overhangs)
       for (int row = 0; row < w.h; ++row)
         for (int c = 0; c < w.w; ++c)
@@ -240,7 +231,8 @@ void ModelStage::predict(std::vector<TileInput>& batch, torch::Tensor& prob, tor
   const SceneRun& r = run_;
   const int64_t T = r.p_.grid.tile;
   const auto x = stack(batch, &TileInput::input, int64_t(r.pp_.bands.size()), T);
-  const int head = r.type_head_;
+  const ClassesStage* classes = r.classes_ ? &*r.classes_ : nullptr;
+  const int head = classes ? classes->head() : 0;
   if (r.hooks_.explain) {
     std::vector<Window> windows;
     for (const auto& b : batch) windows.push_back(b.tile.window);
@@ -256,8 +248,8 @@ void ModelStage::predict(std::vector<TileInput>& batch, torch::Tensor& prob, tor
   }
   if (head > 0)
     for (auto& b : batch) b.type_valid = b.valid;  // same input, same valid pixels
-  if (r.type_pp_)
-    typ = r.type_model_->predict(stack(batch, &TileInput::type_input, int64_t(r.type_pp_->bands.size()), T));
+  if (classes && classes->runs_type_model())
+    typ = classes->predict_type(stack(batch, &TileInput::type_input, classes->type_bands(), T));
 }
 
 void ModelStage::run_batches(int worker) {
@@ -303,11 +295,11 @@ void ModelStage::blend_tiles(core::Progress& bar) {
       if (o.proba.defined()) {
         r.writer_->add(o.tile, o.proba.data_ptr<float>(), o.valid.data());
         if (r.cam_) r.cam_->add(o.tile, o.cam.data_ptr<float>(), o.valid.data());
-        if (r.type_band_) r.type_band_->add(o.tile, o.type.data_ptr<float>(), o.type_valid.data());
+        if (r.classes_) r.classes_->add(o.tile, o.type, o.type_valid.data());
       } else {
         r.writer_->skip(o.tile);
         if (r.cam_) r.cam_->skip(o.tile);
-        if (r.type_band_) r.type_band_->skip(o.tile);
+        if (r.classes_) r.classes_->skip(o.tile);
       }
       r.write_seconds_ += seconds_since(t0);
       if (r.touches_[size_t(o.tile.index)]) {
@@ -326,7 +318,7 @@ void SceneRun::run_model() {
   ModelStage(*this).run();
   writer_->close_staging();
   if (cam_) cam_->close_staging();
-  if (type_band_) type_band_->close_staging();
+  if (classes_) classes_->close_staging();
   res_.valid_pixels = writer_->valid_pixels();
   res_.flood_pixels = writer_->flood_pixels();
 }

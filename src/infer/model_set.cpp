@@ -9,9 +9,9 @@ namespace drshym::infer {
 
 const Predictor& ModelSet::water_for(const std::string& scene_uri) {
   if (!opt_.water.checkpoint.empty()) return water(opt_.water.checkpoint);
-  if (registered().empty()) return water(default_model_for_scene(scene_uri));
-  const bool has_vh = ingest::open_scene(scene_uri, false).bands.vh != 0;
   const auto models = registered();
+  if (models.empty()) return water(default_model_for_scene(scene_uri));
+  const bool has_vh = ingest::open_scene(scene_uri, false).bands.vh != 0;
   for (const auto& [name, m] : models)
     if (m->preprocess().needs_vh() == has_vh) return *m;
   for (const auto& [name, m] : models)

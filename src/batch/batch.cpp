@@ -191,16 +191,14 @@ SceneOutcome SceneRunner::run(const SceneEntry& scene) {
   try {
     maybe_inject_fault(scene.id);
     core::check_interrupted("batch");
-    pipeline::SceneJob job;
+    pipeline::SceneJob job = opt.job;
     infer::SegmentParams& p = job.segment;
-    p = opt.segment;
     p.scene_uri = scene.uri;
     p.out_dir = scene_dir(opt, scene);
     p.aoi_path = scene.aoi;
     p.before_uri = scene.before;
-    if (!scene.dem.empty()) p.dem_uri = scene.dem;  // else the batch's --dem (opt.segment), if any
+    if (!scene.dem.empty()) p.dem_uri = scene.dem;  // else the batch's --dem, if any
     p.progress = false;
-    job.explain.enabled = opt.explain;
     core::CancelToken deadline(opt.scene_timeout_s);
     pipeline::SceneControl control;
     if (opt.scene_timeout_s > 0) control.cancel = &deadline;
@@ -358,10 +356,10 @@ void work(const BatchOptions& opt, const std::vector<SceneEntry>& scenes, const 
 // error (exit 2), not the same failure repeated for every scene.
 void check_options(const BatchOptions& opt) {
   if (opt.scene_timeout_s < 0) throw Error(ErrorKind::Usage, "batch", "--scene-timeout must be >= 0");
-  if (opt.segment.threshold) require_threshold(*opt.segment.threshold, "batch", "--threshold");
-  tiling::WindowGrid(opt.segment.grid.tile, opt.segment.grid.tile, opt.segment.grid);  // tile and overlap
-  io::parse_geojson_crs(opt.segment.geojson_crs);
-  infer::check_terrain_options(opt.segment);
+  if (opt.job.segment.threshold) require_threshold(*opt.job.segment.threshold, "batch", "--threshold");
+  tiling::WindowGrid(opt.job.segment.grid.tile, opt.job.segment.grid.tile, opt.job.segment.grid);  // tile and overlap
+  io::parse_geojson_crs(opt.job.segment.geojson_crs);
+  infer::check_terrain_options(opt.job.segment);
   model::parse_device(opt.device);
   if (!opt.checkpoint.empty()) {
     try {

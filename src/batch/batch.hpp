@@ -21,18 +21,18 @@
 #include <vector>
 
 #include "batch/manifest.hpp"
-#include "infer/segment.hpp"
+#include "pipeline/scene_job.hpp"
 
 namespace drshym::batch {
 
 struct BatchOptions {
   std::string manifest;
   std::string out_dir;
-  infer::SegmentParams segment;     // per-scene settings; scene_uri, out_dir and aoi_path are set per scene
+  pipeline::SceneJob job;           // every scene's job (pipeline/options.hpp); scene_uri, out_dir,
+                                    // aoi_path and before_uri are set per scene, dem_uri when the manifest names one
   std::string checkpoint;           // "" = the embedded default model for each scene's bands
   std::string device = "cpu";
   int threads = 0;                  // per rank; 0 = this node's cores shared among its ranks
-  bool explain = false;             // Grad-CAM as segment --explain (default method and layer)
   bool resume = false;
   double scene_timeout_s = 0;       // > 0: a scene taking longer fails with "timeout"
 };

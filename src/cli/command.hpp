@@ -3,7 +3,13 @@
 // a command only parses, calls, and reports. Exit codes: 0 ok, 1 runtime error, 2 usage error.
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <string>
 #include <vector>
+
+namespace drshym::pipeline {
+struct SceneJob;  // pipeline/scene_job.hpp
+enum Front : unsigned;
+}  // namespace drshym::pipeline
 
 namespace drshym::cli {
 
@@ -19,6 +25,14 @@ class Command {
 // The --precision option (auto|fp32|bf16) of the commands that run the network, one text for
 // all of them; `target` holds the choice for infer::parse_precision (defined in app.cpp).
 CLI::Option* add_precision_option(CLI::App* sub, std::string& target);
+
+// The scene-job flags front f offers (pipeline/options.hpp's table: flag, help, default, bounds),
+// writing into job. After parsing, check_job_options refuses a given flag whose companion is
+// missing ("--hand-max needs --dem"), except companions named in per_scene (the batch's manifest
+// may give each scene its own DEM). job must outlive the parse (it is the command's member).
+void add_job_options(CLI::App* sub, pipeline::SceneJob& job, pipeline::Front f);
+void check_job_options(const CLI::App* sub, const pipeline::SceneJob& job, pipeline::Front f,
+                       const std::vector<std::string>& per_scene = {});
 
 // Every subcommand, in --help order (defined in app.cpp).
 std::vector<std::unique_ptr<Command>> all_commands();

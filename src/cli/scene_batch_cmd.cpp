@@ -6,7 +6,7 @@
 #include "cli/command.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "pipeline/limits.hpp"
+#include "pipeline/options.hpp"
 
 namespace drshym::cli {
 namespace {
@@ -32,16 +32,6 @@ class BatchCommand : public Command {
                   "(the record's provenance.output_key); recompute the others");
     sub->add_option("--ckpt", opt_.checkpoint,
                     "Checkpoint for every scene; default: the embedded model for each scene's bands");
-    sub->add_option("--tile", opt_.segment.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::Range(pipeline::kMinTile, pipeline::kMaxTile));
-    sub->add_option("--overlap", opt_.segment.grid.overlap, "Overlap between tiles in pixels")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    sub->add_option("--threshold", threshold_, "Decision threshold on calibrated probability (default: the checkpoint's)")
-        ->check(CLI::Range(0.0, 1.0));
-    sub->add_option("--min-area", opt_.segment.min_area_m2, "Drop flood polygons smaller than this many m² of ground")
-        ->capture_default_str();
-    sub->add_option("--geojson-crs", opt_.segment.geojson_crs, "CRS of the GeoJSON: rfc7946, source or any CRS GDAL knows")
-        ->capture_default_str();
     sub->add_option("--threads", opt_.threads,
                     "CPU threads per rank (0 = the cores a launcher pinned the rank to, else this node's usable\n"
                     "cores shared among the ranks on it)")
@@ -52,28 +42,15 @@ class BatchCommand : public Command {
                     "Seconds one scene may take before it is stopped and recorded as failed (0 = no limit)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
-    sub->add_flag("--explain", opt_.explain, "Grad-CAM heatmaps as segment --explain (default method and layer)");
-    sub->add_flag("--no-overlay", no_overlay_, "Skip the overlay PNGs");
-    sub->add_flag("--no-polygons", no_polygons_, "Skip the GeoJSON polygons");
-    sub->add_option("--dem", opt_.segment.dem_uri,
-                    "DEM for every scene (segment --dem: <scene>_exclusion.tif, water on steep or high ground\n"
-                    "removed); a manifest's 'dem' column or key overrides it per scene");
-    sub->add_option("--slope-max", opt_.segment.exclusion.slope_max_deg, "With a DEM: steep-slope threshold (degrees)")
-        ->capture_default_str();
-    sub->add_option("--hand-max", opt_.segment.exclusion.hand_max_m, "With a DEM: height above drainage threshold (m)")
-        ->capture_default_str();
-    sub->add_option("--drainage-area", opt_.segment.terrain.hand.drainage_min_km2,
-                    "With a DEM: contributing area (km²) from which a DEM cell is drainage for HAND")
-        ->capture_default_str();
-    sub->add_flag("--no-exclusion", no_exclusion_, "With a DEM: write the exclusion layer but remove nothing");
+    // Every job option the scenes share (tiling, threshold, outputs, explain, classes, terrain):
+    // pipeline/options.hpp. A manifest's aoi, before and dem columns set those per scene.
+    add_job_options(sub, opt_.job, pipeline::kBatch);
+    sub_ = sub;
     return sub;
   }
 
   int run() override {
-    if (threshold_ >= 0) opt_.segment.threshold = threshold_;  // 0 or 1 are refused before any work
-    opt_.segment.write_overlay = !no_overlay_;
-    opt_.segment.write_polygons = !no_polygons_;
-    opt_.segment.exclusion.apply = !no_exclusion_;
+    check_job_options(sub_, opt_.job, pipeline::kBatch, {"dem"});  // a manifest's dem column gives one per scene
     const auto r = batch::run_batch(opt_);
     if (r.summary.is_null()) {
       if (r.interrupted) throw Error(ErrorKind::Interrupted, "batch", "interrupted; rerun with --resume to continue");
@@ -95,8 +72,7 @@ class BatchCommand : public Command {
 
  private:
   batch::BatchOptions opt_;
-  double threshold_ = -1;
-  bool no_overlay_ = false, no_polygons_ = false, no_exclusion_ = false;
+  CLI::App* sub_ = nullptr;
 };
 
 }  // namespace

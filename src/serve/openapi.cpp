@@ -3,7 +3,7 @@
 #include "serve/server.hpp"
 
 #include "drshym/version.hpp"
-#include "pipeline/limits.hpp"
+#include "pipeline/options.hpp"
 
 namespace drshym::serve {
 
@@ -207,20 +207,7 @@ nlohmann::json openapi_spec() {
           "options": {
             "type": "object", "additionalProperties": false,
             "properties": {
-              "tile": {"type": "integer", "minimum": 64, "maximum": 2048, "default": 512, "description": "a multiple of what the networks accept (16); at most 512 with explain: true (Grad-CAM memory grows with tile², about 4 GB at 2048)"},
-              "overlap": {"type": "integer", "minimum": 0, "default": 64, "description": "less than tile/2"},
-              "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "description": "default: the model's calibrated threshold"},
-              "explain": {"type": "boolean", "default": false, "description": "Grad-CAM: adds cam_uri (relevance raster) and cam_overlay_png"},
-              "explain_method": {"type": "string", "enum": ["gradcam", "gradcam++"], "default": "gradcam", "description": "needs explain: true"},
-              "explain_region": {"type": "object", "description": "GeoJSON polygon (a named CRS, {\"type\": \"name\", \"properties\": {\"name\": \"EPSG:...\"}}, or none: RFC 7946 lon/lat; linked CRSs are refused): explain the mean flood logit over it instead of the predicted flood; needs explain: true"},
-              "explain_layer": {"type": "string", "maxLength": 32, "description": "one of the model's explain_layers (GET /v1/models); default: its last decoder block; needs explain: true"},
-              "aoi": {"type": "object", "description": "GeoJSON geometry, Feature or FeatureCollection (a named CRS, EPSG code or OGC URN, or none: RFC 7946 lon/lat; linked CRSs are refused)"},
-              "before_uri": {"type": "string", "description": "pre-event scene of the same area (same rules as image_uri; any grid or CRS): the bi-temporal change model splits the water into permanent and flood water, as segment --before; provenance.classes.source says so"},
-              "dem_uri": {"type": "string", "description": "DEM (same rules as image_uri; any CRS, metres or feet, at most 10x coarser than the scene): slope and height above nearest drainage flag ground where SAR water is not believed (exclusion_uri); water there is removed, as segment --dem; stats.exclusion counts it"},
-              "exclusion": {"type": "boolean", "default": true, "description": "false: write the exclusion layer but remove nothing (segment --no-exclusion); needs dem_uri"},
-              "slope_max_deg": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 90, "default": 10, "description": "steeper ground is excluded (flag 1); needs dem_uri"},
-              "hand_max_m": {"type": "number", "exclusiveMinimum": 0, "default": 15, "description": "ground higher above its drainage is excluded (flag 2); needs dem_uri"},
-              "model": {"type": "string", "description": "a name from GET /v1/models; default: by the scene's bands"}
+              "tile": {"description": "the properties are set from pipeline/options.hpp's table below"}
             }
           }
         }
@@ -291,10 +278,8 @@ nlohmann::json openapi_spec() {
 )JSON");
     add_map_page(j);
     j["info"]["version"] = kVersion;
-    // The tile bounds the request parser applies (pipeline/limits.hpp), stated once.
-    auto& tile = j["components"]["schemas"]["SegmentRequest"]["properties"]["options"]["properties"]["tile"];
-    tile["minimum"] = pipeline::kApiMinTile;
-    tile["maximum"] = pipeline::kApiMaxTile;
+    // The options, their bounds, defaults and help: the table the request parser applies.
+    j["components"]["schemas"]["SegmentRequest"]["properties"]["options"]["properties"] = pipeline::api_options_schema();
     return j;
   }();
   return spec;

@@ -11,6 +11,7 @@
 #include "io/raster.hpp"
 #include "io/vector.hpp"
 #include "io/uri.hpp"
+#include "pipeline/options.hpp"
 
 namespace drshym::serve {
 namespace fs = std::filesystem;
@@ -26,13 +27,6 @@ bool under(const fs::path& p, const fs::path& root) {
   for (; r != root.end(); ++r, ++q)
     if (q == p.end() || *q != *r) return false;
   return true;
-}
-
-int int_option(const nlohmann::json& v, const char* name, int lo, int hi) {
-  if (!v.is_number_integer()) bad(fmt::format("options.{} must be an integer", name));
-  const auto x = v.get<int64_t>();
-  if (x < lo || x > hi) bad(fmt::format("options.{} must be in [{}, {}], got {}", name, lo, hi, x));
-  return int(x);
 }
 
 // Positions in a GeoJSON object (bodies are at most kMaxJsonDepth deep, so recursion is bounded).
@@ -135,27 +129,6 @@ std::string InputPolicy::resolve(const std::string& uri, const std::string& fiel
   return real.string();
 }
 
-nlohmann::json SegmentRequest::to_json() const {
-  nlohmann::json o = {{"tile", tile}, {"overlap", overlap}};
-  if (threshold) o["threshold"] = *threshold;
-  if (aoi) o["aoi"] = *aoi;
-  if (!model.empty()) o["model"] = model;
-  if (!before_uri.empty()) o["before_uri"] = before_uri;
-  if (!dem_uri.empty()) {
-    o["dem_uri"] = dem_uri;
-    o["exclusion"] = exclusion;
-    if (slope_max_deg) o["slope_max_deg"] = *slope_max_deg;
-    if (hand_max_m) o["hand_max_m"] = *hand_max_m;
-  }
-  if (explain) {
-    o["explain"] = true;
-    o["explain_method"] = explain_method;
-    if (!explain_layer.empty()) o["explain_layer"] = explain_layer;
-    if (explain_region) o["explain_region"] = *explain_region;
-  }
-  return {{"domain", "flood_sar"}, {"image_uri", image_uri}, {"options", o}};
-}
-
 nlohmann::json parse_request_json(const std::string& text) {
   nlohmann::json::parser_callback_t depth_guard = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
     if (depth > kMaxJsonDepth) {
@@ -171,6 +144,100 @@ nlohmann::json parse_request_json(const std::string& text) {
     bad(std::string("malformed JSON: ") + e.what());
   }
 }
+
+namespace {
+
+using pipeline::ApiForm;
+using pipeline::JobOption;
+using pipeline::OptionType;
+
+void check_geojson(const JobOption& o, const nlohmann::json& v, const RequestLimits& limits) {
+  const std::string k = o.key;
+  if (!v.is_object() || !v.contains("type") || !v["type"].is_string())
+    bad("options." + k + " must be a GeoJSON object (geometry, Feature or FeatureCollection)");
+  if (count_positions(v) > limits.max_aoi_vertices)
+    bad(fmt::format("options.{} has more than {} vertices", k, limits.max_aoi_vertices));
+  try {
+    io::require_named_geojson_crs(v);
+  } catch (const Error& e) {
+    bad("options." + k + ": " + e.what());
+  }
+}
+
+void check_text(const JobOption& o, const nlohmann::json& v, const RequestLimits& limits) {
+  const std::string label = pipeline::option_label(o, pipeline::kApi);
+  if (o.api_form == ApiForm::GeoJson) return check_geojson(o, v, limits);
+  if (!v.is_string()) bad(label + " must be a string");
+  const std::string& s = v.get_ref<const std::string&>();
+  if (o.api_form == ApiForm::Uri) return;  // "" = none; the policy checks the rest
+  if (s.empty()) bad(label + " must not be empty");
+  if (const std::string rule = o.check_text(s, pipeline::kApi); !rule.empty())
+    bad(label + " " + rule + ", got " + quoted(core::clip_utf8(s, 64)));
+}
+
+// One option of a request into its job, checked against the table's type and bounds.
+void set_option(const JobOption& o, const nlohmann::json& v, pipeline::SceneJob& job, const RequestLimits& limits) {
+  const std::string label = pipeline::option_label(o, pipeline::kApi);
+  const auto in_bounds = [&](double x) {
+    if (const std::string rule = o.check_number(x, pipeline::kApi); !rule.empty())
+      bad(fmt::format("{} {}, got {}", label, rule, v.dump()));
+  };
+  switch (o.type) {
+    case OptionType::Integer:
+      if (!v.is_number_integer()) bad(label + " must be an integer");
+      in_bounds(double(v.get<int64_t>()));
+      *o.integer(job) = int(v.get<int64_t>());
+      break;
+    case OptionType::Number:
+    case OptionType::MaybeNumber:
+      if (!v.is_number()) bad(label + " must be a number");
+      in_bounds(v.get<double>());
+      if (o.number) *o.number(job) = v.get<double>();
+      else *o.maybe_number(job) = v.get<double>();
+      break;
+    case OptionType::Switch:
+      if (!v.is_boolean()) bad(label + " must be true or false");
+      *o.flag_value(job) = v.get<bool>();
+      break;
+    case OptionType::Text:
+      check_text(o, v, limits);
+      if (o.api_form != ApiForm::GeoJson) *o.text(job) = v.get<std::string>();  // URIs: resolved later
+      break;
+  }
+}
+
+const JobOption* api_option(const std::string& key) {
+  for (const auto& o : pipeline::job_options())
+    if (o.offered_on(pipeline::kApi) && key == o.key) return &o;
+  return nullptr;
+}
+
+[[noreturn]] void unknown_option(const std::string& key) {
+  std::string keys;
+  for (const auto& o : pipeline::job_options())
+    if (o.offered_on(pipeline::kApi)) keys += (keys.empty() ? "" : ", ") + std::string(o.key);
+  bad("unknown option " + quoted(core::clip_utf8(key, 64)) + " (expected " + keys + ")");
+}
+
+// The request's checks that tie options together or depend on the server's models.
+void check_combination(const SegmentRequest& r, const nlohmann::json& opts, const RequestLimits& limits) {
+  const auto& sp = r.job.segment;
+  if (!r.job.model.empty() && !limits.models.empty() &&
+      std::find(limits.models.begin(), limits.models.end(), r.job.model) == limits.models.end())
+    bad("unknown model " + quoted(core::clip_utf8(r.job.model, 64)) + " (see GET /v1/models)");
+  if (sp.grid.tile % limits.tile_multiple != 0)
+    bad(fmt::format("options.tile must be a multiple of {} (what the networks accept), got {}", limits.tile_multiple,
+                    sp.grid.tile));
+  pipeline::check_needs(r.job, pipeline::kApi, [&](const JobOption& o) { return opts.contains(o.key); });
+  if (2 * sp.grid.overlap >= sp.grid.tile)
+    bad(fmt::format("options.overlap must be less than tile/2 = {}, got {}", sp.grid.tile / 2, sp.grid.overlap));
+  if (r.job.explain.enabled && sp.grid.tile > limits.max_explain_tile)
+    bad(fmt::format("options.tile must be at most {} with options.explain (Grad-CAM keeps every activation of a "
+                    "tile for its backward pass), got {}",
+                    limits.max_explain_tile, sp.grid.tile));
+}
+
+}  // namespace
 
 SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPolicy& policy,
                                      const RequestLimits& limits) {
@@ -190,82 +257,20 @@ SegmentRequest parse_segment_request(const nlohmann::json& body, const InputPoli
   const nlohmann::json opts = body.value("options", nlohmann::json::object());
   if (!opts.is_object()) bad("options must be a JSON object");
   for (auto it = opts.begin(); it != opts.end(); ++it) {
-    const std::string& k = it.key();
-    const auto& v = it.value();
-    if (k == "tile") {
-      r.tile = int_option(v, "tile", limits.min_tile, limits.max_tile);
-    } else if (k == "overlap") {
-      r.overlap = int_option(v, "overlap", 0, limits.max_tile);
-    } else if (k == "threshold") {
-      if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() < 1.0))
-        bad("options.threshold must be a number in (0, 1)");
-      r.threshold = v.get<double>();
-    } else if (k == "explain") {
-      if (!v.is_boolean()) bad("options.explain must be true or false");
-      r.explain = v.get<bool>();
-    } else if (k == "explain_method") {
-      if (!v.is_string() || (v != "gradcam" && v != "gradcam++")) bad("options.explain_method must be \"gradcam\" or \"gradcam++\"");
-      r.explain_method = v.get<std::string>();
-    } else if (k == "explain_layer") {
-      // Checked against the model's layers before any work (the names are short identifiers).
-      if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>().size() > 32)
-        bad("options.explain_layer must be a layer name (see GET /v1/models)");
-      r.explain_layer = v.get<std::string>();
-    } else if (k == "aoi" || k == "explain_region") {
-      if (!v.is_object() || !v.contains("type") || !v["type"].is_string())
-        bad("options." + k + " must be a GeoJSON object (geometry, Feature or FeatureCollection)");
-      if (count_positions(v) > limits.max_aoi_vertices)
-        bad(fmt::format("options.{} has more than {} vertices", k, limits.max_aoi_vertices));
-      try {
-        io::require_named_geojson_crs(v);
-      } catch (const Error& e) {
-        bad("options." + k + ": " + e.what());
-      }
-      (k == "aoi" ? r.aoi : r.explain_region) = v;
-    } else if (k == "before_uri") {
-      if (!v.is_string()) bad("options.before_uri must be a string (the pre-event scene's URI)");
-      r.before_uri = v.get<std::string>();
-    } else if (k == "dem_uri") {
-      if (!v.is_string()) bad("options.dem_uri must be a string (the DEM's URI)");
-      r.dem_uri = v.get<std::string>();
-    } else if (k == "exclusion") {
-      if (!v.is_boolean()) bad("options.exclusion must be true or false");
-      r.exclusion = v.get<bool>();
-    } else if (k == "slope_max_deg") {
-      if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() < 90.0))
-        bad("options.slope_max_deg must be a number in (0, 90)");
-      r.slope_max_deg = v.get<double>();
-    } else if (k == "hand_max_m") {
-      if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() < 10000.0))
-        bad("options.hand_max_m must be a number in (0, 10000)");
-      r.hand_max_m = v.get<double>();
-    } else if (k == "model") {
-      if (!v.is_string() || v.get<std::string>().empty()) bad("options.model must be a model name (see GET /v1/models)");
-      r.model = v.get<std::string>();
-      if (!limits.models.empty() &&
-          std::find(limits.models.begin(), limits.models.end(), r.model) == limits.models.end())
-        bad("unknown model " + quoted(core::clip_utf8(r.model, 64)) + " (see GET /v1/models)");
-    } else {
-      bad("unknown option " + quoted(core::clip_utf8(k, 64)) +
-          " (expected tile, overlap, threshold, explain, explain_method, explain_layer, explain_region, aoi, model, "
-          "before_uri, dem_uri, exclusion, slope_max_deg, hand_max_m)");
-    }
+    const JobOption* o = api_option(it.key());
+    if (!o) unknown_option(it.key());
+    set_option(*o, it.value(), r.job, limits);
+    r.options[it.key()] = it.value();
   }
-  if (r.tile % limits.tile_multiple != 0)
-    bad(fmt::format("options.tile must be a multiple of {} (what the networks accept), got {}", limits.tile_multiple,
-                    r.tile));
-  if (!r.explain && (opts.contains("explain_method") || opts.contains("explain_layer") || opts.contains("explain_region")))
-    bad("options.explain_method, explain_layer and explain_region need options.explain: true");
-  if (r.dem_uri.empty() && (opts.contains("exclusion") || opts.contains("slope_max_deg") || opts.contains("hand_max_m")))
-    bad("options.exclusion, slope_max_deg and hand_max_m need options.dem_uri");
-  if (2 * r.overlap >= r.tile) bad(fmt::format("options.overlap must be less than tile/2 = {}, got {}", r.tile / 2, r.overlap));
-  if (r.explain && r.tile > limits.max_explain_tile)
-    bad(fmt::format("options.tile must be at most {} with options.explain (Grad-CAM keeps every activation of a "
-                    "tile for its backward pass), got {}",
-                    limits.max_explain_tile, r.tile));
+  check_combination(r, opts, limits);
+  for (const auto& o : pipeline::job_options())  // defaults the stored request states (tile, overlap, ...)
+    if (o.offered_on(pipeline::kApi) && o.echo && !r.options.contains(o.key) &&
+        (*o.needs == '\0' || pipeline::option_named(o.needs).is_set(r.job)))
+      r.options[o.key] = o.value(r.job);
   r.source = policy.resolve(r.image_uri);  // last: a malformed body is a 400 whatever the URI
-  if (!r.before_uri.empty()) r.before_source = policy.resolve(r.before_uri, "before_uri");
-  if (!r.dem_uri.empty()) r.dem_source = policy.resolve(r.dem_uri, "dem_uri");
+  for (const auto& o : pipeline::job_options())
+    if (o.offered_on(pipeline::kApi) && o.api_form == ApiForm::Uri && o.is_set(r.job))
+      *o.text(r.job) = policy.resolve(*o.text(r.job), o.key);
   return r;
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/limits.hpp"
+#include "pipeline/scene_job.hpp"
 
 namespace drshym::serve {
 
@@ -55,21 +56,18 @@ nlohmann::json parse_request_json(const std::string& text);
 struct SegmentRequest {
   std::string image_uri;           // as the client gave it
   std::string source;              // resolved by the InputPolicy
-  std::string before_uri;          // options.before_uri: pre-event scene ("" = none), as given
-  std::string before_source;       // ... resolved by the InputPolicy
-  std::string dem_uri;             // options.dem_uri: DEM for the terrain exclusion layer ("" = none)
-  std::string dem_source;          // ... resolved by the InputPolicy
-  bool exclusion = true;           // options.exclusion: false writes the layer but removes nothing
-  std::optional<double> slope_max_deg, hand_max_m;  // options.slope_max_deg, options.hand_max_m
-  int tile = 512, overlap = 64;
-  std::optional<double> threshold;
-  std::optional<nlohmann::json> aoi;   // a GeoJSON geometry, Feature or FeatureCollection
-  std::string model;               // an embedded model name; "" = by the scene's bands
-  bool explain = false;            // Grad-CAM: <scene>_cam.tif and <scene>_cam_overlay.png
-  std::string explain_method = "gradcam";  // gradcam | gradcam++
-  std::string explain_layer;       // "" = the model's last decoder block
-  std::optional<nlohmann::json> explain_region;  // GeoJSON: explain this polygon, not the predicted flood
-  nlohmann::json to_json() const;  // normalized, as stored with a job
+  // The options as a scene job (pipeline/options.hpp's table: keys, bounds, defaults): URI
+  // options resolved by the InputPolicy, GeoJSON options not yet written (their paths empty;
+  // the service writes geojson(key) into the request's folder).
+  pipeline::SceneJob job;
+  // The options as given, checked, plus the table's echoed defaults (tile, overlap, ...): what
+  // to_json stores. URIs as the client gave them, GeoJSON objects as sent.
+  nlohmann::json options = nlohmann::json::object();
+  const nlohmann::json* geojson(const char* key) const {  // options.aoi / options.explain_region, or null
+    return options.contains(key) ? &options[key] : nullptr;
+  }
+  std::string given(const char* key) const { return options.value(key, std::string()); }  // a URI as given
+  nlohmann::json to_json() const { return {{"domain", "flood_sar"}, {"image_uri", image_uri}, {"options", options}}; }
 };
 
 // Parses and checks a request body. Unknown fields are refused (a typo must not be ignored).

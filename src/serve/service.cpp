@@ -31,6 +31,7 @@
 #include "infer/model_set.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
+#include "pipeline/options.hpp"
 #include "pipeline/scene_job.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
@@ -147,30 +148,17 @@ struct Service::Impl {
 
   // The request as a scene job, less its output folder and polygon files.
   pipeline::SceneJob job_of(const SegmentRequest& r) const {
-    pipeline::SceneJob job;
-    infer::SegmentParams& sp = job.segment;
-    sp.scene_uri = r.source;
-    sp.grid.tile = r.tile;
-    sp.grid.overlap = r.overlap;
-    sp.threshold = r.threshold;
-    sp.model_workers = threads_per_worker;
-    sp.progress = false;
-    sp.before_uri = r.before_source;
-    sp.dem_uri = r.dem_source;
-    sp.exclusion.apply = r.exclusion;
-    if (r.slope_max_deg) sp.exclusion.slope_max_deg = *r.slope_max_deg;
-    if (r.hand_max_m) sp.exclusion.hand_max_m = *r.hand_max_m;
-    job.model = r.model;
-    job.explain.enabled = r.explain;
-    job.explain.method = r.explain_method;
-    job.explain.layer = r.explain_layer;
+    pipeline::SceneJob job = r.job;
+    job.segment.scene_uri = r.source;
+    job.segment.model_workers = threads_per_worker;
+    job.segment.progress = false;
     return job;
   }
 
   // A job's explain options are checked when it is submitted, as /v1/segment checks them: an
   // unknown layer is a 400 and a region off the scene a 422 at once, not a job that fails later.
   void precheck_explain(const SegmentRequest& r, const std::string& id) const {
-    if (!r.explain) return;
+    if (!r.job.explain.enabled) return;
     pipeline::SceneJob job = job_of(r);
     struct Remove {
       std::string path;
@@ -179,9 +167,9 @@ struct Service::Impl {
         if (!path.empty()) fs::remove(path, ec);
       }
     } region;
-    if (r.explain_region) {
+    if (const nlohmann::json* g = r.geojson("explain_region")) {
       region.path = (fs::path(opt.output_root) / ("." + id + ".explain_region.geojson")).string();
-      core::write_text_file_atomic(region.path, r.explain_region->dump() + "\n");
+      core::write_text_file_atomic(region.path, g->dump() + "\n");
       job.explain.region_path = region.path;
     }
     pipeline::check_scene_job(job, *models);
@@ -207,14 +195,13 @@ struct Service::Impl {
       }
     } cleanup{out};
     job.segment.out_dir = out.string();
-    if (w.req.aoi) {
-      job.segment.aoi_path = (out / "aoi.geojson").string();
-      core::write_text_file_atomic(job.segment.aoi_path, w.req.aoi->dump() + "\n");
-    }
-    if (w.req.explain_region) {
-      job.explain.region_path = (out / "explain_region.geojson").string();
-      core::write_text_file_atomic(job.explain.region_path, w.req.explain_region->dump() + "\n");
-    }
+    // GeoJSON options become files in the request's folder (pipeline/options.hpp, ApiForm::GeoJson).
+    for (const auto& o : pipeline::job_options())
+      if (o.api_form == pipeline::ApiForm::GeoJson)
+        if (const nlohmann::json* g = w.req.geojson(o.key)) {
+          *o.text(job) = (out / (std::string(o.key) + ".geojson")).string();
+          core::write_text_file_atomic(*o.text(job), g->dump() + "\n");
+        }
     pipeline::SceneControl control;
     control.cancel = w.token.get();
     std::string last_stage;
@@ -266,8 +253,8 @@ struct Service::Impl {
               {"calibration", "temperature=" + std::to_string(model.temperature())},
               {"calibration_source", model.calibration_source()},
               {"source_uri", prov.value("source_uri", "")},
-              {"tile", w.req.tile},
-              {"overlap", w.req.overlap},
+              {"tile", w.req.job.segment.grid.tile},
+              {"overlap", w.req.job.segment.grid.overlap},
               {"timings_s", prov.value("timings_s", nlohmann::json::object())},
               {"classes", prov.value("classes", nlohmann::json(nullptr))},
               {"terrain", prov.value("terrain", nlohmann::json(nullptr))}}},
@@ -331,13 +318,13 @@ struct Service::Impl {
     const std::string src_mark = "\x01" "source" "\x01", before_mark = "\x01" "before" "\x01", dem_mark = "\x01" "dem" "\x01";
     replace_all((fs::path(opt.output_root) / w.id).string(), "<request outputs>");
     replace_all(w.req.source, src_mark);
-    replace_all(w.req.before_source, before_mark);
-    replace_all(w.req.dem_source, dem_mark);
+    replace_all(w.req.job.segment.before_uri, before_mark);
+    replace_all(w.req.job.segment.dem_uri, dem_mark);
     replace_all(opt.output_root, "<output-root>");
     for (const auto& r : policy.roots()) replace_all(r, "<input-root>");
     replace_all(src_mark, w.req.image_uri);
-    replace_all(before_mark, w.req.before_uri);
-    replace_all(dem_mark, w.req.dem_uri);
+    replace_all(before_mark, w.req.given("before_uri"));
+    replace_all(dem_mark, w.req.given("dem_uri"));
     return msg;
   }
 
@@ -373,11 +360,11 @@ struct Service::Impl {
   // size, not its text (failed jobs with big AOIs grew the store by a megabyte each).
   static nlohmann::json stored_request(const SegmentRequest& r) {
     nlohmann::json j = r.to_json();
-    for (const char* k : {"aoi", "explain_region"}) {
+    for (const auto& opt : pipeline::job_options()) {
       auto& o = j["options"];
-      if (!o.contains(k)) continue;
-      const std::string text = core::dump_json(o[k]);
-      if (text.size() > 4096) o[k] = {{"sha256", core::sha256_hex(text)}, {"bytes", text.size()}};
+      if (opt.api_form != pipeline::ApiForm::GeoJson || !o.contains(opt.key)) continue;
+      const std::string text = core::dump_json(o[opt.key]);
+      if (text.size() > 4096) o[opt.key] = {{"sha256", core::sha256_hex(text)}, {"bytes", text.size()}};
     }
     return j;
   }
@@ -552,7 +539,7 @@ nlohmann::json Service::segment(const nlohmann::json& body, const std::string& i
 nlohmann::json Service::submit_job(const nlohmann::json& body, const std::string& id) {
   auto& s = *impl_;
   Work w = s.make_work(body, id, true);
-  if (w.req.explain) {
+  if (w.req.job.explain.enabled) {
     // The check opens the scene on this HTTP thread: bounded like the workers, or a burst of
     // job submissions would run unbounded work outside the queue.
     struct Slot {

@@ -86,8 +86,8 @@ struct Scenes {
     batch::BatchOptions o;
     o.manifest = manifest;
     o.out_dir = out;
-    o.segment.grid.tile = 128;
-    o.segment.grid.overlap = 16;
+    o.job.segment.grid.tile = 128;
+    o.job.segment.grid.overlap = 16;
     o.threads = 1;
     return o;
   }
@@ -318,7 +318,7 @@ TEST(Batch, ResumeRecomputesOnlyIncompleteOrChangedScenes) {
   EXPECT_EQ(r.summary["counts"]["resumed"], 2);
   EXPECT_EQ(batch::check_stac(out + "/catalog.json"), std::vector<std::string>{});
   // Another threshold is another result: everything is recomputed.
-  opt.segment.threshold = 0.6;
+  opt.job.segment.threshold = 0.6;
   r = batch::run_batch(opt);
   for (size_t i : {0, 1, 3}) EXPECT_EQ(r.outcomes[i].status, batch::SceneStatus::done) << i;
 }
@@ -359,11 +359,11 @@ TEST(Batch, UsageErrorsComeBeforeAnyWork) {
     EXPECT_NE(msg.find(expect), std::string::npos) << msg;
     EXPECT_EQ(kind_of([&] { batch::run_batch(o); }), ErrorKind::Usage) << expect;
   };
-  usage([](batch::BatchOptions& o) { o.segment.grid.overlap = 64; }, "overlap");
-  usage([](batch::BatchOptions& o) { o.segment.threshold = 0.0; }, "--threshold must be in (0, 1)");
-  usage([](batch::BatchOptions& o) { o.segment.geojson_crs = "EPSG:99999999"; }, "EPSG:99999999");
+  usage([](batch::BatchOptions& o) { o.job.segment.grid.overlap = 64; }, "overlap");
+  usage([](batch::BatchOptions& o) { o.job.segment.threshold = 0.0; }, "--threshold must be in (0, 1)");
+  usage([](batch::BatchOptions& o) { o.job.segment.geojson_crs = "EPSG:99999999"; }, "EPSG:99999999");
   usage([&](batch::BatchOptions& o) { o.checkpoint = s.tmp.file("no_model"); }, "--ckpt");
-  usage([](batch::BatchOptions& o) { o.segment.exclusion.hand_max_m = -1; }, "HAND threshold must be > 0 m");
+  usage([](batch::BatchOptions& o) { o.job.segment.exclusion.hand_max_m = -1; }, "HAND threshold must be > 0 m");
   EXPECT_FALSE(fs::exists(s.tmp.file("out")));
 }
 

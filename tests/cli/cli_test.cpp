@@ -109,7 +109,7 @@ TEST(Cli, HelpAndUsageErrors) {
     EXPECT_TRUE(contains(r.output, says)) << "expected '" << says << "' in: " << r.output;
   };
   usage({"segment"}, "scene is required");
-  usage({"segment", "x.tif", "--out", tmp.path(), "--tile", "7"}, "--tile: Value 7 not in range");
+  usage({"segment", "x.tif", "--out", tmp.path(), "--tile", "7"}, "--tile: must be in [32, 4096], got 7");
   usage({"no-such-command"}, "subcommand");
   usage({"batch", "m.txt"}, "--out is required");
   auto dup = tmp.file("dup.txt");
@@ -127,7 +127,7 @@ TEST(Cli, HelpAndUsageErrors) {
   usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--hand-max", "20"}, "--hand-max needs --dem");
   usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--no-exclusion"}, "--no-exclusion needs --dem");
   usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--dem", tmp.file("s.tif"), "--slope-max", "95"},
-        "slope threshold must be in (0, 90) degrees, got 95");
+        "--slope-max: must be in (0, 90), got 95");
   EXPECT_FALSE(fs::exists(tmp.file("o")));
 }
 

@@ -485,7 +485,7 @@ TEST(Hardening, ADemThroughTheApiWritesTheExclusionLayerUnderTheSamePolicy) {
   EXPECT_EQ(r->status, 404) << r->body;
   r = post(c, "/v1/segment", body_for(d.scene, {{"hand_max_m", 20}}));
   EXPECT_EQ(r->status, 400) << r->body;
-  EXPECT_NE(r->body.find("need options.dem_uri"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("needs options.dem_uri"), std::string::npos) << r->body;
   r = post(c, "/v1/segment", body_for(d.scene, {{"dem_uri", "file://" + dem}, {"slope_max_deg", 90}}));
   EXPECT_EQ(r->status, 400) << r->body;
 }

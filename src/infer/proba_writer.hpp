@@ -70,8 +70,10 @@ class BlendedBand {
   void write_output(core::OutputSet& outs, bool cog);
 
  private:
+  static constexpr int kFlushRows = 64;  // finished rows are taken, hooked and written in blocks this tall
   void start_tile(const tiling::Tile& t);
   void flush(int up_to);
+  void flush_block(int up_to);
   const tiling::WindowGrid& grid_;
   std::string final_path_, stage_;
   io::Raster raster_;

@@ -138,14 +138,16 @@ StripAccumulator::StripAccumulator(int width, int height, int channels)
 
 void StripAccumulator::grow_to(int y_end) {
   y_end = std::min(y_end, height_);
-  if (y_end <= y1_) return;
-  const size_t rows_old = size_t(y1_ - y0_), rows_new = size_t(y_end - y0_), w = size_t(width_);
-  std::vector<float> sum(rows_new * w * channels_, 0.0f);
-  for (int c = 0; c < channels_; ++c)
-    std::copy_n(sum_.begin() + c * rows_old * w, rows_old * w, sum.begin() + c * rows_new * w);
-  sum_.swap(sum);
-  wsum_.resize(rows_new * w, 0.0f);
-  y1_ = y_end;
+  const size_t row_size = size_t(width_) * size_t(channels_ + 1);
+  for (; y1_ < y_end; ++y1_) {
+    if (spare_.empty()) {
+      rows_.emplace_back(row_size, 0.0f);
+    } else {
+      rows_.push_back(std::move(spare_.back()));
+      spare_.pop_back();
+      std::fill(rows_.back().begin(), rows_.back().end(), 0.0f);
+    }
+  }
 }
 
 void StripAccumulator::add(const Window& win, const float* values, const float* weights, const uint8_t* valid) {
@@ -154,36 +156,37 @@ void StripAccumulator::add(const Window& win, const float* values, const float* 
   Window in = win.intersect(Window{0, 0, width_, height_});
   if (in.empty()) return;
   grow_to(in.y + in.h);
-  const size_t plane = size_t(win.w) * win.h, strip = size_t(y1_ - y0_) * width_;
-  for (int y = in.y; y < in.y + in.h; ++y)
+  const size_t plane = size_t(win.w) * win.h, w = size_t(width_);
+  for (int y = in.y; y < in.y + in.h; ++y) {
+    float* r = row(y).data();
+    float* wsum = r + size_t(channels_) * w;
     for (int x = in.x; x < in.x + in.w; ++x) {
-      size_t t = size_t(y - win.y) * win.w + (x - win.x);
+      const size_t t = size_t(y - win.y) * win.w + (x - win.x);
       if (valid && !valid[t]) continue;
-      size_t s = size_t(y - y0_) * width_ + x;
-      float w = weights[t];
-      wsum_[s] += w;
-      for (int c = 0; c < channels_; ++c) sum_[c * strip + s] += w * values[c * plane + t];
+      const float wt = weights[t];
+      wsum[x] += wt;
+      for (int c = 0; c < channels_; ++c) r[size_t(c) * w + x] += wt * values[c * plane + t];
     }
+  }
 }
 
 std::vector<float> StripAccumulator::take_ready(int up_to, float empty_value, Window* taken) {
   up_to = std::min(up_to, height_);
   grow_to(up_to);
   const int n = std::max(0, up_to - y0_);
-  const size_t w = size_t(width_), strip = size_t(y1_ - y0_) * w, plane = size_t(n) * w;
+  const size_t w = size_t(width_), plane = size_t(n) * w;
   std::vector<float> out(plane * channels_, empty_value);
-  for (size_t i = 0; i < plane; ++i) {
-    if (wsum_[i] <= 0) continue;
-    for (int c = 0; c < channels_; ++c) out[c * plane + i] = sum_[c * strip + i] / wsum_[i];
+  for (int i = 0; i < n; ++i) {
+    const float* r = rows_.front().data();
+    const float* wsum = r + size_t(channels_) * w;
+    for (size_t x = 0; x < w; ++x) {
+      if (wsum[x] <= 0) continue;
+      for (int c = 0; c < channels_; ++c) out[c * plane + size_t(i) * w + x] = r[size_t(c) * w + x] / wsum[x];
+    }
+    spare_.push_back(std::move(rows_.front()));
+    rows_.pop_front();
   }
   if (taken) *taken = Window{0, y0_, width_, n};
-  // Drop the taken rows.
-  const size_t rest = size_t(y1_ - up_to) * w;
-  std::vector<float> sum(rest * channels_);
-  for (int c = 0; c < channels_; ++c)
-    std::copy_n(sum_.begin() + c * strip + plane, rest, sum.begin() + c * rest);
-  sum_.swap(sum);
-  wsum_.erase(wsum_.begin(), wsum_.begin() + plane);
   y0_ = up_to;
   if (y1_ < y0_) y1_ = y0_;
   return out;

@@ -5,6 +5,7 @@
 //
 //   tiling::WindowGrid grid(width, height, {512, 64});
 //   for (const auto& t : grid.tiles()) { ... t.window ... }
+#include <deque>
 #include <vector>
 
 #include "core/geo.hpp"
@@ -98,7 +99,9 @@ class Accumulator {
 
 // Streaming stitching for row-major tile order with bounded memory: holds only the rows that
 // tiles still to come can touch. After all tiles of a grid row are added, rows above the next
-// grid row's start are final and can be taken with take_ready().
+// grid row's start are final and can be taken with take_ready(). Rows are buffers of their own,
+// recycled once taken: the strip never reallocates or copies itself as it moves down the scene,
+// so its memory is the rows it holds (plus what take_ready returns), whatever the scene's width.
 class StripAccumulator {
  public:
   StripAccumulator(int width, int height, int channels = 1);
@@ -111,10 +114,14 @@ class StripAccumulator {
   int buffered_rows() const { return y1_ - y0_; }
 
  private:
+  // One buffered row: channels x width weighted sums, then width weight sums.
+  using Row = std::vector<float>;
   void grow_to(int y_end);
+  Row& row(int y) { return rows_[size_t(y - y0_)]; }
   int width_, height_, channels_;
-  int y0_ = 0, y1_ = 0;  // buffered rows [y0_, y1_)
-  std::vector<float> sum_, wsum_;
+  int y0_ = 0, y1_ = 0;     // buffered rows [y0_, y1_)
+  std::deque<Row> rows_;    // rows_[i] is row y0_ + i
+  std::vector<Row> spare_;  // taken rows, zeroed and reused by grow_to
 };
 
 }  // namespace drshym::tiling

@@ -70,8 +70,20 @@ float percentile_of(std::vector<float> v, float p) {
   return v[k];
 }
 
+float percentile_of_sorted(const float* sorted, size_t n, float p) {
+  return n == 0 ? std::numeric_limits<float>::quiet_NaN() : sorted[percentile_rank(n, p)];
+}
+
 float percentile_of_sorted(const std::vector<float>& sorted, float p) {
-  return sorted.empty() ? std::numeric_limits<float>::quiet_NaN() : sorted[percentile_rank(sorted.size(), p)];
+  return percentile_of_sorted(sorted.data(), sorted.size(), p);
+}
+
+float land_mode_percentile(const std::vector<float>& sorted, float split_db, float p) {
+  const size_t n_dark = size_t(std::lower_bound(sorted.begin(), sorted.end(), split_db) - sorted.begin());
+  // Bounded: a bright class that is a handful of saturated or urban pixels must not pull the
+  // whole scene kLandModeMaxRaiseDb or more towards water.
+  return std::min(percentile_of_sorted(sorted.data() + n_dark, sorted.size() - n_dark, p),
+                  percentile_of_sorted(sorted, p) + Anchor::kLandModeMaxRaiseDb);
 }
 
 nlohmann::json Anchor::to_json() const {
@@ -109,8 +121,8 @@ float Anchor::shift(const float* vv, const uint8_t* valid, size_t n) const {
   std::vector<float> v;
   v.reserve(n);
   for (size_t i = 0; i < n; ++i)
-    if ((!valid || valid[i]) && std::isfinite(vv[i])) v.push_back(vv[i]);
-  const float q = level(std::move(v)).db;
+    if (!valid || valid[i]) v.push_back(vv[i]);
+  const float q = level(std::move(v)).db;  // level drops the non-finite values
   return std::isfinite(q) ? shift_for(q) : 0.0f;
 }
 
@@ -133,10 +145,7 @@ AnchorLevel Anchor::level(std::vector<float> vv) const {
   out.dark_mean_db = float(dark_mean);
   if (dark_scenes == "land_mode" && out.dark_share >= kLandModeDarkShare && out.mode_gap_db >= kLandModeGapDb &&
       out.dark_mean_db <= kLandModeMaxDarkDb && 1.0f - out.dark_share >= kLandModeMinBrightShare) {
-    // Bounded: a bright class that is a handful of saturated or urban pixels must not pull the
-    // whole scene kLandModeMaxRaiseDb or more towards water.
-    out.db = std::min(percentile_of_sorted(std::vector<float>(split, vv.end()), percentile),
-                      out.whole_db + kLandModeMaxRaiseDb);
+    out.db = land_mode_percentile(vv, out.split_db, percentile);
     out.land_mode = true;
   }
   return out;

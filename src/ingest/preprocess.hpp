@@ -131,6 +131,13 @@ struct Anchor {
 float percentile_of(std::vector<float> v, float p);
 // The same on values already sorted ascending, all finite (no copy, for many percentiles).
 float percentile_of_sorted(const std::vector<float>& sorted, float p);
+// The same on the n sorted, finite values at sorted[0..n) (a part of a sorted vector, no copy).
+float percentile_of_sorted(const float* sorted, size_t n, float p);
+// The land-mode level rule (Anchor::level, dark_scenes = "land_mode", once its test has passed):
+// sorted holds finite VV dB values sorted ascending; the p-th percentile of those at or above
+// split_db (the bright, land mode), bounded to the whole scene's p-th percentile plus
+// Anchor::kLandModeMaxRaiseDb. NaN when sorted is empty or no value reaches split_db.
+float land_mode_percentile(const std::vector<float>& sorted, float split_db, float p);
 
 struct Preprocess {
   std::vector<std::string> bands{"VV", "VH"};

@@ -124,12 +124,8 @@ std::vector<std::pair<int, float>> scene_vv_percentiles(const Scene& scene, int 
     Anchor a;
     a.enabled = true;
     const AnchorLevel test = a.level(vv);
-    if (test.land_mode) {
-      const std::vector<float> bright(std::lower_bound(vv.begin(), vv.end(), test.split_db), vv.end());
-      for (int p = 5; p <= 95; p += 5)  // bounded as Anchor::level bounds it
-        land->emplace_back(p, std::min(percentile_of_sorted(bright, float(p)),
-                                       percentile_of_sorted(vv, float(p)) + Anchor::kLandModeMaxRaiseDb));
-    }
+    if (test.land_mode)
+      for (int p = 5; p <= 95; p += 5) land->emplace_back(p, land_mode_percentile(vv, test.split_db, float(p)));
   }
   return out;
 }

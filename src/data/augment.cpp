@@ -23,18 +23,29 @@ T get_field(const nlohmann::json& j, const char* key, T fallback, const std::str
   return it->get<T>();
 }
 
-// Valid-pixel counts over windows via a summed-area table.
-class ValidCounter {
+// Counts of the pixels that pass a test (valid; valid water) over windows, via a summed-area table.
+class PixelCounter {
  public:
-  explicit ValidCounter(const RawSample& s) : w_(s.width), h_(s.height), sat_(size_t(w_ + 1) * (h_ + 1), 0) {
+  // in(i) says whether pixel i (row-major, i = y * width + x) counts.
+  template <typename In>
+  PixelCounter(int width, int height, In in) : w_(width), h_(height), sat_(size_t(w_ + 1) * (h_ + 1), 0) {
     for (int y = 0; y < h_; ++y) {
       int64_t row = 0;
       for (int x = 0; x < w_; ++x) {
-        row += s.valid[size_t(y) * w_ + x] ? 1 : 0;
+        row += in(size_t(y) * w_ + x) ? 1 : 0;
         at(x + 1, y + 1) = at(x + 1, y) + row;
       }
     }
   }
+  // The valid pixels of s.
+  static PixelCounter valid(const RawSample& s) {
+    return PixelCounter(s.width, s.height, [&s](size_t i) { return s.valid[i] != 0; });
+  }
+  // The labelled water of s (valid, label 1).
+  static PixelCounter water(const RawSample& s) {
+    return PixelCounter(s.width, s.height, [&s](size_t i) { return s.valid[i] && s.label[i]; });
+  }
+  // The count inside win (clipped to the sample).
   int64_t count(const Window& win) const {
     Window in = win.intersect(Window{0, 0, w_, h_});
     if (in.empty()) return 0;
@@ -71,7 +82,7 @@ Window choose_crop(const AugmentOptions& opt, const RawSample& s, SplitMix64& rn
     int y = ylo + int(rng.below(uint64_t(yhi - ylo + 1)));
     return Window{x, y, c, c};
   };
-  ValidCounter counter(s);
+  const PixelCounter counter = PixelCounter::valid(s);
   const int64_t need = std::max<int64_t>(1, int64_t(std::ceil(opt.min_valid_fraction * double(c) * c)));
   Window best = random_window();
   int64_t best_count = counter.count(best);
@@ -327,24 +338,14 @@ float draw_bright_water(const AugmentOptions& opt, uint64_t seed, uint64_t epoch
 void brighten_water(RawSample& s, float delta_db) {
   if (delta_db == 0.0f) return;
   const int w = s.width, h = s.height, r = 2;  // 5x5 feathering
-  // Summed-area table of the water indicator, for the share of water around each pixel.
-  std::vector<int32_t> sat(size_t(w + 1) * (h + 1), 0);
-  for (int y = 0; y < h; ++y) {
-    int32_t row = 0;
-    for (int x = 0; x < w; ++x) {
-      const size_t i = size_t(y) * w + x;
-      row += (s.valid[i] && s.label[i]) ? 1 : 0;
-      sat[size_t(y + 1) * (w + 1) + x + 1] = sat[size_t(y) * (w + 1) + x + 1] + row;
-    }
-  }
+  const PixelCounter water_count = PixelCounter::water(s);  // the share of water around each pixel
   for (int y = 0; y < h; ++y) {
     const int y0 = std::max(0, y - r), y1 = std::min(h, y + r + 1);
     for (int x = 0; x < w; ++x) {
       float& v = s.vv[size_t(y) * w + x];
       if (!std::isfinite(v)) continue;
       const int x0 = std::max(0, x - r), x1 = std::min(w, x + r + 1);
-      const int32_t water = sat[size_t(y1) * (w + 1) + x1] - sat[size_t(y0) * (w + 1) + x1] -
-                            sat[size_t(y1) * (w + 1) + x0] + sat[size_t(y0) * (w + 1) + x0];
+      const int64_t water = water_count.count(Window{x0, y0, x1 - x0, y1 - y0});
       if (water > 0) v += delta_db * float(water) / float((x1 - x0) * (y1 - y0));
     }
   }

@@ -7,8 +7,10 @@
 
 namespace drshym::io {
 
-// GDAL block cache used unless GDAL_CACHEMAX is set: 128 MiB keeps memory flat for any scene.
-constexpr int64_t kDefaultCacheBytes = int64_t(128) << 20;
+// GDAL block cache used unless GDAL_CACHEMAX is set: 64 MiB keeps memory flat for any scene.
+// 128 MiB filled up on a 25,000 px wide scene for no speed (peak RSS 1043-1060 MB against
+// 938-990 MB at 64 MiB, wall time 46-48 s against 44-48 s, docs/performance.md "Memory").
+constexpr int64_t kDefaultCacheBytes = int64_t(64) << 20;
 
 // Register drivers, install the error handler and bound the block cache (idempotent, thread-safe).
 void gdal_init();

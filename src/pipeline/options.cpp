@@ -86,9 +86,8 @@ constexpr Bound open(double v) { return {v, true}; }
 using T = OptionType;
 
 // Each row's `at` names the SceneJob field: the job's default is the option's default.
-std::vector<JobOption> build_table() {
-  std::vector<Def> d;
-  // ---- tiling and the decision ----
+// The table in groups, in --help order.
+void tiling_options(std::vector<Def>& d) {
   d.push_back(Def("tile", "--tile", "tile", kAll, T::Integer, "Tile size in pixels")
                   .range(closed(kMinTile), closed(kMaxTile))
                   .api_range(closed(kApiMinTile), closed(kApiMaxTile))
@@ -120,7 +119,9 @@ std::vector<JobOption> build_table() {
                         "URN, or none: RFC 7946 lon/lat; linked CRSs are refused)")
                   .form(ApiForm::GeoJson)
                   .at([](SceneJob& j) { return &j.segment.aoi_path; }));
-  // ---- outputs ----
+}
+
+void output_options(std::vector<Def>& d) {
   d.push_back(Def("min_area", "--min-area", "", kSegment | kBatch, T::Number,
                   "Drop flood polygons smaller than this many m² of ground (any CRS: lon/lat on the ellipsoid)")
                   .range(closed(0), std::nullopt)
@@ -133,7 +134,9 @@ std::vector<JobOption> build_table() {
                   .at([](SceneJob& j) { return &j.segment.write_overlay; }));
   d.push_back(Def("polygons", "--no-polygons", "", kSegment | kBatch, T::Switch, "Skip the GeoJSON polygons")
                   .at([](SceneJob& j) { return &j.segment.write_polygons; }));
-  // ---- explain ----
+}
+
+void explain_options(std::vector<Def>& d) {
   d.push_back(Def("explain", "--explain", "explain", kAll, T::Switch,
                   "Explain the flood call with Grad-CAM: per tile, the gradient of the mean flood logit over the\n"
                   "tile's predicted flood pixels w.r.t. a layer's activations, blended like the probabilities\n"
@@ -158,7 +161,9 @@ std::vector<JobOption> build_table() {
                   .form(ApiForm::GeoJson)
                   .needs("explain")
                   .at([](SceneJob& j) { return &j.explain.region_path; }));
-  // ---- flood vs permanent water ----
+}
+
+void class_options(std::vector<Def>& d) {
   d.push_back(Def("classes", "--no-classes", "", kSegment | kBatch, T::Switch,
                   "Skip the flood/permanent water classes (no second model runs)")
                   .at([](SceneJob& j) { return &j.segment.write_classes; }));
@@ -177,7 +182,9 @@ std::vector<JobOption> build_table() {
                   .range(closed(0), closed(100))
                   .needs("reference_water")
                   .at([](SceneJob& j) { return &j.segment.reference_water_min; }));
-  // ---- terrain ----
+}
+
+void terrain_options(std::vector<Def>& d) {
   d.push_back(Def("dem", "--dem", "dem_uri", kAll, T::Text,
                   "Digital elevation model (any CRS and resolution, heights in metres or feet; at most\n"
                   "--dem-max-ratio times coarser than the scene). Slope (GDAL's DEM processing) and height above\n"
@@ -217,7 +224,15 @@ std::vector<JobOption> build_table() {
                   .needs("dem")
                   .echo()
                   .at([](SceneJob& j) { return &j.segment.exclusion.apply; }));
-  // ---- the model ----
+}
+
+std::vector<JobOption> build_table() {
+  std::vector<Def> d;
+  tiling_options(d);
+  output_options(d);
+  explain_options(d);
+  class_options(d);
+  terrain_options(d);
   d.push_back(Def("model", "", "model", kApi, T::Text, "A name from GET /v1/models; default: by the scene's bands")
                   .at([](SceneJob& j) { return &j.model; }));
   std::vector<JobOption> t;

@@ -334,7 +334,9 @@ nlohmann::json api_options_schema() {
     const nlohmann::json def = o.default_value();
     if (!def.is_null() && !(def.is_string() && def.get<std::string>().empty()) && o.api_form == ApiForm::Value)
       s["default"] = def;
-    std::string desc = o.help;
+    // The help of a default-on switch describes its --no- flag: in the API that is `false`.
+    const bool negated = o.type == OptionType::Switch && def.is_boolean() && def.get<bool>();
+    std::string desc = (negated ? "false: " : "") + std::string(o.help);
     std::replace(desc.begin(), desc.end(), '\n', ' ');
     if (*o.api_note) desc += std::string("; ") + o.api_note;
     if (*o.needs) desc += std::string("; needs ") + option_named(o.needs).key;

@@ -222,6 +222,9 @@ TEST(JobOptions, TheOpenApiSchemaStatesTheParsersBounds) {
   EXPECT_EQ(props["aoi"]["type"], "object");
   EXPECT_EQ(props["explain_method"]["enum"], json({"gradcam", "gradcam++"}));
   EXPECT_NE(props["hand_max_m"]["description"].get<std::string>().find("needs dem_uri"), std::string::npos);
+  // A default-on switch is described by what false does (its CLI help is that of --no-exclusion).
+  EXPECT_EQ(props["exclusion"]["description"].get<std::string>().rfind("false: ", 0), 0u);
+  EXPECT_EQ(props["exclusion"]["default"], true);
 }
 
 }  // namespace

@@ -209,12 +209,12 @@ void terrain_options(std::vector<Def>& d) {
                   .range(open(0), std::nullopt)
                   .needs("dem")
                   .at([](SceneJob& j) { return &j.segment.terrain.hand.drainage_min_km2; }));
-  d.push_back(Def("dem_margin", "--dem-margin", "", kSegment, T::Number,
+  d.push_back(Def("dem_margin", "--dem-margin", "", kSegment | kBatch, T::Number,
                   "With a DEM: ground (m) read around the scene, so that a river just outside still drains it")
                   .range(closed(0), std::nullopt)
                   .needs("dem")
                   .at([](SceneJob& j) { return &j.segment.terrain.margin_m; }));
-  d.push_back(Def("dem_max_ratio", "--dem-max-ratio", "", kSegment, T::Number,
+  d.push_back(Def("dem_max_ratio", "--dem-max-ratio", "", kSegment | kBatch, T::Number,
                   "With a DEM: a DEM whose cells are more than this many times the scene's pixel is refused")
                   .range(closed(1), std::nullopt)
                   .needs("dem")

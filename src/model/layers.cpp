@@ -103,10 +103,19 @@ UpsampleImpl::UpsampleImpl(int in, int out, bool bilinear) : in_(in), out_(out) 
 }
 
 torch::Tensor UpsampleImpl::forward(const torch::Tensor& x) {
-  if (tconv) {
-    // Every input pixel scatters a 2x2 patch into each output channel.
-    if (t_flop_scope) record_macs(x.numel() * int64_t(out_) * 4);
-    return tconv(x);
+  // Every input pixel scatters a 2x2 patch into each output channel.
+  if ((tconv || shuffle) && t_flop_scope) record_macs(x.numel() * int64_t(out_) * 4);
+  if (tconv) return tconv(x);
+  if (shuffle) {
+    // y[n, (2i + j) * out + c, h, w] is out[n, c, 2h + i, 2w + j]. Arranged as
+    // [n][h][i][w][j][c] in memory, which is the channels-last layout of the output.
+    const torch::Tensor y = shuffle(x);
+    const int64_t n = y.size(0), h = y.size(2), w = y.size(3);
+    return y.view({n, 2, 2, out_, h, w})
+        .permute({0, 4, 1, 5, 2, 3})
+        .contiguous()
+        .view({n, 2 * h, 2 * w, out_})
+        .permute({0, 3, 1, 2});
   }
   namespace F = torch::nn::functional;
   auto up = F::interpolate(x, F::InterpolateFuncOptions()
@@ -114,6 +123,35 @@ torch::Tensor UpsampleImpl::forward(const torch::Tensor& x) {
                                   .mode(torch::kBilinear)
                                   .align_corners(false));
   return proj(up);
+}
+
+torch::Tensor UpsampleImpl::forward_concat(const torch::Tensor& x, const torch::Tensor& skip) {
+  if (t_flop_scope) record_macs(x.numel() * int64_t(out_) * 4);
+  const torch::Tensor y = shuffle(x);
+  const int64_t n = y.size(0), h = y.size(2), w = y.size(3), c = out_ + skip.size(1);
+  torch::Tensor cat = torch::empty({n, c, 2 * h, 2 * w}, y.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  cat.permute({0, 2, 3, 1})
+      .view({n, h, 2, w, 2, c})
+      .narrow(5, 0, out_)
+      .copy_(y.view({n, 2, 2, out_, h, w}).permute({0, 4, 1, 5, 2, 3}));
+  cat.narrow(1, out_, skip.size(1)).copy_(skip);
+  return cat;
+}
+
+void UpsampleImpl::fuse() {
+  if (!tconv) return;
+  torch::NoGradGuard no_grad;
+  // ConvTranspose2d weight [in, out, 2, 2] → 1x1 conv weight [(i, j, out), in, 1, 1].
+  const torch::Tensor w = tconv->weight;
+  torch::nn::Conv2d c(torch::nn::Conv2dOptions(in_, 4 * out_, 1).bias(true));
+  c->to(w.device(), w.scalar_type());
+  c->weight.copy_(w.permute({2, 3, 1, 0}).reshape({4 * out_, in_, 1, 1}));
+  if (tconv->bias.defined()) c->bias.copy_(tconv->bias.repeat({4}));
+  else c->bias.zero_();
+  c->eval();
+  unregister_module("tconv");
+  tconv = nullptr;
+  shuffle = register_module("shuffle", c);
 }
 
 DoubleConvImpl::DoubleConvImpl(int in, int out, Norm norm) {
@@ -129,6 +167,7 @@ DecoderBlockImpl::DecoderBlockImpl(int in, int skip_channels, int out, Norm norm
 }
 
 torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& skip) {
+  if (skip.defined() && up->fused() && !torch::GradMode::is_enabled()) return conv(up->forward_concat(x, skip));
   torch::Tensor y = up(x);
   if (skip.defined()) y = torch::cat({y, skip}, 1);
   return conv(y);
@@ -159,8 +198,10 @@ torch::Tensor AttentionGateImpl::forward(const torch::Tensor& g, const torch::Te
 
 void fuse_conv_norm(torch::nn::Module& root) {
   root.eval();
-  for (const auto& m : root.modules(/*include_self=*/false))
+  for (const auto& m : root.modules(/*include_self=*/false)) {
     if (auto c = std::dynamic_pointer_cast<ConvNormActImpl>(m)) c->fuse();
+    if (auto u = std::dynamic_pointer_cast<UpsampleImpl>(m)) u->fuse();
+  }
 }
 
 }  // namespace drshym::model

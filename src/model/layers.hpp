@@ -62,10 +62,22 @@ class UpsampleImpl : public torch::nn::Module {
  public:
   UpsampleImpl(int in, int out, bool bilinear);
   torch::Tensor forward(const torch::Tensor& x);
+  // For inference: the transposed conv becomes the same map as a 1x1 conv to 4*out channels
+  // followed by a depth-to-space shuffle. LibTorch 1.13 runs a transposed conv through
+  // im2col and BLAS in FP32 even under BF16 autocast, and hands back an NCHW tensor that the
+  // next concatenation and conv must convert; the 1x1 conv runs in oneDNN like every other
+  // layer, in the precision and memory format of its input. Equal up to summation order.
+  // No-op for the bilinear variant.
+  void fuse();
+  bool fused() const { return !shuffle.is_empty(); }
+  // After fuse(), without gradients: torch::cat({forward(x), skip}, 1), the shuffle written
+  // straight into the concatenation (one full-size tensor and one copy fewer).
+  torch::Tensor forward_concat(const torch::Tensor& x, const torch::Tensor& skip);
 
  private:
   int in_, out_;
   torch::nn::ConvTranspose2d tconv{nullptr};
+  torch::nn::Conv2d shuffle{nullptr};  // after fuse(): the 1x1 conv, channels ordered (i, j, c)
   ConvNormAct proj{nullptr};
 };
 TORCH_MODULE(Upsample);
@@ -116,8 +128,9 @@ class AttentionGateImpl : public torch::nn::Module {
 };
 TORCH_MODULE(AttentionGate);
 
-// Fuse every ConvNormAct inside `root` (recursively). Puts root in eval mode first, because
-// only the running statistics describe what BatchNorm does at inference.
+// Fuse every ConvNormAct inside `root` (recursively) and turn every transposed-conv Upsample
+// into its 1x1 conv + shuffle form. Puts root in eval mode first, because only the running
+// statistics describe what BatchNorm does at inference.
 void fuse_conv_norm(torch::nn::Module& root);
 
 }  // namespace drshym::model

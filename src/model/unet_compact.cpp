@@ -67,9 +67,43 @@ torch::Tensor PermanentHeadImpl::forward(const torch::Tensor& d1, const torch::T
                                  .align_corners(false));
   };
   const int64_t hh = d1.size(2), ww = d1.size(3);
-  auto x = torch::cat({d1, up(d2, hh, ww), up(d3, hh, ww)}, 1);
-  x = out_(c2_(c1_(reduce_(x))));
+  torch::Tensor x;
+  if (!r1_.is_empty()) {
+    x = r1_(d1) + up(r2_(d2), hh, ww) + up(r3_(d3), hh, ww);
+    x = torch::GradMode::is_enabled() ? torch::relu(x) : x.relu_();
+  } else {
+    x = reduce_(torch::cat({d1, up(d2, hh, ww), up(d3, hh, ww)}, 1));
+  }
+  x = out_(c2_(c1_(x)));
   return up(x, h, w);
+}
+
+void PermanentHeadImpl::fuse() {
+  if (!r1_.is_empty() || !reduce_->gn.is_empty()) return;  // GroupNorm is not a per-pixel linear map
+  reduce_->fuse();  // BatchNorm folded first: its scale and shift are part of the linear map
+  torch::NoGradGuard no_grad;
+  const torch::Tensor w = reduce_->conv->weight;  // [base, 14 * base, 1, 1]: d1, d2, d3 channels in turn
+  const torch::Tensor b = reduce_->conv->bias;
+  const int64_t out = w.size(0), base = out;
+  const int64_t sizes[3] = {2 * base, 4 * base, 8 * base};
+  int64_t start = 0;
+  torch::nn::Conv2d* parts[3] = {&r1_, &r2_, &r3_};
+  for (int k = 0; k < 3; ++k) {
+    torch::nn::Conv2d c(torch::nn::Conv2dOptions(sizes[k], out, 1).bias(k == 0));  // the shift once
+    c->to(w.device(), w.scalar_type());
+    c->weight.copy_(w.narrow(1, start, sizes[k]));
+    if (k == 0) c->bias.copy_(b);
+    c->eval();
+    *parts[k] = register_module("r" + std::to_string(k + 1), c);
+    start += sizes[k];
+  }
+  unregister_module("reduce");
+  reduce_ = nullptr;
+}
+
+void UNetCompactImpl::fuse_for_inference() {
+  SegNetImpl::fuse_for_inference();
+  if (!permanent_.is_empty()) permanent_->fuse();
 }
 
 std::vector<std::string> UNetCompactImpl::tap_points() const { return {std::begin(kTaps), std::end(kTaps)}; }

@@ -14,9 +14,16 @@ class PermanentHeadImpl : public torch::nn::Module {
  public:
   PermanentHeadImpl(int base_width, Norm norm);
   torch::Tensor forward(const torch::Tensor& d1, const torch::Tensor& d2, const torch::Tensor& d3, int64_t h, int64_t w);
+  // For inference: the 1x1 reduction of the concatenation [d1, up(d2), up(d3)] becomes one
+  // 1x1 conv per source, each at its own resolution, the two coarse results upsampled (16
+  // channels instead of 64 and 128) and summed. Bilinear upsampling is a per-channel weighted
+  // mean, so it commutes with a per-pixel linear map: the same values up to rounding, without
+  // the 14-channel-group concatenation at 1/2 resolution (the network's largest activation).
+  void fuse();
 
  private:
   ConvNormAct reduce_{nullptr}, c1_{nullptr}, c2_{nullptr}, out_{nullptr};
+  torch::nn::Conv2d r1_{nullptr}, r2_{nullptr}, r3_{nullptr};  // after fuse(): reduce_ split by source
 };
 TORCH_MODULE(PermanentHead);
 
@@ -26,6 +33,7 @@ class UNetCompactImpl : public SegNetImpl {
   torch::Tensor forward_water(torch::Tensor x) override;
   torch::Tensor forward_heads(torch::Tensor x) override;
   std::vector<std::string> tap_points() const override;
+  void fuse_for_inference() override;
 
  private:
   // Encoder and decoder; decs (when given) gets dec3, dec2, dec1, dec0 outputs in that order.

@@ -106,12 +106,59 @@ TEST_P(EveryArch, FusedBatchNormMatchesEvalOutput) {
     // Relative for large outputs: randomized statistics push untrained ResNet-50 logits to ~1e3.
     const double scale = std::max(1.0, ref.abs().max().item<double>());
     EXPECT_LE((fused - ref).abs().max().item<double>(), kFuseTol * scale);
-    if (norm == "group") {
+    if (norm == "group" && upsample == "bilinear") {
       EXPECT_TRUE(torch::equal(fused, ref));  // nothing to fold
-    } else {
+    } else if (norm == "batch") {
       EXPECT_LT(net->parameters().size(), n_params);  // BatchNorm modules are gone
     }
   }
+}
+
+// The transposed conv's inference form (1x1 conv + depth-to-space) is the same map, keeps the
+// input's memory format and precision (LibTorch's own transposed conv answers BF16
+// channels-last input with FP32 NCHW), and still passes gradients (Grad-CAM).
+TEST(Upsample, FusedShuffleIsTheTransposedConv) {
+  seed_everything(42);
+  Upsample up(12, 6, /*bilinear=*/false);
+  for (auto& p : up->parameters()) {
+    torch::NoGradGuard ng;
+    p.uniform_(-1, 1);  // a bias that is not zero, weights of both signs
+  }
+  auto x = torch::randn({2, 12, 5, 7});
+  torch::Tensor ref;
+  {
+    torch::NoGradGuard ng;
+    ref = up->forward(x);
+  }
+  up->fuse();
+  EXPECT_EQ(up->named_parameters().size(), 2u);  // shuffle.weight, shuffle.bias
+  EXPECT_TRUE(up->named_parameters().contains("shuffle.weight"));
+  auto xg = x.clone().requires_grad_(true);
+  auto y = up->forward(xg);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{2, 6, 10, 14}));
+  EXPECT_LE((y - ref).abs().max().item<double>(), 1e-5);
+  y.sum().backward();
+  ASSERT_TRUE(xg.grad().defined());
+  // d(sum)/dx[k] = sum over c, i, j of W[k, c, i, j]: the same for every pixel.
+  EXPECT_GT(xg.grad().abs().sum().item<double>(), 0.0);
+
+  torch::NoGradGuard ng;
+  auto xl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  auto yl = up->forward(xl);
+  EXPECT_TRUE(yl.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_LE((yl - ref).abs().max().item<double>(), 1e-5);
+  // The decoder's form: shuffle written straight into the concatenation with the skip.
+  for (const auto& in : {x, xl}) {
+    auto skip = torch::randn({2, 5, 10, 14}).contiguous(in.suggest_memory_format());
+    auto cat = up->forward_concat(in, skip);
+    EXPECT_TRUE(torch::equal(cat, torch::cat({up->forward(in), skip}, 1)));
+    EXPECT_TRUE(cat.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  up->to(torch::kBFloat16);  // as a BF16 autocast pass runs it
+  auto yb = up->forward(xl.to(torch::kBFloat16));
+  EXPECT_EQ(yb.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(yb.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_LE((yb.to(torch::kFloat) - ref).abs().max().item<double>(), 0.1 * std::max(1.0, ref.abs().max().item<double>()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Model, EveryArch,
@@ -191,6 +238,9 @@ TEST(Heads, OnePassGivesTheWaterAndEveryHead) {
                                 {"snow", "water, permanent_water"});
   net->set_output_head("water");
   net->fuse_for_inference();
+  // The head's reduction is split by source (PermanentHeadImpl::fuse), not only BN-folded.
+  EXPECT_TRUE(net->named_parameters().contains("permanent_water.r3.weight"));
+  EXPECT_FALSE(net->named_parameters().contains("permanent_water.reduce.conv.weight"));
   auto fused = net->forward_heads(x);
   EXPECT_LE((fused - all).abs().max().item<double>(), kFuseTol * std::max(1.0, all.abs().max().item<double>()));
 

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "core/blas.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
@@ -52,6 +53,7 @@ std::vector<std::unique_ptr<Command>> all_commands() {
 }
 
 int run(int argc, char** argv) {
+  core::select_blas_kernels();  // before anything runs BLAS (core/blas.hpp)
   CLI::App app{"DrShym Climate: flood mapping from Sentinel-1 SAR.\n"
                "Segments flooded vs dry land with a U-Net, calibrates its confidence and writes\n"
                "georeferenced masks, probabilities, polygons and overlays."};

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/blas.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -66,7 +67,7 @@ const char* to_string(Precision p) {
 }
 
 nlohmann::json PrecisionChoice::to_json() const {
-  nlohmann::json j{{"used", bf16 ? "bf16" : "fp32"}, {"reason", reason}};
+  nlohmann::json j{{"used", bf16 ? "bf16" : "fp32"}, {"reason", reason}, {"blas", core::select_blas_kernels()}};
   if (fp32_ms > 0) j["trial_ms_per_pass"] = {{"fp32", fp32_ms}, {"bf16", bf16_ms}, {"cached", cached}};
   return j;
 }
@@ -131,7 +132,8 @@ PrecisionChoice choose_precision(Precision requested, const model::SegNet& net, 
   // auto on a BF16-capable CPU: the cached answer, or a trial.
   const auto& cfg = net->config();
   const std::string key = cpu_model_name() + " | threads " + std::to_string(at::get_num_threads()) + " | " +
-                          cfg.to_json().dump() + " | torch " + TORCH_VERSION;
+                          cfg.to_json().dump() + " | torch " + TORCH_VERSION +
+                          " | " + core::select_blas_kernels();
   const std::string cache = precision_cache_path();
   nlohmann::json entries = nlohmann::json::object();
   if (!cache.empty() && fs::exists(cache)) {

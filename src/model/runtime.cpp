@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/blas.hpp"
 #include "core/cpus.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -16,6 +17,7 @@ namespace drshym::model {
 
 void set_threads(int n) {
   if (n < 0) throw Error(ErrorKind::Usage, "model", "thread count must be >= 0, got " + std::to_string(n));
+  core::log().debug("model: BLAS kernels: {}", core::select_blas_kernels());  // before any BLAS work
   if (n == 0) n = core::available_cpus();  // the cgroup quota too, not the host's cores
   static std::once_flag interop_once;
   std::call_once(interop_once, [n] {

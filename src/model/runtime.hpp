@@ -14,7 +14,9 @@ constexpr uint64_t kDefaultSeed = 42;
 
 // Intra-op threads = n (0 → all hardware threads). Inter-op threads can only be set once per
 // process and only before parallel work starts: the first call sets them, later calls only
-// change the intra-op count. n < 0 → Usage.
+// change the intra-op count. n < 0 → Usage. The first call also picks the BLAS kernels
+// (core::select_blas_kernels), so every training or inference run gets them before its first
+// BLAS call.
 void set_threads(int n);
 
 // Seeds torch (CPU and every CUDA device), std::rand, and asks cuDNN for deterministic

@@ -380,8 +380,9 @@ void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<f
   }
   normalization.apply(out.data(), bands, n);
   const bool want_before = needs_before();
+  const bool want_vh = vh && needs_vh();  // once per call, not once per pixel (string compares)
   for (size_t i = 0; i < n; ++i) {
-    bool ok = (!src_valid || src_valid[i]) && std::isfinite(vv[i]) && (!vh || !needs_vh() || std::isfinite(vh[i])) &&
+    bool ok = (!src_valid || src_valid[i]) && std::isfinite(vv[i]) && (!want_vh || std::isfinite(vh[i])) &&
               (!want_before || std::isfinite(before[i]));
     for (size_t b = 0; ok && b < bands.size(); ++b) ok = std::isfinite(out[b * n + i]);
     valid[i] = ok ? 1 : 0;

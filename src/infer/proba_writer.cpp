@@ -13,11 +13,15 @@ io::CreateOptions staged_band(io::CreateOptions o, io::DataType t, std::optional
   o.type = t;
   o.nodata = nodata;
   o.descriptions = {desc};
-  // The staged rasters are read once, by the COG conversion: the fastest codec, and blocks
-  // aligned with the COG's, so nothing is compressed twice with DEFLATE.
+  // The staged rasters are read once, by the COG conversion: the fastest codec, blocks as wide
+  // as the COG's and as tall as the rows BlendedBand writes at a time, so every write fills
+  // whole blocks. A block written in parts is compressed and appended to the file again each
+  // time GDAL's cache evicts it half done: on a 25,000 px wide scene the water-type stage
+  // passed TIFF's 4 GB limit that way (1.7 GB of pixels).
   o.compress = "ZSTD";
   o.compress_level = 1;
   o.block_size = 512;
+  o.block_height = BlendedBand::kFlushRows;
   return o;
 }
 
@@ -70,10 +74,18 @@ void BlendedBand::start_tile(const tiling::Tile& t) {
 }
 
 void BlendedBand::flush(int up_to) {
-  // In blocks of at most kFlushRows rows: a block's copies (here and in on_rows) then stay a few
-  // MB whatever the scene's width (448 rows of a 25,000 px wide scene were 45 MB each, per band).
-  up_to = std::min(up_to, grid_.height());
-  while (acc_.first_row() < up_to) flush_block(std::min(up_to, acc_.first_row() + kFlushRows));
+  // In blocks of kFlushRows rows, aligned with the staged raster's blocks (output rows 0, 64,
+  // ...): a block's copies (here and in on_rows) stay a few MB whatever the scene's width (448
+  // rows of a 25,000 px wide scene were 45 MB each, per band), and each write fills whole
+  // blocks. Rows short of the next block boundary wait for the next call, except at the end.
+  const int h = grid_.height(), y0 = crop_.region.y;
+  up_to = std::min(up_to, h);
+  if (up_to < h && up_to > y0) up_to = y0 + (up_to - y0) / kFlushRows * kFlushRows;
+  while (acc_.first_row() < up_to) {
+    const int r = acc_.first_row();
+    const int next = r < y0 ? std::min(y0, r + kFlushRows) : y0 + ((r - y0) / kFlushRows + 1) * kFlushRows;
+    flush_block(std::min(up_to, next));
+  }
 }
 
 void BlendedBand::flush_block(int up_to) {

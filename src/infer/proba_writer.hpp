@@ -49,6 +49,7 @@ struct FloodTally {
 // the values. Used for the probabilities (ProbaWriter) and explanation maps (segment --explain).
 class BlendedBand {
  public:
+  static constexpr int kFlushRows = 64;  // finished rows are taken, hooked and written in blocks this tall
   using RowsHook = std::function<void(const Window& out, std::vector<float>& values)>;
   // geo: size, transform and CRS of the output raster (the grid's or the crop region's).
   BlendedBand(const io::CreateOptions& geo, const tiling::WindowGrid& grid, const std::string& final_path,
@@ -70,7 +71,6 @@ class BlendedBand {
   void write_output(core::OutputSet& outs, bool cog);
 
  private:
-  static constexpr int kFlushRows = 64;  // finished rows are taken, hooked and written in blocks this tall
   void start_tile(const tiling::Tile& t);
   void flush(int up_to);
   void flush_block(int up_to);

@@ -164,7 +164,7 @@ Raster Raster::create_geotiff(const std::string& path, const CreateOptions& opt)
   CPLStringList o;
   o.SetNameValue("TILED", "YES");
   o.SetNameValue("BLOCKXSIZE", std::to_string(opt.block_size).c_str());
-  o.SetNameValue("BLOCKYSIZE", std::to_string(opt.block_size).c_str());
+  o.SetNameValue("BLOCKYSIZE", std::to_string(opt.block_height > 0 ? opt.block_height : opt.block_size).c_str());
   if (!opt.compress.empty() && opt.compress != "NONE") o.SetNameValue("COMPRESS", opt.compress.c_str());
   if (opt.compress_level > 0) {
     const char* key = opt.compress == "ZSTD" ? "ZSTD_LEVEL" : "ZLEVEL";

@@ -55,6 +55,7 @@ struct CreateOptions {
   std::optional<double> nodata;
   std::vector<std::string> descriptions;
   int block_size = 256;            // GeoTIFF internal tiling
+  int block_height = 0;            // blocks this tall (a multiple of 16); 0: square blocks
   std::string compress = "DEFLATE";
   int compress_level = 0;          // 0: the codec's default; DEFLATE 1-9, ZSTD 1-22 (1 = fastest)
 };

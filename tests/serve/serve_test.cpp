@@ -428,10 +428,13 @@ TEST(Serve, ShutdownFailsQueuedJobsAndRefusesNewWork) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 503) << r->body;
   });
-  // Shut down once the synchronous request is queued behind the three waiting jobs (not after
-  // a fixed sleep, which a loaded machine can outlast or fall short of).
+  // Shut down once the synchronous request is queued behind the three waiting jobs and the
+  // worker has marked the first job running (not after a fixed sleep, which a loaded machine
+  // can outlast or fall short of; the worker takes a job off the queue a moment before it
+  // records it as running, and CI once looked in between).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (s.service().health()["queue"]["waiting"] != 4 && std::chrono::steady_clock::now() < deadline)
+  while ((s.service().health()["queue"]["waiting"] != 4 || s.service().job(ids[0]).value()["status"] != "running") &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_EQ(s.service().health()["queue"]["waiting"], 4) << s.service().health().dump();
   ASSERT_EQ(s.service().job(ids[0]).value()["status"], "running");

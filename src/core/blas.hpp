@@ -4,13 +4,13 @@
 // Sapphire Rapids servers) and VMs that hide the model number fall back to "Prescott": SSE3
 // kernels, several times slower than the AVX-512 ones on the same CPU. LibTorch sends every
 // single-threaded, batch-1 1x1 convolution through sgemm, so the fallback cost 15-18% of a
-// `segment` run (docs/performance.md, "OpenBLAS kernels").
+// `segment` run (docs/performance.md, "Exact inference forms and OpenBLAS's kernels").
 #include <string>
 
 namespace drshym::core {
 
-// Once per process, before any BLAS work (the CLI's first line; Predictor and training call it
-// too, for library users): when the BLAS is a dynamic OpenBLAS that fell back to Prescott
+// Once per process, before any BLAS work (the CLI's first line, and model::set_threads, which every
+// inference and training run calls first): when the BLAS is a dynamic OpenBLAS that fell back to Prescott
 // and the CPU has the instructions of a better kernel set (AVX-512 F/BW/DQ/VL/CD → SkylakeX,
 // else AVX2 + FMA → Haswell), re-runs OpenBLAS's kernel selection for that set.
 // OPENBLAS_CORETYPE, when set, is left to OpenBLAS. Any other BLAS: nothing. Thread-safe;

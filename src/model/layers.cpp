@@ -106,17 +106,7 @@ torch::Tensor UpsampleImpl::forward(const torch::Tensor& x) {
   // Every input pixel scatters a 2x2 patch into each output channel.
   if ((tconv || shuffle) && t_flop_scope) record_macs(x.numel() * int64_t(out_) * 4);
   if (tconv) return tconv(x);
-  if (shuffle) {
-    // y[n, (2i + j) * out + c, h, w] is out[n, c, 2h + i, 2w + j]. Arranged as
-    // [n][h][i][w][j][c] in memory, which is the channels-last layout of the output.
-    const torch::Tensor y = shuffle(x);
-    const int64_t n = y.size(0), h = y.size(2), w = y.size(3);
-    return y.view({n, 2, 2, out_, h, w})
-        .permute({0, 4, 1, 5, 2, 3})
-        .contiguous()
-        .view({n, 2 * h, 2 * w, out_})
-        .permute({0, 3, 1, 2});
-  }
+  if (shuffle) return shuffled(x, 0);
   namespace F = torch::nn::functional;
   auto up = F::interpolate(x, F::InterpolateFuncOptions()
                                   .size(std::vector<int64_t>{x.size(2) * 2, x.size(3) * 2})
@@ -125,15 +115,23 @@ torch::Tensor UpsampleImpl::forward(const torch::Tensor& x) {
   return proj(up);
 }
 
-torch::Tensor UpsampleImpl::forward_concat(const torch::Tensor& x, const torch::Tensor& skip) {
-  if (t_flop_scope) record_macs(x.numel() * int64_t(out_) * 4);
+// The 1x1 conv's y[n, (2i + j) * out + c, h, w] is the output's [n, c, 2h + i, 2w + j]. Written
+// into the first out channels of a channels-last [n, out + extra, 2h, 2w] tensor, whose memory
+// is [n][h][i][w][j][channel]; the other `extra` channels are left for the caller to fill.
+torch::Tensor UpsampleImpl::shuffled(const torch::Tensor& x, int64_t extra) {
   const torch::Tensor y = shuffle(x);
-  const int64_t n = y.size(0), h = y.size(2), w = y.size(3), c = out_ + skip.size(1);
-  torch::Tensor cat = torch::empty({n, c, 2 * h, 2 * w}, y.options().memory_format(torch::MemoryFormat::ChannelsLast));
-  cat.permute({0, 2, 3, 1})
+  const int64_t n = y.size(0), h = y.size(2), w = y.size(3), c = out_ + extra;
+  torch::Tensor dst = torch::empty({n, c, 2 * h, 2 * w}, y.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  dst.permute({0, 2, 3, 1})
       .view({n, h, 2, w, 2, c})
       .narrow(5, 0, out_)
       .copy_(y.view({n, 2, 2, out_, h, w}).permute({0, 4, 1, 5, 2, 3}));
+  return dst;
+}
+
+torch::Tensor UpsampleImpl::forward_concat(const torch::Tensor& x, const torch::Tensor& skip) {
+  if (t_flop_scope) record_macs(x.numel() * int64_t(out_) * 4);
+  torch::Tensor cat = shuffled(x, skip.size(1));
   cat.narrow(1, out_, skip.size(1)).copy_(skip);
   return cat;
 }

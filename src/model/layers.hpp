@@ -75,6 +75,7 @@ class UpsampleImpl : public torch::nn::Module {
   torch::Tensor forward_concat(const torch::Tensor& x, const torch::Tensor& skip);
 
  private:
+  torch::Tensor shuffled(const torch::Tensor& x, int64_t extra);  // shared by both forms above
   int in_, out_;
   torch::nn::ConvTranspose2d tconv{nullptr};
   torch::nn::Conv2d shuffle{nullptr};  // after fuse(): the 1x1 conv, channels ordered (i, j, c)

@@ -418,6 +418,10 @@ nlohmann::json describe_scene(const infer::SceneProducts& p) {
     s.text += exclusion_sentence(p.exclusion);
     j["exclusion"] = p.exclusion;
   }
+  if (!p.anchor_caution.empty()) {
+    s.text += " Caution: " + p.anchor_caution + ".";
+    j["anchor_caution"] = p.anchor_caution;
+  }
   return {{"caption", s.text}, {"flood_summary", j}};
 }
 

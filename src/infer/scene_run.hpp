@@ -60,7 +60,8 @@ class SceneRun {
             info_.geotransform.shifted(region_.x, region_.y), writer_->tally(), threshold(),
             classes_ ? classes_->stage() : "", classes_ ? classes_->stats() : nlohmann::json(nullptr),
             exclusion_ ? exclusion_->flags_stage() : "",
-            exclusion_ ? exclusion_->stats(writer_->removal()) : nlohmann::json(nullptr)};
+            exclusion_ ? exclusion_->stats(writer_->removal()) : nlohmann::json(nullptr),
+            pp_.anchor.enabled ? anchor_level_.caution() : ""};
   }
   double threshold() const { return p_.threshold ? *p_.threshold : predictor_.threshold(); }
 

@@ -104,6 +104,8 @@ void SceneRun::prepare() {
                      "anchor measures its land mode only",
                      quoted(p_.scene_uri), 100.0 * anchor_level_.dark_share, anchor_level_.split_db,
                      anchor_level_.mode_gap_db);
+  if (pp_.anchor.enabled && !anchor_level_.trusted())
+    core::log().warn("segment: {}: {}", quoted(p_.scene_uri), anchor_level_.caution());
   anchor_measured_on_ = anchor_from_tile ? "source scene (tile metadata)" : "scene";
   if (pp_.anchor.enabled)
     core::log().debug("segment: anchor: VV p{:g} of the {} is {:.2f} dB, so inputs are shifted by {:+.2f} dB",

@@ -109,6 +109,7 @@ struct SceneProducts {
   nlohmann::json classes;      // stats.classes of the record (null without classes)
   std::string exclusion_path;  // complete (staged) terrain exclusion flags ("" without a DEM)
   nlohmann::json exclusion;    // stats.exclusion of the record (null without a DEM)
+  std::string anchor_caution;  // why the scene anchor's level may not be land ("" when it can be trusted)
 };
 
 // Per-tile explanation maps (the explain module's Grad-CAM), computed on the model workers.

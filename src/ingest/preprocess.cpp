@@ -151,6 +151,16 @@ AnchorLevel Anchor::level(std::vector<float> vv) const {
   return out;
 }
 
+bool AnchorLevel::trusted() const { return land_mode || !std::isfinite(db) || db > Anchor::kLandModeMaxDarkDb; }
+
+std::string AnchorLevel::caution() const {
+  if (trusted()) return "";
+  return fmt::format("the scene's VV level ({:.1f} dB at the anchor's percentile) is as dark as open water and shows "
+                     "no separate land mode, so it is either nearly all water or very smooth land (sand, tarmac, wet "
+                     "snow); VV backscatter alone cannot tell which, the model read it as land, and water may be missed",
+                     db);
+}
+
 nlohmann::json AnchorLevel::to_json() const {
   auto num = [](float x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
   // Why this level: what a reader of the record needs to trust it or not.
@@ -184,7 +194,9 @@ nlohmann::json AnchorLevel::to_json() const {
           {"dark_share", num(dark_share)},
           {"mode_gap_db", num(mode_gap_db)},
           {"dark_mean_db", num(dark_mean_db)},
-          {"whole_scene_level_db", num(whole_db)}};
+          {"whole_scene_level_db", num(whole_db)},
+          {"trusted", trusted()},
+          {"caution", trusted() ? nlohmann::json(nullptr) : nlohmann::json(caution())}};
 }
 
 void engineer_bands(const std::vector<std::string>& bands, const float* vv, const float* vh, size_t n,

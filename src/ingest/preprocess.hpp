@@ -93,6 +93,15 @@ struct AnchorLevel {
   float mode_gap_db = std::numeric_limits<float>::quiet_NaN();
   float dark_mean_db = std::numeric_limits<float>::quiet_NaN();  // the dark mode's mean VV
   float whole_db = std::numeric_limits<float>::quiet_NaN();  // the percentile of every value (the plain rule)
+  // Whether the level can be trusted to be land. Not when it is itself as dark as open water
+  // (db <= Anchor::kLandModeMaxDarkDb) and no land mode was found: the scene is then nearly all
+  // water, or its land is unusually smooth (sand, tarmac, wet snow). VV alone cannot tell which,
+  // and the anchor, which assumes land, shifts such a scene bright, so its water may be missed.
+  // Calibrated land sits near -6 to -9 dB at the 80th percentile; ETCI's darkest (frozen) fields
+  // near -11 to -13 dB.
+  bool trusted() const;
+  // The sentence a caption and the record give when !trusted() ("" when trusted).
+  std::string caution() const;
   nlohmann::json to_json() const;
 };
 

@@ -237,7 +237,7 @@ namespace {
 TEST(Caption, TerrainExclusionIsNamed) {
   TempDir tmp;
   auto s = make_mask(tmp, "EPSG:32644", kUtm10, 200, 200, [](int c, int r) { return c >= 20 && c < 60 && r >= 20 && r < 60; });
-  infer::SceneProducts p{s.in.mask_path, "", s.in.crs_wkt, s.in.geotransform, s.in.tally, 0.5, "", nullptr, "", nullptr};
+  infer::SceneProducts p{s.in.mask_path, "", s.in.crs_wkt, s.in.geotransform, s.in.tally, 0.5, "", nullptr, "", nullptr, ""};
   p.exclusion = {{"applied", true},       {"water_on_excluded_pixels", 4100}, {"water_on_excluded_km2", 0.41},
                  {"slope_max_deg", 10.0}, {"hand_max_m", 15.0}};
   auto j = describe_scene(p);
@@ -252,6 +252,20 @@ TEST(Caption, TerrainExclusionIsNamed) {
   EXPECT_TRUE(has(describe_scene(p)["caption"], "No water was found on ground the DEM excludes")) << t;
   p.exclusion = nullptr;
   EXPECT_FALSE(has(describe_scene(p)["caption"], "DEM"));
+}
+
+// A scene whose anchor level cannot be land: the caption ends with the caution, the summary keeps it.
+TEST(Caption, AnUntrustedAnchorIsSaid) {
+  TempDir tmp;
+  auto s = make_mask(tmp, "EPSG:32644", kUtm10, 200, 200, [](int, int) { return false; });
+  infer::SceneProducts p{s.in.mask_path, "", s.in.crs_wkt, s.in.geotransform, s.in.tally, 0.5, "", nullptr, "", nullptr, ""};
+  EXPECT_FALSE(has(describe_scene(p)["caption"], "Caution"));
+  p.anchor_caution = "the scene is dark";
+  const auto j = describe_scene(p);
+  const std::string t = j["caption"];
+  EXPECT_EQ(t.rfind("No flooding detected", 0), 0u) << t;
+  EXPECT_TRUE(has(t, ". Caution: the scene is dark.")) << t;
+  EXPECT_EQ(j["flood_summary"]["anchor_caution"], "the scene is dark");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
@@ -33,6 +34,55 @@ void write_crop(const std::string& src, const Window& w, const std::vector<int>&
 }
 
 }  // namespace
+
+// A scene that is one dark mode (all water at -20 dB VV, or very smooth land: VV cannot tell)
+// is still mapped, and the record, the log and what the caption is built from say that the
+// anchor could not find land and water may be missed. A land scene gets no such caution.
+TEST(Anchor, AnAllDarkSceneIsMappedWithACaution) {
+  drshym::testing::TempDir tmp;
+  auto write = [&](const std::string& name, float level_db) {
+    io::CreateOptions o;
+    o.width = o.height = 96;
+    o.crs_wkt = io::crs_wkt_of("EPSG:32631");
+    o.geotransform = GeoTransform{{500000, 10, 0, 4800000, 0, -10}};
+    o.descriptions = {"VV"};
+    auto r = io::Raster::create_geotiff(tmp.file(name), o);
+    std::vector<float> v(96 * 96);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = level_db + 1.5f * std::sin(float(i) * 0.7f);
+    r.write_band(1, Window{0, 0, 96, 96}, v.data());
+    r.close();
+    return tmp.file(name);
+  };
+  infer::PredictorParams pp;
+  pp.checkpoint = infer::default_model_path("default_vv");
+  pp.threads = 1;
+  const infer::Predictor predictor(pp);
+  for (const auto& [name, db, trusted] : {std::tuple{"water.tif", -20.0f, false}, std::tuple{"land.tif", -8.0f, true}}) {
+    infer::SegmentParams p;
+    p.scene_uri = write(name, db);
+    p.out_dir = tmp.file(std::string("out_") + name);
+    p.progress = false;
+    p.write_overlay = false;
+    p.write_classes = false;
+    infer::SegmentHooks hooks;
+    std::string caution = "not called";
+    hooks.describe = [&](const infer::SceneProducts& sp) {
+      caution = sp.anchor_caution;
+      return nlohmann::json::object();
+    };
+    const auto r = infer::segment_scene(p, predictor, hooks);
+    EXPECT_TRUE(drshym::testing::exists(r.outputs["mask"].get<std::string>())) << name;
+    const auto& level = r.record["provenance"]["anchor"]["level"];
+    EXPECT_EQ(level["trusted"], trusted) << level.dump();
+    if (trusted) {
+      EXPECT_TRUE(caution.empty()) << caution;
+      EXPECT_TRUE(level["caution"].is_null());
+    } else {
+      EXPECT_NE(caution.find("water may be missed"), std::string::npos) << caution;
+      EXPECT_EQ(level["caution"], caution);
+    }
+  }
+}
 
 TEST(SharedAnchor, AMostlyWaterCropOfARealChipIsMappedByBothModels) {
   const std::string chips = "sen1floods11/v1.1/data/flood_events/HandLabeled/";

@@ -235,6 +235,38 @@ TEST(Anchor, MostlyDarkScenesAreAnchoredOnTheirLandMode) {
       ErrorKind::InvalidInput, {"dark_scenes", "land_mode"});
 }
 
+// Issue 26: a scene that is one dark mode (nearly all water, or very smooth land) cannot be
+// anchored on land; the level says it cannot be trusted and why, and a land scene's can.
+TEST(Anchor, ALevelAsDarkAsOpenWaterIsNotTrusted) {
+  ingest::Anchor a;
+  a.enabled = true;
+  auto scene = [](size_t n, double water_share, float water_db, float land_db) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i)
+      v[i] = (double(i) / double(n) < water_share ? water_db : land_db) + 1.5f * std::sin(float(i) * 0.7f);
+    return v;
+  };
+  // All water at -20 dB: one mode, the plain percentile near -18.5 dB, shifted ~10 dB bright.
+  const ingest::AnchorLevel water = a.level(scene(2000, 1.0, -20.0f, -8.0f));
+  EXPECT_FALSE(water.land_mode);
+  EXPECT_LT(water.db, ingest::Anchor::kLandModeMaxDarkDb);
+  EXPECT_FALSE(water.trusted());
+  EXPECT_NE(water.caution().find("water may be missed"), std::string::npos) << water.caution();
+  EXPECT_EQ(water.to_json()["trusted"], false);
+  EXPECT_EQ(water.to_json()["caution"], water.caution());
+  // Land (all of it, mostly, or ETCI's dark frozen fields at -12 dB), and a mostly-water scene
+  // whose land mode set the level: trusted, no caution.
+  for (const auto& v : {scene(2000, 0.0, -20.0f, -8.0f), scene(2000, 0.2, -20.0f, -8.0f), scene(2000, 0.0, -20.0f, -12.0f),
+                        scene(2000, 0.85, -20.0f, -8.0f)}) {
+    const ingest::AnchorLevel lv = a.level(v);
+    EXPECT_TRUE(lv.trusted()) << lv.to_json().dump();
+    EXPECT_TRUE(lv.caution().empty());
+    EXPECT_TRUE(lv.to_json()["caution"].is_null());
+  }
+  // Nothing valid: no level, nothing to caution about (the caller refuses such a scene).
+  EXPECT_TRUE(a.level({}).trusted());
+}
+
 TEST(Anchor, SceneShiftIsMeasuredOnTheSceneAndTilesCarryIt) {
   drshym::testing::TempDir tmp;
   std::string scene = write_scene(tmp, 300, 200);

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every score the model card gives a VV-only candidate, per-image Otsu on VV dB beside each row:
+# the Sen1Floods11 chips (water IoU and the dry chip's false alarms), the four mostly-water
+# 128-px crops of two chips (each anchored on itself, as `predict` anchors a loose chip), the
+# OMBRIA test split (label-free dB line) and the held-out ETCI Nebraska scene (it only fits T, so
+# its IoU at threshold 0.5 is held out). Needs ../shared/data (or DRSHYM_SHARED_DATA) and a build.
+#   bash scripts/vv_scores.sh [VV_CKPT]      # default: models/default_vv
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${DRSHYM_SHARED_DATA:-../shared/data}
+ckpt=${1:-models/default_vv}
+bin=build/bin/drshym
+chips=$shared/sen1floods11/v1.1/data/flood_events/HandLabeled
+crops=$(mktemp -d)
+trap 'rm -rf "$crops"' EXIT
+mkdir -p "$crops/images" "$crops/labels"
+# The crops of docs/model_card.md ("Mostly-water inputs"): 81-88% of their labelled pixels are water.
+for c in India_900498:192:64 India_900498:0:192 USA_905409:320:384 USA_905409:384:256; do
+  IFS=: read -r chip x y <<<"$c"
+  gdal_translate -q -srcwin "$x" "$y" 128 128 "$chips/S1Hand/${chip}_S1Hand.tif" "$crops/images/${chip}_${x}_${y}.tif"
+  gdal_translate -q -srcwin "$x" "$y" 128 128 "$chips/LabelHand/${chip}_LabelHand.tif" "$crops/labels/${chip}_${x}_${y}.tif"
+done
+echo "== $ckpt on the Sen1Floods11 chips"
+"$bin" eval --ckpt "$ckpt" --dataset sen1floods11 --root "$shared/sen1floods11" --split all 2>/dev/null
+echo "== $ckpt on 4 mostly-water crops"
+"$bin" eval --ckpt "$ckpt" --dataset folder --root "$crops" --split . 2>/dev/null
+echo "== $ckpt on OMBRIA test"
+"$bin" eval --ckpt "$ckpt" --dataset ombria --root "$shared/ombria/OmbriaS1" --split test 2>/dev/null
+echo "== $ckpt on ETCI Nebraska (held out; fits T only)"
+"$bin" eval --ckpt "$ckpt" --dataset etci --root "$shared/etci2021" --scenes nebraska_20170213t002121 2>/dev/null

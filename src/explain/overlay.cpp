@@ -36,6 +36,7 @@ constexpr double kHeatPercentile = 0.99;
 constexpr int kMargin = 10;          // white border around the map
 constexpr int kScaleBarMaxPx = 150;
 constexpr Rgb kMuted{90, 90, 90};    // secondary legend text
+constexpr Rgb kCautionRed{170, 20, 20};  // a legend caution (the scene anchor found no land)
 constexpr Rgb kMapFrame{60, 60, 60};
 
 // ---- layout and reading ----
@@ -272,6 +273,12 @@ void common_legend(Legend& lg, const OverlayInputs& in, const Layout& l) {
   lg.scale_bar(sb, !in.crs_wkt.empty() && north_up(in.geotransform));
   const std::string code = io::crs_code_of(in.crs_wkt);
   if (!code.empty()) lg.note(code);
+  if (!in.anchor_caution.empty()) {
+    // The record's provenance.anchor.level and the caption give the whole reason.
+    lg.note("caution: no land to anchor on;", 0, kCautionRed);
+    lg.note("nearly all water or smooth land:", 0, kCautionRed);
+    lg.note("water may be missed (see record)", 0, kCautionRed);
+  }
 }
 
 // Figure with the map painted and its frame drawn; the legend is drawn after, on the right.

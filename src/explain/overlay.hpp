@@ -50,6 +50,9 @@ struct OverlayInputs {
   // Byte terrain exclusion flags on the region grid (terrain/exclusion.hpp: 1 steep, 2 high above
   // drainage, 255 no DEM), or "": ground with flag 1 or 2 is hatched in reddish purple.
   std::string exclusion_path;
+  // Non-empty when the scene anchor could not find land (infer::SceneProducts::anchor_caution):
+  // the legend ends with a caution that water may be missed.
+  std::string anchor_caution;
 };
 
 // Flood map: backdrop VV in grey (-25 dB black .. 0 dB white), mask == 1 in blue with opacity

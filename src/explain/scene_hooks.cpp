@@ -67,7 +67,8 @@ void attach_scene_hooks(infer::SegmentHooks& hooks, const infer::Predictor& pred
                            job.products.classes_path,
                            job.products.classes.is_object() ? job.products.classes.value("source", std::string())
                                                             : std::string(),
-                           job.products.exclusion_path};
+                           job.products.exclusion_path,
+                           job.products.anchor_caution};
     if (!job.overlay_png.empty()) write_flood_overlay_png(in, job.overlay_png);
     if (!job.cam_overlay_png.empty()) write_cam_overlay_png(in, job.cam_path, job.cam_overlay_png);
   };

@@ -223,6 +223,29 @@ TEST(Overlay, FloodColoursLegendAndScaleBarInUtm) {
   EXPECT_NEAR(longest_ink_run(p, panel), 125, 2);
 }
 
+// A scene whose anchor found no land: the legend ends with a caution in red; otherwise none.
+TEST(Overlay, AnUntrustedAnchorAddsACautionToTheLegend) {
+  TempDir tmp;
+  Scene s = make_scene(tmp, 100, 60, "EPSG:32631", kUtm, 10);
+  auto reddish = [](const Png& p) {
+    int n = 0;
+    for (int y = 0; y < p.h; ++y)
+      for (int x = 500 + 2 * kMargin; x < p.w; ++x) {
+        const Rgb c = p.at(x, y);
+        n += c.r > 120 && c.g < 70 && c.b < 70;
+      }
+    return n;
+  };
+  write_flood_overlay_png(s.in, tmp.file("plain.png"), 1600);
+  s.in.anchor_caution = "the scene's VV level is as dark as open water";
+  write_flood_overlay_png(s.in, tmp.file("caution.png"), 1600);
+  keep(tmp.file("caution.png"));
+  const Png plain = read_png(tmp.file("plain.png")), caution = read_png(tmp.file("caution.png"));
+  EXPECT_EQ(reddish(plain), 0);
+  EXPECT_GT(reddish(caution), 100);
+  EXPECT_GT(caution.h, plain.h);  // three more legend rows
+}
+
 TEST(Overlay, WaterClassesGetTheirOwnColours) {
   // README: with classes, permanent water navy, flood water vermillion (#D55E00), uncertain
   // dry ground yellow (#F0E442) instead of the orange of a map without classes.

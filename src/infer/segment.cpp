@@ -23,6 +23,7 @@
 #include "core/progress.hpp"
 #include "ingest/record.hpp"
 #include "ingest/scene.hpp"
+#include "io/area.hpp"
 #include "io/raster.hpp"
 #include "io/uri.hpp"
 #include "io/vector.hpp"
@@ -32,6 +33,7 @@
 #include "infer/water_classes.hpp"
 #include "io/warp.hpp"
 #include "model/checkpoint.hpp"
+#include "model/segnet.hpp"
 #include "infer/scene_run.hpp"
 
 namespace drshym::infer {
@@ -78,6 +80,15 @@ void SceneRun::prepare() {
   scene_.emplace(ingest::open_scene(p_.scene_uri, pp_.needs_vh()));
   info_ = scene_->raster.info();
   core::ensure_writable_dir(p_.out_dir);
+  // The network's processing grid for this scene's pixels (model/segnet.hpp): a network that
+  // averages 10 m pixels to 20 m runs a 20 m scene on the scene's own grid.
+  if (const auto area = io::PixelArea::for_grid(info_.crs_wkt, info_.geotransform))
+    pixel_m_ = std::sqrt(area->at(info_.width / 2, info_.height / 2));
+  grid_factor_ = model::grid_for_pixel_size(predictor_.net()->config(), pixel_m_);
+  if (grid_factor_ != predictor_.net()->config().grid)
+    core::log().info("segment: {} has {:.1f} m pixels: the network runs on them {} (it averages 10 m pixels {}x{})",
+                     quoted(p_.scene_uri), pixel_m_, grid_factor_ == 1 ? "as they are" : "averaged",
+                     predictor_.net()->config().grid, predictor_.net()->config().grid);
   if (scene_->bands.assumed)
     core::log().info("segment: no band description of {} names a polarisation: band 1 is taken as VV{}",
                      quoted(p_.scene_uri), scene_->bands.vh ? ", band 2 as VH" : "");
@@ -241,7 +252,11 @@ nlohmann::json SceneRun::provenance() const {
           {"tile", p_.grid.tile},
           {"overlap", p_.grid.overlap},
           {"batch_size", p_.batch_size},
-          {"model_workers", workers_},  // single-threaded network workers (--threads 0: the usable CPUs)
+          {"model_workers", workers_},
+          {"network_grid", {{"factor", grid_factor_},  // input averaged factor x factor before the network
+                            {"pixel_m", std::isfinite(pixel_m_) ? nlohmann::json(pixel_m_) : nlohmann::json(nullptr)},
+                            {"processing_m", std::isfinite(pixel_m_) ? nlohmann::json(pixel_m_ * grid_factor_)
+                                                                     : nlohmann::json(nullptr)}}},  // single-threaded network workers (--threads 0: the usable CPUs)
           {"precision", predictor_.precision().to_json()},
           {"window", {region_.x, region_.y, region_.w, region_.h}},
           {"timings_s",

@@ -253,6 +253,7 @@ void ModelStage::predict(std::vector<TileInput>& batch, torch::Tensor& prob, tor
 }
 
 void ModelStage::run_batches(int worker) {
+  const model::GridScope grid_scope(run_.grid_factor_);  // this scene's processing grid, on this thread
   std::vector<TileInput> batch;
   TileInput ti;
   bool more = true;

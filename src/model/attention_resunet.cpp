@@ -41,7 +41,6 @@ AttentionResUNetImpl::AttentionResUNetImpl(const ModelConfig& cfg) : SegNetImpl(
 }
 
 torch::Tensor AttentionResUNetImpl::forward_water(torch::Tensor x) {
-  check_input(x);
   std::vector<torch::Tensor> skips;
   for (int l = 0; l <= 4; ++l) {
     if (l > 0) x = torch::max_pool2d(x, 2);

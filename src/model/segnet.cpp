@@ -1,6 +1,7 @@
 #include "model/segnet.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -33,6 +34,7 @@ std::string get_string(const std::string& key, const Json& v) {
 void validate(const ModelConfig& c) {
   if (c.in_channels < 1) bad_key("in_channels", "must be >= 1", c.in_channels);
   if (c.base_width < 1) bad_key("base_width", "must be >= 1", c.base_width);
+  if (c.grid != 1 && c.grid != 2) bad_key("grid", "must be 1 or 2", c.grid);
   if (c.norm != "batch" && c.norm != "group") bad_key("norm", "must be batch or group", c.norm);
   if (c.upsample != "transpose" && c.upsample != "bilinear")
     bad_key("upsample", "must be transpose or bilinear", c.upsample);
@@ -58,11 +60,12 @@ std::string shape_str(const torch::Tensor& x) {
 
 }  // namespace
 
-int ModelConfig::input_multiple() const { return arch.rfind("unet_resnet", 0) == 0 ? 32 : 16; }
+int ModelConfig::input_multiple() const { return (arch.rfind("unet_resnet", 0) == 0 ? 32 : 16) * grid; }
 
 Json ModelConfig::to_json() const {
   Json j{{"arch", arch}, {"in_channels", in_channels}, {"base_width", base_width}, {"norm", norm}, {"upsample", upsample}};
   if (!heads.empty()) j["heads"] = heads;  // absent for single-head networks, as before heads existed
+  if (grid != 1) j["grid"] = grid;         // likewise absent on the input's grid
   return j;
 }
 
@@ -84,8 +87,10 @@ ModelConfig ModelConfig::from_json(const Json& j) {
     else if (key == "heads") {
       if (!v.is_array()) bad_key(key, "must be a list of head names", v);
       for (const auto& h : v) c.heads.push_back(get_string(key, h));
-    } else
-      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample, heads)", v);
+    } else if (key == "grid")
+      c.grid = get_int(key, v);
+    else
+      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample, heads, grid)", v);
   }
   validate(c);
   return c;
@@ -93,7 +98,7 @@ ModelConfig ModelConfig::from_json(const Json& j) {
 
 bool ModelConfig::operator==(const ModelConfig& o) const {
   return arch == o.arch && in_channels == o.in_channels && base_width == o.base_width &&
-         norm == o.norm && upsample == o.upsample && heads == o.heads;
+         norm == o.norm && upsample == o.upsample && heads == o.heads && grid == o.grid;
 }
 
 const std::vector<std::string>& known_heads() {
@@ -101,12 +106,48 @@ const std::vector<std::string>& known_heads() {
   return heads;
 }
 
+namespace {
+thread_local int t_grid_limit = 0;  // 0: no GridScope on this thread
+}  // namespace
+
+int grid_for_pixel_size(const ModelConfig& config, double pixel_m) {
+  if (!(pixel_m > 0) || !std::isfinite(pixel_m)) return config.grid;
+  const long f = std::lround(config.grid * kTrainingPixelM / pixel_m);
+  return int(std::clamp<long>(f, 1, config.grid));
+}
+
+GridScope::GridScope(int factor) : previous_(t_grid_limit) { t_grid_limit = std::max(1, factor); }
+GridScope::~GridScope() { t_grid_limit = previous_; }
+
+int SegNetImpl::grid() const { return t_grid_limit > 0 ? std::min(config_.grid, t_grid_limit) : config_.grid; }
+
+torch::Tensor SegNetImpl::to_grid(const torch::Tensor& x) const {
+  check_input(x);
+  const int g = grid();
+  return g == 1 ? x : torch::avg_pool2d(x, g);
+}
+
+torch::Tensor SegNetImpl::from_grid(const torch::Tensor& logits, const torch::Tensor& x) const {
+  if (logits.size(2) == x.size(2) && logits.size(3) == x.size(3)) return logits;
+  namespace F = torch::nn::functional;
+  return F::interpolate(logits, F::InterpolateFuncOptions()
+                                    .size(std::vector<int64_t>{x.size(2), x.size(3)})
+                                    .mode(torch::kBilinear)
+                                    .align_corners(false));
+}
+
 torch::Tensor SegNetImpl::forward(torch::Tensor x) {
-  if (output_head_ == 0) return forward_water(std::move(x));
-  return forward_heads(std::move(x)).narrow(1, output_head_, 1);
+  auto in = to_grid(x);
+  auto out = output_head_ == 0 ? forward_water(std::move(in)) : forward_all(std::move(in)).narrow(1, output_head_, 1);
+  return from_grid(out, x);
 }
 
 torch::Tensor SegNetImpl::forward_heads(torch::Tensor x) {
+  auto in = to_grid(x);
+  return from_grid(forward_all(std::move(in)), x);
+}
+
+torch::Tensor SegNetImpl::forward_all(torch::Tensor x) {
   if (config_.heads.empty()) return forward_water(std::move(x));
   throw Error(ErrorKind::Usage, "model", config_.arch + " has no extra heads");
 }

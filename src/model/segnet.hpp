@@ -3,6 +3,14 @@
 // [N, C, H, W] (H, W multiples of 16; 32 for the ResNet encoders) to one logit channel
 // [N, 1, H, W]. make_model() is the only way the rest of the system builds one.
 //
+// ModelConfig::grid > 1 runs the network on a coarser processing grid (2: 20 m for 10 m
+// Sentinel-1 pixels, as Copernicus GFM maps): the input is averaged over grid x grid pixels,
+// the network runs there (1/grid^2 of the arithmetic, grid x the receptive field in metres) and
+// its logits are upsampled bilinearly to the input's grid, so callers see the same shapes.
+// The factor is for 10 m input (kTrainingPixelM, the training data's pixels): a scene with
+// coarser pixels runs on a finer factor (grid_for_pixel_size; a 20 m scene runs on its own
+// grid), set for the calling thread by a GridScope.
+//
 // Extra heads (ModelConfig::heads, unet_compact only): small outputs that read the same
 // network's decoder features, so a second answer about every pixel costs a head, not a second
 // network. "permanent_water" (ETCI's water bodies) splits the water into permanent and flood
@@ -30,8 +38,9 @@ struct ModelConfig {
   std::string norm = "batch";         // batch | group
   std::string upsample = "transpose"; // transpose (2x2 transposed conv) | bilinear (+ 1x1 conv)
   std::vector<std::string> heads;     // extra heads after the water logit: "permanent_water"
+  int grid = 1;                       // processing grid: 1 (the input's) or 2 (2x2 averaged)
 
-  // Side length the input's H and W must be a multiple of (16, or 32 for ResNet encoders).
+  // Side length the input's H and W must be a multiple of: 16 (32 for ResNet encoders) x grid.
   int input_multiple() const;
 
   nlohmann::json to_json() const;
@@ -40,6 +49,28 @@ struct ModelConfig {
   static ModelConfig from_json(const nlohmann::json& j);
   bool operator==(const ModelConfig& o) const;
   bool operator!=(const ModelConfig& o) const { return !(*this == o); }
+};
+
+// Pixel size (m) of the data networks are trained on (Sen1Floods11, ETCI, OMBRIA: 10 m).
+inline constexpr double kTrainingPixelM = 10.0;
+
+// The averaging factor that brings pixels of `pixel_m` metres closest to a network's processing
+// grid (config.grid x kTrainingPixelM): round(grid x 10 / pixel_m) within [1, grid]; the
+// network's own factor when pixel_m is not a positive number (size unknown).
+int grid_for_pixel_size(const ModelConfig& config, double pixel_m);
+
+// While in scope, networks on this thread average their input by at most `factor` (1 = run on
+// the input's own grid) instead of their config's grid. Thread-local, like LibTorch's autocast,
+// so scenes that run at once in one process (the HTTP service) do not see each other's.
+class GridScope {
+ public:
+  explicit GridScope(int factor);
+  ~GridScope();
+  GridScope(const GridScope&) = delete;
+  GridScope& operator=(const GridScope&) = delete;
+
+ private:
+  int previous_;
 };
 
 // The extra heads a network may have.
@@ -51,7 +82,7 @@ class SegNetImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);
   // Every head at once, from one pass through the trunk: [N, 1 + heads, H, W], channel 0 the
   // water logit, then config().heads in order. Throws Usage for an architecture without heads.
-  virtual torch::Tensor forward_heads(torch::Tensor x);
+  torch::Tensor forward_heads(torch::Tensor x);
   // 0 for "water", 1 + i for config().heads[i], -1 when the network has no such head.
   int head_index(const std::string& name) const;
   // Which head forward() returns (training or calibrating one head): InvalidInput if unknown.
@@ -62,6 +93,8 @@ class SegNetImpl : public torch::nn::Module {
   virtual void fuse_for_inference();
   bool fused() const { return fused_; }
   const ModelConfig& config() const { return config_; }
+  // The averaging factor this thread runs: config().grid, or less inside a GridScope.
+  int grid() const;
   // Blocks whose outputs a model::FeatureTap can take (Grad-CAM layers), input to output,
   // named like the registered modules; the last one is the last decoder block.
   virtual std::vector<std::string> tap_points() const = 0;
@@ -71,8 +104,13 @@ class SegNetImpl : public torch::nn::Module {
   // Throws InvalidInput when x is not [N, in_channels, H, W] with H, W multiples of
   // config().input_multiple(); a clear message beats a shape error deep inside torch::cat.
   void check_input(const torch::Tensor& x) const;
-  // The water logit alone (what every architecture computes).
+  // The input on the processing grid (checked first), and logits back on the input's grid.
+  torch::Tensor to_grid(const torch::Tensor& x) const;
+  torch::Tensor from_grid(const torch::Tensor& logits, const torch::Tensor& x) const;
+  // On the processing grid (after to_grid): the water logit alone (what every architecture
+  // computes), and every head (architectures with heads override it).
   virtual torch::Tensor forward_water(torch::Tensor x) = 0;
+  virtual torch::Tensor forward_all(torch::Tensor x);
 
   ModelConfig config_;
   bool fused_ = false;

@@ -26,7 +26,6 @@ UNetCompactImpl::UNetCompactImpl(const ModelConfig& cfg) : SegNetImpl(cfg) {
 }
 
 torch::Tensor UNetCompactImpl::trunk(torch::Tensor x, std::vector<torch::Tensor>* decs) {
-  check_input(x);
   std::vector<torch::Tensor> skips;
   for (int l = 0; l <= 4; ++l) {
     if (l > 0) x = torch::max_pool2d(x, 2);
@@ -42,7 +41,7 @@ torch::Tensor UNetCompactImpl::trunk(torch::Tensor x, std::vector<torch::Tensor>
 
 torch::Tensor UNetCompactImpl::forward_water(torch::Tensor x) { return head_(trunk(std::move(x), nullptr)); }
 
-torch::Tensor UNetCompactImpl::forward_heads(torch::Tensor x) {
+torch::Tensor UNetCompactImpl::forward_all(torch::Tensor x) {
   if (config_.heads.empty()) return forward_water(std::move(x));
   const int64_t h = x.size(2), w = x.size(3);
   std::vector<torch::Tensor> decs;  // dec3, dec2, dec1, dec0

@@ -31,7 +31,7 @@ class UNetCompactImpl : public SegNetImpl {
  public:
   explicit UNetCompactImpl(const ModelConfig& cfg);
   torch::Tensor forward_water(torch::Tensor x) override;
-  torch::Tensor forward_heads(torch::Tensor x) override;
+  torch::Tensor forward_all(torch::Tensor x) override;
   std::vector<std::string> tap_points() const override;
   void fuse_for_inference() override;
 

@@ -89,7 +89,6 @@ UNetResNetImpl::UNetResNetImpl(const ModelConfig& cfg, int depth) : SegNetImpl(c
 }
 
 torch::Tensor UNetResNetImpl::forward_water(torch::Tensor x) {
-  check_input(x);
   torch::Tensor s2 = tap("stem", stem_(x));                                        // 1/2
   torch::Tensor s4 = tap("layer1", layers_[0]->forward(torch::max_pool2d(s2, 3, 2, 1)));  // 1/4
   torch::Tensor s8 = tap("layer2", layers_[1]->forward(s4));

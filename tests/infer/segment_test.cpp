@@ -284,6 +284,78 @@ TEST(Segment, AResNetEncoderNeedsTilesInMultiplesOf32) {
   EXPECT_TRUE(fs::exists(p.out_dir + "/scene_mask.tif"));
 }
 
+TEST(Segment, ANetworkOnA20mGridRunsA20mSceneOnItsOwnPixels) {
+  // A grid-2 network averages 10 m pixels to 20 m before it runs. A 10 m scene is averaged
+  // (factor 2); a 20 m scene is not (factor 1): its probabilities are exactly those of the same
+  // weights saved as a grid-1 network. The record says which.
+  drshym::testing::TempDir tmp;
+  nlohmann::json meta = core::read_json_file(std::string(DRSHYM_SOURCE_DIR) + "/models/default/model.json");
+  meta.erase("heads");
+  model::ModelConfig cfg;
+  cfg.base_width = 4;
+  cfg.grid = 2;
+  torch::manual_seed(42);
+  model::SegNet net = model::make_model(cfg);
+  net->eval();
+  meta["model"] = net->config().to_json();
+  model::save_checkpoint(tmp.file("g2/model.pt"), net, meta);
+  cfg.grid = 1;
+  model::SegNet same = model::make_model(cfg);
+  {
+    torch::NoGradGuard no_grad;
+    auto dst = same->named_parameters(true);
+    for (const auto& kv : net->named_parameters(true)) dst[kv.key()].copy_(kv.value());
+    auto dbuf = same->named_buffers(true);
+    for (const auto& kv : net->named_buffers(true)) dbuf[kv.key()].copy_(kv.value());
+  }
+  same->eval();
+  meta["model"] = same->config().to_json();
+  model::save_checkpoint(tmp.file("g1/model.pt"), same, meta);
+  auto load = [&](const std::string& dir) {
+    infer::PredictorParams pp;
+    pp.checkpoint = tmp.file(dir);
+    pp.threads = 1;
+    return std::make_unique<infer::Predictor>(pp);
+  };
+  const auto g2 = load("g2"), g1 = load("g1");
+  auto run = [&](double pixel, const infer::Predictor& model, const std::string& out) {
+    ingest::SyntheticSceneParams sp;
+    sp.width = sp.height = 192;
+    sp.pixel_size = pixel;
+    const std::string scene = tmp.file("scene.tif");
+    ingest::write_synthetic_scene(sp, scene);
+    infer::SegmentParams p;
+    p.scene_uri = scene;
+    p.out_dir = tmp.file(out);
+    p.grid = {64, 16};
+    p.progress = false;
+    p.write_classes = false;
+    return infer::segment_scene(p, model).record["provenance"]["network_grid"];
+  };
+  auto ten = run(10.0, *g2, "ten");
+  EXPECT_EQ(ten["factor"], 2) << ten.dump();
+  EXPECT_NEAR(ten["pixel_m"].get<double>(), 10.0, 1e-6);
+  EXPECT_NEAR(ten["processing_m"].get<double>(), 20.0, 1e-6);
+  auto twenty = run(20.0, *g2, "twenty");
+  EXPECT_EQ(twenty["factor"], 1) << twenty.dump();
+  EXPECT_NEAR(twenty["processing_m"].get<double>(), 20.0, 1e-6);
+  EXPECT_EQ(run(20.0, *g1, "plain")["factor"], 1);
+  const Window all{0, 0, 192, 192};
+  auto a = io::Raster::open(tmp.file("twenty/scene_proba.tif")).read(all, {1});
+  auto b = io::Raster::open(tmp.file("plain/scene_proba.tif")).read(all, {1});
+  ASSERT_EQ(a.data.size(), b.data.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) differ += a.valid[i] && std::abs(a.data[i] - b.data[i]) > 1e-5f;
+  EXPECT_EQ(differ, 0u);
+  // The 10 m scene's map is not the unaveraged one (the averaging really ran).
+  run(10.0, *g1, "plain10");
+  auto c = io::Raster::open(tmp.file("ten/scene_proba.tif")).read(all, {1});
+  auto d = io::Raster::open(tmp.file("plain10/scene_proba.tif")).read(all, {1});
+  differ = 0;
+  for (size_t i = 0; i < c.data.size(); ++i) differ += c.valid[i] && std::abs(c.data[i] - d.data[i]) > 1e-3f;
+  EXPECT_GT(differ, c.data.size() / 10);
+}
+
 TEST(Segment, BadInputsFailBeforeWriting) {
   drshym::testing::TempDir tmp;
   infer::SegmentParams p;

@@ -2,6 +2,8 @@
 // after a short training run behaves like train mode (BatchNorm statistics really learned).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -320,4 +322,85 @@ TEST(Training, EvalModeMatchesTrainModeWithGroupNorm) {
   auto [train_iou, eval_iou] = train_tiny("group");
   EXPECT_GT(train_iou, 0.7);
   EXPECT_DOUBLE_EQ(eval_iou, train_iou);  // GroupNorm has no train/eval difference
+}
+
+TEST(Grid, ACoarseGridNetworkIsTheSameNetworkOnTheAveragedInputUpsampled) {
+  // grid 2: the same weights as a grid-1 network, run on the 2x2-averaged input, logits
+  // upsampled bilinearly to the input's size; every head too; a quarter of the arithmetic;
+  // inputs must be multiples of 32; the key round-trips and is absent at grid 1.
+  seed_everything(11);
+  ModelConfig fine = small_config("unet_compact", "batch", "transpose");
+  fine.heads = {"permanent_water"};
+  ModelConfig coarse = fine;
+  coarse.grid = 2;
+  SegNet a = make_model(fine), b = make_model(coarse);
+  randomize_batchnorm(*a);
+  {
+    torch::NoGradGuard no_grad;
+    auto pa = a->named_parameters(), pb = b->named_parameters();
+    for (const auto& kv : pa) pb[kv.key()].copy_(kv.value());
+    auto ba = a->named_buffers(), bb = b->named_buffers();
+    for (const auto& kv : ba) bb[kv.key()].copy_(kv.value());
+  }
+  a->eval();
+  b->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({2, 2, 64, 96});
+  namespace F = torch::nn::functional;
+  auto want = F::interpolate(a->forward_heads(torch::avg_pool2d(x, 2)),
+                             F::InterpolateFuncOptions().size(std::vector<int64_t>{64, 96}).mode(torch::kBilinear).align_corners(false));
+  auto got = b->forward_heads(x);
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{2, 2, 64, 96}));
+  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(b->forward(x), want.narrow(1, 0, 1), 1e-5, 1e-5));
+  b->set_output_head("permanent_water");
+  EXPECT_TRUE(torch::allclose(b->forward(x), want.narrow(1, 1, 1), 1e-5, 1e-5));
+  // The same network on the input's grid would differ: the pooling is really there.
+  EXPECT_FALSE(torch::allclose(a->forward_heads(x), got, 1e-3, 1e-3));
+
+  const double ratio = double(count_flops(b, 2, 256, 256)) / double(count_flops(a, 2, 256, 256));
+  EXPECT_NEAR(ratio, 0.25, 0.02);  // a quarter, plus the head's full-size upsampling
+  EXPECT_EQ(coarse.input_multiple(), 32);
+  drshym::testing::expect_error([&] { b->forward(torch::rand({1, 2, 48, 64})); }, ErrorKind::InvalidInput,
+                                {"multiples of 32", "48"});
+  EXPECT_EQ(ModelConfig::from_json(coarse.to_json()), coarse);
+  EXPECT_EQ(coarse.to_json().at("grid"), 2);
+  EXPECT_FALSE(fine.to_json().contains("grid"));
+  nlohmann::json bad = coarse.to_json();
+  bad["grid"] = 3;
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"grid", "1 or 2"});
+}
+
+TEST(Grid, ASceneWithCoarserPixelsRunsOnAFinerFactor) {
+  // A grid-2 network was trained on 10 m pixels averaged to 20 m: 10 m input is averaged 2x2,
+  // 20 m input (and coarser) runs on its own grid, an unknown size keeps the network's factor.
+  ModelConfig c = small_config("unet_compact", "batch", "transpose");
+  c.grid = 2;
+  EXPECT_EQ(grid_for_pixel_size(c, 10.0), 2);
+  EXPECT_EQ(grid_for_pixel_size(c, 12.0), 2);
+  EXPECT_EQ(grid_for_pixel_size(c, 20.0), 1);
+  EXPECT_EQ(grid_for_pixel_size(c, 40.0), 1);
+  EXPECT_EQ(grid_for_pixel_size(c, 5.0), 2);  // never more than the network was trained on
+  EXPECT_EQ(grid_for_pixel_size(c, std::nan("")), 2);
+  EXPECT_EQ(grid_for_pixel_size(small_config("unet_compact"), 10.0), 1);
+
+  seed_everything(5);
+  SegNet net = make_model(c);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({1, 2, 64, 64});
+  const auto coarse = net->forward(x);
+  {
+    GridScope scope(1);
+    EXPECT_EQ(net->grid(), 1);
+    const auto own = net->forward(x);
+    ASSERT_EQ(own.sizes(), coarse.sizes());
+    EXPECT_FALSE(torch::allclose(own, coarse, 1e-3, 1e-3));
+    // The scope is this thread's: another thread still runs the network's own factor.
+    int other = 0;
+    std::thread([&] { other = net->grid(); }).join();
+    EXPECT_EQ(other, 2);
+  }
+  EXPECT_EQ(net->grid(), 2);
+  EXPECT_TRUE(torch::equal(net->forward(x), coarse));
 }

@@ -64,7 +64,8 @@ void SceneRun::prepare() {
   if (const int m = predictor_.net()->config().input_multiple(); p_.grid.tile % m != 0)
     throw Error(ErrorKind::Usage, "segment",
                 "tile size " + std::to_string(p_.grid.tile) + " is not a multiple of " + std::to_string(m) +
-                    ", which " + predictor_.net()->config().arch + " needs; try " +
+                    ", which " + predictor_.net()->config().arch +
+                    (predictor_.net()->config().grid > 1 ? " on a 20 m grid" : "") + " needs; try " +
                     std::to_string(std::max(m, p_.grid.tile / m * m)));
   if (!p_.dem_uri.empty()) check_terrain_options(p_);
   if (pp_.needs_terrain() && p_.dem_uri.empty())

@@ -123,7 +123,7 @@ TEST(Cli, HelpAndUsageErrors) {
   auto crs = run(tmp, {"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--geojson-crs", "EPSG:43266"});
   EXPECT_EQ(crs.code, 2) << crs.output;
   EXPECT_TRUE(contains(crs.output, "EPSG:43266")) << crs.output;
-  usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--tile", "100"}, "tile size 100 is not a multiple of 16");
+  usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--tile", "100"}, "tile size 100 is not a multiple of 32");
   usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--hand-max", "20"}, "--hand-max needs --dem");
   usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--no-exclusion"}, "--no-exclusion needs --dem");
   usage({"segment", tmp.file("s.tif"), "--out", tmp.file("o"), "--dem", tmp.file("s.tif"), "--slope-max", "95"},

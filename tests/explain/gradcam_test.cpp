@@ -79,7 +79,7 @@ TEST(GradCam, ConcentratesOnTheOnlyQuadrantTheLogitDependsOn) {
 
 TEST(GradCam, EmptyRegionGivesZerosAndAnUnknownLayerFails) {
   auto net = std::make_shared<QuadrantNet>(0);
-  const auto x = torch::rand({1, 1, 16, 16}) + 0.5;
+  const auto x = torch::rand({1, 2, 16, 16}) + 0.5;
   const auto fwd = [&](const torch::Tensor& in) { return net->forward(in); };
   const auto none = [](const torch::Tensor& logits) { return torch::zeros_like(logits); };
   const auto all = [](const torch::Tensor& logits) { return torch::ones_like(logits); };

@@ -137,9 +137,10 @@ TEST(Classes, DemoPairYieldsBothWaterClassesWhereTheTruthHasThem) {
   expect_classes_follow_the_mask(cls, mask);
   const double flood = class_iou(cls, truth, 2), permanent = class_iou(cls, truth, 1);
   std::printf("demo pair, same grid: flood water IoU %.3f, permanent water IoU %.3f\n", flood, permanent);
-  // Floors near what the shipped models score (0.839 and 0.927 on 2026-12-06): a change model
-  // or rule that lost half its permanent water would pass a floor of 0.4.
-  EXPECT_GT(flood, 0.80) << "flood water IoU";
+  // Floors near what the shipped models score (0.797 and 0.920 since the water model runs on
+  // a 20 m grid, 2026-12-07; 0.839 and 0.927 before): a change model or rule that lost half its
+  // permanent water would pass a floor of 0.4.
+  EXPECT_GT(flood, 0.76) << "flood water IoU";
   EXPECT_GT(permanent, 0.88) << "permanent water IoU";
   // The record says what decided, and the polygons carry their class.
   const auto rec = read_json(r.outputs["record"]);

@@ -79,9 +79,9 @@ class SceneRun {
   float anchor_vv_db_ = std::numeric_limits<float>::quiet_NaN();
   float anchor_shift_ = 0;
   const char* anchor_measured_on_ = "scene";
-  ingest::AnchorLevel anchor_level_;
+  ingest::AnchorLevel anchor_level_;  // how the level was measured (the land mode of a mostly dark scene)
   double pixel_m_ = std::numeric_limits<double>::quiet_NaN();  // pixel side at the scene's centre
-  int grid_factor_ = 1;  // the network's input averaging on this scene (model::grid_for_pixel_size)  // how the level was measured (the land mode of a mostly dark scene)
+  int grid_factor_ = 1;  // the network's input averaging on this scene (model::grid_for_pixel_size)
   std::optional<tiling::WindowGrid> grid_;
   std::vector<uint8_t> touches_;
   std::string base_;

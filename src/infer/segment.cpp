@@ -85,11 +85,11 @@ void SceneRun::prepare() {
   // averages 10 m pixels to 20 m runs a 20 m scene on the scene's own grid.
   if (const auto area = io::PixelArea::for_grid(info_.crs_wkt, info_.geotransform))
     pixel_m_ = std::sqrt(area->at(info_.width / 2, info_.height / 2));
+  const int net_grid = predictor_.net()->config().grid;
   grid_factor_ = model::grid_for_pixel_size(predictor_.net()->config(), pixel_m_);
-  if (grid_factor_ != predictor_.net()->config().grid)
+  if (grid_factor_ != net_grid)
     core::log().info("segment: {} has {:.1f} m pixels: the network runs on them {} (it averages 10 m pixels {}x{})",
-                     quoted(p_.scene_uri), pixel_m_, grid_factor_ == 1 ? "as they are" : "averaged",
-                     predictor_.net()->config().grid, predictor_.net()->config().grid);
+                     quoted(p_.scene_uri), pixel_m_, grid_factor_ == 1 ? "as they are" : "averaged", net_grid, net_grid);
   if (scene_->bands.assumed)
     core::log().info("segment: no band description of {} names a polarisation: band 1 is taken as VV{}",
                      quoted(p_.scene_uri), scene_->bands.vh ? ", band 2 as VH" : "");
@@ -253,11 +253,11 @@ nlohmann::json SceneRun::provenance() const {
           {"tile", p_.grid.tile},
           {"overlap", p_.grid.overlap},
           {"batch_size", p_.batch_size},
-          {"model_workers", workers_},
+          {"model_workers", workers_},  // single-threaded network workers (--threads 0: the usable CPUs)
           {"network_grid", {{"factor", grid_factor_},  // input averaged factor x factor before the network
                             {"pixel_m", std::isfinite(pixel_m_) ? nlohmann::json(pixel_m_) : nlohmann::json(nullptr)},
                             {"processing_m", std::isfinite(pixel_m_) ? nlohmann::json(pixel_m_ * grid_factor_)
-                                                                     : nlohmann::json(nullptr)}}},  // single-threaded network workers (--threads 0: the usable CPUs)
+                                                                     : nlohmann::json(nullptr)}}},
           {"precision", predictor_.precision().to_json()},
           {"window", {region_.x, region_.y, region_.w, region_.h}},
           {"timings_s",

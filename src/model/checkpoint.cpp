@@ -132,7 +132,41 @@ void check_state_fits(const std::string& path, torch::optim::Optimizer& opt) {
   }
 }
 
+// Every parameter and buffer of a network by its dotted name.
+std::map<std::string, torch::Tensor> state_of(const SegNetImpl& net) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : net.named_parameters(true)) out[p.key()] = p.value();
+  for (const auto& b : net.named_buffers(true)) out[b.key()] = b.value();
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> copy_state(const SegNetImpl& from, SegNetImpl& to, const std::string& what) {
+  const auto src = state_of(from);
+  auto dst = state_of(to);
+  for (const auto& [name, s] : src) {
+    auto it = dst.find(name);
+    if (it == dst.end())
+      throw Error(ErrorKind::InvalidInput, "model",
+                  what + " does not fit the network (" + to.config().arch + "): it has tensor " + quoted(name) +
+                      " that the network lacks");
+    if (s.sizes() != it->second.sizes() || s.scalar_type() != it->second.scalar_type())
+      throw Error(ErrorKind::InvalidInput, "model",
+                  what + " does not fit the network: tensor " + quoted(name) + " is " + shape_str(s) + " there but " +
+                      shape_str(it->second) + " in the network");
+  }
+  std::vector<std::string> missing;
+  torch::NoGradGuard no_grad;
+  for (auto& [name, d] : dst) {
+    auto it = src.find(name);
+    if (it == src.end())
+      missing.push_back(name);
+    else
+      d.copy_(it->second);
+  }
+  return missing;
+}
 
 std::string metadata_path_for(const std::string& path_pt) {
   return fs::path(path_pt).replace_extension(".json").string();

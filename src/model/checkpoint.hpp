@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "model/segnet.hpp"
 
@@ -40,6 +41,13 @@ void save_checkpoint(const std::string& path_pt, const SegNet& net, const nlohma
 // metadata, a weights file that is unreadable or does not match its recorded sha256, or a
 // tensor that does not fit the architecture (the first mismatched name is given).
 Checkpoint load_checkpoint(const std::string& path);
+
+// Copy from's parameters and buffers into to, by name (a resumed run, a network started from
+// another's weights, a test comparing two configurations of the same weights). Every tensor of
+// `from` must exist in `to` with the same shape and dtype: InvalidInput naming `what` and the
+// first that does not, checked before anything is copied. Returns the names of to's tensors
+// that `from` lacks (a head the source network did not have), left as they were.
+std::vector<std::string> copy_state(const SegNetImpl& from, SegNetImpl& to, const std::string& what);
 
 // Optimizer state (moments, step counts) so training can resume exactly.
 void save_optimizer(const std::string& path, torch::optim::Optimizer& opt);

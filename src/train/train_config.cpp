@@ -44,6 +44,11 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& o
   c.head_weight = get_or<double>(j, "train.head_weight", 1.0, origin);
   if (!(c.head_weight > 0) || c.head_weight > 100)
     throw Error(ErrorKind::InvalidInput, "train", origin + ": 'train.head_weight' must be in (0, 100]");
+  c.init = get_or<std::string>(j, "train.init", "", origin);
+  c.trainable = get_or<std::string>(j, "train.trainable", "all", origin);
+  if (c.trainable != "all" && c.trainable != "heads")
+    throw Error(ErrorKind::InvalidInput, "train",
+                origin + ": 'train.trainable' must be 'all' or 'heads', got " + quoted(c.trainable));
   if (j.contains("model")) c.model = model::ModelConfig::from_json(j["model"]);
   if (j.contains("preprocess")) c.preprocess = ingest::Preprocess::from_json(j["preprocess"]);
   c.model.in_channels = int(c.preprocess.bands.size());
@@ -79,6 +84,10 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& o
   auto positive = [&](const char* key, double v) {
     if (!(v > 0)) throw Error(ErrorKind::InvalidInput, "train", origin + ": '" + key + "' must be > 0");
   };
+  if (c.trainable == "heads" && (c.init.empty() || c.model.heads.empty()))
+    throw Error(ErrorKind::InvalidInput, "train",
+                origin + ": 'train.trainable: heads' trains only model.heads on a network from train.init; " +
+                    (c.model.heads.empty() ? "model.heads is empty" : "train.init is not set"));
   positive("train.epochs", c.epochs);
   positive("train.batch_size", c.batch_size);
   positive("train.lr", c.lr);
@@ -101,7 +110,7 @@ nlohmann::json TrainConfig::to_json() const {
             {"val_batch_size", val_batch_size}, {"crop", crop}, {"augment", augment}, {"lr", lr},
             {"weight_decay", weight_decay}, {"min_lr", min_lr}, {"restart_epochs", restart_epochs},
             {"restart_mult", restart_mult}, {"patience", patience}, {"select", select}, {"threshold_metric", threshold_metric}, {"fit_threshold", fit_threshold},
-            {"head_weight", head_weight},
+            {"head_weight", head_weight}, {"init", init}, {"trainable", trainable},
             {"loss", loss.to_json()}}}};
   if (distill.enabled()) j["distill"] = distill.to_json();
   return j;

@@ -21,6 +21,12 @@ struct TrainConfig {
   // Multi-task training (model.heads): each head's loss is added to the
   // water loss with this weight (train.head_weight).
   double head_weight = 1.0;
+  // train.init: a checkpoint whose weights start the network (every tensor it has must fit;
+  // heads it lacks start fresh). Its preprocess and model must be this config's, heads aside.
+  std::string init;
+  // train.trainable: "all", or "heads": only model.heads learn; every other weight and
+  // BatchNorm statistic stays as train.init gave it, so the water output is init's, bit for bit.
+  std::string trainable = "all";
 
   model::ModelConfig model;
   ingest::Preprocess preprocess;

@@ -1,5 +1,6 @@
 #include "train/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -227,11 +228,7 @@ std::optional<Teacher> setup_teacher(const TrainConfig& cfg, const data::Dataset
 // Resume from cfg.resume: weights and buffers, the optimizer state beside it, the trainer state and logs.
 void resume_from(const TrainConfig& cfg, model::SegNet& net, torch::optim::AdamW& opt, TrainState& state) {
   auto ck = model::load_checkpoint(cfg.resume);
-  torch::NoGradGuard ng;
-  auto src = ck.net->named_parameters(true);
-  for (auto& p : net->named_parameters(true)) p.value().copy_(src[p.key()]);
-  auto srcb = ck.net->named_buffers(true);
-  for (auto& b : net->named_buffers(true)) b.value().copy_(srcb[b.key()]);
+  model::copy_state(*ck.net, *net, "resume checkpoint " + quoted(cfg.resume));
   std::string opt_file = fs::path(model::resolve_checkpoint_path(cfg.resume)).parent_path().string() + "/last_optim.pt";
   if (fs::exists(opt_file)) model::load_optimizer(opt_file, opt);
   const auto& st = ck.meta.value("trainer_state", nlohmann::json::object());
@@ -245,9 +242,70 @@ void resume_from(const TrainConfig& cfg, model::SegNet& net, torch::optim::AdamW
   core::log().info("train: resumed from {} at epoch {}", cfg.resume, state.start_epoch);
 }
 
+// The model config without its heads: what a train.init checkpoint must share with the run.
+nlohmann::json without_heads(nlohmann::json model) {
+  model.erase("heads");
+  return model;
+}
+
+// Start the network from cfg.init (train.init): its preprocess and model (heads aside) must be
+// this run's, or its weights would read inputs they were not trained on. Returns the record
+// of where the weights came from (checkpoint metadata "init").
+nlohmann::json init_from(const TrainConfig& cfg, model::SegNet& net) {
+  auto ck = model::load_checkpoint(cfg.init);
+  const std::string what = "train.init " + quoted(cfg.init);
+  const nlohmann::json pre = ck.meta.value("preprocess", nlohmann::json());
+  if (pre != cfg.preprocess.to_json())
+    throw Error(ErrorKind::InvalidInput, "train",
+                what + " was trained with preprocess " + pre.dump() + ", this config has " +
+                    cfg.preprocess.to_json().dump());
+  if (without_heads(ck.net->config().to_json()) != without_heads(cfg.model.to_json()))
+    throw Error(ErrorKind::InvalidInput, "train",
+                what + " is model " + without_heads(ck.net->config().to_json()).dump() + ", this config's is " +
+                    without_heads(cfg.model.to_json()).dump() + " (heads aside, they must be the same)");
+  const auto fresh = model::copy_state(*ck.net, *net, what);
+  core::log().info("train: weights from {} ({} tensors start fresh)", cfg.init, fresh.size());
+  return {{"checkpoint", cfg.init}, {"weights_sha256", ck.meta.value("weights_sha256", "")},
+          {"trainable", cfg.trainable}};
+}
+
+// Whether a parameter (dotted name) belongs to one of the model's heads (its top-level module).
+bool is_head_tensor(const TrainConfig& cfg, const std::string& name) {
+  const std::string top = name.substr(0, name.find('.'));
+  return std::find(cfg.model.heads.begin(), cfg.model.heads.end(), top) != cfg.model.heads.end();
+}
+
+// The parameters the optimizer moves: all, or with train.trainable: heads only the heads' (the
+// rest no longer requires gradients, so the pass through it builds no graph).
+std::vector<torch::Tensor> trainable_parameters(const TrainConfig& cfg, model::SegNet& net) {
+  if (cfg.trainable == "all") return net->parameters();
+  std::vector<torch::Tensor> out;
+  for (auto& p : net->named_parameters(true)) {
+    const bool head = is_head_tensor(cfg, p.key());
+    p.value().set_requires_grad(head);
+    if (head) out.push_back(p.value());
+  }
+  if (out.empty())
+    throw Error(ErrorKind::InvalidInput, "train",
+                "train.trainable: heads, but " + cfg.model.arch + " has no parameters under model.heads");
+  core::log().info("train: only the heads learn ({} of {} parameter tensors)", out.size(),
+                   net->parameters().size());
+  return out;
+}
+
+// Training mode for what learns: with train.trainable: heads everything else stays in eval mode,
+// so its BatchNorm statistics stay train.init's.
+void set_training_mode(const TrainConfig& cfg, model::SegNet& net) {
+  net->train();
+  if (cfg.trainable != "heads") return;
+  for (auto& c : net->named_children())
+    if (!is_head_tensor(cfg, c.key())) c.value()->eval();
+}
+
 // The checkpoint metadata every epoch shares.
 nlohmann::json checkpoint_meta_base(const TrainConfig& cfg, const data::Dataset& train_ds, size_t n_train,
-                                    const data::Dataset& val_ds, const std::optional<Teacher>& teacher) {
+                                    const data::Dataset& val_ds, const std::optional<Teacher>& teacher,
+                                    const nlohmann::json& init) {
   nlohmann::json meta_base = {{"model", cfg.model.to_json()},
                               {"preprocess", cfg.preprocess.to_json()},
                               {"tile_size", cfg.crop > 0 ? cfg.crop : 512},
@@ -259,6 +317,7 @@ nlohmann::json checkpoint_meta_base(const TrainConfig& cfg, const data::Dataset&
                                         {"val", val_ds.name()}, {"val_samples", val_ds.size()}}},
                               {"version", kVersion}};
   if (teacher) meta_base["distill"] = teacher->recipe;
+  if (!init.is_null()) meta_base["init"] = init;
   return meta_base;
 }
 
@@ -292,7 +351,7 @@ EpochPass train_epoch(const TrainRun& run, int epoch) {
   const TrainConfig& cfg = run.cfg;
   const size_t n_train = run.n_train;
   const int steps = run.steps;
-  run.net->train();
+  set_training_mode(cfg, run.net);
   // Deterministic order per (seed, epoch).
   std::vector<size_t> order(n_train);
   std::iota(order.begin(), order.end(), size_t(0));
@@ -482,10 +541,13 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
 
   const std::optional<Teacher> teacher = setup_teacher(cfg, *train_ds, device);
   model::SegNet net = model::make_model(cfg.model);
-  // Multi-task: a network with extra heads trained whole, every head on its own label.
+  const nlohmann::json init = cfg.init.empty() ? nlohmann::json() : init_from(cfg, net);
+  // Multi-task: a network with extra heads, every head on its own label (trained whole, or
+  // only the heads on train.init's network).
   const bool joint = !cfg.model.heads.empty();
   net->to(device);
-  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  torch::optim::AdamW opt(trainable_parameters(cfg, net),
+                          torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
 
   TrainState state;
   const RunPaths paths{cfg.out_dir + "/best.pt", cfg.out_dir + "/last.pt", cfg.out_dir + "/last_optim.pt"};
@@ -495,7 +557,7 @@ TrainResult run_training(const TrainConfig& cfg, data::DatasetPtr train_ds, data
   const int steps = cfg.steps_per_epoch > 0 ? cfg.steps_per_epoch
                                             : int((n_train + size_t(cfg.batch_size) - 1) / size_t(cfg.batch_size));
   const TrainRun run{cfg, device, net, opt, teacher, joint, *train_ds, *val_ds, *cal_ds, n_train, steps,
-                     paths, checkpoint_meta_base(cfg, *train_ds, n_train, *val_ds, teacher)};
+                     paths, checkpoint_meta_base(cfg, *train_ds, n_train, *val_ds, teacher, init)};
 
   for (int epoch = state.start_epoch; epoch < cfg.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();

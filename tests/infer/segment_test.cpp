@@ -301,13 +301,7 @@ TEST(Segment, ANetworkOnA20mGridRunsA20mSceneOnItsOwnPixels) {
   model::save_checkpoint(tmp.file("g2/model.pt"), net, meta);
   cfg.grid = 1;
   model::SegNet same = model::make_model(cfg);
-  {
-    torch::NoGradGuard no_grad;
-    auto dst = same->named_parameters(true);
-    for (const auto& kv : net->named_parameters(true)) dst[kv.key()].copy_(kv.value());
-    auto dbuf = same->named_buffers(true);
-    for (const auto& kv : net->named_buffers(true)) dbuf[kv.key()].copy_(kv.value());
-  }
+  model::copy_state(*net, *same, "the grid-2 network");
   same->eval();
   meta["model"] = same->config().to_json();
   model::save_checkpoint(tmp.file("g1/model.pt"), same, meta);

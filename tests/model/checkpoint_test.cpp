@@ -154,6 +154,38 @@ TEST(Checkpoint, SavesIntoNewFolders) {
   EXPECT_EQ(load_checkpoint(tmp.file("runs/exp1/best.pt")).meta["version"], "0.1.0");
 }
 
+TEST(CopyState, CopiesByNameAndNamesWhatStartsFresh) {
+  // Weights and BatchNorm statistics copied by name; a head the source lacks is returned and
+  // left as it was; a network of another shape is refused before anything is copied.
+  seed_everything(3);
+  SegNet from = make_model(small_config());
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& b : from->named_buffers(true))
+      if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-1, 1);
+  }
+  ModelConfig with_head = small_config();
+  with_head.heads = {"permanent_water"};
+  SegNet to = make_model(with_head);
+  const torch::Tensor head_before = to->named_parameters(true)["permanent_water.out.conv.weight"].clone();
+  const auto fresh = copy_state(*from, *to, "test source");
+  ASSERT_FALSE(fresh.empty());
+  for (const auto& name : fresh) EXPECT_EQ(name.rfind("permanent_water.", 0), 0u) << name;
+  auto got = to->named_parameters(true);
+  for (const auto& p : from->named_parameters(true)) EXPECT_TRUE(torch::equal(p.value(), got[p.key()])) << p.key();
+  auto got_b = to->named_buffers(true);
+  for (const auto& b : from->named_buffers(true)) EXPECT_TRUE(torch::equal(b.value(), got_b[b.key()])) << b.key();
+  EXPECT_TRUE(torch::equal(head_before, got["permanent_water.out.conv.weight"]));
+
+  // The other way round the head has nowhere to go; a wider network does not fit either.
+  expect_error([&] { copy_state(*to, *from, "test source"); }, ErrorKind::InvalidInput,
+               {"test source", "permanent_water.", "the network lacks"});
+  SegNet wide = make_model(small_config("unet_compact", 16));
+  const torch::Tensor wide_before = wide->named_parameters(true)["head.conv.weight"].clone();
+  expect_error([&] { copy_state(*from, *wide, "test source"); }, ErrorKind::InvalidInput, {"test source", "does not fit", " is "});
+  EXPECT_TRUE(torch::equal(wide_before, wide->named_parameters(true)["head.conv.weight"]));
+}
+
 TEST(Optimizer, StateRoundTripsAndMismatchIsAnError) {
   TempDir tmp;
   seed_everything(42);

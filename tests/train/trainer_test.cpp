@@ -11,6 +11,7 @@
 #include "data/memory_dataset.hpp"
 #include "data/raw_dataset.hpp"
 #include "model/checkpoint.hpp"
+#include "model/runtime.hpp"
 #include "support/test_support.hpp"
 #include "train/train_config.hpp"
 
@@ -37,6 +38,19 @@ data::DatasetPtr toy(int n, uint64_t seed, const ingest::Preprocess& pp) {
     v.push_back(std::move(s));
   }
   return std::make_shared<data::MemoryDataset>(std::move(v), pp, "toy");
+}
+
+// The toy samples with a permanent_water head label: the left part of their water only.
+data::DatasetPtr with_head(data::DatasetPtr ds, const ingest::Preprocess& pp) {
+  std::vector<data::RawSample> v;
+  for (size_t k = 0; k < ds->size(); ++k) {
+    auto r = *data::raw_sample_of(*ds, k);
+    std::vector<uint8_t> perm(r.pixels());
+    for (size_t i = 0; i < r.pixels(); ++i) perm[i] = r.label[i] && (i % 32) < 6;
+    r.head_labels.push_back(std::move(perm));
+    v.push_back(std::move(r));
+  }
+  return std::make_shared<data::MemoryDataset>(std::move(v), pp, "toy_heads");
 }
 
 train::TrainConfig tiny_config(const std::string& out) {
@@ -108,17 +122,6 @@ TEST(Trainer, MultiTaskLearnsTheWaterAndTheHead) {
   // head whose label is the left half of that water only. Both must be learnt, and each output
   // gets its own calibration in the checkpoint.
   drshym::testing::TempDir tmp;
-  auto with_head = [](data::DatasetPtr ds, const ingest::Preprocess& pp) {
-    std::vector<data::RawSample> v;
-    for (size_t k = 0; k < ds->size(); ++k) {
-      auto r = *data::raw_sample_of(*ds, k);
-      std::vector<uint8_t> perm(r.pixels());
-      for (size_t i = 0; i < r.pixels(); ++i) perm[i] = r.label[i] && (i % 32) < 6;
-      r.head_labels.push_back(std::move(perm));
-      v.push_back(std::move(r));
-    }
-    return std::make_shared<data::MemoryDataset>(std::move(v), pp, "toy_heads");
-  };
   nlohmann::json j = {{"out_dir", tmp.file("mt")},
                       {"threads", 1},
                       {"model", {{"arch", "unet_compact"}, {"base_width", 4}, {"norm", "batch"}, {"heads", {"permanent_water"}}}},
@@ -142,6 +145,73 @@ TEST(Trainer, MultiTaskLearnsTheWaterAndTheHead) {
   drshym::testing::expect_error(
       [&] { train::run_training(cfg2, toy(4, 1, cfg.preprocess), toy(2, 9, cfg.preprocess), nullptr); },
       ErrorKind::Usage, {"label per head", "water+permanent_water"});
+}
+
+TEST(Trainer, OnlyTheHeadsLearnOnAnInitNetwork) {
+  // train.init + train.trainable: heads: a water network is given a permanent_water head; every
+  // weight and BatchNorm statistic of the water network stays as it was (its water output is the
+  // same, bit for bit) while the head learns; the checkpoint records where its weights came from.
+  drshym::testing::TempDir tmp;
+  auto base_cfg = tiny_config(tmp.file("water"));
+  auto water = train::run_training(base_cfg, toy(4, 1, base_cfg.preprocess), toy(2, 2, base_cfg.preprocess), nullptr);
+  auto a = model::load_checkpoint(water.best_checkpoint);
+
+  nlohmann::json j = base_cfg.raw;
+  j["out_dir"] = tmp.file("heads");
+  j["model"]["heads"] = {"permanent_water"};
+  j["train"]["init"] = water.best_checkpoint;
+  j["train"]["trainable"] = "heads";
+  auto cfg = train::TrainConfig::from_json(j);
+  auto r = train::run_training(cfg, with_head(toy(4, 1, cfg.preprocess), cfg.preprocess),
+                                with_head(toy(2, 2, cfg.preprocess), cfg.preprocess), nullptr);
+  auto b = model::load_checkpoint(r.last_checkpoint);
+  auto pb = b.net->named_parameters(true);
+  for (const auto& p : a.net->named_parameters(true)) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  auto bb = b.net->named_buffers(true);
+  for (const auto& p : a.net->named_buffers(true)) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+  // The head did learn: its weights moved away from the fresh network's (same seed) initialisation.
+  model::seed_everything(cfg.seed);
+  model::SegNet fresh = model::make_model(cfg.model);
+  EXPECT_FALSE(torch::equal(fresh->named_parameters(true)["permanent_water.out.conv.weight"],
+                            pb["permanent_water.out.conv.weight"]));
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({1, 2, 32, 32});
+  EXPECT_TRUE(torch::equal(a.net->forward(x), b.net->forward(x)));
+  EXPECT_EQ(b.meta["init"]["weights_sha256"], a.meta["weights_sha256"]);
+  EXPECT_EQ(b.meta["init"]["trainable"], "heads");
+}
+
+TEST(TrainConfig, HeadsOnlyTrainingNeedsAMatchingInit) {
+  drshym::testing::TempDir tmp;
+  auto base_cfg = tiny_config(tmp.file("water"));
+  nlohmann::json j = base_cfg.raw;
+  j["model"]["heads"] = {"permanent_water"};
+  j["train"]["trainable"] = "heads";
+  using drshym::testing::expect_error;
+  expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput, {"train.init is not set"});
+  j["train"]["trainable"] = "some";
+  expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput, {"'train.trainable'", "'some'"});
+
+  // A network trained on other inputs (VV only) cannot start a VV+VH run, nor one of another width.
+  nlohmann::json vv = base_cfg.raw;
+  vv["out_dir"] = tmp.file("vv");
+  vv["preprocess"] = {{"bands", {"VV"}}};
+  auto vv_cfg = train::TrainConfig::from_json(vv);
+  auto vv_run = train::run_training(vv_cfg, toy(2, 1, vv_cfg.preprocess), toy(2, 2, vv_cfg.preprocess), nullptr);
+  j["train"]["trainable"] = "heads";
+  j["train"]["init"] = vv_run.last_checkpoint;
+  j["out_dir"] = tmp.file("heads");
+  auto cfg = train::TrainConfig::from_json(j);
+  expect_error([&] { train::run_training(cfg, toy(2, 1, cfg.preprocess), toy(2, 2, cfg.preprocess), nullptr); },
+               ErrorKind::InvalidInput, {"train.init", "was trained with preprocess"});
+  nlohmann::json wide = vv;
+  wide["out_dir"] = tmp.file("wide");
+  wide["model"]["base_width"] = 8;
+  wide["model"]["heads"] = {"permanent_water"};
+  wide["train"]["init"] = vv_run.last_checkpoint;
+  auto wide_cfg = train::TrainConfig::from_json(wide);
+  expect_error([&] { train::run_training(wide_cfg, toy(2, 1, vv_cfg.preprocess), toy(2, 2, vv_cfg.preprocess), nullptr); },
+               ErrorKind::InvalidInput, {"train.init", "heads aside, they must be the same"});
 }
 
 namespace {

@@ -35,6 +35,8 @@ void validate(const ModelConfig& c) {
   if (c.in_channels < 1) bad_key("in_channels", "must be >= 1", c.in_channels);
   if (c.base_width < 1) bad_key("base_width", "must be >= 1", c.base_width);
   if (c.grid != 1 && c.grid != 2) bad_key("grid", "must be 1 or 2", c.grid);
+  if (c.head_width < 0) bad_key("head_width", "must be >= 0 (0 = base_width)", c.head_width);
+  if (c.head_width > 0 && c.heads.empty()) bad_key("head_width", "is for model.heads; there are none", c.head_width);
   if (c.norm != "batch" && c.norm != "group") bad_key("norm", "must be batch or group", c.norm);
   if (c.upsample != "transpose" && c.upsample != "bilinear")
     bad_key("upsample", "must be transpose or bilinear", c.upsample);
@@ -66,6 +68,7 @@ Json ModelConfig::to_json() const {
   Json j{{"arch", arch}, {"in_channels", in_channels}, {"base_width", base_width}, {"norm", norm}, {"upsample", upsample}};
   if (!heads.empty()) j["heads"] = heads;  // absent for single-head networks, as before heads existed
   if (grid != 1) j["grid"] = grid;         // likewise absent on the input's grid
+  if (head_width > 0) j["head_width"] = head_width;  // and absent at base_width
   return j;
 }
 
@@ -89,8 +92,10 @@ ModelConfig ModelConfig::from_json(const Json& j) {
       for (const auto& h : v) c.heads.push_back(get_string(key, h));
     } else if (key == "grid")
       c.grid = get_int(key, v);
+    else if (key == "head_width")
+      c.head_width = get_int(key, v);
     else
-      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample, heads, grid)", v);
+      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample, heads, grid, head_width)", v);
   }
   validate(c);
   return c;
@@ -98,7 +103,8 @@ ModelConfig ModelConfig::from_json(const Json& j) {
 
 bool ModelConfig::operator==(const ModelConfig& o) const {
   return arch == o.arch && in_channels == o.in_channels && base_width == o.base_width &&
-         norm == o.norm && upsample == o.upsample && heads == o.heads && grid == o.grid;
+         norm == o.norm && upsample == o.upsample && heads == o.heads && grid == o.grid &&
+         head_width == o.head_width;
 }
 
 const std::vector<std::string>& known_heads() {

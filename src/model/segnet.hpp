@@ -39,6 +39,7 @@ struct ModelConfig {
   std::string upsample = "transpose"; // transpose (2x2 transposed conv) | bilinear (+ 1x1 conv)
   std::vector<std::string> heads;     // extra heads after the water logit: "permanent_water"
   int grid = 1;                       // processing grid: 1 (the input's) or 2 (2x2 averaged)
+  int head_width = 0;                 // channels of each extra head; 0 = base_width
 
   // Side length the input's H and W must be a multiple of: 16 (32 for ResNet encoders) x grid.
   int input_multiple() const;

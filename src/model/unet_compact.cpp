@@ -22,7 +22,8 @@ UNetCompactImpl::UNetCompactImpl(const ModelConfig& cfg) : SegNetImpl(cfg) {
     dec_.push_back(register_module("dec" + std::to_string(l),
                                    DecoderBlock(w << (l + 1), w << l, w << l, norm, bilinear)));
   head_ = register_module("head", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
-  if (head_index("permanent_water") > 0) permanent_ = register_module("permanent_water", PermanentHead(w, norm));
+  if (head_index("permanent_water") > 0)
+    permanent_ = register_module("permanent_water", PermanentHead(w, cfg.head_width > 0 ? cfg.head_width : w, norm));
 }
 
 torch::Tensor UNetCompactImpl::trunk(torch::Tensor x, std::vector<torch::Tensor>* decs) {
@@ -49,8 +50,8 @@ torch::Tensor UNetCompactImpl::forward_all(torch::Tensor x) {
   return torch::cat({water, permanent_(decs[2], decs[1], decs[0], h, w)}, 1);
 }
 
-PermanentHeadImpl::PermanentHeadImpl(int w, Norm norm) {
-  reduce_ = register_module("reduce", ConvNormAct(14 * w, w, 1, 1, norm, Act::Relu));
+PermanentHeadImpl::PermanentHeadImpl(int base, int w, Norm norm) : base_width_(base) {
+  reduce_ = register_module("reduce", ConvNormAct(14 * base, w, 1, 1, norm, Act::Relu));
   c1_ = register_module("c1", ConvNormAct(w, w, 3, 1, norm, Act::Relu));
   c2_ = register_module("c2", ConvNormAct(w, w, 3, 1, norm, Act::Relu));
   out_ = register_module("out", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
@@ -81,9 +82,9 @@ void PermanentHeadImpl::fuse() {
   if (!r1_.is_empty() || !reduce_->gn.is_empty()) return;  // GroupNorm is not a per-pixel linear map
   reduce_->fuse();  // BatchNorm folded first: its scale and shift are part of the linear map
   torch::NoGradGuard no_grad;
-  const torch::Tensor w = reduce_->conv->weight;  // [base, 14 * base, 1, 1]: d1, d2, d3 channels in turn
+  const torch::Tensor w = reduce_->conv->weight;  // [width, 14 * base, 1, 1]: d1, d2, d3 channels in turn
   const torch::Tensor b = reduce_->conv->bias;
-  const int64_t out = w.size(0), base = out;
+  const int64_t out = w.size(0), base = base_width_;
   const int64_t sizes[3] = {2 * base, 4 * base, 8 * base};
   int64_t start = 0;
   torch::nn::Conv2d* parts[3] = {&r1_, &r2_, &r3_};

@@ -8,11 +8,12 @@ namespace drshym::model {
 
 // The permanent-water head: the decoder's features at 1/2, 1/4 and 1/8 resolution (dec1, dec2,
 // dec3: local texture and the wide context a river or a lake needs), brought to 1/2, reduced
-// to base_width channels and read by two 3x3 convolutions; the logit is upsampled (bilinear)
-// to full size. About 4% of the network's multiply-adds: permanent water is a coarse layer.
+// to `width` channels (model.head_width, default base_width) and read by two 3x3 convolutions;
+// the logit is upsampled (bilinear) to full size. About 4% of the network's multiply-adds at
+// base width, ~4x that at twice the width: permanent water is a coarse layer.
 class PermanentHeadImpl : public torch::nn::Module {
  public:
-  PermanentHeadImpl(int base_width, Norm norm);
+  PermanentHeadImpl(int base_width, int width, Norm norm);
   torch::Tensor forward(const torch::Tensor& d1, const torch::Tensor& d2, const torch::Tensor& d3, int64_t h, int64_t w);
   // For inference: the 1x1 reduction of the concatenation [d1, up(d2), up(d3)] becomes one
   // 1x1 conv per source, each at its own resolution, the two coarse results upsampled (16
@@ -22,6 +23,7 @@ class PermanentHeadImpl : public torch::nn::Module {
   void fuse();
 
  private:
+  int base_width_;
   ConvNormAct reduce_{nullptr}, c1_{nullptr}, c2_{nullptr}, out_{nullptr};
   torch::nn::Conv2d r1_{nullptr}, r2_{nullptr}, r3_{nullptr};  // after fuse(): reduce_ split by source
 };

@@ -245,6 +245,7 @@ void resume_from(const TrainConfig& cfg, model::SegNet& net, torch::optim::AdamW
 // The model config without its heads: what a train.init checkpoint must share with the run.
 nlohmann::json without_heads(nlohmann::json model) {
   model.erase("heads");
+  model.erase("head_width");
   return model;
 }
 

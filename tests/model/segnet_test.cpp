@@ -262,6 +262,41 @@ TEST(Heads, OnePassGivesTheWaterAndEveryHead) {
   EXPECT_EQ(plain->forward_heads(x).size(1), 1);
 }
 
+TEST(Heads, AWiderHeadHasItsOwnWidthAndStillFolds) {
+  // model.head_width: the head's channels, independent of the trunk's base width; folding the
+  // reduction by source must split the trunk's channels (base width), not the head's.
+  seed_everything(8);
+  ModelConfig c = small_config("unet_compact", "batch", "transpose");
+  c.heads = {"permanent_water"};
+  c.head_width = 3 * c.base_width;
+  SegNet net = make_model(c);
+  auto params = net->named_parameters();
+  EXPECT_EQ(params["permanent_water.reduce.conv.weight"].sizes(),
+            (std::vector<int64_t>{3 * c.base_width, 14 * c.base_width, 1, 1}));
+  EXPECT_EQ(params["permanent_water.c2.conv.weight"].size(0), 3 * c.base_width);
+  randomize_batchnorm(*net);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({1, 2, 64, 64});
+  auto all = net->forward_heads(x);
+  net->fuse_for_inference();
+  EXPECT_EQ(net->named_parameters()["permanent_water.r2.weight"].sizes(),
+            (std::vector<int64_t>{3 * c.base_width, 4 * c.base_width, 1, 1}));
+  EXPECT_LE((net->forward_heads(x) - all).abs().max().item<double>(),
+            kFuseTol * std::max(1.0, all.abs().max().item<double>()));
+  // The key round-trips, is absent at the default and refused without heads or below 0.
+  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
+  EXPECT_EQ(c.to_json()["head_width"], 3 * c.base_width);
+  c.head_width = 0;
+  EXPECT_FALSE(c.to_json().contains("head_width"));
+  nlohmann::json bad = small_config("unet_compact", "batch", "transpose").to_json();
+  bad["head_width"] = 32;
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_width", "none"});
+  bad["heads"] = {"permanent_water"};
+  bad["head_width"] = -1;
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_width", ">= 0"});
+}
+
 TEST(Layers, GroupCountDividesChannels) {
   for (int c : {1, 2, 3, 8, 12, 16, 24, 64, 96, 256, 2048}) {
     int g = group_count(c);

@@ -253,7 +253,7 @@ void ModelStage::predict(std::vector<TileInput>& batch, torch::Tensor& prob, tor
 }
 
 void ModelStage::run_batches(int worker) {
-  const model::GridScope grid_scope(run_.grid_factor_);  // this scene's processing grid, on this thread
+  const model::GridScope grid_scope(run_.pixel_m_);  // this scene's pixel size, for every network on this thread
   std::vector<TileInput> batch;
   TileInput ti;
   bool more = true;

@@ -113,7 +113,7 @@ const std::vector<std::string>& known_heads() {
 }
 
 namespace {
-thread_local int t_grid_limit = 0;  // 0: no GridScope on this thread
+thread_local double t_pixel_m = 0;  // the input's pixel size under a GridScope; 0: none on this thread
 }  // namespace
 
 int grid_for_pixel_size(const ModelConfig& config, double pixel_m) {
@@ -122,10 +122,10 @@ int grid_for_pixel_size(const ModelConfig& config, double pixel_m) {
   return int(std::clamp<long>(f, 1, config.grid));
 }
 
-GridScope::GridScope(int factor) : previous_(t_grid_limit) { t_grid_limit = std::max(1, factor); }
-GridScope::~GridScope() { t_grid_limit = previous_; }
+GridScope::GridScope(double pixel_m) : previous_(t_pixel_m) { t_pixel_m = pixel_m; }
+GridScope::~GridScope() { t_pixel_m = previous_; }
 
-int SegNetImpl::grid() const { return t_grid_limit > 0 ? std::min(config_.grid, t_grid_limit) : config_.grid; }
+int SegNetImpl::grid() const { return grid_for_pixel_size(config_, t_pixel_m); }
 
 torch::Tensor SegNetImpl::to_grid(const torch::Tensor& x) const {
   check_input(x);

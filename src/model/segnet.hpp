@@ -60,18 +60,20 @@ inline constexpr double kTrainingPixelM = 10.0;
 // network's own factor when pixel_m is not a positive number (size unknown).
 int grid_for_pixel_size(const ModelConfig& config, double pixel_m);
 
-// While in scope, networks on this thread average their input by at most `factor` (1 = run on
-// the input's own grid) instead of their config's grid. Thread-local, like LibTorch's autocast,
-// so scenes that run at once in one process (the HTTP service) do not see each other's.
+// While in scope, the input of networks on this thread has pixels of `pixel_m` metres: each
+// network averages it by its own grid_for_pixel_size(config, pixel_m) instead of its config's
+// grid (a water network and a type model of another grid each get theirs). Thread-local, like
+// LibTorch's autocast, so scenes that run at once in one process (the HTTP service) do not see
+// each other's. A pixel size that is not a positive number keeps every network's own grid.
 class GridScope {
  public:
-  explicit GridScope(int factor);
+  explicit GridScope(double pixel_m);
   ~GridScope();
   GridScope(const GridScope&) = delete;
   GridScope& operator=(const GridScope&) = delete;
 
  private:
-  int previous_;
+  double previous_;
 };
 
 // The extra heads a network may have.

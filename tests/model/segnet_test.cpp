@@ -403,7 +403,8 @@ TEST(Grid, ACoarseGridNetworkIsTheSameNetworkOnTheAveragedInputUpsampled) {
 
 TEST(Grid, ASceneWithCoarserPixelsRunsOnAFinerFactor) {
   // A grid-2 network was trained on 10 m pixels averaged to 20 m: 10 m input is averaged 2x2,
-  // 20 m input (and coarser) runs on its own grid, an unknown size keeps the network's factor.
+  // 20 m input (and coarser) runs on its own grid, an unknown size keeps the network's factor;
+  // under a GridScope every network on the thread derives its factor from the scope's pixel size.
   ModelConfig c = small_config("unet_compact", "batch", "transpose");
   c.grid = 2;
   EXPECT_EQ(grid_for_pixel_size(c, 10.0), 2);
@@ -421,8 +422,16 @@ TEST(Grid, ASceneWithCoarserPixelsRunsOnAFinerFactor) {
   auto x = torch::rand({1, 2, 64, 64});
   const auto coarse = net->forward(x);
   {
-    GridScope scope(1);
+    GridScope scope(20.0);  // 20 m input
     EXPECT_EQ(net->grid(), 1);
+    // Each network takes its own factor from the pixel size: at 10 m a grid-1 network beside
+    // this one keeps 1 and another grid-2 network averages 2x2.
+    {
+      GridScope ten(10.0);
+      EXPECT_EQ(net->grid(), 2);
+      EXPECT_EQ(make_model(small_config("unet_compact"))->grid(), 1);
+    }
+    EXPECT_EQ(net->grid(), 1);  // the outer scope back
     const auto own = net->forward(x);
     ASSERT_EQ(own.sizes(), coarse.sizes());
     EXPECT_FALSE(torch::allclose(own, coarse, 1e-3, 1e-3));

@@ -88,6 +88,11 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& o
     throw Error(ErrorKind::InvalidInput, "train",
                 origin + ": 'train.trainable: heads' trains only model.heads on a network from train.init; " +
                     (c.model.heads.empty() ? "model.heads is empty" : "train.init is not set"));
+  if (c.trainable == "heads" && (c.select != "last" || c.distill.enabled()))
+    throw Error(ErrorKind::InvalidInput, "train",
+                origin + ": 'train.trainable: heads' keeps the water output fixed, so " +
+                    (c.distill.enabled() ? std::string("a water teacher (distill) has nothing to teach")
+                                         : std::string("validation on it cannot choose an epoch: set train.select: last")));
   positive("train.epochs", c.epochs);
   positive("train.batch_size", c.batch_size);
   positive("train.lr", c.lr);

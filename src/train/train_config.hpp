@@ -25,7 +25,9 @@ struct TrainConfig {
   // heads it lacks start fresh). Its preprocess and model must be this config's, heads aside.
   std::string init;
   // train.trainable: "all", or "heads": only model.heads learn; every other weight and
-  // BatchNorm statistic stays as train.init gave it, so the water output is init's, bit for bit.
+  // BatchNorm statistic stays as train.init gave it, so the water logits are init's, bit for bit
+  // (its temperature is fitted again on data.calibration: the same data gives the same T).
+  // Needs train.select: last (the water's validation score cannot choose an epoch), no distill.
   std::string trainable = "all";
 
   model::ModelConfig model;

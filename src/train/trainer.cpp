@@ -228,7 +228,11 @@ std::optional<Teacher> setup_teacher(const TrainConfig& cfg, const data::Dataset
 // Resume from cfg.resume: weights and buffers, the optimizer state beside it, the trainer state and logs.
 void resume_from(const TrainConfig& cfg, model::SegNet& net, torch::optim::AdamW& opt, TrainState& state) {
   auto ck = model::load_checkpoint(cfg.resume);
-  model::copy_state(*ck.net, *net, "resume checkpoint " + quoted(cfg.resume));
+  const auto missing = model::copy_state(*ck.net, *net, "resume checkpoint " + quoted(cfg.resume));
+  if (!missing.empty())
+    throw Error(ErrorKind::InvalidInput, "train",
+                "resume checkpoint " + quoted(cfg.resume) + " lacks tensor " + quoted(missing.front()) +
+                    " of this config's network (a run resumes with the model it started with)");
   std::string opt_file = fs::path(model::resolve_checkpoint_path(cfg.resume)).parent_path().string() + "/last_optim.pt";
   if (fs::exists(opt_file)) model::load_optimizer(opt_file, opt);
   const auto& st = ck.meta.value("trainer_state", nlohmann::json::object());

@@ -161,6 +161,7 @@ TEST(Trainer, OnlyTheHeadsLearnOnAnInitNetwork) {
   j["model"]["heads"] = {"permanent_water"};
   j["train"]["init"] = water.best_checkpoint;
   j["train"]["trainable"] = "heads";
+  j["train"]["select"] = "last";
   auto cfg = train::TrainConfig::from_json(j);
   auto r = train::run_training(cfg, with_head(toy(4, 1, cfg.preprocess), cfg.preprocess),
                                 with_head(toy(2, 2, cfg.preprocess), cfg.preprocess), nullptr);
@@ -179,6 +180,18 @@ TEST(Trainer, OnlyTheHeadsLearnOnAnInitNetwork) {
   EXPECT_TRUE(torch::equal(a.net->forward(x), b.net->forward(x)));
   EXPECT_EQ(b.meta["init"]["weights_sha256"], a.meta["weights_sha256"]);
   EXPECT_EQ(b.meta["init"]["trainable"], "heads");
+
+  // Resuming is not starting: a run whose network has a head the checkpoint lacks is refused.
+  nlohmann::json k = j;
+  k["out_dir"] = tmp.file("resumed");
+  k["resume"] = water.last_checkpoint;
+  auto resumed = train::TrainConfig::from_json(k);
+  drshym::testing::expect_error(
+      [&] {
+        train::run_training(resumed, with_head(toy(2, 1, cfg.preprocess), cfg.preprocess),
+                            with_head(toy(2, 2, cfg.preprocess), cfg.preprocess), nullptr);
+      },
+      ErrorKind::InvalidInput, {"resume checkpoint", "lacks tensor", "permanent_water."});
 }
 
 TEST(TrainConfig, HeadsOnlyTrainingNeedsAMatchingInit) {
@@ -191,6 +204,15 @@ TEST(TrainConfig, HeadsOnlyTrainingNeedsAMatchingInit) {
   expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput, {"train.init is not set"});
   j["train"]["trainable"] = "some";
   expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput, {"'train.trainable'", "'some'"});
+  // The water is fixed: its validation score cannot choose an epoch, nor a water teacher teach.
+  j["train"]["trainable"] = "heads";
+  j["train"]["init"] = tmp.file("water/last.pt");
+  expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput, {"train.select: last"});
+  j["train"]["select"] = "last";
+  j["distill"] = {{"teacher", tmp.file("water/last.pt")}};
+  expect_error([&] { train::TrainConfig::from_json(j); }, ErrorKind::InvalidInput, {"distill"});
+  j.erase("distill");
+  j["train"].erase("init");
 
   // A network trained on other inputs (VV only) cannot start a VV+VH run, nor one of another width.
   nlohmann::json vv = base_cfg.raw;

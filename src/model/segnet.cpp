@@ -37,6 +37,9 @@ void validate(const ModelConfig& c) {
   if (c.grid != 1 && c.grid != 2) bad_key("grid", "must be 1 or 2", c.grid);
   if (c.head_width < 0) bad_key("head_width", "must be >= 0 (0 = base_width)", c.head_width);
   if (c.head_width > 0 && c.heads.empty()) bad_key("head_width", "is for model.heads; there are none", c.head_width);
+  if (c.head_reads != "decoder" && c.head_reads != "decoder+encoder")
+    bad_key("head_reads", "must be decoder or decoder+encoder", c.head_reads);
+  if (c.head_reads != "decoder" && c.heads.empty()) bad_key("head_reads", "is for model.heads; there are none", c.head_reads);
   if (c.norm != "batch" && c.norm != "group") bad_key("norm", "must be batch or group", c.norm);
   if (c.upsample != "transpose" && c.upsample != "bilinear")
     bad_key("upsample", "must be transpose or bilinear", c.upsample);
@@ -69,6 +72,7 @@ Json ModelConfig::to_json() const {
   if (!heads.empty()) j["heads"] = heads;  // absent for single-head networks, as before heads existed
   if (grid != 1) j["grid"] = grid;         // likewise absent on the input's grid
   if (head_width > 0) j["head_width"] = head_width;  // and absent at base_width
+  if (head_reads != "decoder") j["head_reads"] = head_reads;  // and at the decoder
   return j;
 }
 
@@ -94,8 +98,10 @@ ModelConfig ModelConfig::from_json(const Json& j) {
       c.grid = get_int(key, v);
     else if (key == "head_width")
       c.head_width = get_int(key, v);
+    else if (key == "head_reads")
+      c.head_reads = get_string(key, v);
     else
-      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample, heads, grid, head_width)", v);
+      bad_key(key, "is unknown (known: arch, in_channels, base_width, norm, upsample, heads, grid, head_width, head_reads)", v);
   }
   validate(c);
   return c;
@@ -104,7 +110,7 @@ ModelConfig ModelConfig::from_json(const Json& j) {
 bool ModelConfig::operator==(const ModelConfig& o) const {
   return arch == o.arch && in_channels == o.in_channels && base_width == o.base_width &&
          norm == o.norm && upsample == o.upsample && heads == o.heads && grid == o.grid &&
-         head_width == o.head_width;
+         head_width == o.head_width && head_reads == o.head_reads;
 }
 
 const std::vector<std::string>& known_heads() {

@@ -22,17 +22,21 @@ UNetCompactImpl::UNetCompactImpl(const ModelConfig& cfg) : SegNetImpl(cfg) {
     dec_.push_back(register_module("dec" + std::to_string(l),
                                    DecoderBlock(w << (l + 1), w << l, w << l, norm, bilinear)));
   head_ = register_module("head", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
-  if (head_index("permanent_water") > 0)
-    permanent_ = register_module("permanent_water", PermanentHead(w, cfg.head_width > 0 ? cfg.head_width : w, norm));
+  if (head_index("permanent_water") > 0) {
+    std::vector<int64_t> channels{2 * w, 4 * w, 8 * w};  // dec1, dec2, dec3
+    if (cfg.head_reads == "decoder+encoder") channels.insert(channels.end(), {8 * w, 16 * w});  // enc3, enc4
+    permanent_ = register_module("permanent_water", PermanentHead(channels, cfg.head_width > 0 ? cfg.head_width : w, norm));
+  }
 }
 
-torch::Tensor UNetCompactImpl::trunk(torch::Tensor x, std::vector<torch::Tensor>* decs) {
+torch::Tensor UNetCompactImpl::trunk(torch::Tensor x, std::vector<torch::Tensor>* decs, std::vector<torch::Tensor>* encs) {
   std::vector<torch::Tensor> skips;
   for (int l = 0; l <= 4; ++l) {
     if (l > 0) x = torch::max_pool2d(x, 2);
     x = tap(kTaps[l], enc_[l](x));
     skips.push_back(x);
   }
+  if (encs) *encs = skips;
   for (int l = 3; l >= 0; --l) {
     x = tap(kTaps[8 - l], dec_[l](x, skips[l]));
     if (decs) decs->push_back(x);
@@ -45,20 +49,26 @@ torch::Tensor UNetCompactImpl::forward_water(torch::Tensor x) { return head_(tru
 torch::Tensor UNetCompactImpl::forward_all(torch::Tensor x) {
   if (config_.heads.empty()) return forward_water(std::move(x));
   const int64_t h = x.size(2), w = x.size(3);
-  std::vector<torch::Tensor> decs;  // dec3, dec2, dec1, dec0
-  torch::Tensor water = head_(trunk(std::move(x), &decs));
-  return torch::cat({water, permanent_(decs[2], decs[1], decs[0], h, w)}, 1);
+  std::vector<torch::Tensor> decs, encs;  // dec3, dec2, dec1, dec0; enc0..enc4
+  const bool with_encoder = config_.head_reads == "decoder+encoder";
+  torch::Tensor water = head_(trunk(std::move(x), &decs, with_encoder ? &encs : nullptr));
+  std::vector<torch::Tensor> sources{decs[2], decs[1], decs[0]};
+  if (with_encoder) sources.insert(sources.end(), {encs[3], encs[4]});
+  decs.clear();
+  encs.clear();
+  return torch::cat({water, permanent_(sources, h, w)}, 1);
 }
 
-PermanentHeadImpl::PermanentHeadImpl(int base, int w, Norm norm) : base_width_(base) {
-  reduce_ = register_module("reduce", ConvNormAct(14 * base, w, 1, 1, norm, Act::Relu));
+PermanentHeadImpl::PermanentHeadImpl(std::vector<int64_t> channels, int w, Norm norm) : channels_(std::move(channels)) {
+  int64_t in = 0;
+  for (int64_t c : channels_) in += c;
+  reduce_ = register_module("reduce", ConvNormAct(in, w, 1, 1, norm, Act::Relu));
   c1_ = register_module("c1", ConvNormAct(w, w, 3, 1, norm, Act::Relu));
   c2_ = register_module("c2", ConvNormAct(w, w, 3, 1, norm, Act::Relu));
   out_ = register_module("out", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
 }
 
-torch::Tensor PermanentHeadImpl::forward(const torch::Tensor& d1, const torch::Tensor& d2, const torch::Tensor& d3,
-                                         int64_t h, int64_t w) {
+torch::Tensor PermanentHeadImpl::forward(const std::vector<torch::Tensor>& sources, int64_t h, int64_t w) {
   namespace F = torch::nn::functional;
   auto up = [&](const torch::Tensor& t, int64_t th, int64_t tw) {
     return F::interpolate(t, F::InterpolateFuncOptions()
@@ -66,36 +76,37 @@ torch::Tensor PermanentHeadImpl::forward(const torch::Tensor& d1, const torch::T
                                  .mode(torch::kBilinear)
                                  .align_corners(false));
   };
-  const int64_t hh = d1.size(2), ww = d1.size(3);
+  const int64_t hh = sources[0].size(2), ww = sources[0].size(3);
   torch::Tensor x;
-  if (!r1_.is_empty()) {
-    x = r1_(d1) + up(r2_(d2), hh, ww) + up(r3_(d3), hh, ww);
+  if (!parts_.empty()) {
+    x = parts_[0](sources[0]);
+    for (size_t k = 1; k < parts_.size(); ++k) x = x + up(parts_[k](sources[k]), hh, ww);
     x = torch::GradMode::is_enabled() ? torch::relu(x) : x.relu_();
   } else {
-    x = reduce_(torch::cat({d1, up(d2, hh, ww), up(d3, hh, ww)}, 1));
+    std::vector<torch::Tensor> at_half{sources[0]};
+    for (size_t k = 1; k < sources.size(); ++k) at_half.push_back(up(sources[k], hh, ww));
+    x = reduce_(torch::cat(at_half, 1));
   }
   x = out_(c2_(c1_(x)));
   return up(x, h, w);
 }
 
 void PermanentHeadImpl::fuse() {
-  if (!r1_.is_empty() || !reduce_->gn.is_empty()) return;  // GroupNorm is not a per-pixel linear map
+  if (!parts_.empty() || !reduce_->gn.is_empty()) return;  // GroupNorm is not a per-pixel linear map
   reduce_->fuse();  // BatchNorm folded first: its scale and shift are part of the linear map
   torch::NoGradGuard no_grad;
-  const torch::Tensor w = reduce_->conv->weight;  // [width, 14 * base, 1, 1]: d1, d2, d3 channels in turn
+  const torch::Tensor w = reduce_->conv->weight;  // [width, sum(channels), 1, 1]: each source's channels in turn
   const torch::Tensor b = reduce_->conv->bias;
-  const int64_t out = w.size(0), base = base_width_;
-  const int64_t sizes[3] = {2 * base, 4 * base, 8 * base};
+  const int64_t out = w.size(0);
   int64_t start = 0;
-  torch::nn::Conv2d* parts[3] = {&r1_, &r2_, &r3_};
-  for (int k = 0; k < 3; ++k) {
-    torch::nn::Conv2d c(torch::nn::Conv2dOptions(sizes[k], out, 1).bias(k == 0));  // the shift once
+  for (size_t k = 0; k < channels_.size(); ++k) {
+    torch::nn::Conv2d c(torch::nn::Conv2dOptions(channels_[k], out, 1).bias(k == 0));  // the shift once
     c->to(w.device(), w.scalar_type());
-    c->weight.copy_(w.narrow(1, start, sizes[k]));
+    c->weight.copy_(w.narrow(1, start, channels_[k]));
     if (k == 0) c->bias.copy_(b);
     c->eval();
-    *parts[k] = register_module("r" + std::to_string(k + 1), c);
-    start += sizes[k];
+    parts_.push_back(register_module("r" + std::to_string(k + 1), c));
+    start += channels_[k];
   }
   unregister_module("reduce");
   reduce_ = nullptr;

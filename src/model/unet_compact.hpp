@@ -7,25 +7,29 @@
 namespace drshym::model {
 
 // The permanent-water head: the decoder's features at 1/2, 1/4 and 1/8 resolution (dec1, dec2,
-// dec3: local texture and the wide context a river or a lake needs), brought to 1/2, reduced
-// to `width` channels (model.head_width, default base_width) and read by two 3x3 convolutions;
-// the logit is upsampled (bilinear) to full size. About 4% of the network's multiply-adds at
-// base width, ~4x that at twice the width: permanent water is a coarse layer.
+// dec3: local texture and the wide context a river or a lake needs), with model.head_reads:
+// decoder+encoder also the encoder's at 1/8 and 1/16 (enc3, enc4: features not yet fitted to
+// the water output), brought to 1/2, reduced to `width` channels (model.head_width, default
+// base_width) and read by two 3x3 convolutions; the logit is upsampled (bilinear) to full size.
+// About 4% of the network's multiply-adds at base width, ~4x that at twice the width:
+// permanent water is a coarse layer.
 class PermanentHeadImpl : public torch::nn::Module {
  public:
-  PermanentHeadImpl(int base_width, int width, Norm norm);
-  torch::Tensor forward(const torch::Tensor& d1, const torch::Tensor& d2, const torch::Tensor& d3, int64_t h, int64_t w);
-  // For inference: the 1x1 reduction of the concatenation [d1, up(d2), up(d3)] becomes one
-  // 1x1 conv per source, each at its own resolution, the two coarse results upsampled (16
-  // channels instead of 64 and 128) and summed. Bilinear upsampling is a per-channel weighted
+  // `channels`: each source's channel count, finest (1/2 resolution) first.
+  PermanentHeadImpl(std::vector<int64_t> channels, int width, Norm norm);
+  // sources: the features named by `channels`, in that order; h, w: the output's size.
+  torch::Tensor forward(const std::vector<torch::Tensor>& sources, int64_t h, int64_t w);
+  // For inference: the 1x1 reduction of the concatenation [s1, up(s2), up(s3), ...] becomes
+  // one 1x1 conv per source, each at its own resolution, the coarse results upsampled (16
+  // channels instead of 64, 128, ...) and summed. Bilinear upsampling is a per-channel weighted
   // mean, so it commutes with a per-pixel linear map: the same values up to rounding, without
   // the 14-channel-group concatenation at 1/2 resolution (the network's largest activation).
   void fuse();
 
  private:
-  int base_width_;
+  std::vector<int64_t> channels_;
   ConvNormAct reduce_{nullptr}, c1_{nullptr}, c2_{nullptr}, out_{nullptr};
-  torch::nn::Conv2d r1_{nullptr}, r2_{nullptr}, r3_{nullptr};  // after fuse(): reduce_ split by source
+  std::vector<torch::nn::Conv2d> parts_;  // after fuse(): reduce_ split by source (r1, r2, ...)
 };
 TORCH_MODULE(PermanentHead);
 
@@ -38,8 +42,9 @@ class UNetCompactImpl : public SegNetImpl {
   void fuse_for_inference() override;
 
  private:
-  // Encoder and decoder; decs (when given) gets dec3, dec2, dec1, dec0 outputs in that order.
-  torch::Tensor trunk(torch::Tensor x, std::vector<torch::Tensor>* decs);
+  // Encoder and decoder; decs (when given) gets dec3, dec2, dec1, dec0 outputs in that order,
+  // encs (when given) enc0..enc4.
+  torch::Tensor trunk(torch::Tensor x, std::vector<torch::Tensor>* decs, std::vector<torch::Tensor>* encs = nullptr);
   std::vector<DoubleConv> enc_;    // levels 0..4 (4 = bottleneck at 1/16)
   std::vector<DecoderBlock> dec_;  // dec_[l] brings level l+1 up to level l
   ConvNormAct head_{nullptr};

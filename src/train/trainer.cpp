@@ -250,6 +250,7 @@ void resume_from(const TrainConfig& cfg, model::SegNet& net, torch::optim::AdamW
 nlohmann::json without_heads(nlohmann::json model) {
   model.erase("heads");
   model.erase("head_width");
+  model.erase("head_reads");
   return model;
 }
 

@@ -297,6 +297,47 @@ TEST(Heads, AWiderHeadHasItsOwnWidthAndStillFolds) {
   drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_width", ">= 0"});
 }
 
+TEST(Heads, AHeadThatReadsTheEncoderTooFoldsAndLeavesTheWaterAlone) {
+  // model.head_reads: decoder+encoder adds enc3 (1/8) and enc4 (1/16) to the head's sources:
+  // the reduction grows by their channels, folds into five per-source convolutions with the
+  // same output, and the water logit is the same function of the trunk as without it.
+  seed_everything(9);
+  ModelConfig c = small_config("unet_compact", "batch", "transpose");
+  c.heads = {"permanent_water"};
+  c.head_reads = "decoder+encoder";
+  SegNet net = make_model(c);
+  EXPECT_EQ(net->named_parameters()["permanent_water.reduce.conv.weight"].size(1), 38 * c.base_width);
+  randomize_batchnorm(*net);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({1, 2, 64, 64});
+  auto all = net->forward_heads(x);
+  EXPECT_TRUE(torch::allclose(all.narrow(1, 0, 1), net->forward(x), 1e-5, 1e-5));
+  // The encoder's features reach the head: without their share of the reduction it answers otherwise.
+  auto p = net->named_parameters();
+  torch::Tensor enc_part = p["permanent_water.reduce.conv.weight"].narrow(1, 14 * c.base_width, 24 * c.base_width);
+  const torch::Tensor kept = enc_part.clone();
+  enc_part.zero_();
+  EXPECT_FALSE(torch::allclose(net->forward_heads(x).narrow(1, 1, 1), all.narrow(1, 1, 1), 1e-4, 1e-4));
+  enc_part.copy_(kept);
+  ModelConfig d = c;
+  d.head_reads = "decoder";
+  net->fuse_for_inference();
+  auto fused = net->named_parameters();
+  EXPECT_EQ(fused["permanent_water.r5.weight"].sizes(), (std::vector<int64_t>{c.base_width, 16 * c.base_width, 1, 1}));
+  EXPECT_LE((net->forward_heads(x) - all).abs().max().item<double>(),
+            kFuseTol * std::max(1.0, all.abs().max().item<double>()));
+  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
+  EXPECT_EQ(c.to_json()["head_reads"], "decoder+encoder");
+  EXPECT_FALSE(d.to_json().contains("head_reads"));
+  nlohmann::json bad = c.to_json();
+  bad["head_reads"] = "everything";
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_reads", "decoder+encoder"});
+  bad = small_config("unet_compact", "batch", "transpose").to_json();
+  bad["head_reads"] = "decoder+encoder";
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_reads", "none"});
+}
+
 TEST(Layers, GroupCountDividesChannels) {
   for (int c : {1, 2, 3, 8, 12, 16, 24, 64, 96, 256, 2048}) {
     int g = group_count(c);

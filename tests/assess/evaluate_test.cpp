@@ -157,14 +157,14 @@ TEST(SharedEvaluate, OmbriaTestChangeModelBeatsEveryClassicalBaseline) {
   EXPECT_EQ(r["samples"], 70);
 }
 
-// The README's water IoU on the shared Sen1Floods11 chips (0.758 VV+VH, 0.740 VV-only; the
+// The README's water IoU on the shared Sen1Floods11 chips (0.758 VV+VH, 0.737 VV-only; the
 // models chose nothing on them) and its promise that a calibration shift of +3 dB changes
 // nothing (the scene anchor). Floors a little under the published figures: a model that broke
 // on real chips, or an anchor that stopped cancelling offsets, fails here.
 TEST(SharedEvaluate, ChipsScoreThePublishedWaterIouAndIgnoreACalibrationOffset) {
   DRSHYM_REQUIRE_SHARED(root, "sen1floods11/v1.1/data/flood_events/HandLabeled");
   struct Case { const char* model; double published; };
-  for (const Case c : {Case{"default", 0.758}, Case{"default_vv", 0.740}}) {
+  for (const Case c : {Case{"default", 0.758}, Case{"default_vv", 0.737}}) {
     double iou[2] = {0, 0};
     for (int k = 0; k < 2; ++k) {
       assess::EvaluateParams p;

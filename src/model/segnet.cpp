@@ -37,8 +37,8 @@ void validate(const ModelConfig& c) {
   if (c.grid != 1 && c.grid != 2) bad_key("grid", "must be 1 or 2", c.grid);
   if (c.head_width < 0) bad_key("head_width", "must be >= 0 (0 = base_width)", c.head_width);
   if (c.head_width > 0 && c.heads.empty()) bad_key("head_width", "is for model.heads; there are none", c.head_width);
-  if (c.head_reads != "decoder" && c.head_reads != "decoder+encoder")
-    bad_key("head_reads", "must be decoder or decoder+encoder", c.head_reads);
+  if (c.head_reads != "decoder" && c.head_reads != "decoder+encoder" && c.head_reads != "decoder+branch")
+    bad_key("head_reads", "must be decoder, decoder+encoder or decoder+branch", c.head_reads);
   if (c.head_reads != "decoder" && c.heads.empty()) bad_key("head_reads", "is for model.heads; there are none", c.head_reads);
   if (c.norm != "batch" && c.norm != "group") bad_key("norm", "must be batch or group", c.norm);
   if (c.upsample != "transpose" && c.upsample != "bilinear")

@@ -40,7 +40,8 @@ struct ModelConfig {
   std::vector<std::string> heads;     // extra heads after the water logit: "permanent_water"
   int grid = 1;                       // processing grid: 1 (the input's) or 2 (2x2 averaged)
   int head_width = 0;                 // channels of each extra head; 0 = base_width
-  // What the extra heads read: "decoder" (dec1..dec3) or "decoder+encoder" (also enc3, enc4).
+  // What the extra heads read: "decoder" (dec1..dec3), "decoder+encoder" (also enc3, enc4) or
+  // "decoder+branch" (also the head's own three-level encoder, from enc1).
   std::string head_reads = "decoder";
 
   // Side length the input's H and W must be a multiple of: 16 (32 for ResNet encoders) x grid.

@@ -1,5 +1,6 @@
 #include "model/unet_compact.hpp"
 
+#include "core/error.hpp"
 #include "model/feature_tap.hpp"
 
 namespace drshym::model {
@@ -25,7 +26,9 @@ UNetCompactImpl::UNetCompactImpl(const ModelConfig& cfg) : SegNetImpl(cfg) {
   if (head_index("permanent_water") > 0) {
     std::vector<int64_t> channels{2 * w, 4 * w, 8 * w};  // dec1, dec2, dec3
     if (cfg.head_reads == "decoder+encoder") channels.insert(channels.end(), {8 * w, 16 * w});  // enc3, enc4
-    permanent_ = register_module("permanent_water", PermanentHead(channels, cfg.head_width > 0 ? cfg.head_width : w, norm));
+    const int64_t branch_in = cfg.head_reads == "decoder+branch" ? 2 * w : 0;  // enc1
+    permanent_ = register_module("permanent_water",
+                                 PermanentHead(channels, cfg.head_width > 0 ? cfg.head_width : w, norm, branch_in));
   }
 }
 
@@ -51,15 +54,23 @@ torch::Tensor UNetCompactImpl::forward_all(torch::Tensor x) {
   const int64_t h = x.size(2), w = x.size(3);
   std::vector<torch::Tensor> decs, encs;  // dec3, dec2, dec1, dec0; enc0..enc4
   const bool with_encoder = config_.head_reads == "decoder+encoder";
-  torch::Tensor water = head_(trunk(std::move(x), &decs, with_encoder ? &encs : nullptr));
+  const bool with_branch = config_.head_reads == "decoder+branch";
+  torch::Tensor water = head_(trunk(std::move(x), &decs, with_encoder || with_branch ? &encs : nullptr));
   std::vector<torch::Tensor> sources{decs[2], decs[1], decs[0]};
   if (with_encoder) sources.insert(sources.end(), {encs[3], encs[4]});
+  torch::Tensor branch_input = with_branch ? encs[1] : torch::Tensor();
   decs.clear();
   encs.clear();
-  return torch::cat({water, permanent_(sources, h, w)}, 1);
+  return torch::cat({water, permanent_(std::move(sources), h, w, branch_input)}, 1);
 }
 
-PermanentHeadImpl::PermanentHeadImpl(std::vector<int64_t> channels, int w, Norm norm) : channels_(std::move(channels)) {
+PermanentHeadImpl::PermanentHeadImpl(std::vector<int64_t> channels, int w, Norm norm, int64_t branch_in)
+    : channels_(std::move(channels)) {
+  for (int k = 0; branch_in > 0 && k < 3; ++k) {
+    const int64_t in = k == 0 ? branch_in : branch_in << (k - 1), out = branch_in << k;
+    branch_.push_back(register_module("b" + std::to_string(k + 2), DoubleConv(in, out, norm)));  // b2: 1/4 ... b4: 1/16
+    channels_.push_back(out);
+  }
   int64_t in = 0;
   for (int64_t c : channels_) in += c;
   reduce_ = register_module("reduce", ConvNormAct(in, w, 1, 1, norm, Act::Relu));
@@ -68,8 +79,16 @@ PermanentHeadImpl::PermanentHeadImpl(std::vector<int64_t> channels, int w, Norm 
   out_ = register_module("out", ConvNormAct(w, 1, 1, 1, Norm::None, Act::None));
 }
 
-torch::Tensor PermanentHeadImpl::forward(const std::vector<torch::Tensor>& sources, int64_t h, int64_t w) {
+torch::Tensor PermanentHeadImpl::forward(std::vector<torch::Tensor> sources, int64_t h, int64_t w,
+                                         const torch::Tensor& branch_input) {
   namespace F = torch::nn::functional;
+  if (branch_.empty() == branch_input.defined())
+    throw Error(ErrorKind::Internal, "model", "permanent-water head: branch input given to a head without a branch, or not given to one with it");
+  torch::Tensor b = branch_input;
+  for (auto& level : branch_) {
+    b = level(torch::max_pool2d(b, 2));
+    sources.push_back(b);
+  }
   auto up = [&](const torch::Tensor& t, int64_t th, int64_t tw) {
     return F::interpolate(t, F::InterpolateFuncOptions()
                                  .size(std::vector<int64_t>{th, tw})

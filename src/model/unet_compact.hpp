@@ -9,16 +9,22 @@ namespace drshym::model {
 // The permanent-water head: the decoder's features at 1/2, 1/4 and 1/8 resolution (dec1, dec2,
 // dec3: local texture and the wide context a river or a lake needs), with model.head_reads:
 // decoder+encoder also the encoder's at 1/8 and 1/16 (enc3, enc4: features not yet fitted to
-// the water output), brought to 1/2, reduced to `width` channels (model.head_width, default
-// base_width) and read by two 3x3 convolutions; the logit is upsampled (bilinear) to full size.
+// the water output), or with decoder+branch also the head's own small encoder: three levels
+// (1/4, 1/8, 1/16; 2, 4 and 8 x base_width channels) that start from enc1 and learn features
+// the water network does not keep; every source is brought to 1/2, reduced to `width` channels
+// (model.head_width, default base_width) and read by two 3x3 convolutions; the logit is upsampled
+// (bilinear) to full size.
 // About 4% of the network's multiply-adds at base width, ~4x that at twice the width:
 // permanent water is a coarse layer.
 class PermanentHeadImpl : public torch::nn::Module {
  public:
-  // `channels`: each source's channel count, finest (1/2 resolution) first.
-  PermanentHeadImpl(std::vector<int64_t> channels, int width, Norm norm);
-  // sources: the features named by `channels`, in that order; h, w: the output's size.
-  torch::Tensor forward(const std::vector<torch::Tensor>& sources, int64_t h, int64_t w);
+  // `channels`: each source's channel count, finest (1/2 resolution) first; branch_in > 0 adds
+  // the head's own encoder branch on a source of that many channels (enc1).
+  PermanentHeadImpl(std::vector<int64_t> channels, int width, Norm norm, int64_t branch_in = 0);
+  // sources: the features named by `channels`, in that order; branch_input: the branch's input
+  // (defined exactly when the head has a branch); h, w: the output's size.
+  torch::Tensor forward(std::vector<torch::Tensor> sources, int64_t h, int64_t w,
+                        const torch::Tensor& branch_input = {});
   // For inference: the 1x1 reduction of the concatenation [s1, up(s2), up(s3), ...] becomes
   // one 1x1 conv per source, each at its own resolution, the coarse results upsampled (16
   // channels instead of 64, 128, ...) and summed. Bilinear upsampling is a per-channel weighted
@@ -27,7 +33,8 @@ class PermanentHeadImpl : public torch::nn::Module {
   void fuse();
 
  private:
-  std::vector<int64_t> channels_;
+  std::vector<int64_t> channels_;  // the sources', then the branch levels'
+  std::vector<DoubleConv> branch_;  // decoder+branch: levels at 1/4, 1/8, 1/16
   ConvNormAct reduce_{nullptr}, c1_{nullptr}, c2_{nullptr}, out_{nullptr};
   std::vector<torch::nn::Conv2d> parts_;  // after fuse(): reduce_ split by source (r1, r2, ...)
 };

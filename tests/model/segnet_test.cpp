@@ -332,10 +332,44 @@ TEST(Heads, AHeadThatReadsTheEncoderTooFoldsAndLeavesTheWaterAlone) {
   EXPECT_FALSE(d.to_json().contains("head_reads"));
   nlohmann::json bad = c.to_json();
   bad["head_reads"] = "everything";
-  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_reads", "decoder+encoder"});
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_reads", "decoder+encoder", "decoder+branch"});
   bad = small_config("unet_compact", "batch", "transpose").to_json();
   bad["head_reads"] = "decoder+encoder";
   drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_reads", "none"});
+}
+
+TEST(Heads, AHeadWithItsOwnBranchLearnsFromEnc1FoldsAndLeavesTheWaterAlone) {
+  // model.head_reads: decoder+branch gives the head its own three encoder levels from enc1
+  // (1/4, 1/8, 1/16 at 2, 4, 8 x base width): six sources fold into six convolutions with the
+  // same output, the branch's weights live under the head (so train.trainable: heads moves
+  // them), and the water logit is the same function of the trunk as without it.
+  seed_everything(11);
+  ModelConfig c = small_config("unet_compact", "batch", "transpose");
+  c.heads = {"permanent_water"};
+  c.head_reads = "decoder+branch";
+  SegNet net = make_model(c);
+  auto p = net->named_parameters();
+  const int64_t w = c.base_width;
+  EXPECT_EQ(p["permanent_water.reduce.conv.weight"].size(1), 28 * w);  // 14 (decoder) + 2 + 4 + 8
+  EXPECT_EQ(p["permanent_water.b4.c2.conv.weight"].sizes(), (std::vector<int64_t>{8 * w, 8 * w, 3, 3}));
+  randomize_batchnorm(*net);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({1, 2, 64, 64});
+  auto all = net->forward_heads(x);
+  EXPECT_TRUE(torch::allclose(all.narrow(1, 0, 1), net->forward(x), 1e-5, 1e-5));
+  // The branch reaches the head: with its last level silenced the head answers otherwise.
+  torch::Tensor deepest = p["permanent_water.reduce.conv.weight"].narrow(1, 20 * w, 8 * w);
+  const torch::Tensor kept = deepest.clone();
+  deepest.zero_();
+  EXPECT_FALSE(torch::allclose(net->forward_heads(x).narrow(1, 1, 1), all.narrow(1, 1, 1), 1e-4, 1e-4));
+  deepest.copy_(kept);
+  net->fuse_for_inference();
+  EXPECT_EQ(net->named_parameters()["permanent_water.r6.weight"].sizes(), (std::vector<int64_t>{w, 8 * w, 1, 1}));
+  EXPECT_LE((net->forward_heads(x) - all).abs().max().item<double>(),
+            kFuseTol * std::max(1.0, all.abs().max().item<double>()));
+  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
+  EXPECT_EQ(c.to_json()["head_reads"], "decoder+branch");
 }
 
 TEST(Layers, GroupCountDividesChannels) {

@@ -20,5 +20,7 @@ echo "== $vv on OMBRIA test (label-free dB line)"
 "$bin" eval --ckpt "$vv" --dataset ombria --root "$shared/ombria/OmbriaS1" --split test 2>/dev/null
 echo "== models/change on OMBRIA test: flood (new water) IoU beside classical change detection"
 "$bin" eval --dataset ombria --root "$shared/ombria/OmbriaS1" --split test 2>/dev/null
-echo "== $vv split by models/permanent_vv on the held-out ETCI Nebraska scene: per class"
-"$bin" eval --ckpt "$vv" --dataset etci --root "$shared/etci2021" --scenes nebraska_20170213t002121 --classes 2>/dev/null
+for ckpt in "$vvvh" "$vv"; do
+  echo "== $ckpt split by its own permanent-water head (models/permanent_vv for a checkpoint without one) on the held-out ETCI Nebraska scene: per class"
+  "$bin" eval --ckpt "$ckpt" --dataset etci --root "$shared/etci2021" --scenes nebraska_20170213t002121 --classes 2>/dev/null
+done

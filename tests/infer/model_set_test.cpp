@@ -8,7 +8,12 @@
 #include "infer/segment.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "io/raster.hpp"
+#include "model/checkpoint.hpp"
+#include "model/runtime.hpp"
+#include "model/segnet.hpp"
 #include "support/test_support.hpp"
+
+#include <fstream>
 
 using namespace drshym;
 
@@ -37,6 +42,23 @@ std::string dual_pol_scene(const drshym::testing::TempDir& tmp) {
   return path;
 }
 
+// A VV-only water model without a permanent-water head (as a user's own training run may be):
+// a tiny untrained network with the embedded VV-only model's preprocessing.
+std::string vv_model_without_head(const drshym::testing::TempDir& tmp) {
+  model::seed_everything(42);
+  model::ModelConfig mc;
+  mc.arch = "unet_compact";
+  mc.base_width = 4;
+  mc.in_channels = 1;
+  model::SegNet net = model::make_model(mc);
+  net->eval();
+  nlohmann::json meta;
+  std::ifstream(infer::default_model_path("default_vv") + "/model.json") >> meta;
+  for (const char* k : {"weights_sha256", "model", "calibration", "metrics", "heads"}) meta.erase(k);
+  model::save_checkpoint(tmp.file("plain_vv/model.pt"), net, meta);
+  return tmp.file("plain_vv");
+}
+
 }  // namespace
 
 TEST(ModelSet, PicksTheWaterModelByPolarisationAndLoadsEachOnce) {
@@ -59,11 +81,20 @@ TEST(ModelSet, PicksTheWaterTypeModelByTheJobsOptions) {
   drshym::testing::TempDir tmp;
   infer::ModelSet models({});
   const infer::Predictor& dual = models.water_for(dual_pol_scene(tmp));
-  const infer::Predictor& single = models.water_for(vv_only_scene(tmp));
+  const std::string vv_scene = vv_only_scene(tmp);
+  const infer::Predictor& single = models.water_for(vv_scene);
   infer::SegmentParams p;
   ASSERT_GT(dual.head_index("permanent_water"), 0);
-  EXPECT_EQ(models.type_for(p, dual), nullptr);  // the default model's own head splits the water
-  const infer::Predictor* permanent = models.type_for(p, single);
+  ASSERT_GT(single.head_index("permanent_water"), 0);
+  EXPECT_EQ(models.type_for(p, dual), nullptr);  // each default model's own head splits the water
+  EXPECT_EQ(models.type_for(p, single), nullptr);
+  // A water model without the head: the separate models/permanent_vv network.
+  infer::ModelSetOptions headless;
+  headless.water.checkpoint = vv_model_without_head(tmp);
+  infer::ModelSet plain_models(headless);
+  const infer::Predictor& plain = plain_models.water_for(vv_scene);
+  ASSERT_EQ(plain.head_index("permanent_water"), -1);
+  const infer::Predictor* permanent = plain_models.type_for(p, plain);
   ASSERT_NE(permanent, nullptr);
   EXPECT_EQ(permanent->checkpoint_path(), infer::default_model_path("permanent_vv") + "/model.pt");
   p.before_uri = "before.tif";

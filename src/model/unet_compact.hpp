@@ -14,8 +14,8 @@ namespace drshym::model {
 // the water network does not keep; every source is brought to 1/2, reduced to `width` channels
 // (model.head_width, default base_width) and read by two 3x3 convolutions; the logit is upsampled
 // (bilinear) to full size.
-// About 4% of the network's multiply-adds at base width, ~4x that at twice the width:
-// permanent water is a coarse layer.
+// About 4% of the network's multiply-adds at base width (about 9% with the branch), ~4x that
+// at twice the width: permanent water is a coarse layer.
 class PermanentHeadImpl : public torch::nn::Module {
  public:
   // `channels`: each source's channel count, finest (1/2 resolution) first; branch_in > 0 adds

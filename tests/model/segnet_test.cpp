@@ -297,42 +297,57 @@ TEST(Heads, AWiderHeadHasItsOwnWidthAndStillFolds) {
   drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_width", ">= 0"});
 }
 
-TEST(Heads, AHeadThatReadsTheEncoderTooFoldsAndLeavesTheWaterAlone) {
-  // model.head_reads: decoder+encoder adds enc3 (1/8) and enc4 (1/16) to the head's sources:
-  // the reduction grows by their channels, folds into five per-source convolutions with the
-  // same output, and the water logit is the same function of the trunk as without it.
+namespace {
+
+// A permanent-water head that reads more than the decoder (model.head_reads: `reads`): its 1x1
+// reduction takes `reduce_in` x base width channels; zeroing their share [from, from + count)
+// x base width changes the head's answer (those sources reach it); it folds into `parts`
+// per-source convolutions, the last reading `last_in` x base width channels, with the same
+// output; the water logit is the same function of the trunk as without the head; the config
+// round-trips. Returns the network's config.
+ModelConfig expect_head_reads(const std::string& reads, int reduce_in, int from, int count, int parts, int last_in) {
   seed_everything(9);
   ModelConfig c = small_config("unet_compact", "batch", "transpose");
   c.heads = {"permanent_water"};
-  c.head_reads = "decoder+encoder";
+  c.head_reads = reads;
   SegNet net = make_model(c);
-  EXPECT_EQ(net->named_parameters()["permanent_water.reduce.conv.weight"].size(1), 38 * c.base_width);
+  const int64_t w = c.base_width;
+  auto p = net->named_parameters();
+  EXPECT_EQ(p["permanent_water.reduce.conv.weight"].size(1), reduce_in * w) << reads;
   randomize_batchnorm(*net);
   net->eval();
   torch::NoGradGuard no_grad;
   auto x = torch::rand({1, 2, 64, 64});
   auto all = net->forward_heads(x);
-  EXPECT_TRUE(torch::allclose(all.narrow(1, 0, 1), net->forward(x), 1e-5, 1e-5));
-  // The encoder's features reach the head: without their share of the reduction it answers otherwise.
-  auto p = net->named_parameters();
-  torch::Tensor enc_part = p["permanent_water.reduce.conv.weight"].narrow(1, 14 * c.base_width, 24 * c.base_width);
-  const torch::Tensor kept = enc_part.clone();
-  enc_part.zero_();
-  EXPECT_FALSE(torch::allclose(net->forward_heads(x).narrow(1, 1, 1), all.narrow(1, 1, 1), 1e-4, 1e-4));
-  enc_part.copy_(kept);
+  EXPECT_TRUE(torch::allclose(all.narrow(1, 0, 1), net->forward(x), 1e-5, 1e-5)) << reads;
+  torch::Tensor share = p["permanent_water.reduce.conv.weight"].narrow(1, from * w, count * w);
+  const torch::Tensor kept = share.clone();
+  share.zero_();
+  EXPECT_FALSE(torch::allclose(net->forward_heads(x).narrow(1, 1, 1), all.narrow(1, 1, 1), 1e-4, 1e-4)) << reads;
+  share.copy_(kept);
+  net->fuse_for_inference();
+  EXPECT_EQ(net->named_parameters()["permanent_water.r" + std::to_string(parts) + ".weight"].sizes(),
+            (std::vector<int64_t>{w, last_in * w, 1, 1})) << reads;
+  EXPECT_LE((net->forward_heads(x) - all).abs().max().item<double>(),
+            kFuseTol * std::max(1.0, all.abs().max().item<double>())) << reads;
+  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
+  EXPECT_EQ(c.to_json()["head_reads"], reads);
+  return c;
+}
+
+}  // namespace
+
+TEST(Heads, AHeadThatReadsTheEncoderTooFoldsAndLeavesTheWaterAlone) {
+  // model.head_reads: decoder+encoder adds enc3 (1/8) and enc4 (1/16) to the head's sources:
+  // 14 + 24 channel groups, the encoder's 24 from the 14th, five parts once folded (enc4's last).
+  const ModelConfig c = expect_head_reads("decoder+encoder", 38, 14, 24, 5, 16);
   ModelConfig d = c;
   d.head_reads = "decoder";
-  net->fuse_for_inference();
-  auto fused = net->named_parameters();
-  EXPECT_EQ(fused["permanent_water.r5.weight"].sizes(), (std::vector<int64_t>{c.base_width, 16 * c.base_width, 1, 1}));
-  EXPECT_LE((net->forward_heads(x) - all).abs().max().item<double>(),
-            kFuseTol * std::max(1.0, all.abs().max().item<double>()));
-  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
-  EXPECT_EQ(c.to_json()["head_reads"], "decoder+encoder");
   EXPECT_FALSE(d.to_json().contains("head_reads"));
   nlohmann::json bad = c.to_json();
   bad["head_reads"] = "everything";
-  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_reads", "decoder+encoder", "decoder+branch"});
+  drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput,
+                                {"head_reads", "decoder+encoder", "decoder+branch"});
   bad = small_config("unet_compact", "batch", "transpose").to_json();
   bad["head_reads"] = "decoder+encoder";
   drshym::testing::expect_error([&] { ModelConfig::from_json(bad); }, ErrorKind::InvalidInput, {"head_reads", "none"});
@@ -340,36 +355,14 @@ TEST(Heads, AHeadThatReadsTheEncoderTooFoldsAndLeavesTheWaterAlone) {
 
 TEST(Heads, AHeadWithItsOwnBranchLearnsFromEnc1FoldsAndLeavesTheWaterAlone) {
   // model.head_reads: decoder+branch gives the head its own three encoder levels from enc1
-  // (1/4, 1/8, 1/16 at 2, 4, 8 x base width): six sources fold into six convolutions with the
-  // same output, the branch's weights live under the head (so train.trainable: heads moves
-  // them), and the water logit is the same function of the trunk as without it.
-  seed_everything(11);
-  ModelConfig c = small_config("unet_compact", "batch", "transpose");
-  c.heads = {"permanent_water"};
-  c.head_reads = "decoder+branch";
+  // (1/4, 1/8, 1/16 at 2, 4, 8 x base width): 14 + 14 channel groups, the deepest level's 8
+  // from the 20th, six parts once folded; the branch's weights live under the head, so
+  // train.trainable: heads moves them.
+  const ModelConfig c = expect_head_reads("decoder+branch", 28, 20, 8, 6, 8);
   SegNet net = make_model(c);
-  auto p = net->named_parameters();
   const int64_t w = c.base_width;
-  EXPECT_EQ(p["permanent_water.reduce.conv.weight"].size(1), 28 * w);  // 14 (decoder) + 2 + 4 + 8
-  EXPECT_EQ(p["permanent_water.b4.c2.conv.weight"].sizes(), (std::vector<int64_t>{8 * w, 8 * w, 3, 3}));
-  randomize_batchnorm(*net);
-  net->eval();
-  torch::NoGradGuard no_grad;
-  auto x = torch::rand({1, 2, 64, 64});
-  auto all = net->forward_heads(x);
-  EXPECT_TRUE(torch::allclose(all.narrow(1, 0, 1), net->forward(x), 1e-5, 1e-5));
-  // The branch reaches the head: with its last level silenced the head answers otherwise.
-  torch::Tensor deepest = p["permanent_water.reduce.conv.weight"].narrow(1, 20 * w, 8 * w);
-  const torch::Tensor kept = deepest.clone();
-  deepest.zero_();
-  EXPECT_FALSE(torch::allclose(net->forward_heads(x).narrow(1, 1, 1), all.narrow(1, 1, 1), 1e-4, 1e-4));
-  deepest.copy_(kept);
-  net->fuse_for_inference();
-  EXPECT_EQ(net->named_parameters()["permanent_water.r6.weight"].sizes(), (std::vector<int64_t>{w, 8 * w, 1, 1}));
-  EXPECT_LE((net->forward_heads(x) - all).abs().max().item<double>(),
-            kFuseTol * std::max(1.0, all.abs().max().item<double>()));
-  EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
-  EXPECT_EQ(c.to_json()["head_reads"], "decoder+branch");
+  EXPECT_EQ(net->named_parameters()["permanent_water.b4.c2.conv.weight"].sizes(), (std::vector<int64_t>{8 * w, 8 * w, 3, 3}));
+  EXPECT_EQ(net->named_parameters()["permanent_water.b2.c1.conv.weight"].sizes(), (std::vector<int64_t>{2 * w, 2 * w, 3, 3}));
 }
 
 TEST(Layers, GroupCountDividesChannels) {

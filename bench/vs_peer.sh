@@ -84,11 +84,11 @@ for size in $SIZES; do
   rec=$(ls "$WORK"/o/*_record.json)
   python3 - "$rec" "$W_segment" <<'EOF'
 import json, sys
-t = json.load(open(sys.argv[1]))["provenance"]["timings_s"]
+m = json.load(open(sys.argv[1]))["provenance"]
+t = m["timings_s"]
 total = float(sys.argv[2])
 parts = ", ".join(f"{k} {v:.1f}" for k, v in t.items() if isinstance(v, (int, float)))
 print(f"segment timings_s (last round): {parts}")
-m = json.load(open(sys.argv[1]))["provenance"]
 c = m.get("classes", {}).get("model", {})
 print(f"segment water model: {m.get('checkpoint')}; classes: {c.get('head') or 'separate network'} of {c.get('checkpoint')}")
 if "polygonize" in t:

@@ -66,10 +66,11 @@ torch::Tensor UNetCompactImpl::forward_all(torch::Tensor x) {
 
 PermanentHeadImpl::PermanentHeadImpl(std::vector<int64_t> channels, int w, Norm norm, int64_t branch_in)
     : channels_(std::move(channels)) {
-  for (int k = 0; branch_in > 0 && k < 3; ++k) {
-    const int64_t in = k == 0 ? branch_in : branch_in << (k - 1), out = branch_in << k;
+  for (int64_t k = 0, in = branch_in; branch_in > 0 && k < 3; ++k) {  // each level reads the one before
+    const int64_t out = branch_in << k;
     branch_.push_back(register_module("b" + std::to_string(k + 2), DoubleConv(in, out, norm)));  // b2: 1/4 ... b4: 1/16
     channels_.push_back(out);
+    in = out;
   }
   int64_t in = 0;
   for (int64_t c : channels_) in += c;

@@ -152,9 +152,13 @@ class EvalCommand : public Command {
     auto row = [](const char* name, const nlohmann::json& e) {
       const auto& m = e["total"]["metrics"];
       auto f = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
-      std::printf("%-12s total IoU %.4f  mean IoU %.4f  F1 %.4f  precision %.4f  recall %.4f  dry false alarm %.4f\n",
+      // Land called water: the share of every labelled dry pixel (on any chip) marked water.
+      const auto& c = e["total"]["confusion"];
+      const double fp = f(c["fp"]), tn = f(c["tn"]);
+      std::printf("%-12s total IoU %.4f  mean IoU %.4f  F1 %.4f  precision %.4f  recall %.4f  dry false alarm %.4f  "
+                  "land as water %.4f\n",
                   name, f(m["iou"]), f(e["mean_iou"]), f(m["f1"]), f(m["precision"]), f(m["recall"]),
-                  f(e["dry_chip_false_alarm"]));
+                  f(e["dry_chip_false_alarm"]), fp + tn > 0 ? fp / (fp + tn) : std::nan(""));
     };
     std::printf("data: %s (%zu samples), threshold %.3f, temperature %.3f%s\n", r["data"].get<std::string>().c_str(),
                 r["samples"].get<size_t>(), r["threshold"].get<double>(), r["temperature"].get<double>(),

@@ -393,13 +393,25 @@ void Preprocess::apply(const float* vv, const float* vh, size_t n, std::vector<f
   normalization.apply(out.data(), bands, n);
   const bool want_before = needs_before();
   const bool want_vh = vh && needs_vh();  // once per call, not once per pixel (string compares)
+  std::vector<double> sum(bands.size(), 0.0);
+  size_t n_valid = 0;
   for (size_t i = 0; i < n; ++i) {
     bool ok = (!src_valid || src_valid[i]) && std::isfinite(vv[i]) && (!want_vh || std::isfinite(vh[i])) &&
               (!want_before || std::isfinite(before[i]));
     for (size_t b = 0; ok && b < bands.size(); ++b) ok = std::isfinite(out[b * n + i]);
     valid[i] = ok ? 1 : 0;
-    if (!ok)
-      for (size_t b = 0; b < bands.size(); ++b) out[b * n + i] = 0.0f;
+    if (ok) {
+      n_valid++;
+      for (size_t b = 0; b < bands.size(); ++b) sum[b] += out[b * n + i];
+    }
+  }
+  // No data takes each band's mean over the valid pixels: a constant 0 (-30 dB) read as water,
+  // and on a 20 m grid a 2x2 average of land and 0 turned the land along every no-data edge
+  // (a swath's border) into water.
+  for (size_t b = 0; b < bands.size(); ++b) {
+    const float fill = n_valid ? float(sum[b] / double(n_valid)) : 0.0f;
+    for (size_t i = 0; i < n; ++i)
+      if (!valid[i]) out[b * n + i] = fill;
   }
 }
 

@@ -6,7 +6,7 @@
 //   ingest::Preprocess pp = ingest::Preprocess::from_json({{"bands", {"VV", "VH"}},
 //                                                         {"normalization", {{"method", "reference"}}}});
 //   std::vector<float> x; std::vector<uint8_t> valid;
-//   pp.apply(vv, vh, n, x, valid);     // x: bands x n, 0 where invalid
+//   pp.apply(vv, vh, n, x, valid);     // x: bands x n; where invalid, each band's mean over the valid pixels
 #include <nlohmann/json.hpp>
 #include <limits>
 #include <string>
@@ -160,8 +160,10 @@ struct Preprocess {
   bool needs_terrain() const;  // a terrain recipe (DEM, SLOPE or HAND): segment needs --dem
   bool needs_optical() const;  // reads Sentinel-2 bands (S2_*): a training-only teacher recipe
   std::vector<std::string> optical_bands() const;  // the S2_* bands it reads, in order
-  // vv/vh: n dB values (vh may be null if !needs_vh()). out: bands x n model input, with 0 where
-  // invalid; valid: 1 where all inputs are finite (and src_valid[i] if given). shift_db: the
+  // vv/vh: n dB values (vh may be null if !needs_vh()). out: bands x n model input; where
+  // invalid, each band holds its mean over the valid pixels of this call (0 if none), so that no
+  // data looks like the scene around it and not like water (0 is -30 dB under the reference
+  // normalization); valid: 1 where all inputs are finite (and src_valid[i] if given). shift_db: the
   // anchor shift of the scene these pixels belong to (Anchor::shift), added to absolute dB bands.
   // before / before_shift_db: the pre-event VV dB on the same pixels and its own scene's anchor
   // shift, for VV_BEFORE (required when needs_before()). terrain: 3 x n planes (see

@@ -63,7 +63,8 @@ TEST(FolderDataset, PairsLabelsAndInvalidPixels) {
   EXPECT_EQ(s.valid[0][3][0].item<float>(), 0.0f);
   EXPECT_NEAR(s.image[0][0][0].item<float>(), 12.0f / 30.0f, 1e-6);
   EXPECT_NEAR(s.image[1][1][0].item<float>(), 15.0f / 30.0f, 1e-6);
-  EXPECT_EQ(s.image[0][3][3].item<float>(), 0.0f);
+  // Invalid: the band's mean over the valid pixels (not 0, which reads as -30 dB water).
+  EXPECT_NEAR(s.image[0][3][3].item<float>(), ((s.image[0] * s.valid[0]).sum() / s.valid.sum()).item<float>(), 1e-5);
 }
 
 TEST(FolderDataset, SingleBandImagesWithVvRecipe) {

@@ -84,7 +84,7 @@ TEST(OpticalBands, AreReadFromTheOpticalPlanesNormalizedAndNeverAnchored) {
   pp.apply(vv, nullptr, n, out, valid, nullptr, /*shift_db*/ 5.0f, nullptr, 0.0f, nullptr, optical);
   EXPECT_NEAR(out[0], (-10.0f + 5.0f + 30.0f) / 30.0f, 1e-6);  // VV anchored
   EXPECT_NEAR(out[n + 0], 0.3f, 1e-6);                          // S2_G pixel 0, not shifted
-  EXPECT_EQ(out[n + 1], 0.0f);  // pixel 1 is invalid (below): every band zeroed
+  EXPECT_EQ(out[n + 1], out[n + 0]);  // pixel 1 is invalid (below): each band's mean over the valid pixel 0
   EXPECT_NEAR(out[2 * n + 0], 0.0f, 1e-6);                      // S2_B_BEFORE pixel 0
   EXPECT_EQ(valid[0], 1);
   EXPECT_EQ(valid[1], 0);  // NaN in a band the recipe reads

@@ -70,7 +70,8 @@ TEST(Sen1Floods11, SplitListsMissingAndUnusableChips) {
   EXPECT_EQ(s.label.sum().item<float>(), 31.0f);
   EXPECT_NEAR(s.image[0][0][1].item<float>(), (-20.0f + 30.0f) / 30.0f, 1e-6);  // VV water
   EXPECT_NEAR(s.image[1][0][5].item<float>(), (-16.0f + 30.0f) / 30.0f, 1e-6);  // VH dry
-  EXPECT_EQ(s.image[0][0][0].item<float>(), 0.0f);
+  // Invalid: the band's mean over the valid pixels (not 0, which reads as -30 dB water).
+  EXPECT_NEAR(s.image[0][0][0].item<float>(), ((s.image[0] * s.valid[0]).sum() / s.valid.sum()).item<float>(), 1e-5);
 
   // Raw layer: dB values and validity as read.
   RawSample r = ds.raw(1);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -531,8 +532,10 @@ TEST(Segment, FloodAreaIsInSquareKilometresForGeographicScenes) {
   }
 }
 
-// Speckled land only (VV -8 dB, VH -15 dB, 4-look gamma speckle), no water anywhere.
-static std::string land_scene(const drshym::testing::TempDir& tmp, int w, int h, const char* crs, const std::string& name) {
+// Speckled land only (VV -8 dB, VH -15 dB, 4-look gamma speckle), no water anywhere; NaN (no
+// data) where nodata(x, y) says so.
+static std::string land_scene(const drshym::testing::TempDir& tmp, int w, int h, const char* crs, const std::string& name,
+                              const std::function<bool(int, int)>& nodata = {}) {
   io::CreateOptions o;
   o.width = w;
   o.height = h;
@@ -551,6 +554,10 @@ static std::string land_scene(const drshym::testing::TempDir& tmp, int w, int h,
     std::vector<float> v(size_t(w) * h);
     const float db = b == 0 ? -8.0f : -15.0f;
     for (auto& x : v) x = db + 10.0f * std::log10(speckle(rng));
+    if (nodata)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          if (nodata(x, y)) v[size_t(y) * w + x] = std::numeric_limits<float>::quiet_NaN();
     dst.write_band(b + 1, Window{0, 0, w, h}, v.data());
   }
   return path;
@@ -594,6 +601,59 @@ TEST(Segment, LandOnlyScenesOfAnySizeHaveNoWaterAlongTheirEdges) {
       EXPECT_EQ(fc["type"], "FeatureCollection") << tag;
       EXPECT_TRUE(fc["features"].empty()) << tag;
     }
+  }
+}
+
+// No data inside a scene (the swath's edge, a wedge of a GRD frame) is not water: land next to it
+// was mapped as water along the whole edge (the model input filled no data with 0, which the
+// reference normalization reads as -30 dB; on the 20 m grid a 2x2 average of land and that fill
+// is as dark as water). Both embedded models, a wedge and a strip of no data in a land scene.
+TEST(Segment, LandNextToNoDataIsNotMappedWater) {
+  drshym::testing::TempDir tmp;
+  const int w = 512, h = 384;
+  auto nodata = [](int x, int y) { return x + y < 200 || x >= 440; };
+  const std::string vvvh = land_scene(tmp, w, h, "EPSG:32633", "edge.tif", nodata);
+  const std::string vv = tmp.file("edge_vv.tif");
+  {
+    auto src = io::Raster::open(vvvh);
+    io::CreateOptions o = io::like(src.info(), 1, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN());
+    o.descriptions = {"VV"};
+    auto dst = io::Raster::create_geotiff(vv, o);
+    dst.write_band(1, Window{0, 0, w, h}, src.read(Window{0, 0, w, h}, {1}).band(0));
+    dst.close();
+  }
+  for (const auto& [model, scene] : {std::pair{"default", vvvh}, std::pair{"default_vv", vv}}) {
+    infer::PredictorParams pp;
+    pp.checkpoint = infer::default_model_path(model);
+    pp.threads = 1;
+    const infer::Predictor pred(pp);
+    infer::SegmentParams p;
+    p.scene_uri = scene;
+    p.out_dir = tmp.file(std::string("out_") + model);
+    p.progress = false;
+    p.write_overlay = false;
+    p.write_classes = false;
+    const auto r = infer::segment_scene(p, pred);
+    std::vector<float> m(size_t(w) * h);
+    io::Raster::open(r.outputs["mask"].get<std::string>()).read_band(1, Window{0, 0, w, h}, m.data());
+    int64_t rim = 0, rim_water = 0, water = 0;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        if (nodata(x, y)) {
+          EXPECT_EQ(m[size_t(y) * w + x], 255.0f);
+          continue;
+        }
+        bool near = false;  // within 2 px of no data
+        for (int dy = -2; dy <= 2 && !near; ++dy)
+          for (int dx = -2; dx <= 2 && !near; ++dx)
+            near = x + dx >= 0 && x + dx < w && y + dy >= 0 && y + dy < h && nodata(x + dx, y + dy);
+        const bool wet = m[size_t(y) * w + x] == 1.0f;
+        rim += near, rim_water += near && wet, water += wet;
+      }
+    std::printf("%s: %lld of %lld land pixels next to no data mapped water, %lld in all\n", model, (long long)rim_water,
+                (long long)rim, (long long)water);
+    EXPECT_EQ(rim_water, 0) << model;
+    EXPECT_LT(double(water) / double(rim), 0.01) << model;
   }
 }
 

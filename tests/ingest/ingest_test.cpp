@@ -106,13 +106,25 @@ TEST(Preprocess, ValidityAndJson) {
   auto pp = ingest::Preprocess::from_json({{"bands", {"vv", "VH-VV"}}, {"normalization", {{"method", "reference"}}}});
   EXPECT_EQ(pp.bands[0], "VV");
   EXPECT_TRUE(pp.needs_vh());
-  float vv[3] = {-15, NAN, -15}, vh[3] = {-20, -20, NAN};
+  float vv[4] = {-15, NAN, -15, -21}, vh[4] = {-20, -20, NAN, -27};
   std::vector<float> out;
   std::vector<uint8_t> valid;
-  pp.apply(vv, vh, 3, out, valid);
-  EXPECT_EQ(valid, (std::vector<uint8_t>{1, 0, 0}));
+  pp.apply(vv, vh, 4, out, valid);
+  EXPECT_EQ(valid, (std::vector<uint8_t>{1, 0, 0, 1}));
   EXPECT_FLOAT_EQ(out[0], 0.5f);
-  EXPECT_FLOAT_EQ(out[1], 0.0f);  // invalid → 0
+  EXPECT_FLOAT_EQ(out[3], 0.3f);
+  // Invalid pixels hold each band's mean over the valid ones, not a value the network reads as
+  // water (0 is -30 dB).
+  EXPECT_FLOAT_EQ(out[1], 0.4f);
+  EXPECT_FLOAT_EQ(out[2], 0.4f);
+  EXPECT_NE(out[4 + 0], out[4 + 3]);
+  EXPECT_NEAR(out[4 + 1], (out[4 + 0] + out[4 + 3]) / 2, 1e-6);
+  EXPECT_NEAR(out[4 + 2], out[4 + 1], 1e-6);
+  std::vector<float> none_out;
+  float nan1[1] = {NAN};
+  pp.apply(nan1, nan1, 1, none_out, valid);
+  EXPECT_EQ(valid[0], 0);
+  EXPECT_FLOAT_EQ(none_out[0], 0.0f);  // no valid pixel to take a mean of: 0
   EXPECT_EQ(ingest::Preprocess::from_json(pp.to_json()).to_json(), pp.to_json());
   EXPECT_THROW(ingest::Preprocess::from_json({{"bands", nlohmann::json::array()}}), Error);
 }
@@ -644,7 +656,7 @@ TEST(Preprocess, TerrainBandsReadTheirPlanesAreNeverAnchoredAndNeededWhereValid)
   EXPECT_EQ(valid[0], 1);
   EXPECT_EQ(valid[1], 1);
   EXPECT_EQ(valid[2], 0);  // no HAND there: not valid for a terrain model
-  EXPECT_EQ(out[9 + 2], 0.0f);
+  EXPECT_NEAR(out[9 + 2], (out[9 + 0] + out[9 + 1]) / 2, 1e-6);  // invalid: the band's mean over the valid pixels
   drshym::testing::expect_error([&] { pp.apply(vv.data(), nullptr, 3, out, valid); }, drshym::ErrorKind::InvalidInput,
                                 {"HAND", "needs terrain", "--dem"});
   EXPECT_FALSE(drshym::ingest::Preprocess::from_json({{"bands", {"VV"}}}).needs_terrain());

@@ -108,7 +108,7 @@ nlohmann::json openapi_spec() {
   "openapi": "3.0.3",
   "info": {
     "title": "DrShym Climate flood mapping API",
-    "description": "Flood extent from Sentinel-1 SAR scenes. Inputs only from the server's input roots (file://) or allowed remote prefixes; outputs in a fresh folder per request under the output root. Errors are {\"error\": {\"code\", \"message\"}}; messages name the client's own URIs, never the server's paths. Limits: request bodies up to --max-body (no Content-Encoding: 415), a whole request must arrive within --request-read-timeout, at most --max-connections connections (then 503), new work refused with 507 while the output disk is nearly full; finished jobs and their outputs are removed after --keep-jobs-days.",
+    "description": "Flood extent from Sentinel-1 SAR scenes. Inputs only from the server's input roots (file://) or allowed remote prefixes; outputs in a fresh folder per request under the output root. Errors are {\"error\": {\"code\", \"message\"}}; messages name the client's own URIs, never the server's paths. Request bodies must be sent with Content-Type: application/json (any other type, or none: 415, error code usage). Limits: request bodies up to --max-body (413; no Content-Encoding: 415; Content-Length required: 411), a whole request must arrive within --request-read-timeout, at most --max-connections connections (then 503), new work refused with 507 while the output disk is nearly full; finished jobs and their outputs are removed after --keep-jobs-days.",
     "version": "0"
   },
   "paths": {

@@ -222,6 +222,45 @@ TEST(Hardening, CompressedBodiesAre415BeforeTheyAreRead) {
   EXPECT_TRUE(healthy(s));
 }
 
+TEST(Hardening, PostsWithoutAJsonContentTypeAre415SoOtherSitesCannotSubmitWork) {
+  // A browser sends a cross-origin POST without a preflight when its Content-Type is missing or
+  // text/plain: a missing type, or any value merely containing "application/json", let any web
+  // page submit jobs to a server on localhost. "APPLICATION/JSON" (media types are
+  // case-insensitive) was refused.
+  Dirs d(64);
+  LiveServer s(d.options());
+  auto c = s.client();
+  const std::string body = body_for(d.scene).dump();
+  for (const char* type : {"text/plain", "text/plain; x=application/json", "application/jsonp",
+                           "application/json-patch+json", "multipart/form-data; boundary=application/json",
+                           "application/x-www-form-urlencoded"}) {
+    for (const char* route : {"/v1/segment", "/v1/jobs"}) {
+      auto r = c.Post(route, body, type);
+      ASSERT_TRUE(r) << type;
+      EXPECT_EQ(r->status, 415) << route << " " << type << ": " << r->body;
+      EXPECT_EQ(error_code(r), "usage") << r->body;
+      EXPECT_NE(r->body.find("Content-Type must be application/json"), std::string::npos) << r->body;
+    }
+  }
+  // No Content-Type at all (httplib's client always sends one: a raw request).
+  {
+    RawConn raw(s.port());
+    ASSERT_TRUE(raw.connected());
+    raw.send("POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body);
+    const std::string answer = raw.read_all(5.0);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 415", 0), 0u) << answer;
+    EXPECT_NE(answer.find("Content-Type header is required"), std::string::npos) << answer;
+  }
+  EXPECT_TRUE(d.request_folders().empty()) << "a request without a JSON Content-Type was served";
+  // The media type is case-insensitive and may carry parameters.
+  for (const char* type : {"APPLICATION/JSON", "application/json; charset=utf-8", " Application/Json ;charset=UTF-8"}) {
+    auto r = c.Post("/v1/jobs", body, type);
+    ASSERT_TRUE(r) << type;
+    EXPECT_EQ(r->status, 202) << type << ": " << r->body;
+  }
+}
+
 TEST(Hardening, SlowSendersAreCutOffAndHealthzKeepsAnswering) {
   // Connections that trickle a byte every few seconds held every HTTP thread (httplib's
   // timeout is per read): /healthz stopped answering.

@@ -176,7 +176,7 @@ TEST(Serve, MalformedRequestsAre400WithAJsonError) {
     expect_documented(spec, "/v1/segment", "post", r);
   }
   auto r = c.Post("/v1/segment", json{{"domain", "flood_sar"}, {"image_uri", ok_uri}}.dump(), "text/plain");
-  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(r->status, 415) << r->body;
   EXPECT_TRUE(d.request_folders().empty());
 }
 

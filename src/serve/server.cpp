@@ -280,6 +280,11 @@ ErrorKind kind_for_status(int status) {
   }
 }
 
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
 // Why a request body's Content-Type is refused ("" when it is application/json). The media
 // type (before any ';', trimmed) must be application/json, in any case: a browser sends a
 // cross-origin POST without a CORS preflight only when its type is missing, text/plain,
@@ -292,9 +297,36 @@ std::string content_type_problem(const httplib::Request& req) {
   std::string media = ct.substr(0, ct.find(';'));
   const auto first = media.find_first_not_of(" \t");
   media = first == std::string::npos ? "" : media.substr(first, media.find_last_not_of(" \t") - first + 1);
-  std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  if (media == "application/json") return "";
+  if (lower(media) == "application/json") return "";
   return "Content-Type must be application/json, got " + quoted(core::clip_utf8(ct, 64));
+}
+
+// Whether the server listens on a loopback address only (then only local clients can reach it,
+// and a Host header naming anything else is a browser tricked by DNS rebinding).
+bool is_loopback_bind(const std::string& host) {
+  const std::string h = lower(host);
+  return h == "localhost" || h == "::1" || h == "[::1]" || h.rfind("127.", 0) == 0;
+}
+
+// Whether a Host header names this loopback server: localhost, 127.0.0.1, [::1] or the bound
+// address itself, each with or without a port.
+bool is_loopback_host_header(const std::string& value, const std::string& bound) {
+  std::string name = lower(value), port;
+  if (!name.empty() && name[0] == '[') {
+    const size_t close = name.find(']');
+    if (close == std::string::npos) return false;
+    port = name.substr(close + 1);
+    name = name.substr(0, close + 1);
+  } else if (const size_t colon = name.find(':'); colon != std::string::npos) {
+    port = name.substr(colon);
+    name = name.substr(0, colon);
+  }
+  if (!port.empty() && (port.size() < 2 || port[0] != ':' || port.size() > 6 ||
+                        port.find_first_not_of("0123456789", 1) != std::string::npos))
+    return false;
+  const std::string b = lower(bound);
+  return name == "localhost" || name == "127.0.0.1" || name == "[::1]" || name == b ||
+         (b.find(':') != std::string::npos && b[0] != '[' && name == "[" + b + "]");
 }
 
 // The request body as JSON; its Content-Type was checked before it was read (pre-routing).
@@ -447,9 +479,21 @@ struct HttpServer::Impl {
     // Runs before the body is read: one id per request (the access log, X-Request-Id, the
     // response's request_id and the output folder all use it), and bodies of unknown length are
     // refused here, because cpp-httplib 0.11 enforces the size limit only on Content-Length.
-    svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    const bool loopback = is_loopback_bind(opt.host);
+    svr.set_pre_routing_handler([loopback, bound = opt.host](const httplib::Request& req, httplib::Response& res) {
       t_request = {true, Clock::now(), new_request_id()};
       res.set_header("X-Request-Id", t_request.id);
+      // DNS rebinding: a web page whose name is re-pointed at 127.0.0.1 is same-origin with
+      // this server in the browser. A server bound to loopback answers only loopback names
+      // (a request without Host cannot come from a browser; a server bound to another address
+      // is meant to be reached by other names).
+      if (loopback && req.has_header("Host") && !is_loopback_host_header(req.get_header_value("Host"), bound)) {
+        send_error(res, ErrorKind::Forbidden,
+                   "Host " + quoted(core::clip_utf8(req.get_header_value("Host"), 64)) +
+                       " is not this server: a server bound to a loopback address answers only Host localhost, "
+                       "127.0.0.1 or [::1] (DNS rebinding protection); to serve other names, bind another address (--host)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       // Compressed bodies are refused before they are read: cpp-httplib inflates gzip and
       // brotli bodies with no bound after checking Content-Length against --max-body.
       if (req.has_header("Content-Encoding")) {

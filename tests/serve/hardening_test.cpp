@@ -261,6 +261,48 @@ TEST(Hardening, PostsWithoutAJsonContentTypeAre415SoOtherSitesCannotSubmitWork) 
   }
 }
 
+// The status line of a raw GET `path` with the given Host header ("" sends none).
+std::string status_with_host(int port, const std::string& path, const std::string& host) {
+  RawConn raw(port);
+  if (!raw.connected()) return "<not connected>";
+  raw.send("GET " + path + " HTTP/1.1\r\n" + (host.empty() ? "" : "Host: " + host + "\r\n") + "Connection: close\r\n\r\n");
+  const std::string answer = raw.read_all(5.0);
+  return answer.substr(0, answer.find("\r\n")) + (answer.find("DNS rebinding") != std::string::npos ? " (rebinding)" : "");
+}
+
+TEST(Hardening, ALoopbackServerAnswersOnlyLoopbackHostNamesAgainstDnsRebinding) {
+  // A web page whose name the attacker re-points at 127.0.0.1 (DNS rebinding) is same-origin
+  // with its own name and could read and submit jobs on a server bound to loopback: such a
+  // server answered any Host header.
+  Dirs d(64);
+  LiveServer s(d.options());  // bound to 127.0.0.1
+  const std::string port = std::to_string(s.port());
+  for (const std::string& host : std::vector<std::string>{"evil.example", "evil.example:" + port, "127.0.0.1.evil.example:" + port,
+                                  "localhost.evil.example", "[::1]evil", "localhost:80x", "10.0.0.1:" + port}) {
+    for (const char* path : {"/healthz", "/v1/jobs", "/"})
+      EXPECT_EQ(status_with_host(s.port(), path, host), "HTTP/1.1 403 Forbidden (rebinding)") << host << " " << path;
+  }
+  auto c = s.client();
+  httplib::Headers h{{"Host", "evil.example:" + port}};
+  auto r = c.Post("/v1/jobs", h, body_for(d.scene).dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_EQ(error_code(r), "forbidden");
+  EXPECT_NE(r->body.find("'evil.example:" + port + "'"), std::string::npos) << r->body;
+  EXPECT_TRUE(d.request_folders().empty());
+  // Loopback names, with or without the port, in any case; no Host at all (HTTP/1.0 tools).
+  for (const std::string& host : std::vector<std::string>{"localhost", "localhost:" + port, "LocalHost:" + port, "127.0.0.1", "127.0.0.1:" + port,
+                                  "[::1]", "[::1]:" + port, ""})
+    EXPECT_EQ(status_with_host(s.port(), "/healthz", host), "HTTP/1.1 200 OK") << host;
+  EXPECT_TRUE(healthy(s));  // httplib's client sends Host: 127.0.0.1:<port>
+  // Bound to every address, the server is meant to be reached by other names: Host is not checked.
+  ServerOptions any;
+  any.host = "0.0.0.0";
+  Dirs d2(64);
+  LiveServer open(d2.options(), any);
+  EXPECT_EQ(status_with_host(open.port(), "/healthz", "flood.example.org"), "HTTP/1.1 200 OK");
+}
+
 TEST(Hardening, SlowSendersAreCutOffAndHealthzKeepsAnswering) {
   // Connections that trickle a byte every few seconds held every HTTP thread (httplib's
   // timeout is per read): /healthz stopped answering.

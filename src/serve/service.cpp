@@ -71,8 +71,9 @@ struct Work {
   std::shared_ptr<std::promise<nlohmann::json>> done;  // synchronous requests only
 };
 
-// Holds an exclusive lock on <job store>.lock for the server's lifetime: two servers sharing
-// one store would mark each other's running jobs failed at start-up.
+// Holds an exclusive lock on <job store>.lock (by the store's symlink-resolved path) for the
+// server's lifetime: two servers sharing one store would mark each other's running jobs failed
+// at start-up.
 class StoreLock {
  public:
   explicit StoreLock(const std::string& path) : path_(path) {
@@ -497,7 +498,10 @@ Service::Service(const ServiceOptions& o) : impl_(std::make_unique<Impl>(o)) {
   }
   s.limits.tile_multiple = multiple;
   const std::string db = o.job_db.empty() ? s.opt.output_root + "/jobs.sqlite" : o.job_db;
-  s.store_lock = std::make_unique<StoreLock>(db + ".lock");
+  // The lock goes by the store's real path: a symlink to the database is the same store.
+  std::error_code ec;
+  const fs::path real_db = fs::weakly_canonical(db, ec);
+  s.store_lock = std::make_unique<StoreLock>((ec ? db : real_db.string()) + ".lock");
   s.store = open_sqlite_job_store(db);
   // The server reads GeoTIFFs only, whatever a file turns into after its submit-time check.
   s.previous_drivers = io::restrict_raster_drivers({"GTiff"});

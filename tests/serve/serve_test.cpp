@@ -549,6 +549,30 @@ TEST(Serve, OptionsTheServiceRefusesAtStart) {
   }
 }
 
+TEST(Serve, ASymlinkToTheJobStoreIsTheSameStoreForTheLock) {
+  // The lock was <job db>.lock by the path as given: a second server given a symlink to the
+  // first's --job-db took <symlink>.lock, opened the same store and marked the first server's
+  // running jobs failed. (An alias of a folder above it already reached the same lock file.)
+  Dirs d(64), other(64);
+  ServiceOptions o = d.options();
+  o.job_db = d.tmp.file("jobs.sqlite");
+  Service first(o);
+  ASSERT_TRUE(fs::exists(o.job_db));
+  const std::string file_alias = d.tmp.file("alias.sqlite"), dir_alias = d.tmp.file("alias_dir");
+  fs::create_symlink(o.job_db, file_alias);
+  fs::create_directory_symlink(d.tmp.file(""), dir_alias);
+  for (const std::string& alias : {file_alias, dir_alias + "/jobs.sqlite"}) {
+    ServiceOptions o2 = other.options();  // its own output root: only the store is shared
+    o2.job_db = alias;
+    try {
+      Service second(o2);
+      ADD_FAILURE() << "a second server opened the job store through the alias " << alias;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("another drshym serve"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Serve, OpenApiDocumentMatchesTheRoutes) {
   Dirs d(64);
   LiveServer s(d.options());

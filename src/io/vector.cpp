@@ -315,6 +315,17 @@ void check_crs_members(const nlohmann::json& j, int depth) {
       throw Error(ErrorKind::InvalidInput, "io",
                   "GeoJSON CRS name " + quoted(core::clip_utf8(name, 64)) +
                       " must be an EPSG code or an OGC URN (e.g. \"EPSG:32633\", \"urn:ogc:def:crs:OGC:1.3:CRS84\")");
+    // A name GDAL cannot resolve leaves the layer without a CRS, which would read as WGS 84.
+    OGRSpatialReference srs;
+    OGRErr err;
+    {
+      QuietGdal quiet;
+      err = srs.SetFromUserInput(name.c_str(), OGRSpatialReference::SET_FROM_USER_INPUT_LIMITATIONS_get());
+    }
+    if (err != OGRERR_NONE)
+      throw Error(ErrorKind::InvalidInput, "io",
+                  "GeoJSON CRS " + quoted(name) + " is not a CRS GDAL knows (an unknown EPSG code?); name a known one, "
+                  "or leave the crs member out for WGS 84 longitude/latitude");
   }
 }
 }  // namespace
@@ -336,6 +347,7 @@ Aoi Aoi::read(const std::string& path, const std::string& target_crs_wkt) {
     throw Error(ErrorKind::NotFound, "io", "cannot open AOI " + quoted(path) + ": no such file");
   reset_gdal_error();
   GDALDatasetUniquePtr ds;
+  std::string declared_crs;  // the GeoJSON's own top-level crs name ("" when it has none)
   {
     QuietGdal quiet;
     // A *.geojson / *.json file is read as GeoJSON and nothing else: GDAL would otherwise pick a
@@ -356,6 +368,7 @@ Aoi Aoi::read(const std::string& path, const std::string& target_crs_wkt) {
         } catch (const Error& e) {
           throw Error(ErrorKind::InvalidInput, "io", "AOI " + quoted(path) + ": " + e.what());
         }
+        if (j.is_object() && j.contains("crs")) declared_crs = j.at("crs").at("properties").at("name").get<std::string>();
       }
     }
     ds.reset(GDALDataset::Open(path.c_str(), GDAL_OF_VECTOR | GDAL_OF_READONLY,
@@ -371,7 +384,11 @@ Aoi Aoi::read(const std::string& path, const std::string& target_crs_wkt) {
   std::string other_types;
   for (auto* layer : ds->GetLayers()) {
     OGRSpatialReference src;
+    // Only a file that names no CRS is WGS 84 (RFC 7946); one GDAL could not resolve is an error.
     if (layer->GetSpatialRef()) src = *layer->GetSpatialRef();
+    else if (!declared_crs.empty())
+      throw Error(ErrorKind::InvalidInput, "io",
+                  "AOI " + quoted(path) + ": its CRS " + quoted(core::clip_utf8(declared_crs, 64)) + " is not a CRS GDAL knows");
     else src.importFromEPSG(4326);
     src.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
     std::unique_ptr<OGRCoordinateTransformation> ct(OGRCreateCoordinateTransformation(&src, &target));

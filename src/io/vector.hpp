@@ -40,8 +40,8 @@ class Aoi {
 };
 
 // A GeoJSON object may name its CRS ({"type": "name", "properties": {"name": "EPSG:4326"}}, an
-// EPSG code or an OGC URN) or leave it out (WGS 84). Anything else, at any level, is refused
-// (InvalidInput): GDAL's GeoJSON reader follows {"type": "link", "properties": {"href": ...}},
+// EPSG code or an OGC URN that GDAL resolves) or leave it out (WGS 84). Anything else, at any
+// level, is refused (InvalidInput), an unknown name too (it would read as WGS 84): GDAL's GeoJSON reader follows {"type": "link", "properties": {"href": ...}},
 // which makes it open a URL or a file the GeoJSON's author chose. Aoi::read checks its
 // *.geojson files with this before GDAL sees them, and the server checks client GeoJSON.
 void require_named_geojson_crs(const nlohmann::json& geojson);

@@ -88,6 +88,33 @@ TEST(Aoi, Wgs84AoiIsReprojectedAndNonOverlapIsEmpty) {
   EXPECT_TRUE(far.window_on(kGt, 100, 80).empty());
 }
 
+TEST(Aoi, ANamedCrsGdalDoesNotKnowIsAnErrorNotWgs84) {
+  // {"crs": {"type": "name", "properties": {"name": "EPSG:99999"}}} was read as WGS 84: GDAL
+  // gave the layer no CRS and the reader fell back to RFC 7946's default, so metres were taken
+  // for degrees. Only a GeoJSON with no crs member is WGS 84.
+  drshym::testing::TempDir tmp;
+  const double x0 = 600000 + 100, y0 = 5000000 - 200;
+  for (const std::string& crs : std::vector<std::string>{"EPSG:99999", "urn:ogc:def:crs:EPSG::99999", "EPSG:nonsense"}) {
+    write_text(tmp.file("aoi.geojson"), polygon_geojson({{x0, y0}, {x0 + 200, y0}, {x0, y0 - 200}}, crs));
+    try {
+      io::Aoi::read(tmp.file("aoi.geojson"), io::crs_wkt_of(kUtm));
+      ADD_FAILURE() << "an AOI in " << crs << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'" + crs + "'"), std::string::npos) << e.what();
+    }
+    nlohmann::json j = nlohmann::json::parse(polygon_geojson({{x0, y0}, {x0 + 200, y0}, {x0, y0 - 200}}, crs));
+    EXPECT_THROW(io::require_named_geojson_crs(j), Error) << crs;
+  }
+  // Known names still work, and no crs member is WGS 84.
+  for (const std::string& crs : std::vector<std::string>{"EPSG:32631", "urn:ogc:def:crs:EPSG::32631"}) {
+    write_text(tmp.file("aoi.geojson"), polygon_geojson({{x0, y0}, {x0 + 200, y0}, {x0, y0 - 200}}, crs));
+    EXPECT_NEAR(io::Aoi::read(tmp.file("aoi.geojson"), io::crs_wkt_of(kUtm)).bounds()[0], x0, 1e-6) << crs;
+  }
+  write_text(tmp.file("aoi.geojson"), polygon_geojson({{2.9, 45.0}, {3.4, 45.0}, {3.4, 45.3}}, "urn:ogc:def:crs:OGC:1.3:CRS84"));
+  EXPECT_GT(io::Aoi::read(tmp.file("aoi.geojson"), io::crs_wkt_of(kUtm)).bounds()[0], 400000);
+}
+
 TEST(Aoi, NotAPolygonMissingOrCorruptAreClearErrors) {
   drshym::testing::TempDir tmp;
   write_text(tmp.file("line.geojson"),

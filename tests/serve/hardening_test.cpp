@@ -192,6 +192,25 @@ TEST(Hardening, ALinkedCrsInAGeoJsonIsRefusedAndNeverFetched) {
   EXPECT_NO_THROW(parse_segment_request(body_for(d.scene, {{"aoi", named}}), policy, RequestLimits{}));
 }
 
+TEST(Hardening, ANamedCrsGdalDoesNotKnowIsA400NotWgs84) {
+  // An AOI naming a CRS GDAL cannot resolve was silently read as WGS 84.
+  Dirs d(64);
+  LiveServer s(d.options());
+  auto c = s.client();
+  json aoi = square_aoi(500000, 2900000, 100);
+  aoi["crs"] = {{"type", "name"}, {"properties", {{"name", "EPSG:99999"}}}};
+  for (const char* route : {"/v1/segment", "/v1/jobs"}) {
+    auto r = post(c, route, body_for(d.scene, {{"aoi", aoi}}));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << route << ": " << r->body;
+    EXPECT_EQ(error_code(r), "usage") << r->body;
+    EXPECT_NE(r->body.find("'EPSG:99999'"), std::string::npos) << r->body;
+    r = post(c, route, body_for(d.scene, {{"explain", true}, {"explain_region", aoi}}));
+    EXPECT_EQ(r->status, 400) << route << ": " << r->body;
+  }
+  EXPECT_TRUE(d.request_folders().empty());
+}
+
 TEST(Hardening, AGeoJsonFileIsReadWithTheGeoJsonDriverOnly) {
   // A client's AOI is written to <request>/aoi.geojson; content sniffing would let an OGR VRT
   // (which names other files) through under that name.

@@ -1,4 +1,5 @@
 #include "io/raster.hpp"
+#include "io/read_error.hpp"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -217,8 +218,7 @@ void Raster::read_band(int band, const Window& w, float* dst) const {
   CPLErr err = ds_->GetRasterBand(band)->RasterIO(GF_Read, w.x, w.y, w.w, w.h, dst, w.w, w.h,
                                                   GDT_Float32, 0, 0, nullptr);
   if (err != CE_None)
-    throw Error(ErrorKind::Io, "io", "read failed in " + quoted(info_.uri) + " window " + w.str() + ": " +
-                                         gdal_reason("corrupt data"));
+    throw ReadError(info_.uri, "read failed in " + quoted(info_.uri) + " window " + w.str() + ": " + gdal_reason("corrupt data"));
 }
 
 void Raster::read_band_resampled(int band, const Window& w, int out_w, int out_h, float* dst) const {
@@ -228,7 +228,7 @@ void Raster::read_band_resampled(int band, const Window& w, int out_w, int out_h
   reset_gdal_error();
   if (ds_->GetRasterBand(band)->RasterIO(GF_Read, w.x, w.y, w.w, w.h, dst, out_w, out_h, GDT_Float32, 0, 0,
                                          &extra) != CE_None)
-    throw Error(ErrorKind::Io, "io", "read failed in " + quoted(info_.uri) + ": " + gdal_reason("corrupt data"));
+    throw ReadError(info_.uri, "read failed in " + quoted(info_.uri) + ": " + gdal_reason("corrupt data"));
 }
 
 Block Raster::read(const Window& w, const std::vector<int>& bands) const {

@@ -34,6 +34,7 @@
 #include "pipeline/options.hpp"
 #include "pipeline/scene_job.hpp"
 #include "io/raster.hpp"
+#include "io/read_error.hpp"
 #include "io/uri.hpp"
 #include "core/sha256.hpp"
 #include "core/text.hpp"
@@ -329,9 +330,32 @@ struct Service::Impl {
     return msg;
   }
 
+  // Whether `uri` (as a raster was opened) is one of the request's local inputs. A remote
+  // input's read failure may be the network's, worth a retry: it stays a 500.
+  bool is_local_input(const std::string& uri, const Work& w) const {
+    try {
+      if (uri.empty() || !io::is_local(uri)) return false;
+      for (const std::string* in : {&w.req.source, &w.req.job.segment.before_uri, &w.req.job.segment.dem_uri})
+        if (!in->empty() && io::is_local(*in) && io::to_gdal_path(*in) == io::to_gdal_path(uri)) return true;
+    } catch (const Error&) {  // not a path (a malformed escape): not one of the checked inputs
+    }
+    return false;
+  }
+
   std::exception_ptr redacted(const std::exception_ptr& e, const Work& w) const {
     try {
       std::rethrow_exception(e);
+    } catch (const io::ReadError& err) {
+      // A read of the client's own input that fails (a truncated or corrupt file) is the
+      // input's fault: 422, never a 500 that clients retry. Other files' (the server's own
+      // staged or output rasters) stay I/O errors.
+      std::string m = err.what();
+      if (m.rfind("io: ", 0) == 0) m = m.substr(4);
+      if (is_local_input(err.uri(), w))
+        return std::make_exception_ptr(Error(
+            ErrorKind::InvalidInput, "io",
+            redact("the input " + quoted(err.uri()) + " cannot be read (truncated or corrupt?): " + m, w)));
+      return std::make_exception_ptr(Error(err.kind(), err.stage(), redact(m, w)));
     } catch (const Error& err) {
       std::string m = err.what();
       const std::string prefix = err.stage() + ": ";

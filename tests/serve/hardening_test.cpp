@@ -509,6 +509,42 @@ TEST(Hardening, ErrorsNameTheClientsUrisNotTheServersFolders) {
   EXPECT_EQ(j.dump().find(fs::canonical(d.out).string()), std::string::npos) << j.dump();
 }
 
+TEST(Hardening, ATruncatedInputSceneIsA422NamingItNotA500) {
+  // A scene cut short (an interrupted copy) opened fine and failed in the middle of its read:
+  // a 500 io_error "IReadBlock failed", which clients retry, for a file that can never work.
+  Dirs d(64);
+  const std::string full = d.extra_scene("full.tif", 512, 512), cut = d.in + "/trunc.tif";
+  {
+    std::ifstream in(full, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  ASSERT_NO_THROW(io::Raster::open(cut)) << "the cut file should still open (its header is whole)";
+  LiveServer s(d.options());
+  auto c = s.client();
+  auto r = post(c, "/v1/segment", body_for(cut, {{"tile", 256}, {"overlap", 16}}));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  EXPECT_EQ(error_code(r), "invalid_input") << r->body;
+  EXPECT_NE(r->body.find("'file://" + cut + "'"), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find(fs::canonical(d.out).string()), std::string::npos) << r->body;
+  // As a job, the same.
+  r = post(c, "/v1/jobs", body_for(cut, {{"tile", 256}, {"overlap", 16}}));
+  ASSERT_EQ(r->status, 202) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  json j;
+  for (int i = 0; i < 300; ++i) {
+    j = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
+    if (j["status"] == "failed" || j["status"] == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(j["status"], "failed") << j.dump();
+  EXPECT_EQ(j["error"]["code"], "invalid_input") << j.dump();
+  // The whole scene still maps.
+  r = post(c, "/v1/segment", body_for(full, {{"tile", 256}, {"overlap", 16}}));
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 TEST(Hardening, RequestIdsAreDistinct128BitHex) {
   std::set<std::string> ids;
   for (int i = 0; i < 2000; ++i) {

@@ -66,7 +66,22 @@ bool is_local(const std::string& uri) {
 std::string to_file_uri(const std::string& path) {
   std::error_code ec;
   auto abs = std::filesystem::absolute(path, ec);
-  return "file://" + (ec ? path : abs.lexically_normal().string());
+  // Percent-encoded (RFC 3986: unreserved characters and '/' as they are), so that
+  // to_gdal_path, which decodes, gives the path back: "p%20q.tif" -> "p%2520q.tif".
+  static const char* hex = "0123456789ABCDEF";
+  std::string out = "file://";
+  for (unsigned char c : ec ? path : abs.lexically_normal().string()) {
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                            c == '.' || c == '_' || c == '~';
+    if (unreserved || c == '/') {
+      out += char(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 std::string stem_of(const std::string& uri) {

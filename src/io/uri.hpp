@@ -15,7 +15,7 @@ std::string to_gdal_path(const std::string& uri);
 // True when the URI names a local file (plain path or file://).
 bool is_local(const std::string& uri);
 
-// file:// URI of a local path (absolute).
+// file:// URI of a local path (absolute), percent-encoded: to_gdal_path gives the path back.
 std::string to_file_uri(const std::string& path);
 
 // The scene id of a URI: the file name without directories and extension.

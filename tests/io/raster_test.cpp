@@ -66,6 +66,22 @@ TEST(Uri, FileUrisFollowRfc8089) {
   }
 }
 
+TEST(Uri, FileUrisOfPathsArePercentEncodedAndRoundTrip) {
+  // to_file_uri wrote paths as they were while to_gdal_path decodes escapes: a file named
+  // "p%20q.tif" came back as "p q.tif", and "pct%.tif" as a malformed escape.
+  EXPECT_EQ(io::to_file_uri("/data/S1 scene+1.tif"), "file:///data/S1%20scene%2B1.tif");
+  EXPECT_EQ(io::to_file_uri("/data/p%20q.tif"), "file:///data/p%2520q.tif");
+  EXPECT_EQ(io::to_file_uri("/data/x_1-2.~b.tif"), "file:///data/x_1-2.~b.tif");  // unreserved: as is
+  for (const std::string& name : std::vector<std::string>{"p%20q.tif", "pct%.tif", "a b.tif", "x#y?z.tif", "semi;colon:eq=.tif",
+                                 "caf\xc3\xa9.tif", "100%25.tif"}) {
+    const std::string path = "/data/dir %41/" + name;
+    const std::string uri = io::to_file_uri(path);
+    EXPECT_EQ(uri.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/:%"), std::string::npos)
+        << uri;
+    EXPECT_EQ(io::to_gdal_path(uri), path) << uri;
+  }
+}
+
 TEST(Remote, StalledServerEndsInAnErrorNotAHang) {
   // gdal_init() gives remote reads a timeout (unless the user set one)...
   io::gdal_init();

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -543,6 +544,30 @@ TEST(Hardening, ATruncatedInputSceneIsA422NamingItNotA500) {
   // The whole scene still maps.
   r = post(c, "/v1/segment", body_for(full, {{"tile", 256}, {"overlap", 16}}));
   EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST(Hardening, InputsListedWithPercentOrSpacesInTheirNamesCanBeSubmittedBack) {
+  // /v1/inputs gave file:// URIs with names as they were, and a request's URI is
+  // percent-decoded: "p%20q.tif" came back as "p q.tif" (404), "pct%.tif" as a malformed escape.
+  Dirs d(64);
+  const std::vector<std::string> names = {"p%20q.tif", "pct%.tif", "a b#1.tif"};
+  for (const auto& n : names) fs::copy_file(d.scene, d.in + "/" + n);
+  LiveServer s(d.options(4, 8));
+  auto c = s.client();
+  auto r = c.Get("/v1/inputs");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  std::map<std::string, std::string> uri_of;
+  const json listed = json::parse(r->body);
+  for (const auto& f : listed["files"]) uri_of[f["name"].get<std::string>()] = f["uri"].get<std::string>();
+  for (const auto& n : names) {
+    ASSERT_TRUE(uri_of.count(n)) << n << " not listed: " << r->body;
+    json body = body_for("", json::object());
+    body["image_uri"] = uri_of[n];
+    auto j = post(c, "/v1/jobs", body);
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->status, 202) << n << " as " << uri_of[n] << ": " << j->body;
+  }
 }
 
 TEST(Hardening, RequestIdsAreDistinct128BitHex) {

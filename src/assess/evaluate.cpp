@@ -161,7 +161,7 @@ void score_segment_rule(const EvalContext& ctx, const RawChip& c, Scores& scores
   auto wprob = ctx.water_model->predict(ws.image.unsqueeze(0)).contiguous();
   const float* wpp = wprob.data_ptr<float>();
   const float* cp = c.prob;
-  const float bshift = ctx.predictor.preprocess().anchor.shift(raw.before.data(), raw.valid.data(), n);
+  const float bshift = ctx.predictor.preprocess().anchor.shift(raw.before.data(), nullptr, n);  // as to_sample
   const float wt = float(ctx.water_model->threshold());
   std::vector<uint8_t> rule(n);
   for (size_t k = 0; k < n; ++k) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <tuple>
 
 #include <png.h>
@@ -221,6 +222,10 @@ RawSample etci_to_raw(const EtciTile& tile, const EtciTileRef& ref, const EtciMa
   r.label = tile.label;
   r.valid = tile.valid;
   r.water_type = tile.water_type;
+  // An ETCI pixel is invalid only where the tile has no data (0 or 255 at the swath's edge; its
+  // labels are complete): NaN there, so the model input never reads the 8-bit fill as backscatter.
+  for (size_t i = 0; i < n; ++i)
+    if (!r.valid[i]) r.vv[i] = r.vh[i] = std::numeric_limits<float>::quiet_NaN();
   r.normalize_validity();
   return r;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 
 #include "core/error.hpp"
@@ -63,6 +64,11 @@ RawSample read_folder_item(const FolderItem& item, bool need_vh) {
     r.label[i] = known && v == 1.0f ? 1 : 0;
     r.valid[i] = known && ib.valid[i] ? 1 : 0;
   }
+  for (size_t i = 0; i < n; ++i)  // input no data: NaN (RawSample's contract)
+    if (!ib.valid[i]) {
+      r.vv[i] = std::numeric_limits<float>::quiet_NaN();
+      if (sb.vh) r.vh[i] = std::numeric_limits<float>::quiet_NaN();
+    }
   if (!item.terrain_path.empty()) {
     io::Raster ter = io::Raster::open(item.terrain_path);
     if (ter.width() != img.width() || ter.height() != img.height() || ter.info().bands < 3)

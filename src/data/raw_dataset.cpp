@@ -68,12 +68,16 @@ void fill_labels(Sample& s, const RawSample& raw, const std::vector<uint8_t>& va
 Sample to_sample(const RawSample& raw, const ingest::Preprocess& pp, std::optional<float> shift_db,
                  std::optional<float> before_shift_db) {
   const size_t n = raw.pixels();
-  const float shift = shift_db ? *shift_db : pp.anchor.shift(raw.vv.data(), raw.valid.data(), n);
+  // As segment sees a scene: the anchor over every finite pixel and the real input wherever it is
+  // finite, including pixels whose label is unknown (Sen1Floods11's -1, OMBRIA's dark-in-both-
+  // dates); only the labels count where the raw sample knows them.
+  const float shift = shift_db ? *shift_db : pp.anchor.shift(raw.vv.data(), nullptr, n);
   const float before_shift = before_shift_db ? *before_shift_db
-                             : raw.has_before() ? pp.anchor.shift(raw.before.data(), raw.valid.data(), n)
+                             : raw.has_before() ? pp.anchor.shift(raw.before.data(), nullptr, n)
                                                 : 0.0f;
   std::vector<uint8_t> valid;
-  const std::vector<float> x = recipe_input(raw, pp, shift, before_shift, raw.valid.data(), valid);
+  const std::vector<float> x = recipe_input(raw, pp, shift, before_shift, nullptr, valid);
+  for (size_t i = 0; i < n; ++i) valid[i] = valid[i] && raw.valid[i];
   Sample s;
   s.id = raw.id;
   s.group = raw.group;
@@ -114,10 +118,11 @@ Sample RawDataset::get(size_t index, uint64_t epoch) const {
   RawSample r = raw(index);
   // Bright water changes the item itself, so it comes before the anchor (below) measures it.
   if (augment_) brighten_water(r, draw_bright_water(*augment_, seed_, epoch, index));
-  // The anchor is measured on the whole item, before cropping: a crop is not a scene.
+  // The anchor is measured on the whole item, before cropping: a crop is not a scene. Over every
+  // finite pixel, as segment measures a scene, labelled or not.
   auto shifts_of = [&](const ingest::Anchor& a) {
-    return DateShifts{a.shift(r.vv.data(), r.valid.data(), r.pixels()),
-                      r.has_before() ? a.shift(r.before.data(), r.valid.data(), r.pixels()) : 0.0f};
+    return DateShifts{a.shift(r.vv.data(), nullptr, r.pixels()),
+                      r.has_before() ? a.shift(r.before.data(), nullptr, r.pixels()) : 0.0f};
   };
   DateShifts shift = shifts_of(pp_.anchor), teacher_shift;
   if (teacher_) teacher_shift = shifts_of(teacher_->anchor);

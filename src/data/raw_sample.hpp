@@ -22,7 +22,9 @@ struct SkippedItem {
 struct RawSample {
   int width = 0;
   int height = 0;
-  std::vector<float> vv;       // width*height dB, row-major; NaN where unknown
+  // width*height dB, row-major; NaN where the input has no data (loaders must set it: the
+  // model input is filled there, while a pixel whose label alone is unknown keeps its value).
+  std::vector<float> vv;
   std::vector<float> vh;       // same, or empty when the source has no VH band
   // VV dB of the same pixels before the event (bi-temporal sources: OMBRIA with change on), or
   // empty. When present, a pixel is valid only where it is finite too.

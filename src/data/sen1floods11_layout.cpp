@@ -95,6 +95,7 @@ RawSample read_chip(const ChipRef& chip, int64_t& image_valid, int64_t& label_kn
     image_valid += img.valid[i] ? 1 : 0;
     r.label[i] = known && v == 1.0f ? 1 : 0;
     r.valid[i] = known && img.valid[i] ? 1 : 0;
+    if (!img.valid[i]) r.vv[i] = r.vh[i] = std::numeric_limits<float>::quiet_NaN();  // input no data: NaN (RawSample's contract)
   }
   r.normalize_validity();
   return r;

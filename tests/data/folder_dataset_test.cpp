@@ -63,8 +63,8 @@ TEST(FolderDataset, PairsLabelsAndInvalidPixels) {
   EXPECT_EQ(s.valid[0][3][0].item<float>(), 0.0f);
   EXPECT_NEAR(s.image[0][0][0].item<float>(), 12.0f / 30.0f, 1e-6);
   EXPECT_NEAR(s.image[1][1][0].item<float>(), 15.0f / 30.0f, 1e-6);
-  // Invalid: the band's mean over the valid pixels (not 0, which reads as -30 dB water).
-  EXPECT_NEAR(s.image[0][3][3].item<float>(), ((s.image[0] * s.valid[0]).sum() / s.valid.sum()).item<float>(), 1e-5);
+  // A pixel whose label alone is unknown keeps its real input (as segment sees it), not a fill.
+  EXPECT_NEAR(s.image[0][3][3].item<float>(), 23.0f / 30.0f, 1e-6);
 }
 
 TEST(FolderDataset, SingleBandImagesWithVvRecipe) {

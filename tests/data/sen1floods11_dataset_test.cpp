@@ -70,8 +70,10 @@ TEST(Sen1Floods11, SplitListsMissingAndUnusableChips) {
   EXPECT_EQ(s.label.sum().item<float>(), 31.0f);
   EXPECT_NEAR(s.image[0][0][1].item<float>(), (-20.0f + 30.0f) / 30.0f, 1e-6);  // VV water
   EXPECT_NEAR(s.image[1][0][5].item<float>(), (-16.0f + 30.0f) / 30.0f, 1e-6);  // VH dry
-  // Invalid: the band's mean over the valid pixels (not 0, which reads as -30 dB water).
-  EXPECT_NEAR(s.image[0][0][0].item<float>(), ((s.image[0] * s.valid[0]).sum() / s.valid.sum()).item<float>(), 1e-5);
+  // The last pixel's label alone is unknown: its input is real (as segment sees it). Pixel 0 has
+  // no input: the band's mean over the 63 pixels that have one (not 0, which reads as -30 dB water).
+  EXPECT_EQ(s.image[0][7][7].item<float>(), s.image[0][7][6].item<float>());
+  EXPECT_NEAR(s.image[0][0][0].item<float>(), ((s.image[0].sum() - s.image[0][0][0]) / 63).item<float>(), 1e-5);
 
   // Raw layer: dB values and validity as read.
   RawSample r = ds.raw(1);

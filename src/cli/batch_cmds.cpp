@@ -45,7 +45,8 @@ class PredictCommand : public Command {
     auto* sub = app.add_subcommand("predict",
                                    "Batch prediction over a folder of GeoTIFF tiles: <tile>_proba.tif and\n"
                                    "<tile>_mask.tif per tile on the same grid; unreadable files are skipped and\n"
-                                   "listed at the end (exit code 1 if any was skipped).");
+                                   "listed at the end (exit code 1 if any was skipped). Tiles without any valid\n"
+                                   "pixel (all nodata) have nothing to predict: counted, no output, not an error.");
     sub->add_option("--ckpt", pred_.checkpoint,
                     "Checkpoint (.pt or folder); default: the embedded model for the tiles' bands\n"
                     "(models/default for VV+VH, models/default_vv for VV only; chosen by the first tile)");

@@ -12,6 +12,7 @@
 #include "infer/proba_writer.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
+#include "ingest/scene.hpp"
 #include "io/raster.hpp"
 
 namespace fs = std::filesystem;
@@ -55,9 +56,15 @@ PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor
     try {
       int w, h;
       {
-        auto r = io::Raster::open(f);
-        w = r.width();
-        h = r.height();
+        const ingest::Scene scene = ingest::open_scene(f, false);
+        // Nothing to predict (e.g. a tile of `drshym tile` beyond the swath's edge): not an
+        // error; stitch knows such tiles from their valid_fraction 0 and leaves them nodata.
+        if (!ingest::has_some_valid(scene)) {
+          res.empty.push_back(f);
+          continue;
+        }
+        w = scene.raster.width();
+        h = scene.raster.height();
       }
       SegmentParams sp;
       sp.scene_uri = f;
@@ -81,6 +88,9 @@ PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor
   }
   run_outputs.finish();
   core::log().info("predict: {} of {} files predicted into {}", res.predicted.size(), files.size(), p.out_dir);
+  if (!res.empty.empty())
+    core::log().info("predict: {} file(s) hold no valid pixel (all nodata): nothing to predict, no output written",
+                     res.empty.size());
   if (!res.failed.empty()) {
     core::log().warn("predict: {} file(s) skipped:", res.failed.size());
     for (const auto& [f, why] : res.failed) core::log().warn("  {}: {}", f, why);

@@ -18,6 +18,7 @@ struct PredictFolderParams {
 
 struct PredictFolderResult {
   std::vector<std::string> predicted;                       // input files done
+  std::vector<std::string> empty;                           // no valid pixel: nothing to predict, no output
   std::vector<std::pair<std::string, std::string>> failed;  // file, reason
 };
 
@@ -29,7 +30,8 @@ std::vector<std::string> geotiffs_in(const std::string& dir);
 std::string default_model_for_folder(const std::string& dir);
 
 // Every *.tif / *.tiff in in_dir (sorted) → out_dir/<stem>_proba.tif, <stem>_mask.tif,
-// <stem>_record.json. Unreadable or unusable files are skipped and listed in the result.
+// <stem>_record.json. Unreadable or unusable files are skipped and listed in failed; files
+// without any valid pixel (all nodata) have nothing to predict: listed in empty, not an error.
 PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor& predictor);
 
 struct StitchParams {

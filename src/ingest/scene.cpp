@@ -77,7 +77,7 @@ void require_db_scale(const Scene& scene) {
   }
 }
 
-void require_some_valid(const Scene& scene) {
+bool has_some_valid(const Scene& scene) {
   const auto& info = scene.raster.info();
   std::vector<int> bands{scene.bands.vv};
   if (scene.bands.vh) bands.push_back(scene.bands.vh);
@@ -88,9 +88,15 @@ void require_some_valid(const Scene& scene) {
       const Window w{x, y, std::min(kSide, info.width - x), std::min(kSide, info.height - y)};
       for (int b : bands) {
         io::Block blk = scene.raster.read(w, {b});
-        if (blk.valid_count() > 0) return;
+        if (blk.valid_count() > 0) return true;
       }
     }
+  return false;
+}
+
+void require_some_valid(const Scene& scene) {
+  if (has_some_valid(scene)) return;
+  const auto& info = scene.raster.info();
   throw Error(ErrorKind::InvalidInput, "ingest",
               quoted(info.uri) + " holds no valid pixel: every pixel is nodata or NaN");
 }

@@ -29,8 +29,10 @@ inline constexpr int kMaxSceneSide = 1 << 20;
 // or a median outside [-45, 10] dB (e.g. an unflagged nodata value). Reads a decimated view.
 void require_db_scale(const Scene& scene);
 
-// Throws InvalidInput when every pixel of the VV band (and VH when present) is nodata or NaN.
-// Reads strip by strip and stops at the first valid pixel.
+// Whether any pixel of the VV band (or VH when present) is valid (not nodata, not NaN). Reads
+// window by window and stops at the first valid pixel.
+bool has_some_valid(const Scene& scene);
+// Throws InvalidInput when has_some_valid is false.
 void require_some_valid(const Scene& scene);
 
 // VV dB percentiles of a whole scene (every valid pixel of a decimated, nearest-neighbour read

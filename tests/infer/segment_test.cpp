@@ -712,6 +712,50 @@ TEST(Batch, TilePredictAndStitchStopOnInterruptLeavingNothing) {
   EXPECT_TRUE(files_in(tmp.file("st")).empty());
 }
 
+// A w x h synthetic scene whose columns from x_nodata on are all nodata (NaN), as a scene
+// warped onto a larger extent: tiles there hold no valid pixel.
+std::string scene_with_nodata_right(const drshym::testing::TempDir& tmp, int w, int h, int x_nodata) {
+  ingest::SyntheticSceneParams sp;
+  sp.width = w;
+  sp.height = h;
+  sp.nodata_border = false;
+  ingest::write_synthetic_scene(sp, tmp.file("full.tif"));
+  auto src = io::Raster::open(tmp.file("full.tif"));
+  io::Block b = src.read(Window{0, 0, w, h}, {1, 2});
+  for (int band = 0; band < 2; ++band)
+    for (int y = 0; y < h; ++y)
+      for (int x = x_nodata; x < w; ++x) b.band(band)[size_t(y) * w + x] = std::numeric_limits<float>::quiet_NaN();
+  io::CreateOptions o;
+  o.width = w;
+  o.height = h;
+  o.bands = 2;
+  o.geotransform = src.info().geotransform;
+  o.crs_wkt = src.info().crs_wkt;
+  o.nodata = std::numeric_limits<double>::quiet_NaN();
+  o.descriptions = {"VV", "VH"};
+  const std::string path = tmp.file("edge.tif");
+  auto r = io::Raster::create_geotiff(path, o);
+  for (int band = 0; band < 2; ++band) r.write_band(band + 1, Window{0, 0, w, h}, b.band(band));
+  r.close();
+  return path;
+}
+
+TEST(Batch, PredictNotesTilesWithoutValidPixelsWithoutFailingThem) {
+  // A tile of `drshym tile` beyond the swath's edge has nothing to predict: not a failure (before:
+  // listed as skipped "holds no valid pixel", so predict exited 1 unless tile had --skip-empty).
+  drshym::testing::TempDir tmp;
+  const std::string scene = scene_with_nodata_right(tmp, 128, 128, 64);
+  ingest::tile_scene({scene, "", tmp.file("tiles"), {64, 0}, false, false});
+  ASSERT_EQ(files_in(tmp.file("tiles/images")).size(), 4u);
+  const auto r = infer::predict_folder({tmp.file("tiles/images"), tmp.file("pred"), 4, false}, predictor());
+  EXPECT_TRUE(r.failed.empty()) << r.failed.front().second;
+  EXPECT_EQ(r.predicted.size(), 2u);
+  ASSERT_EQ(r.empty.size(), 2u);
+  EXPECT_NE(r.empty[0].find("edge_tile_00001"), std::string::npos) << r.empty[0];
+  EXPECT_FALSE(fs::exists(tmp.file("pred/edge_tile_00001_proba.tif")));
+  EXPECT_TRUE(fs::exists(tmp.file("pred/edge_tile_00000_proba.tif")));
+}
+
 TEST(Batch, StitchRefusesCraftedSceneIdsAndFoldersWithoutPredictions) {
   drshym::testing::TempDir tmp;
   std::string scene = synthetic_scene(tmp, 128, 128);

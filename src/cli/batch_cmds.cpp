@@ -81,6 +81,10 @@ class StitchCommand : public Command {
     sub->add_option("--scene-meta", p_.scene_meta, "scene_meta.json written by `drshym tile`")->required()->check(CLI::ExistingFile);
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
     sub->add_option("--threshold", p_.threshold, "Threshold (default: from the tiles' records, else 0.5)");
+    sub->add_flag("--allow-missing", p_.allow_missing,
+                  "Stitch even when tiles with valid pixels have no prediction (their pixels become nodata;\n"
+                  "a warning says how many). Without it that is an error (exit 1) and nothing is written.\n"
+                  "Tiles that held no valid pixel when tiled never count as missing");
     return sub;
   }
   int run() override {

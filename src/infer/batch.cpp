@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -120,13 +121,39 @@ StitchResult stitch_tiles(const StitchParams& p) {
   for (int i = 0; i < 6; ++i) geo.geotransform.t[i] = meta["geotransform"][i];
   geo.crs_wkt = meta["crs_wkt"];
 
-  // Tile index → predicted probability file.
+  // Tile index → predicted probability file. Tiles `tile` knew to hold no valid pixel (left out
+  // of scene_meta.json by --skip-empty, or listed with valid_fraction 0) have nothing to predict:
+  // predict writes nothing for them and their pixels stay nodata. Any other tile without its
+  // file is missing.
   std::map<int, std::string> files;
+  std::set<int> known_empty;
   for (const auto& t : meta["tiles"]) {
     std::string stem = fs::path(t["image"].get<std::string>()).stem().string();
-    files[t["index"].get<int>()] = p.proba_dir + "/" + stem + "_proba.tif";
+    const int index = t["index"].get<int>();
+    files[index] = p.proba_dir + "/" + stem + "_proba.tif";
+    if (t.contains("valid_fraction") && t["valid_fraction"].is_number() && t["valid_fraction"].get<double>() <= 0)
+      known_empty.insert(index);
   }
   StitchResult res;
+  std::vector<std::string> missing;
+  for (const auto& t : grid.tiles()) {
+    auto it = files.find(t.index);
+    if (it != files.end() && fs::exists(it->second)) continue;
+    if (it == files.end() || known_empty.count(t.index)) ++res.tiles_empty;
+    else missing.push_back(it->second);
+  }
+  res.tiles_missing = int(missing.size());
+  const int with_data = int(grid.tiles().size()) - res.tiles_empty;
+  if (!missing.empty() && res.tiles_missing < with_data) {
+    const std::string what = std::to_string(missing.size()) + " of " + std::to_string(with_data) +
+                             " tiles with valid pixels have no prediction in " + quoted(p.proba_dir) + " (first: " +
+                             quoted(missing.front()) + ")";
+    if (!p.allow_missing)
+      throw Error(ErrorKind::NotFound, "stitch",
+                  what + ": their pixels would be nodata in the scene; predict them, or pass --allow-missing to "
+                         "stitch with these gaps");
+    core::log().warn("stitch: {}: their pixels are nodata in the outputs (--allow-missing)", what);
+  }
   res.threshold = p.threshold;
   if (res.threshold < 0) {
     res.threshold = 0.5;
@@ -149,8 +176,7 @@ StitchResult stitch_tiles(const StitchParams& p) {
   for (const auto& t : grid.tiles()) {
     core::check_interrupted("stitch");
     auto it = files.find(t.index);
-    if (it == files.end() || !fs::exists(it->second)) {
-      ++res.tiles_missing;  // empty tiles are not predicted: their pixels stay nodata
+    if (it == files.end() || !fs::exists(it->second)) {  // counted above: empty or missing
       std::fill(valid.begin(), valid.end(), 0);
       writer.add(t, prob.data(), valid.data());
       continue;
@@ -174,7 +200,8 @@ StitchResult stitch_tiles(const StitchParams& p) {
   outs.commit(res.proba_path);
   outs.commit(res.mask_path);
   outs.finish();
-  core::log().info("stitch: {} tiles blended ({} missing) into {}", res.tiles_used, res.tiles_missing, res.proba_path);
+  core::log().info("stitch: {} tiles blended ({} without valid pixels, {} missing) into {}", res.tiles_used,
+                   res.tiles_empty, res.tiles_missing, res.proba_path);
   return res;
 }
 

@@ -40,11 +40,16 @@ struct StitchParams {
   std::string out_dir;
   double threshold = -1;   // < 0: from the tiles' records (provenance.threshold), else 0.5
   bool cog = true;
+  // Stitch even when tiles that hold valid pixels have no prediction (their pixels become
+  // nodata; a warning names how many). Otherwise that is a NotFound error, before any output.
+  bool allow_missing = false;
 };
 
 struct StitchResult {
   std::string proba_path, mask_path;
-  int tiles_used = 0, tiles_missing = 0;
+  int tiles_used = 0;
+  int tiles_empty = 0;    // held no valid pixel when tiled (valid_fraction 0 or left out): nothing to predict
+  int tiles_missing = 0;  // held valid pixels but have no prediction (only with allow_missing)
   double threshold = 0.5;
 };
 

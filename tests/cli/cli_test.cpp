@@ -436,6 +436,53 @@ TEST(Cli, AnInterruptedBatchWritesNoCatalogOrSummaryAndKeepsFinishedScenes) {
   EXPECT_EQ(sum["scenes"][2]["status"], "done") << sum.dump();
 }
 
+TEST(Cli, TilePredictStitchAcceptEmptyTilesAndStitchRefusesMissingOnes) {
+  // A scene whose right half is nodata: its empty tiles are nothing to predict (predict exits 0),
+  // never missing for stitch; a tile with valid pixels but no prediction fails stitch (exit 1,
+  // a warning with --allow-missing). Before: predict exited 1, stitch 0 with any tile missing.
+  drshym::testing::TempDir tmp;
+  ASSERT_EQ(run(tmp, {"demo-scene", "--out", tmp.file("full.tif"), "--width", "128", "--height", "128"}).code, 0);
+  {
+    auto src = drshym::io::Raster::open(tmp.file("full.tif"));
+    drshym::io::Block b = src.read(drshym::Window{0, 0, 128, 128}, {1, 2});
+    drshym::io::CreateOptions o;
+    o.width = o.height = 128;
+    o.bands = 2;
+    o.geotransform = src.info().geotransform;
+    o.crs_wkt = src.info().crs_wkt;
+    o.nodata = std::nan("");
+    o.descriptions = {"VV", "VH"};
+    auto r = drshym::io::Raster::create_geotiff(tmp.file("edge.tif"), o);
+    for (int band = 0; band < 2; ++band) {
+      float* v = b.band(band);
+      for (int y = 0; y < 128; ++y)
+        for (int x = 64; x < 128; ++x) v[y * 128 + x] = std::nanf("");
+      r.write_band(band + 1, drshym::Window{0, 0, 128, 128}, v);
+    }
+    r.close();
+  }
+  ASSERT_EQ(run(tmp, {"tile", tmp.file("edge.tif"), "--out", tmp.file("t"), "--tile", "64", "--overlap", "0"}).code, 0);
+  const auto pr = run(tmp, {"predict", "--in", tmp.file("t/images"), "--out", tmp.file("p"), "--threads", "1"});
+  EXPECT_EQ(pr.code, 0) << pr.output;
+  EXPECT_TRUE(contains(pr.output, "2 file(s) hold no valid pixel")) << pr.output;
+  const std::vector<std::string> stitch{"stitch", "--proba-dir", tmp.file("p"), "--scene-meta", tmp.file("t/scene_meta.json")};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = stitch;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run(tmp, a);
+  };
+  const auto ok = with({"--out", tmp.file("s")});
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  fs::remove(tmp.file("p/edge_tile_00000_proba.tif"));
+  const auto gap = with({"--out", tmp.file("s2")});
+  EXPECT_EQ(gap.code, 1) << gap.output;
+  EXPECT_TRUE(contains(gap.output, "1 of 2 tiles with valid pixels have no prediction")) << gap.output;
+  EXPECT_TRUE(files_in(tmp.file("s2")).empty());
+  const auto allowed = with({"--out", tmp.file("s3"), "--allow-missing"});
+  EXPECT_EQ(allowed.code, 0) << allowed.output;
+  EXPECT_TRUE(contains(allowed.output, "[warning] stitch: 1 of 2 tiles")) << allowed.output;
+}
+
 TEST(Cli, InterruptedTileExits130AndLeavesNothing) {
   // The case from the hardening review: tile on a large scene, Ctrl-C after it started writing.
   drshym::testing::TempDir tmp;

@@ -756,6 +756,35 @@ TEST(Batch, PredictNotesTilesWithoutValidPixelsWithoutFailingThem) {
   EXPECT_TRUE(fs::exists(tmp.file("pred/edge_tile_00000_proba.tif")));
 }
 
+TEST(Batch, StitchRefusesMissingTilesWithValidPixelsUnlessAllowed) {
+  // Tiles that held no valid pixel when tiled (valid_fraction 0, or left out by --skip-empty)
+  // are never missing; a tile with valid pixels but no prediction is an error naming how many
+  // (before: stitched with an info note, exit 0, that part of the scene silently nodata).
+  drshym::testing::TempDir tmp;
+  const std::string scene = scene_with_nodata_right(tmp, 128, 128, 64);
+  for (bool skip_empty : {false, true}) {
+    const std::string tiles = tmp.file(skip_empty ? "tiles_skip" : "tiles");
+    ingest::tile_scene({scene, "", tiles, {64, 0}, skip_empty, false});
+    const std::string pred = tmp.file(skip_empty ? "pred_skip" : "pred");
+    infer::predict_folder({tiles + "/images", pred, 4, false}, predictor());
+    const auto st = infer::stitch_tiles({pred, tiles + "/scene_meta.json", tmp.file("st"), -1, true});
+    EXPECT_EQ(st.tiles_used, 2);
+    EXPECT_EQ(st.tiles_empty, 2);
+    EXPECT_EQ(st.tiles_missing, 0);
+  }
+  fs::remove(tmp.file("pred/edge_tile_00002_proba.tif"));
+  drshym::testing::expect_error(
+      [&] { infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st2"), -1, true}); },
+      ErrorKind::NotFound, {"1 of 2 tiles with valid pixels", "edge_tile_00002_proba.tif", "--allow-missing"});
+  EXPECT_TRUE(files_in(tmp.file("st2")).empty());
+  infer::StitchParams sp{tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st3"), -1, true};
+  sp.allow_missing = true;
+  const auto st = infer::stitch_tiles(sp);
+  EXPECT_EQ(st.tiles_used, 1);
+  EXPECT_EQ(st.tiles_missing, 1);
+  EXPECT_TRUE(fs::exists(st.proba_path));
+}
+
 TEST(Batch, StitchRefusesCraftedSceneIdsAndFoldersWithoutPredictions) {
   drshym::testing::TempDir tmp;
   std::string scene = synthetic_scene(tmp, 128, 128);

@@ -1,6 +1,7 @@
 #include "data/folder_dataset.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <mutex>
@@ -9,6 +10,7 @@
 #include "core/log.hpp"
 #include "core/progress.hpp"
 #include "data/parallel.hpp"
+#include "ingest/scene.hpp"
 #include "io/raster.hpp"
 
 namespace fs = std::filesystem;
@@ -30,9 +32,9 @@ std::string group_of_stem(const std::string& stem) {
   return stem.substr(0, stem.find('_'));
 }
 
-}  // namespace
-
-RawSample read_folder_item(const FolderItem& item, bool need_vh) {
+// read_folder_item; *bad_labels (when given) is set when it throws because the label breaks
+// the label convention: the folder's labels are wrong, not one item.
+RawSample read_item(const FolderItem& item, bool need_vh, bool* bad_labels) {
   io::Raster img = io::Raster::open(item.image_path);
   ingest::SourceBands sb = ingest::detect_source_bands(img.info(), need_vh);
   io::Raster lab = io::Raster::open(item.label_path);
@@ -46,6 +48,14 @@ RawSample read_folder_item(const FolderItem& item, bool need_vh) {
   if (sb.vh) bands.push_back(sb.vh);
   io::Block ib = img.read(w, bands);
   io::Block lb = lab.read(w, {1});
+  ingest::LabelValueCheck label_values(item.label_path, lab.info().nodata.empty() ? std::nullopt : lab.info().nodata[0]);
+  label_values.add(lb);
+  try {
+    label_values.check("data");
+  } catch (const Error&) {
+    if (bad_labels) *bad_labels = true;
+    throw;
+  }
   RawSample r;
   r.width = w.w;
   r.height = w.h;
@@ -60,7 +70,7 @@ RawSample read_folder_item(const FolderItem& item, bool need_vh) {
   r.valid.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const float v = lb.data[i];
-    const bool known = lb.valid[i] && (v == 0.0f || v == 1.0f);
+    const bool known = lb.valid[i] && (v == 0.0f || v == 1.0f);  // else -1 or nodata (nothing else: checked)
     r.label[i] = known && v == 1.0f ? 1 : 0;
     r.valid[i] = known && ib.valid[i] ? 1 : 0;
   }
@@ -81,6 +91,10 @@ RawSample read_folder_item(const FolderItem& item, bool need_vh) {
   r.normalize_validity();
   return r;
 }
+
+}  // namespace
+
+RawSample read_folder_item(const FolderItem& item, bool need_vh) { return read_item(item, need_vh, nullptr); }
 
 FolderDataset::FolderDataset(const FolderOptions& opt, const ingest::Preprocess& pp)
     : RawDataset(pp), opt_(opt) {
@@ -123,14 +137,16 @@ FolderDataset::FolderDataset(const FolderOptions& opt, const ingest::Preprocess&
   // Read every pair once: reject unusable ones now, keep pixels while the cache budget lasts.
   const bool need_vh = preprocess().needs_vh();
   std::vector<std::string> reason(found.size());
+  std::vector<std::exception_ptr> bad_labels(found.size());  // a label off the convention: fatal
   std::vector<std::shared_ptr<const RawSample>> kept(found.size());
   const size_t budget = opt.cache_mb << 20;
   size_t used = 0;
   std::mutex mu;
   core::Progress bar("folder: reading " + opt.split, int64_t(found.size()), opt.progress ? -1 : 0);
   parallel_for_each(found.size(), 0, [&](size_t i) {
+    bool bad = false;
     try {
-      RawSample r = read_folder_item(found[i], need_vh);
+      RawSample r = read_item(found[i], need_vh, &bad);
       if (r.valid_count() == 0) {
         reason[i] = "no valid pixel (image no data or label unknown everywhere)";
       } else {
@@ -142,11 +158,16 @@ FolderDataset::FolderDataset(const FolderOptions& opt, const ingest::Preprocess&
       }
     } catch (const Error& e) {
       reason[i] = e.what();
+      if (bad) bad_labels[i] = std::current_exception();
     }
     std::lock_guard<std::mutex> lock(mu);
     bar.advance();
   });
   bar.finish();
+  // Labels in another convention (e.g. 0/255) are refused, not skipped: their water would
+  // be read as unknown and every score would silently be wrong.
+  for (const auto& e : bad_labels)
+    if (e) std::rethrow_exception(e);
 
   std::vector<std::shared_ptr<const RawSample>> cached;
   for (size_t i = 0; i < found.size(); ++i) {

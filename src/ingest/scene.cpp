@@ -187,4 +187,49 @@ void require_same_grid(const io::Raster& scene, const io::Raster& label) {
   if (!b.crs_wkt.empty() && !io::same_crs(a.crs_wkt, b.crs_wkt)) mismatch("CRS differs");
 }
 
+void LabelValueCheck::add(const io::Block& label) {
+  const size_t n = size_t(label.window.w) * size_t(label.window.h);
+  for (size_t i = 0; i < n; ++i) {
+    if (!label.valid[i]) continue;  // nodata, NaN or outside the raster: unknown
+    const float v = label.data[i];
+    if (v == 0.0f || v == 1.0f || v == -1.0f) continue;
+    ++other_pixels_;
+    auto it = other_.find(v);
+    if (it != other_.end()) ++it->second;
+    else if (other_.size() < 64) other_.emplace(v, 1);
+  }
+}
+
+void LabelValueCheck::check(const char* stage) const {
+  if (other_pixels_ == 0) return;
+  // The most frequent values first.
+  std::vector<std::pair<float, int64_t>> vals(other_.begin(), other_.end());
+  std::stable_sort(vals.begin(), vals.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string list;
+  for (size_t i = 0; i < vals.size() && i < 5; ++i) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%g (%lld pixels)", i ? ", " : "", double(vals[i].first),
+                  (long long)vals[i].second);
+    list += buf;
+  }
+  if (vals.size() > 5) list += ", ...";
+  char nd[64];
+  if (nodata_) std::snprintf(nd, sizeof nd, "its nodata value %g", *nodata_);
+  else std::snprintf(nd, sizeof nd, "no nodata value");
+  throw Error(ErrorKind::InvalidInput, stage,
+              "label " + quoted(uri_) + " (" + nd + ") holds " + std::to_string(other_pixels_) +
+                  " pixel(s) with values other than 0, 1 and -1: " + list +
+                  "; labels must be 0 dry, 1 water, -1 or nodata unknown (a 0/255 water mask: divide it by 255)");
+}
+
+void require_label_values(const io::Raster& label, const char* stage) {
+  const auto& info = label.info();
+  LabelValueCheck c(info.uri, info.nodata.empty() ? std::nullopt : info.nodata[0]);
+  constexpr int kSide = 2048;  // memory stays bounded whatever the label's size
+  for (int y = 0; y < info.height; y += kSide)
+    for (int x = 0; x < info.width; x += kSide)
+      c.add(label.read(Window{x, y, std::min(kSide, info.width - x), std::min(kSide, info.height - y)}, {1}));
+  c.check(stage);
+}
+
 }  // namespace drshym::ingest

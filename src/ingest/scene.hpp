@@ -2,6 +2,9 @@
 // Opening a Sentinel-1 scene for processing, with every check that must fail loudly before
 // any output is written: readable raster, 1-2 bands (VV[, VH]), a CRS and a geotransform,
 // at least one valid pixel; and a label raster on exactly the same grid.
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,5 +64,25 @@ float scene_anchor_shift(const Scene& scene, const Anchor& anchor, float* vv_per
 // Throws InvalidInput naming both files unless the label has the scene's size, geotransform
 // (within 1e-6 of a pixel) and CRS (when the label has one).
 void require_same_grid(const io::Raster& scene, const io::Raster& label);
+
+// DrShym's water label convention (Sen1Floods11's): 0 dry, 1 water, -1 or the band's nodata
+// value unknown. Counts the pixels of a label block (band 1) that hold any other value;
+// check() throws InvalidInput (stage "data" or "ingest") naming the file, the other values
+// (up to 5, with their pixel counts) and the convention: e.g. a 0/255 ETCI-style mask, whose
+// 255s would otherwise be read as unknown and silently dropped.
+class LabelValueCheck {
+ public:
+  explicit LabelValueCheck(std::string uri, std::optional<double> nodata) : uri_(std::move(uri)), nodata_(nodata) {}
+  void add(const io::Block& label);
+  void check(const char* stage) const;
+
+ private:
+  std::string uri_;
+  std::optional<double> nodata_;
+  std::map<float, int64_t> other_;  // value -> pixels (at most 64 values kept)
+  int64_t other_pixels_ = 0;
+};
+// The whole (band 1 of a) label raster, read window by window.
+void require_label_values(const io::Raster& label, const char* stage);
 
 }  // namespace drshym::ingest

@@ -53,6 +53,7 @@ std::optional<io::Raster> open_label(const TileParams& p, const Scene& scene) {
                   "label " + quoted(p.label_uri) + " has " + std::to_string(label->info().bands) +
                       " bands; expected 1 (0 dry, 1 water, -1 or nodata = no data)");
     require_same_grid(scene.raster, *label);
+    require_label_values(*label, "ingest");  // e.g. a 0/255 mask: refused before any tile is written
   }
   return label;
 }

@@ -67,6 +67,25 @@ TEST(FolderDataset, PairsLabelsAndInvalidPixels) {
   EXPECT_NEAR(s.image[0][3][3].item<float>(), 23.0f / 30.0f, 1e-6);
 }
 
+TEST(FolderDataset, LabelsOffTheZeroOneConventionAreRefusedNamingFileAndValues) {
+  // A 0/255 mask (ETCI convention) beside a good pair: before, its 255s read as unknown, so eval
+  // scored almost nothing and reported "0 skipped". Now the dataset refuses it.
+  drshym::testing::TempDir tmp;
+  write_pair(tmp.path(), "test", "good", 2, label_rows(1, 0, -1, 255));
+  write_tif(tmp.path() + "/test/images/etci.tif", 4, 4, 2, std::vector<float>(32, -10.0f));
+  write_tif(tmp.path() + "/test/labels/etci.tif", 4, 4, 1, label_rows(255, 255, 0, 0), io::DataType::Byte);
+  drshym::testing::expect_error([&] { FolderDataset ds(opts(tmp.path(), "test"), ingest::Preprocess{}); },
+                                ErrorKind::InvalidInput,
+                                {"labels/etci.tif", "255 (8 pixels)", "no nodata value",
+                                 "labels must be 0 dry, 1 water, -1 or nodata unknown"});
+  // Other values, e.g. 2, are refused as well; 255 as the nodata value is fine.
+  write_tif(tmp.path() + "/test/labels/etci.tif", 4, 4, 1, label_rows(2, 255, 0, 1), io::DataType::Int16, 255.0);
+  drshym::testing::expect_error([&] { FolderDataset ds(opts(tmp.path(), "test"), ingest::Preprocess{}); },
+                                ErrorKind::InvalidInput, {"labels/etci.tif", "2 (4 pixels)", "nodata value 255"});
+  write_tif(tmp.path() + "/test/labels/etci.tif", 4, 4, 1, label_rows(1, 255, 0, -1), io::DataType::Int16, 255.0);
+  EXPECT_EQ(FolderDataset(opts(tmp.path(), "test"), ingest::Preprocess{}).size(), 2u);
+}
+
 TEST(FolderDataset, SingleBandImagesWithVvRecipe) {
   drshym::testing::TempDir tmp;
   write_pair(tmp.path(), "valid", "x_1", 1, label_rows(1, 1, 0, 0));

@@ -433,6 +433,40 @@ TEST(TileScene, SceneSmallerThanOneTileIsPadded) {
   EXPECT_EQ(blk.valid[63], 0);  // padding is nodata
 }
 
+TEST(TileScene, ALabelOffTheZeroOneConventionIsRefusedBeforeWriting) {
+  // An ETCI-style 0/255 water mask (no nodata value): its 255s are neither water nor unknown.
+  // Before, tile copied them into Int16 label tiles that the folder dataset read as unknown.
+  drshym::testing::TempDir tmp;
+  std::string label;
+  const std::string scene = write_scene(tmp, 64, 64, &label);
+  auto src = io::Raster::open(label);
+  io::Block b = src.read(Window{0, 0, 64, 64}, {1});
+  for (size_t i = 0; i < b.data.size(); ++i) b.data[i] = b.valid[i] && b.data[i] == 1.0f ? 255.0f : 0.0f;
+  b.data[0] = 255.0f;  // at least one
+  io::CreateOptions o;
+  o.width = o.height = 64;
+  o.type = io::DataType::Byte;
+  o.geotransform = src.info().geotransform;
+  o.crs_wkt = src.info().crs_wkt;
+  {
+    auto r = io::Raster::create_geotiff(tmp.file("mask255.tif"), o);
+    r.write_band(1, Window{0, 0, 64, 64}, b.data.data());
+    r.close();
+  }
+  drshym::testing::expect_error(
+      [&] { ingest::tile_scene({scene, tmp.file("mask255.tif"), tmp.file("out"), {32, 0}, false, false}); },
+      ErrorKind::InvalidInput, {"mask255.tif", "255 (", "0 dry, 1 water, -1 or nodata unknown"});
+  EXPECT_FALSE(fs::exists(tmp.file("out")));
+  // The same mask with 255 as its nodata value is a valid label (water then reads unknown).
+  o.nodata = 255.0;
+  {
+    auto r = io::Raster::create_geotiff(tmp.file("mask_nd.tif"), o);
+    r.write_band(1, Window{0, 0, 64, 64}, b.data.data());
+    r.close();
+  }
+  EXPECT_EQ(ingest::tile_scene({scene, tmp.file("mask_nd.tif"), tmp.file("out"), {32, 0}, false, false}).tiles_written, 4);
+}
+
 TEST(TileScene, BadInputsFailCleanlyLeavingNothing) {
   drshym::testing::TempDir tmp;
   std::string scene = write_scene(tmp, 100, 100);

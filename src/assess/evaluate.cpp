@@ -1,5 +1,7 @@
 #include "assess/evaluate.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <optional>
@@ -374,6 +376,17 @@ nlohmann::json calibrate_checkpoint(const CalibrateParams& p) {
   }
   if (sample.size() == 0)
     throw Error(ErrorKind::InvalidInput, "calibrate", ds->name() + " has no labelled valid pixel to calibrate on");
+  // Both classes are needed: on one class alone the temperature runs off to fit it and no
+  // threshold separates anything (score 0), a thresholds.json segment and predict would apply.
+  const int64_t water = std::count_if(sample.labels().begin(), sample.labels().end(), [](uint8_t l) { return l != 0; });
+  const int64_t dry = int64_t(sample.size()) - water;
+  if (water == 0 || dry == 0)
+    throw Error(ErrorKind::InvalidInput, "calibrate",
+                "no " + std::string(water == 0 ? "water" : "dry") + " pixel in the calibration data (" + ds->name() +
+                    ", " + std::to_string(sample.size()) + " labelled valid pixels, all " +
+                    (water == 0 ? "dry" : "water") +
+                    "): temperature and threshold cannot be fitted; calibrate on data holding both water and "
+                    "dry pixels (nothing written)");
   const eval::CalibrationResult cal = eval::calibrate(sample, cp);
   auto state = [](double t, const eval::Reliability& r, double brier, double nll) {
     return nlohmann::json{{"temperature", t}, {"ece", r.ece}, {"brier", brier}, {"nll", nll}};

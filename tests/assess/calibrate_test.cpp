@@ -7,6 +7,7 @@
 #include "infer/predictor.hpp"
 #include "ingest/synthetic_scene.hpp"
 #include "ingest/tile_scene.hpp"
+#include "io/raster.hpp"
 #include "support/test_support.hpp"
 #include "assess/evaluate.hpp"
 
@@ -93,4 +94,31 @@ TEST(Calibrate, BadObjectiveFailsBeforeAnyWork) {
     EXPECT_EQ(e.kind(), ErrorKind::Usage);
   }
   EXPECT_FALSE(fs::exists(fx.model + "/thresholds.json"));
+}
+
+TEST(Calibrate, DataWithoutWaterIsRefusedWritingNothing) {
+  // Only dry labels: before, calibrate wrote a thresholds.json (score 0, T fitted on one class)
+  // that segment and predict then applied.
+  Fixture fx;
+  auto truth = io::Raster::open(fx.tmp.file("truth.tif"));
+  io::CreateOptions o;
+  o.width = truth.width();
+  o.height = truth.height();
+  o.type = io::DataType::Byte;
+  o.geotransform = truth.info().geotransform;
+  o.crs_wkt = truth.info().crs_wkt;
+  o.nodata = 255.0;
+  {
+    std::vector<float> dry(size_t(o.width) * o.height, 0.0f);
+    auto r = io::Raster::create_geotiff(fx.tmp.file("dry.tif"), o);
+    r.write_band(1, Window{0, 0, o.width, o.height}, dry.data());
+    r.close();
+  }
+  ingest::tile_scene({fx.tmp.file("scene.tif"), fx.tmp.file("dry.tif"), fx.tmp.file("dry_data/valid"), {128, 0}, false, false});
+  auto p = fx.params("f1");
+  p.data["root"] = fx.tmp.file("dry_data");
+  drshym::testing::expect_error([&] { assess::calibrate_checkpoint(p); }, ErrorKind::InvalidInput,
+                                {"no water pixel in the calibration data", "cannot be fitted"});
+  EXPECT_FALSE(fs::exists(fx.model + "/thresholds.json"));
+  EXPECT_FALSE(fs::exists(fx.model + "/reliability.png"));
 }

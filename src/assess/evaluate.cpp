@@ -99,7 +99,7 @@ infer::PredictorParams predictor_params(const EvaluateParams& p) {
   pp.threads = p.threads;
   pp.tta = p.tta;
   pp.precision = infer::parse_precision(p.precision);
-  if (p.threshold >= 0) pp.threshold = p.threshold;
+  pp.threshold = p.threshold;
   return pp;
 }
 
@@ -327,6 +327,7 @@ void add_calibration_report(const EvalContext& ctx, const eval::PixelSample& sam
 }  // namespace
 
 nlohmann::json evaluate_checkpoint(const EvaluateParams& p) {
+  if (p.threshold) require_threshold(*p.threshold, "eval", "--threshold");  // before any work
   // Auxiliary rasters first: a wrong path or a raster without CRS fails before any model work.
   AuxRasters aux;
   Scores scores;

@@ -3,6 +3,7 @@
 // threshold, next to the classical baseline (per-chip Otsu threshold on VV dB) on exactly the
 // same valid pixels. Reports total (pooled) and mean per-chip IoU, F1, precision, recall.
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace drshym::assess {
@@ -11,7 +12,7 @@ struct EvaluateParams {
   std::string checkpoint;      // "" = embedded default model
   nlohmann::json data;         // a data section, e.g. {type: sen1floods11, root: ..., split: all}
   std::string split = "test";
-  double threshold = -1;       // < 0: the checkpoint's
+  std::optional<double> threshold;  // in (0, 1); unset: the checkpoint's
   int threads = 0;
   bool tta = false;            // flip test-time augmentation (infer::PredictorParams::tta)
   std::string precision = "fp32";  // fp32 | bf16 | auto (infer/precision.hpp)

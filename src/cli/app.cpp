@@ -35,6 +35,23 @@ CLI::Option* add_precision_option(CLI::App* sub, std::string& target) {
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
 }
 
+CLI::Option* add_threshold_option(CLI::App* sub, std::optional<double>& target, const std::string& help) {
+  return sub->add_option_function<double>("--threshold", [&target](const double& v) { target = v; }, help)
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            double x = 0;
+            try {
+              size_t used = 0;
+              x = std::stod(s, &used);
+              if (used != s.size()) return "must be a number, got " + s;
+            } catch (const std::exception&) {
+              return "must be a number, got " + s;
+            }
+            return x > 0.0 && x < 1.0 ? "" : "must be in (0, 1), got " + s;
+          },
+          "in (0, 1)"));
+}
+
 std::vector<std::unique_ptr<Command>> all_commands() {
   std::vector<std::unique_ptr<Command>> cmds;
   cmds.push_back(make_segment_command());

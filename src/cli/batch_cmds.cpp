@@ -80,7 +80,7 @@ class StitchCommand : public Command {
     sub->add_option("--proba-dir", p_.proba_dir, "Folder with <tile>_proba.tif files")->required();
     sub->add_option("--scene-meta", p_.scene_meta, "scene_meta.json written by `drshym tile`")->required()->check(CLI::ExistingFile);
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
-    sub->add_option("--threshold", p_.threshold, "Threshold (default: from the tiles' records, else 0.5)");
+    add_threshold_option(sub, p_.threshold, "Threshold (default: from the tiles' records, else 0.5)");
     sub->add_flag("--allow-missing", p_.allow_missing,
                   "Stitch even when tiles with valid pixels have no prediction (their pixels become nodata;\n"
                   "a warning says how many). Without it that is an error (exit 1) and nothing is written.\n"
@@ -106,7 +106,7 @@ class EvalCommand : public Command {
                     "Checkpoint (.pt or folder); default: the embedded model (models/change for ombria: flood\n"
                     "from before/after pairs, scored beside Otsu on after, on after-before, and both)");
     data_.declare(sub, p_.split);
-    sub->add_option("--threshold", p_.threshold, "Override the checkpoint's threshold");
+    add_threshold_option(sub, p_.threshold, "Override the checkpoint's threshold");
     sub->add_option("--report", report_,
                     "Write the full JSON report here (per chip, and error slices: VV dB quintiles, regions,\n"
                     "water type; slope and land cover with --dem / --landcover)");

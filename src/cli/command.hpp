@@ -3,6 +3,7 @@
 // a command only parses, calls, and reports. Exit codes: 0 ok, 1 runtime error, 2 usage error.
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ class Command {
 // The --precision option (auto|fp32|bf16) of the commands that run the network, one text for
 // all of them; `target` holds the choice for infer::parse_precision (defined in app.cpp).
 CLI::Option* add_precision_option(CLI::App* sub, std::string& target);
+
+// A --threshold option (a decision threshold on the calibrated probability): target stays unset
+// unless given; a value outside (0, 1) is a usage error with segment's message (defined in app.cpp).
+CLI::Option* add_threshold_option(CLI::App* sub, std::optional<double>& target, const std::string& help);
 
 // The scene-job flags front f offers (pipeline/options.hpp's table: flag, help, default, bounds),
 // writing into job. After parsing, check_job_options refuses a given flag whose companion is

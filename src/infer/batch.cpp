@@ -100,6 +100,7 @@ PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor
 }
 
 StitchResult stitch_tiles(const StitchParams& p) {
+  if (p.threshold) require_threshold(*p.threshold, "stitch", "--threshold");
   auto meta = core::read_json_file(p.scene_meta);
   for (const char* k : {"scene_id", "width", "height", "geotransform", "crs_wkt", "tile", "overlap", "tiles"})
     if (!meta.contains(k))
@@ -154,8 +155,9 @@ StitchResult stitch_tiles(const StitchParams& p) {
                          "stitch with these gaps");
     core::log().warn("stitch: {}: their pixels are nodata in the outputs (--allow-missing)", what);
   }
-  res.threshold = p.threshold;
-  if (res.threshold < 0) {
+  if (p.threshold) {
+    res.threshold = *p.threshold;
+  } else {
     res.threshold = 0.5;
     for (const auto& [idx, f] : files) {
       std::string rec = f.substr(0, f.size() - std::string("_proba.tif").size()) + "_record.json";

@@ -2,6 +2,7 @@
 // Batch work over tiles: `predict` runs the model over every GeoTIFF in a folder (proba + mask
 // per tile, same grid), `stitch` blends such tile predictions back into scene-level COGs using
 // the scene_meta.json written by `drshym tile` and the same weights as `segment`.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,7 @@ struct StitchParams {
   std::string proba_dir;   // holds <tile>_proba.tif files (from `predict`)
   std::string scene_meta;  // scene_meta.json from `drshym tile`
   std::string out_dir;
-  double threshold = -1;   // < 0: from the tiles' records (provenance.threshold), else 0.5
+  std::optional<double> threshold;  // in (0, 1); unset: from the tiles' records (provenance.threshold), else 0.5
   bool cog = true;
   // Stitch even when tiles that hold valid pixels have no prediction (their pixels become
   // nodata; a warning names how many). Otherwise that is a NotFound error, before any output.

@@ -131,6 +131,29 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_FALSE(fs::exists(tmp.file("o")));
 }
 
+TEST(Cli, EveryThresholdOptionRefusesValuesOutsideZeroOneAlike) {
+  // Before: stitch ignored --threshold -1 (its internal 'use the default') and applied 1.5, eval
+  // ignored -0.2; only segment and eval's 1.5 were refused. Now every --threshold is checked at
+  // parse time with one message, before any work.
+  drshym::testing::TempDir tmp;
+  { std::ofstream(tmp.file("meta.json")) << "{}"; }
+  const std::vector<std::vector<std::string>> commands = {
+      {"segment", tmp.file("s.tif"), "--out", tmp.file("o")},
+      {"batch", tmp.file("m.txt"), "--out", tmp.file("o")},
+      {"stitch", "--proba-dir", tmp.path(), "--scene-meta", tmp.file("meta.json"), "--out", tmp.file("o")},
+      {"eval", "--dataset", "folder", "--root", tmp.path()}};
+  for (const auto& cmd : commands)
+    for (const char* t : {"-1", "-0.2", "0", "1", "1.5"}) {
+      auto args = cmd;
+      args.insert(args.end(), {"--threshold", t});
+      const auto r = run(tmp, args);
+      EXPECT_EQ(r.code, 2) << cmd[0] << " --threshold " << t << ": " << r.output;
+      EXPECT_TRUE(contains(r.output, std::string("--threshold: must be in (0, 1), got ") + t))
+          << cmd[0] << " --threshold " << t << ": " << r.output;
+    }
+  EXPECT_FALSE(fs::exists(tmp.file("o")));
+}
+
 TEST(Cli, SegmentRuntimeErrorsNameTheFileAndWriteNothing) {
   drshym::testing::TempDir tmp;
   auto missing = run(tmp, {"segment", tmp.file("nowhere.tif"), "--out", tmp.file("out")});

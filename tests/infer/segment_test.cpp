@@ -111,7 +111,7 @@ TEST(Segment, DemoSceneOutputsKeepGridNodataAndMatchStitch) {
   infer::PredictFolderParams pf{tmp.file("tiles/images"), tmp.file("pred"), 4, false};
   auto pr = infer::predict_folder(pf, predictor());
   EXPECT_TRUE(pr.failed.empty());
-  auto st = infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("stitched"), -1, true});
+  auto st = infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("stitched"), std::nullopt, true});
   auto a = io::Raster::open(r.outputs["proba"].get<std::string>()).read(Window{0, 0, 300, 260}, {1});
   auto b = io::Raster::open(st.proba_path).read(Window{0, 0, 300, 260}, {1});
   EXPECT_EQ(a.valid, b.valid);
@@ -707,7 +707,7 @@ TEST(Batch, TilePredictAndStitchStopOnInterruptLeavingNothing) {
                      "predict");
   EXPECT_TRUE(files_in(tmp.file("pred2")).empty());
   expect_interrupted(
-      [&] { infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st"), -1, true}); },
+      [&] { infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st"), std::nullopt, true}); },
       "stitch");
   EXPECT_TRUE(files_in(tmp.file("st")).empty());
 }
@@ -767,22 +767,33 @@ TEST(Batch, StitchRefusesMissingTilesWithValidPixelsUnlessAllowed) {
     ingest::tile_scene({scene, "", tiles, {64, 0}, skip_empty, false});
     const std::string pred = tmp.file(skip_empty ? "pred_skip" : "pred");
     infer::predict_folder({tiles + "/images", pred, 4, false}, predictor());
-    const auto st = infer::stitch_tiles({pred, tiles + "/scene_meta.json", tmp.file("st"), -1, true});
+    const auto st = infer::stitch_tiles({pred, tiles + "/scene_meta.json", tmp.file("st"), std::nullopt, true});
     EXPECT_EQ(st.tiles_used, 2);
     EXPECT_EQ(st.tiles_empty, 2);
     EXPECT_EQ(st.tiles_missing, 0);
   }
   fs::remove(tmp.file("pred/edge_tile_00002_proba.tif"));
   drshym::testing::expect_error(
-      [&] { infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st2"), -1, true}); },
+      [&] { infer::stitch_tiles({tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st2"), std::nullopt, true}); },
       ErrorKind::NotFound, {"1 of 2 tiles with valid pixels", "edge_tile_00002_proba.tif", "--allow-missing"});
   EXPECT_TRUE(files_in(tmp.file("st2")).empty());
-  infer::StitchParams sp{tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st3"), -1, true};
+  infer::StitchParams sp{tmp.file("pred"), tmp.file("tiles/scene_meta.json"), tmp.file("st3"), std::nullopt, true};
   sp.allow_missing = true;
   const auto st = infer::stitch_tiles(sp);
   EXPECT_EQ(st.tiles_used, 1);
   EXPECT_EQ(st.tiles_missing, 1);
   EXPECT_TRUE(fs::exists(st.proba_path));
+}
+
+TEST(Batch, StitchRefusesAThresholdOutsideZeroOne) {
+  // Unset (std::nullopt) means the tiles' threshold; any given value must lie in (0, 1): before,
+  // -1 meant 'unset' and 1.5 mapped everything dry.
+  drshym::testing::TempDir tmp;
+  for (double t : {-1.0, 0.0, 1.0, 1.5})
+    drshym::testing::expect_error(
+        [&] { infer::stitch_tiles({tmp.path(), tmp.file("none.json"), tmp.file("st"), t, true}); }, ErrorKind::Usage,
+        {"--threshold must be in (0, 1)"});
+  EXPECT_FALSE(fs::exists(tmp.file("st")));
 }
 
 TEST(Batch, StitchRefusesCraftedSceneIdsAndFoldersWithoutPredictions) {
@@ -796,7 +807,7 @@ TEST(Batch, StitchRefusesCraftedSceneIdsAndFoldersWithoutPredictions) {
     meta["scene_id"] = crafted;
     core::write_json_file(tmp.file("crafted.json"), meta);
     try {
-      infer::stitch_tiles({tmp.file("pred"), tmp.file("crafted.json"), tmp.file("out"), -1, true});
+      infer::stitch_tiles({tmp.file("pred"), tmp.file("crafted.json"), tmp.file("out"), std::nullopt, true});
       ADD_FAILURE() << "scene_id " << crafted << " accepted";
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
@@ -808,7 +819,7 @@ TEST(Batch, StitchRefusesCraftedSceneIdsAndFoldersWithoutPredictions) {
   // A folder holding no prediction of this scene's tiles: an error, not an all-nodata scene.
   fs::create_directories(tmp.file("empty_pred"));
   try {
-    infer::stitch_tiles({tmp.file("empty_pred"), tmp.file("tiles/scene_meta.json"), tmp.file("out"), -1, true});
+    infer::stitch_tiles({tmp.file("empty_pred"), tmp.file("tiles/scene_meta.json"), tmp.file("out"), std::nullopt, true});
     ADD_FAILURE() << "stitched nothing";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("empty_pred"), std::string::npos) << e.what();

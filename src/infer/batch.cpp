@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "core/config.hpp"
@@ -46,9 +47,19 @@ std::string default_model_for_folder(const std::string& dir) {
 PredictFolderResult predict_folder(const PredictFolderParams& p, const Predictor& predictor) {
   if (!fs::is_directory(p.in_dir))
     throw Error(ErrorKind::NotFound, "predict", "input folder " + quoted(p.in_dir) + " does not exist");
-  core::ensure_writable_dir(p.out_dir);
   const std::vector<std::string> files = geotiffs_in(p.in_dir);
   if (files.empty()) throw Error(ErrorKind::InvalidInput, "predict", "no GeoTIFF (*.tif) in " + quoted(p.in_dir));
+  // Outputs are named by the stem: a.tif and a.tiff would overwrite each other's.
+  std::map<std::string, std::string> by_stem;
+  for (const auto& f : files) {
+    auto [it, fresh] = by_stem.emplace(fs::path(f).stem().string(), f);
+    if (!fresh)
+      throw Error(ErrorKind::InvalidInput, "predict",
+                  quoted(it->second) + " and " + quoted(f) + " share the name " + quoted(it->first) +
+                      ": their outputs (" + it->first + "_proba.tif, ...) would overwrite each other; rename or "
+                      "move one of them");
+  }
+  core::ensure_writable_dir(p.out_dir);
   PredictFolderResult res;
   // Outputs of this run: all removed if it is interrupted (a run stops whole, never half).
   core::OutputSet run_outputs;

@@ -796,6 +796,19 @@ TEST(Batch, StitchRefusesAThresholdOutsideZeroOne) {
   EXPECT_FALSE(fs::exists(tmp.file("st")));
 }
 
+TEST(Batch, PredictRefusesTwoInputsSharingAStemBeforeAnyWork) {
+  // a.tif and a.tiff both write a_proba.tif: before, "2 of 2 predicted" and one set of outputs.
+  drshym::testing::TempDir tmp;
+  const std::string scene = synthetic_scene(tmp, 64, 64);
+  fs::create_directories(tmp.file("in"));
+  fs::copy_file(scene, tmp.file("in/a.tif"));
+  fs::copy_file(scene, tmp.file("in/a.tiff"));
+  drshym::testing::expect_error(
+      [&] { infer::predict_folder({tmp.file("in"), tmp.file("pred"), 4, false}, predictor()); },
+      ErrorKind::InvalidInput, {"in/a.tif'", "in/a.tiff'", "share the name 'a'"});
+  EXPECT_FALSE(fs::exists(tmp.file("pred")));
+}
+
 TEST(Batch, StitchRefusesCraftedSceneIdsAndFoldersWithoutPredictions) {
   drshym::testing::TempDir tmp;
   std::string scene = synthetic_scene(tmp, 128, 128);

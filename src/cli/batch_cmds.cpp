@@ -39,6 +39,19 @@ struct DatasetOptions {
   }
 };
 
+// The folder of an output file given by flag: created and checked writable before the work,
+// so a bad path fails in a second, not after a whole evaluation.
+void ensure_output_file_dir(const std::string& path, const char* stage, const char* flag) {
+  if (std::filesystem::is_directory(path))
+    throw Error(ErrorKind::Usage, stage, std::string(flag) + " " + quoted(path) + " is a folder; give a file name");
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  try {
+    core::ensure_writable_dir(dir.empty() ? "." : dir);
+  } catch (const Error& e) {
+    throw Error(e.kind(), stage, std::string(flag) + " " + quoted(path) + ": " + e.what());
+  }
+}
+
 class PredictCommand : public Command {
  public:
   CLI::App* declare(CLI::App& app) override {
@@ -142,6 +155,8 @@ class EvalCommand : public Command {
     p_.data = data_.spec(p_.split);
     // OMBRIA holds VV only: its default is the VV-only model.
     if (p_.checkpoint.empty() && data_.type == "ombria") p_.checkpoint = infer::default_model_path("change");
+    if (!report_.empty()) ensure_output_file_dir(report_, "eval", "--report");
+    if (!p_.reliability_png.empty()) ensure_output_file_dir(p_.reliability_png, "eval", "--reliability-png");
     if (!report_dir_.empty()) {
       core::ensure_writable_dir(report_dir_);
       if (p_.reliability_png.empty()) p_.reliability_png = report_dir_ + "/reliability.png";

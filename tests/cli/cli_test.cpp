@@ -154,6 +154,27 @@ TEST(Cli, EveryThresholdOptionRefusesValuesOutsideZeroOneAlike) {
   EXPECT_FALSE(fs::exists(tmp.file("o")));
 }
 
+TEST(Cli, EvalChecksItsReportPathsBeforeEvaluating) {
+  // Before: a --report in a folder that cannot be created failed only after the whole evaluation.
+  // The dataset root here does not exist either: the report's folder must be the first error.
+  drshym::testing::TempDir tmp;
+  { std::ofstream(tmp.file("file")) << "x"; }
+  const std::vector<std::string> eval{"eval", "--dataset", "folder", "--root", tmp.file("no_data")};
+  for (const char* flag : {"--report", "--reliability-png"}) {
+    auto args = eval;
+    args.insert(args.end(), {flag, tmp.file("file/sub/r.json")});
+    const auto r = run(tmp, args);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, std::string("eval: ") + flag + " '" + tmp.file("file/sub/r.json") + "'")) << r.output;
+    EXPECT_FALSE(contains(r.output, "no_data")) << r.output;
+  }
+  auto args = eval;
+  args.insert(args.end(), {"--report", tmp.path()});
+  const auto dir = run(tmp, args);
+  EXPECT_EQ(dir.code, 2) << dir.output;
+  EXPECT_TRUE(contains(dir.output, "is a folder")) << dir.output;
+}
+
 TEST(Cli, SegmentRuntimeErrorsNameTheFileAndWriteNothing) {
   drshym::testing::TempDir tmp;
   auto missing = run(tmp, {"segment", tmp.file("nowhere.tif"), "--out", tmp.file("out")});

@@ -129,7 +129,7 @@ namespace {
 struct Wording {
   double unit;              // m² → km², or pixels as they are
   std::string area_unit;    // " km²" or " pixels"
-  std::string nodata_note;  // "" unless at least 1% of the scene had no valid data
+  std::string nodata_note;  // "" unless at least 1% of the scene (or the AOI polygon) had no valid data
 };
 
 // The figures that come straight from the tally: areas in km² (pixels without a CRS) and shares.
@@ -142,7 +142,9 @@ FloodSummary tally_figures(const infer::FloodTally& t, double unit) {
   s.expected_km2 = t.expected_m2 / unit;
   s.valid_km2 = t.valid_m2 / unit;
   s.flood_share_of_valid = t.valid_m2 > 0 ? t.flood_m2 / t.valid_m2 : 0.0;
-  s.nodata_share = t.pixels > 0 ? double(t.pixels - t.valid_pixels) / double(t.pixels) : 1.0;
+  // Of the pixels asked about: those outside an AOI polygon are not missing data.
+  const int64_t judged = t.pixels - t.outside_aoi_pixels;
+  s.nodata_share = judged > 0 ? double(judged - t.valid_pixels) / double(judged) : 1.0;
   s.mean_flood_probability = t.flood_pixels > 0 ? t.flood_p_sum / double(t.flood_pixels) : 0.0;
   return s;
 }
@@ -329,12 +331,16 @@ FloodSummary summarize_flood(const CaptionInput& in) {
   const auto& t = in.tally;
   const double unit = t.has_area ? 1e6 : 1.0;  // m² → km², or pixels as they are
   FloodSummary s = tally_figures(t, unit);
+  const std::string region = t.outside_aoi_pixels > 0 ? "the area of interest" : "the scene";
   const Wording wd{unit, t.has_area ? " km²" : " pixels",
-                   s.nodata_share >= 0.01 ? " " + percent(s.nodata_share) + " of the scene had no valid data." : ""};
+                   s.nodata_share >= 0.01 ? " " + percent(s.nodata_share) + " of " + region + " had no valid data." : ""};
 
-  if (t.valid_pixels < 100 || double(t.valid_pixels) < 0.01 * double(t.pixels)) {
+  const int64_t judged = t.pixels - t.outside_aoi_pixels;
+  if (t.valid_pixels < 100 || double(t.valid_pixels) < 0.01 * double(judged)) {
     s.verdict = "too_little_data";
-    s.text = "Too little valid data to judge: " + percent(s.nodata_share) + " of the scene had no valid data.";
+    s.text = fmt::format("Too few valid pixels to judge: {} valid of {} pixel{} in {} (at least 100, and 1% of them, "
+                         "are needed).",
+                         t.valid_pixels, judged, judged == 1 ? "" : "s", region);
     return s;
   }
   if (t.flood_pixels == 0) {

@@ -21,8 +21,9 @@
 // - confidence: "high" when the flooded pixels' mean calibrated probability is >= 0.85 and the
 //   ambiguous ground (0.2 <= p < 0.8) is at most half the flooded area; "moderate" at >= 0.7 and
 //   at most equal to it; otherwise "low".
-// - "No flooding detected" when the mask is empty; "Too little valid data to judge" when fewer
-//   than 1% of the pixels (or fewer than 100) are valid.
+// - "No flooding detected" when the mask is empty; "Too few valid pixels to judge" (with the
+//   count) when fewer than 1% of the pixels (or fewer than 100) are valid. With an AOI polygon,
+//   the pixels outside it are neither counted nor called "no valid data".
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -59,7 +60,7 @@ struct FloodSummary {
   double flood_km2 = 0, likely_km2 = 0, possible_km2 = 0, expected_km2 = 0;
   double valid_km2 = 0;
   double flood_share_of_valid = 0;   // 0..1
-  double nodata_share = 0;           // of the output pixels, 0..1
+  double nodata_share = 0;           // of the output pixels (inside the AOI polygon when there is one), 0..1
   double mean_flood_probability = 0;
   std::string confidence;            // "high", "moderate", "low" ("" without flooding)
   int patches = 0;                   // flood bodies on the shape grid

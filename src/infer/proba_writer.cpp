@@ -102,7 +102,10 @@ void BlendedBand::flush_block(int up_to) {
   if (crop_.inside) {
     const auto inside = crop_.inside(part);
     for (size_t i = 0; i < rows_.size(); ++i)
-      if (!inside[i]) rows_[i] = std::numeric_limits<float>::quiet_NaN();
+      if (!inside[i]) {
+        rows_[i] = std::numeric_limits<float>::quiet_NaN();
+        ++outside_;
+      }
   }
   if (on_rows_) on_rows_(out, rows_);
   raster_.write_band(1, out, rows_.data());
@@ -156,6 +159,7 @@ void ProbaWriter::on_rows(const Window& out, std::vector<float>& proba) {
   }
   tally_.has_area = area_.has_value();
   tally_.pixels += int64_t(out.w) * out.h;
+  tally_.outside_aoi_pixels = proba_.outside_pixels();  // counted by proba_ before it calls this
   // Where every pixel of a row has the same area, a row's sums are taken in pixels and scaled
   // once by that area (the hot path then never looks an area up); otherwise in m² pixel by pixel.
   const bool per_row = !area_ || area_->same_along_rows();

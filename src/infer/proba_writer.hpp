@@ -30,6 +30,7 @@ struct OutputCrop {
 struct FloodTally {
   bool has_area = false;
   int64_t pixels = 0;        // output pixels, valid or not
+  int64_t outside_aoi_pixels = 0;  // of those, outside the AOI polygon: nodata by choice, not missing data
   int64_t valid_pixels = 0;
   int64_t flood_pixels = 0;
   double valid_m2 = 0;
@@ -66,6 +67,8 @@ class BlendedBand {
   // Flush the remaining rows and close the staged raster: from then on stage() is complete.
   void close_staging();
   const std::string& stage() const { return stage_; }
+  // Output pixels written so far that crop.inside put outside the output (the AOI polygon).
+  int64_t outside_pixels() const { return outside_; }
   // Close the staging if open, then write the final raster (COG or tiled GeoTIFF) to
   // outs.temp(final path); the caller commits it.
   void write_output(core::OutputSet& outs, bool cog);
@@ -81,6 +84,7 @@ class BlendedBand {
   OutputCrop crop_;
   RowsHook on_rows_;
   std::vector<float> rows_;
+  int64_t outside_ = 0;
   bool closed_ = false;
 };
 

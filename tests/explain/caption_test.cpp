@@ -191,7 +191,45 @@ TEST(Caption, NoFloodingAndTooLittleData) {
       [](int c, int r) { return !(c < 8 && r < 8); });
   f = summarize_flood(empty.in);
   EXPECT_EQ(f.verdict, "too_little_data");
-  EXPECT_EQ(f.text, "Too little valid data to judge: 99% of the scene had no valid data.");
+  EXPECT_EQ(f.text, "Too few valid pixels to judge: 64 valid of 10000 pixels in the scene (at least 100, and 1% of "
+                    "them, are needed).");
+  // A 1 x 1 scene: before, "Too little valid data to judge: 0% of the scene had no valid data".
+  TempDir tmp3;
+  auto one = make_mask(tmp3, "EPSG:32644", kUtm10, 1, 1, [](int, int) { return false; });
+  f = summarize_flood(one.in);
+  EXPECT_EQ(f.verdict, "too_little_data");
+  EXPECT_EQ(f.text, "Too few valid pixels to judge: 1 valid of 1 pixel in the scene (at least 100, and 1% of them, "
+                    "are needed).");
+}
+
+TEST(Caption, PixelsOutsideTheAoiPolygonAreNotNoData) {
+  // An AOI polygon covering the left half of its 100 x 100 bounding box: the right half is nodata
+  // in the outputs, but it was not asked about. Before, the caption said "50% of the scene had
+  // no valid data".
+  TempDir tmp;
+  auto s = make_mask(tmp, "EPSG:32644", kUtm10, 100, 100, [](int c, int r) { return c < 10 && r < 10; }, 0.9f, 0.02f,
+                     [](int c, int) { return c >= 50; });
+  s.in.tally.outside_aoi_pixels = 5000;
+  FloodSummary f = summarize_flood(s.in);
+  EXPECT_EQ(f.verdict, "flooding");
+  EXPECT_EQ(f.nodata_share, 0.0);
+  EXPECT_FALSE(has(f.text, "no valid data")) << f.text;
+  // Nodata inside the polygon is reported, as a share of the polygon.
+  TempDir tmp2;
+  auto gaps = make_mask(tmp2, "EPSG:32644", kUtm10, 100, 100, [](int c, int r) { return c < 10 && r < 10; }, 0.9f,
+                        0.02f, [](int c, int r) { return c >= 50 || r >= 75; });
+  gaps.in.tally.outside_aoi_pixels = 5000;
+  f = summarize_flood(gaps.in);
+  EXPECT_NEAR(f.nodata_share, 0.25, 1e-12);
+  EXPECT_TRUE(has(f.text, " 25% of the area of interest had no valid data.")) << f.text;
+  // Too few valid pixels inside the polygon: counted against the polygon, not its bounding box.
+  TempDir tmp3;
+  auto few = make_mask(tmp3, "EPSG:32644", kUtm10, 100, 100, [](int, int) { return false; }, 0.9f, 0.02f,
+                       [](int c, int r) { return !(c < 5 && r < 5); });
+  few.in.tally.outside_aoi_pixels = 9000;
+  f = summarize_flood(few.in);
+  EXPECT_EQ(f.text, "Too few valid pixels to judge: 25 valid of 1000 pixels in the area of interest (at least 100, "
+                    "and 1% of them, are needed).");
 }
 
 TEST(Caption, Words) {

@@ -59,5 +59,31 @@ TEST(BlendedBand, WritesWholeStagedBlocksAtAnyStrideAndCrop) {
       EXPECT_NEAR(got[size_t(y) * geo.width + x], float(y + 37) + 0.001f * float(x + 11), 1e-3) << x << "," << y;
 }
 
+TEST(ProbaWriter, TallyCountsPixelsOutsideTheAoiPolygonApartFromNoData) {
+  // The caption must not call the pixels outside an AOI polygon "no valid data": the tally says
+  // how many there are. A 64 x 64 output whose polygon covers its left 40 columns.
+  tiling::WindowGrid grid(64, 64, tiling::GridParams{64, 0});
+  OutputCrop crop{Window{0, 0, 64, 64}, [](const Window& w) {
+                    std::vector<uint8_t> in(size_t(w.w) * w.h);
+                    for (int y = 0; y < w.h; ++y)
+                      for (int x = 0; x < w.w; ++x) in[size_t(y) * w.w + x] = w.x + x < 40;
+                    return in;
+                  }};
+  io::CreateOptions geo;
+  geo.width = geo.height = 64;
+  geo.has_geotransform = false;
+  const std::string dir = ::testing::TempDir();
+  ProbaWriter writer(geo, grid, 0.5f, dir + "/aoi_tally_proba.tif", dir + "/aoi_tally_mask.tif", crop);
+  std::vector<float> p(64 * 64, 0.1f);
+  std::vector<uint8_t> ok(p.size(), 1);
+  for (int i = 0; i < 64 * 10; ++i) ok[size_t(i)] = 0;  // the top 10 rows: no data
+  writer.add(grid.tiles().at(0), p.data(), ok.data());
+  writer.close_staging();
+  const FloodTally& t = writer.tally();
+  EXPECT_EQ(t.pixels, 64 * 64);
+  EXPECT_EQ(t.outside_aoi_pixels, 24 * 64);
+  EXPECT_EQ(t.valid_pixels, 40 * 54);
+}
+
 }  // namespace
 }  // namespace drshym::infer

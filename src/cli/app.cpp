@@ -1,6 +1,9 @@
 #include "cli/app.hpp"
 
+#include <cmath>
 #include <iostream>
+
+#include <fmt/format.h>
 
 #include "cli/command.hpp"
 #include "core/blas.hpp"
@@ -33,6 +36,26 @@ CLI::Option* add_precision_option(CLI::App* sub, std::string& target) {
                    "record says what ran and why)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+}
+
+CLI::Validator number_in(double lo, double hi, bool open_lo) {
+  const bool bounded = std::isfinite(hi);
+  const std::string rule = bounded ? fmt::format("in {}{:g}, {:g}]", open_lo ? "(" : "[", lo, hi)
+                                   : fmt::format("{} {:g}", open_lo ? ">" : ">=", lo);
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        double x = 0;
+        try {
+          size_t used = 0;
+          x = std::stod(s, &used);
+          if (used != s.size()) return "must be a number, got " + s;
+        } catch (const std::exception&) {
+          return "must be a number, got " + s;
+        }
+        const bool ok = (open_lo ? x > lo : x >= lo) && x <= hi;
+        return ok ? "" : "must be " + rule + ", got " + s;
+      },
+      rule);
 }
 
 CLI::Option* add_threshold_option(CLI::App* sub, std::optional<double>& target, const std::string& help) {
@@ -86,6 +109,14 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // `drshym bogus`: CLI11 only says "A subcommand is required"; name the word it did not know.
+    if (app.get_subcommands().empty() && !app.remaining().empty()) {
+      std::string names;
+      for (const auto& [sub, cmd] : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+      std::cerr << "unknown subcommand '" << app.remaining().front() << "' (one of: " << names << ")\n"
+                << "Run with --help for more information.\n";
+      return 2;
+    }
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {

@@ -2,6 +2,7 @@
 // A CLI subcommand: declares its options on a CLI11 App, then runs. Library code does the work;
 // a command only parses, calls, and reports. Exit codes: 0 ok, 1 runtime error, 2 usage error.
 #include <CLI/CLI.hpp>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,13 @@ class Command {
 // The --precision option (auto|fp32|bf16) of the commands that run the network, one text for
 // all of them; `target` holds the choice for infer::parse_precision (defined in app.cpp).
 CLI::Option* add_precision_option(CLI::App* sub, std::string& target);
+
+// Numeric validators worded as the job options' ("--tile: must be in [1, 16384], got 0"):
+// CLI11's own PositiveNumber / NonNegativeNumber print the double's maximum as the range.
+// lo <= x <= hi; hi = infinity: x >= lo. open_lo: x > lo.
+CLI::Validator number_in(double lo, double hi = std::numeric_limits<double>::infinity(), bool open_lo = false);
+inline CLI::Validator non_negative() { return number_in(0); }
+inline CLI::Validator positive() { return number_in(0, std::numeric_limits<double>::infinity(), true); }
 
 // A --threshold option (a decision threshold on the calibrated probability): target stays unset
 // unless given; a value outside (0, 1) is a usage error with segment's message (defined in app.cpp).

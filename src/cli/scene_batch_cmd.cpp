@@ -36,12 +36,12 @@ class BatchCommand : public Command {
                     "CPU threads per rank (0 = the cores a launcher pinned the rank to, else this node's usable\n"
                     "cores shared among the ranks on it)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
     sub->add_option("--device", opt_.device, "cpu or cuda[:N] (needs a CUDA build of LibTorch)")->capture_default_str();
     sub->add_option("--scene-timeout", opt_.scene_timeout_s,
                     "Seconds one scene may take before it is stopped and recorded as failed (0 = no limit)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
     // Every job option the scenes share (tiling, threshold, outputs, explain, classes, terrain):
     // pipeline/options.hpp. A manifest's aoi, before and dem columns set those per scene.
     add_job_options(sub, opt_.job, pipeline::kBatch);

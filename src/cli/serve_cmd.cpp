@@ -42,10 +42,10 @@ class ServeCommand : public Command {
         ->check(CLI::Range(1, 1000));
     sub->add_option("--threads", svc_.threads, "CPU threads shared by the workers (0 = available cores)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
     sub->add_option("--timeout", svc_.timeout_s, "Seconds a request may take, queue wait included (then 504)")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     sub->add_option("--max-body", max_body_kib_, "Largest request body in KiB (then 413)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 20));

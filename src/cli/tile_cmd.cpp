@@ -16,10 +16,12 @@ class TileCommand : public Command {
         ->required();
     sub->add_option("--label", p_.label_uri, "Label raster on the same grid (0 dry, 1 water, -1/nodata unknown)");
     sub->add_option("--out", p_.out_dir, "Output folder")->required();
-    sub->add_option("--tile", p_.grid.tile, "Tile size in pixels")->capture_default_str()->check(CLI::PositiveNumber);
-    sub->add_option("--overlap", p_.grid.overlap, "Overlap between neighbouring tiles in pixels")
+    sub->add_option("--tile", p_.grid.tile, "Tile size in pixels")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_in(1, tiling::kMaxTile));
+    sub->add_option("--overlap", p_.grid.overlap, "Overlap between neighbouring tiles in pixels (less than tile/2)")
+        ->capture_default_str()
+        ->check(number_in(0, tiling::kMaxTile));
     sub->add_flag("--skip-empty", p_.skip_empty, "Do not write tiles that hold no valid pixel");
     return sub;
   }

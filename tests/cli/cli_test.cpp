@@ -110,7 +110,16 @@ TEST(Cli, HelpAndUsageErrors) {
   };
   usage({"segment"}, "scene is required");
   usage({"segment", "x.tif", "--out", tmp.path(), "--tile", "7"}, "--tile: must be in [32, 4096], got 7");
-  usage({"no-such-command"}, "subcommand");
+  // The unknown word is named (before: "A subcommand is required"), and ranges are the real ones
+  // (before: "Value 0 not in range 0.000000 to 1797...").
+  usage({"no-such-command"}, "unknown subcommand 'no-such-command' (one of: segment, batch, tile");
+  usage({"--log-level", "debug", "segmnt", "x.tif"}, "unknown subcommand 'segmnt'");
+  usage({}, "A subcommand is required");
+  usage({"tile", "x.tif", "--out", tmp.file("t"), "--tile", "0"}, "--tile: must be in [1, 16384], got 0");
+  usage({"tile", "x.tif", "--out", tmp.file("t"), "--overlap", "-1"}, "--overlap: must be in [0, 16384], got -1");
+  usage({"serve", "--input-root", tmp.path(), "--output-root", tmp.file("srv"), "--timeout", "0"},
+        "--timeout: must be > 0, got 0");
+  usage({"batch", "m.txt", "--out", tmp.file("bo"), "--threads", "-1"}, "--threads: must be >= 0, got -1");
   usage({"batch", "m.txt"}, "--out is required");
   auto dup = tmp.file("dup.txt");
   { std::ofstream(dup) << "a.tif\nsub/a.tif\n"; }

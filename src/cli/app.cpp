@@ -38,6 +38,16 @@ CLI::Option* add_precision_option(CLI::App* sub, std::string& target) {
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
 }
 
+std::string parse_number(const std::string& s, double& x) {
+  try {
+    size_t used = 0;
+    x = std::stod(s, &used);
+    if (used == s.size()) return "";
+  } catch (const std::exception&) {
+  }
+  return "must be a number, got " + s;
+}
+
 CLI::Validator number_in(double lo, double hi, bool open_lo) {
   const bool bounded = std::isfinite(hi);
   const std::string rule = bounded ? fmt::format("in {}{:g}, {:g}]", open_lo ? "(" : "[", lo, hi)
@@ -45,13 +55,7 @@ CLI::Validator number_in(double lo, double hi, bool open_lo) {
   return CLI::Validator(
       [=](std::string& s) -> std::string {
         double x = 0;
-        try {
-          size_t used = 0;
-          x = std::stod(s, &used);
-          if (used != s.size()) return "must be a number, got " + s;
-        } catch (const std::exception&) {
-          return "must be a number, got " + s;
-        }
+        if (std::string bad = parse_number(s, x); !bad.empty()) return bad;
         const bool ok = (open_lo ? x > lo : x >= lo) && x <= hi;
         return ok ? "" : "must be " + rule + ", got " + s;
       },
@@ -63,13 +67,7 @@ CLI::Option* add_threshold_option(CLI::App* sub, std::optional<double>& target, 
       ->check(CLI::Validator(
           [](std::string& s) -> std::string {
             double x = 0;
-            try {
-              size_t used = 0;
-              x = std::stod(s, &used);
-              if (used != s.size()) return "must be a number, got " + s;
-            } catch (const std::exception&) {
-              return "must be a number, got " + s;
-            }
+            if (std::string bad = parse_number(s, x); !bad.empty()) return bad;
             return x > 0.0 && x < 1.0 ? "" : "must be in (0, 1), got " + s;
           },
           "in (0, 1)"));

@@ -32,6 +32,8 @@ CLI::Option* add_precision_option(CLI::App* sub, std::string& target);
 // CLI11's own PositiveNumber / NonNegativeNumber print the double's maximum as the range.
 // lo <= x <= hi; hi = infinity: x >= lo. open_lo: x > lo.
 CLI::Validator number_in(double lo, double hi = std::numeric_limits<double>::infinity(), bool open_lo = false);
+// Parses a whole option value as a number into x: "" or "must be a number, got S".
+std::string parse_number(const std::string& s, double& x);
 inline CLI::Validator non_negative() { return number_in(0); }
 inline CLI::Validator positive() { return number_in(0, std::numeric_limits<double>::infinity(), true); }
 

@@ -26,13 +26,7 @@ CLI::Validator rule_validator(const JobOption& o, pipeline::Front f) {
           return bad.empty() ? "" : bad + ", got " + s;
         }
         double x = 0;
-        try {
-          size_t used = 0;
-          x = std::stod(s, &used);
-          if (used != s.size()) return "must be a number, got " + s;
-        } catch (const std::exception&) {
-          return "must be a number, got " + s;
-        }
+        if (std::string bad = parse_number(s, x); !bad.empty()) return bad;
         const std::string bad = o.check_number(x, f);
         return bad.empty() ? "" : bad + ", got " + s;
       },

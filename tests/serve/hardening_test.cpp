@@ -499,13 +499,7 @@ TEST(Hardening, ErrorsNameTheClientsUrisNotTheServersFolders) {
   EXPECT_NE(r->body.find("file://" + d.scene), std::string::npos) << r->body;
   r = post(c, "/v1/jobs", body_for(d.scene, {{"aoi", square_aoi(10.0, 10.0, 0.01)}}));
   ASSERT_EQ(r->status, 202) << r->body;
-  const std::string id = json::parse(r->body)["id"];
-  json j;
-  for (int i = 0; i < 300; ++i) {
-    j = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
-    if (j["status"] == "failed" || j["status"] == "done") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const json j = job_when_ended(c, json::parse(r->body)["id"]);
   ASSERT_EQ(j["status"], "failed") << j.dump();
   EXPECT_EQ(j.dump().find(fs::canonical(d.out).string()), std::string::npos) << j.dump();
 }
@@ -532,13 +526,7 @@ TEST(Hardening, ATruncatedInputSceneIsA422NamingItNotA500) {
   // As a job, the same.
   r = post(c, "/v1/jobs", body_for(cut, {{"tile", 256}, {"overlap", 16}}));
   ASSERT_EQ(r->status, 202) << r->body;
-  const std::string id = json::parse(r->body)["id"];
-  json j;
-  for (int i = 0; i < 300; ++i) {
-    j = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
-    if (j["status"] == "failed" || j["status"] == "done") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const json j = job_when_ended(c, json::parse(r->body)["id"]);
   ASSERT_EQ(j["status"], "failed") << j.dump();
   EXPECT_EQ(j["error"]["code"], "invalid_input") << j.dump();
   // The whole scene still maps.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -97,6 +98,17 @@ inline json body_for(const std::string& path, json options = json::object()) {
 
 inline httplib::Result post(httplib::Client& c, const std::string& route, const json& body) {
   return c.Post(route.c_str(), body.dump(), "application/json");
+}
+
+// GET /v1/jobs/{id} until the job is failed or done (at most 30 s); its last answer.
+inline json job_when_ended(httplib::Client& c, const std::string& id) {
+  json j;
+  for (int i = 0; i < 300; ++i) {
+    j = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
+    if (j["status"] == "failed" || j["status"] == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return j;
 }
 
 inline std::string error_code(const httplib::Result& r) {

@@ -143,7 +143,7 @@ FloodSummary tally_figures(const infer::FloodTally& t, double unit) {
   s.valid_km2 = t.valid_m2 / unit;
   s.flood_share_of_valid = t.valid_m2 > 0 ? t.flood_m2 / t.valid_m2 : 0.0;
   // Of the pixels asked about: those outside an AOI polygon are not missing data.
-  const int64_t judged = t.pixels - t.outside_aoi_pixels;
+  const int64_t judged = t.judged_pixels();
   s.nodata_share = judged > 0 ? double(judged - t.valid_pixels) / double(judged) : 1.0;
   s.mean_flood_probability = t.flood_pixels > 0 ? t.flood_p_sum / double(t.flood_pixels) : 0.0;
   return s;
@@ -335,7 +335,7 @@ FloodSummary summarize_flood(const CaptionInput& in) {
   const Wording wd{unit, t.has_area ? " km²" : " pixels",
                    s.nodata_share >= 0.01 ? " " + percent(s.nodata_share) + " of " + region + " had no valid data." : ""};
 
-  const int64_t judged = t.pixels - t.outside_aoi_pixels;
+  const int64_t judged = t.judged_pixels();
   if (t.valid_pixels < 100 || double(t.valid_pixels) < 0.01 * double(judged)) {
     s.verdict = "too_little_data";
     s.text = fmt::format("Too few valid pixels to judge: {} valid of {} pixel{} in {} (at least 100, and 1% of them, "

@@ -41,6 +41,8 @@ struct FloodTally {
   double flood_p_sum = 0;    // sum of p over flood pixels (their mean confidence = / flood_pixels)
   double ambiguous_m2 = 0;   // kPossible <= p < kLikely
   static constexpr float kLikely = 0.8f, kPossible = 0.2f;
+  // The pixels a summary judges: those inside the AOI polygon (all of them without one).
+  int64_t judged_pixels() const { return pixels - outside_aoi_pixels; }
 };
 
 // One float band blended from tiles (cosine weights, in row-major grid order), cropped to the

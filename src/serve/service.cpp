@@ -345,21 +345,17 @@ struct Service::Impl {
   std::exception_ptr redacted(const std::exception_ptr& e, const Work& w) const {
     try {
       std::rethrow_exception(e);
-    } catch (const io::ReadError& err) {
-      // A read of the client's own input that fails (a truncated or corrupt file) is the
-      // input's fault: 422, never a 500 that clients retry. Other files' (the server's own
-      // staged or output rasters) stay I/O errors.
-      std::string m = err.what();
-      if (m.rfind("io: ", 0) == 0) m = m.substr(4);
-      if (is_local_input(err.uri(), w))
-        return std::make_exception_ptr(Error(
-            ErrorKind::InvalidInput, "io",
-            redact("the input " + quoted(err.uri()) + " cannot be read (truncated or corrupt?): " + m, w)));
-      return std::make_exception_ptr(Error(err.kind(), err.stage(), redact(m, w)));
     } catch (const Error& err) {
       std::string m = err.what();
       const std::string prefix = err.stage() + ": ";
       if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+      // A read of the client's own input that fails (a truncated or corrupt file) is the
+      // input's fault: 422, never a 500 that clients retry. Other files' (the server's own
+      // staged or output rasters) stay I/O errors.
+      if (const auto* read = dynamic_cast<const io::ReadError*>(&err); read && is_local_input(read->uri(), w))
+        return std::make_exception_ptr(Error(
+            ErrorKind::InvalidInput, "io",
+            redact("the input " + quoted(read->uri()) + " cannot be read (truncated or corrupt?): " + m, w)));
       return std::make_exception_ptr(Error(err.kind(), err.stage(), redact(m, w)));
     } catch (const std::exception& err) {
       return std::make_exception_ptr(Error(ErrorKind::Internal, "serve", "internal error: " + redact(err.what(), w)));

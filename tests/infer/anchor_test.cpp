@@ -8,6 +8,7 @@
 #include <limits>
 #include <tuple>
 
+#include "crop_fixture.hpp"
 #include "infer/predictor.hpp"
 #include "infer/segment.hpp"
 #include "io/raster.hpp"
@@ -17,22 +18,7 @@ using namespace drshym;
 
 namespace {
 
-// Writes bands [first, first + count) of src's window to a GeoTIFF on the window's grid.
-void write_crop(const std::string& src, const Window& w, const std::vector<int>& bands, const std::string& dst,
-                const std::vector<std::string>& names) {
-  auto in = io::Raster::open(src);
-  io::CreateOptions o = io::like(in.info(), int(bands.size()), io::DataType::Float32,
-                                 std::numeric_limits<double>::quiet_NaN());
-  o.width = w.w;
-  o.height = w.h;
-  o.geotransform = in.info().geotransform.shifted(w.x, w.y);
-  o.descriptions = names;
-  auto out = io::Raster::create_geotiff(dst, o);
-  const io::Block b = in.read(w, bands);
-  for (size_t k = 0; k < bands.size(); ++k) out.write_band(int(k) + 1, Window{0, 0, w.w, w.h}, b.band(k));
-  out.close();
-}
-
+using drshym::testing::write_crop;
 
 const std::string kChips = "sen1floods11/v1.1/data/flood_events/HandLabeled/";
 

@@ -17,6 +17,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "crop_fixture.hpp"
 #include "infer/batch.hpp"
 #include "infer/predictor.hpp"
 #include "ingest/synthetic_scene.hpp"
@@ -614,14 +615,7 @@ TEST(Segment, LandNextToNoDataIsNotMappedWater) {
   auto nodata = [](int x, int y) { return x + y < 200 || x >= 440; };
   const std::string vvvh = land_scene(tmp, w, h, "EPSG:32633", "edge.tif", nodata);
   const std::string vv = tmp.file("edge_vv.tif");
-  {
-    auto src = io::Raster::open(vvvh);
-    io::CreateOptions o = io::like(src.info(), 1, io::DataType::Float32, std::numeric_limits<double>::quiet_NaN());
-    o.descriptions = {"VV"};
-    auto dst = io::Raster::create_geotiff(vv, o);
-    dst.write_band(1, Window{0, 0, w, h}, src.read(Window{0, 0, w, h}, {1}).band(0));
-    dst.close();
-  }
+  drshym::testing::write_crop(vvvh, Window{0, 0, w, h}, {1}, vv, {"VV"});
   for (const auto& [model, scene] : {std::pair{"default", vvvh}, std::pair{"default_vv", vv}}) {
     infer::PredictorParams pp;
     pp.checkpoint = infer::default_model_path(model);
